@@ -1,0 +1,107 @@
+/*  nf_proto: the nicheflow wire format (see proto/README.md).
+
+    Transport is Majordomo MDP/0.1 (ZeroMQ RFC 7, worker side "MDPW01";
+    client side "MDPC01"); every nicheflow body is ONE msgpack frame holding
+    a map with a protocol version "v". Decoding is total: any byte sequence
+    either decodes or yields an error message, within a size limit, a depth
+    limit and an element limit checked before msgpack-c allocates anything. */
+#ifndef NF_PROTO_H
+#define NF_PROTO_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nf_util.h"
+
+#define NF_PROTO_VERSION 1
+#define NF_MDPW "MDPW01"
+#define NF_MDPC "MDPC01"
+enum {
+    NF_MDPW_READY = 1,
+    NF_MDPW_REQUEST = 2,
+    NF_MDPW_REPLY = 3,
+    NF_MDPW_HEARTBEAT = 4,
+    NF_MDPW_DISCONNECT = 5,
+};
+#define NF_PROTO_MAX_DEPTH 32
+#define NF_PROTO_MAX_ELEMENTS 4000000
+
+/* A decoded body; the msgpack objects it hands out live as long as it. */
+typedef struct nf_msg_t nf_msg_t;
+
+/* Check the structure of DATA (LEN bytes) without allocating: one complete
+   msgpack value, no trailing bytes, no ext types, depth and element limits.
+   Returns 0, or -1 with a reason in ERR. */
+int nf_mp_check (const void *data, size_t len, char *err, size_t errlen);
+
+/* Decode one body of at most MAX bytes. NULL with a reason in ERR when the
+   bytes are not a msgpack map within the limits. */
+nf_msg_t *nf_msg_decode (const void *data, size_t len, size_t max, char *err, size_t errlen);
+void nf_msg_destroy (nf_msg_t **self_p);
+const msgpack_object *nf_msg_root (nf_msg_t *self);
+
+/* Map look-ups; NULL/false when KEY is absent or of another type. */
+const msgpack_object *nf_mp_get (const msgpack_object *map, const char *key);
+bool nf_mp_get_str (const msgpack_object *map, const char *key, const char **str, size_t *len);
+/* A copy of a string field (caller frees), or NULL. */
+char *nf_mp_dup_str (const msgpack_object *map, const char *key);
+bool nf_mp_get_int (const msgpack_object *map, const char *key, int64_t *value);
+bool nf_mp_get_bool (const msgpack_object *map, const char *key, bool *value);
+bool nf_mp_is_str (const msgpack_object *o, const char *text);
+
+/* Append the JSON form of O to OUT. Strings are UTF-8-repaired; map keys
+   must be strings; binaries are refused. 0 or -1 with ERR. */
+int nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t errlen);
+/* Pack the JSON text JSON (LEN bytes) as msgpack. 0 or -1. */
+int nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk);
+
+/* Packing helpers for maps with string keys. */
+void nf_pk_str (msgpack_packer *pk, const char *text);
+void nf_pk_strn (msgpack_packer *pk, const char *text, size_t len);
+void nf_pk_kv_str (msgpack_packer *pk, const char *key, const char *value);
+void nf_pk_kv_int (msgpack_packer *pk, const char *key, int64_t value);
+void nf_pk_kv_bool (msgpack_packer *pk, const char *key, bool value);
+void nf_pk_kv_nil (msgpack_packer *pk, const char *key);
+
+/* ---- task (broker -> worker) ------------------------------------------ */
+
+typedef struct {
+    const char *service;          /* stage service name (NUL-terminated copy) */
+    const char *token;            /* lease token, echoed by the reply */
+    int64_t job_id;               /* job the task belongs to */
+    const char *video_id;         /* NULL for a job-scope task */
+    int64_t attempt;              /* 1-based attempt number */
+    const msgpack_object *job;    /* map: niche, sub_niche, options */
+    const msgpack_object *input;  /* map: the stage's input */
+} nf_task_t;
+
+/* Decode a task body; the strings point into MSG-owned copies.
+   0 or -1 with ERR naming the bad field. */
+int nf_task_decode (nf_msg_t *msg, nf_task_t *task, char *err, size_t errlen);
+
+/* ---- reply (worker -> broker) ----------------------------------------- */
+
+typedef enum { NF_REPLY_OK, NF_REPLY_REJECT, NF_REPLY_ERROR } nf_reply_status_t;
+
+typedef struct {
+    const char *token;              /* lease token from the task */
+    nf_reply_status_t status;       /* outcome */
+    const char *reason;             /* REJECT: rule that filtered the video */
+    const char *error;              /* ERROR: what went wrong */
+    bool retryable;                 /* ERROR: may a later attempt succeed */
+    const msgpack_object *output;   /* map or NULL: fields to store */
+    const msgpack_object *usage;    /* map or NULL: quota_units, http_requests, tokens */
+} nf_reply_t;
+
+int nf_reply_decode (nf_msg_t *msg, nf_reply_t *reply, char *err, size_t errlen);
+const char *nf_reply_status_name (nf_reply_status_t status);
+
+/* Encode a reply: OUTPUT and USAGE are msgpack bytes of a map (or NULL).
+   The result is appended to OUT. */
+void nf_reply_encode (nf_buf_t *out, const char *token, nf_reply_status_t status,
+                      const char *reason_or_error, bool retryable, const void *output,
+                      size_t output_len, const void *usage, size_t usage_len);
+
+#endif

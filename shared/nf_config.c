@@ -1,0 +1,274 @@
+/*  nf_config: see nf_config.h. The table below is the single definition of
+    every setting; help output and the README's table are printed from it. */
+#include "nf_config.h"
+#include "nf_log.h"
+#include "nf_version.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { NF_T_STR, NF_T_INT, NF_T_BOOL } nf_cfg_type_t;
+
+typedef struct {
+    const char *key;        /* flag name without the leading "--" */
+    const char *env;        /* environment variable */
+    nf_cfg_type_t type;     /* how the value is checked */
+    int64_t min, max;       /* range for integers */
+    int programs;           /* NF_PROG_* bits */
+    const char *dflt;       /* built-in default */
+    const char *help;       /* one line */
+} nf_cfg_def_t;
+
+static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
+    [NF_CFG_LOG_LEVEL] = {"log-level", "NF_LOG_LEVEL", NF_T_STR, 0, 0, NF_PROG_ALL, "info",
+                          "debug, info, warn or error"},
+    [NF_CFG_LOG_JSON] = {"log-json", "NF_LOG_JSON", NF_T_BOOL, 0, 1, NF_PROG_ALL, "0",
+                         "1: log JSON lines instead of plain text"},
+    [NF_CFG_DATABASE_URL] = {"database-url", "NF_DATABASE_URL", NF_T_STR, 0, 0, NF_PROG_BROKER,
+                             "postgresql:///nicheflow",
+                             "libpq connection string or URI (sslmode etc. accepted)"},
+    [NF_CFG_WORKERS_BIND] = {"workers-bind", "NF_WORKERS_BIND", NF_T_STR, 0, 0, NF_PROG_BROKER,
+                             "tcp://*:5555", "endpoint the broker binds for workers (MDP/0.1)"},
+    [NF_CFG_CLIENTS_BIND] = {"clients-bind", "NF_CLIENTS_BIND", NF_T_STR, 0, 0, NF_PROG_BROKER,
+                             "tcp://*:5556", "endpoint the broker binds for clients (MDP/0.1)"},
+    [NF_CFG_PUB_BIND] = {"pub-bind", "NF_PUB_BIND", NF_T_STR, 0, 0, NF_PROG_BROKER,
+                         "tcp://*:5557", "endpoint the broker binds for progress events (PUB)"},
+    [NF_CFG_BROKER] = {"broker", "NF_BROKER", NF_T_STR, 0, 0, NF_PROG_WORKER,
+                       "tcp://127.0.0.1:5555", "broker endpoint a worker connects to"},
+    [NF_CFG_BROKER_CLIENTS] = {"broker-clients", "NF_BROKER_CLIENTS", NF_T_STR, 0, 0,
+                               NF_PROG_CLIENT, "tcp://127.0.0.1:5556",
+                               "broker endpoint a client (nf-submit, nf-monitor) connects to"},
+    [NF_CFG_BROKER_PUB] = {"broker-pub", "NF_BROKER_PUB", NF_T_STR, 0, 0, NF_PROG_CLIENT,
+                           "tcp://127.0.0.1:5557", "broker progress endpoint a client subscribes to"},
+    [NF_CFG_BROKER_ID] = {"broker-id", "NF_BROKER_ID", NF_T_STR, 0, 0, NF_PROG_BROKER, "",
+                          "lease owner name of this broker (default: host name); a restarted "
+                          "broker releases the leases of its own name"},
+    [NF_CFG_HEARTBEAT_MS] = {"heartbeat-ms", "NF_HEARTBEAT_MS", NF_T_INT, 50, 600000,
+                             NF_PROG_BROKER | NF_PROG_WORKER, "1000", "MDP heartbeat interval"},
+    [NF_CFG_LIVENESS] = {"liveness", "NF_LIVENESS", NF_T_INT, 1, 100,
+                         NF_PROG_BROKER | NF_PROG_WORKER, "3",
+                         "missed heartbeats before a peer is declared dead"},
+    [NF_CFG_LEASE_MS] = {"lease-ms", "NF_LEASE_MS", NF_T_INT, 100, 86400000, NF_PROG_BROKER,
+                         "300000", "how long a claimed task may run before it is reclaimed"},
+    [NF_CFG_MAX_ATTEMPTS] = {"max-attempts", "NF_MAX_ATTEMPTS", NF_T_INT, 1, 100, NF_PROG_BROKER,
+                             "3", "attempts per stage before a video (or job stage) is FAILED"},
+    [NF_CFG_RETRY_BASE_MS] = {"retry-base-ms", "NF_RETRY_BASE_MS", NF_T_INT, 0, 86400000,
+                              NF_PROG_BROKER, "1000", "first retry delay (doubles per attempt)"},
+    [NF_CFG_RETRY_MAX_MS] = {"retry-max-ms", "NF_RETRY_MAX_MS", NF_T_INT, 0, 86400000,
+                             NF_PROG_BROKER, "60000", "retry delay cap"},
+    [NF_CFG_CLAIM_BATCH] = {"claim-batch", "NF_CLAIM_BATCH", NF_T_INT, 1, 10000, NF_PROG_BROKER,
+                            "256", "most tasks claimed per service in one statement"},
+    [NF_CFG_FLUSH_MS] = {"flush-ms", "NF_FLUSH_MS", NF_T_INT, 0, 10000, NF_PROG_BROKER, "5",
+                         "longest a reply waits in memory before its batch is committed"},
+    [NF_CFG_MAX_FRAME] = {"max-frame", "NF_MAX_FRAME", NF_T_INT, 1024, 1073741824, NF_PROG_ALL,
+                          "16777216", "largest ZeroMQ message accepted (bytes); larger peers "
+                          "are disconnected"},
+    [NF_CFG_MAX_ACTIVE_JOBS] = {"max-active-jobs", "NF_MAX_ACTIVE_JOBS", NF_T_INT, 1, 100000,
+                                NF_PROG_BROKER, "8",
+                                "jobs admitted (pending to queued) at once, by priority"},
+    [NF_CFG_MIN_READY] = {"min-ready", "NF_MIN_READY", NF_T_INT, 0, 100000, NF_PROG_BROKER, "5",
+                          "READY videos a job needs to export; fewer ends it failed"},
+    [NF_CFG_RECONNECT_MAX_MS] = {"reconnect-max-ms", "NF_RECONNECT_MAX_MS", NF_T_INT, 100,
+                                 600000, NF_PROG_WORKER, "32000",
+                                 "cap of a worker's reconnect backoff"},
+    [NF_CFG_TIMEOUT_MS] = {"timeout-ms", "NF_TIMEOUT_MS", NF_T_INT, 100, 86400000, NF_PROG_CLIENT,
+                           "5000", "how long a client waits for each broker reply"},
+};
+
+struct nf_config_t {
+    char *name;                   /* program name, for messages */
+    int program;                  /* NF_PROG_* bit of this program */
+    char *values[NF_CFG_COUNT];   /* resolved values, owned */
+    int argc;                     /* positional arguments left */
+    char **argv;                  /* borrowed pointers into main's argv */
+    bool help;                    /* --help seen */
+    bool version;                 /* --version seen */
+};
+
+nf_config_t *
+nf_config_new (const char *program_name, int program)
+{
+    nf_config_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->name = strdup (program_name);
+    self->program = program;
+    for (int i = 0; i < NF_CFG_COUNT; i++)
+        self->values[i] = strdup (s_defs[i].dflt);
+    return self;
+}
+
+void
+nf_config_destroy (nf_config_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    nf_config_t *self = *self_p;
+    for (int i = 0; i < NF_CFG_COUNT; i++)
+        free (self->values[i]);
+    free (self->argv);
+    free (self->name);
+    free (self);
+    *self_p = NULL;
+}
+
+static int
+s_check (nf_config_t *self, int i, const char *value, const char *origin)
+{
+    const nf_cfg_def_t *d = &s_defs[i];
+    if (d->type == NF_T_INT || d->type == NF_T_BOOL) {
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll (value, &end, 10);
+        if (errno || !*value || *end || v < d->min || v > d->max) {
+            fprintf (stderr, "%s: %s: '%s' is not a whole number from %lld to %lld\n", self->name,
+                     origin, value, (long long) d->min, (long long) d->max);
+            return -1;
+        }
+    }
+    if (i == NF_CFG_LOG_LEVEL) {
+        nf_log_level_t level;
+        if (nf_log_level_parse (value, &level) != 0) {
+            fprintf (stderr, "%s: %s: '%s' is not one of debug, info, warn, error\n", self->name,
+                     origin, value);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void
+nf_config_set (nf_config_t *self, nf_cfg_key_t key, const char *value)
+{
+    assert ((int) key >= 0 && key < NF_CFG_COUNT);
+    free (self->values[key]);
+    self->values[key] = strdup (value ? value : "");
+}
+
+int
+nf_config_load (nf_config_t *self, int argc, char **argv)
+{
+    for (int i = 0; i < NF_CFG_COUNT; i++) {
+        const char *env = getenv (s_defs[i].env);
+        if (env) {
+            if (s_check (self, i, env, s_defs[i].env) != 0)
+                return -1;
+            nf_config_set (self, (nf_cfg_key_t) i, env);
+        }
+    }
+    free (self->argv);
+    self->argv = calloc ((size_t) argc + 1, sizeof (char *));
+    self->argc = 0;
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0) {
+            self->help = true;
+            continue;
+        }
+        if (strcmp (arg, "--version") == 0) {
+            self->version = true;
+            continue;
+        }
+        bool matched = false;
+        if (strncmp (arg, "--", 2) == 0) {
+            const char *name = arg + 2;
+            const char *eq = strchr (name, '=');
+            size_t nlen = eq ? (size_t) (eq - name) : strlen (name);
+            for (int i = 0; i < NF_CFG_COUNT; i++) {
+                if (strlen (s_defs[i].key) != nlen || strncmp (s_defs[i].key, name, nlen) != 0)
+                    continue;
+                const char *value = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+                if (!value) {
+                    fprintf (stderr, "%s: --%s needs a value\n", self->name, s_defs[i].key);
+                    return -1;
+                }
+                char origin[80];
+                snprintf (origin, sizeof origin, "--%s", s_defs[i].key);
+                if (s_check (self, i, value, origin) != 0)
+                    return -1;
+                nf_config_set (self, (nf_cfg_key_t) i, value);
+                matched = true;
+                break;
+            }
+        }
+        if (!matched)
+            self->argv[self->argc++] = argv[a];
+    }
+    return 0;
+}
+
+int
+nf_config_argc (nf_config_t *self)
+{
+    return self->argc;
+}
+
+const char *
+nf_config_arg (nf_config_t *self, int index)
+{
+    return index >= 0 && index < self->argc ? self->argv[index] : NULL;
+}
+
+bool
+nf_config_wants_help (nf_config_t *self)
+{
+    return self->help;
+}
+
+bool
+nf_config_wants_version (nf_config_t *self)
+{
+    return self->version;
+}
+
+const char *
+nf_config_str (nf_config_t *self, nf_cfg_key_t key)
+{
+    return self->values[key];
+}
+
+int64_t
+nf_config_int (nf_config_t *self, nf_cfg_key_t key)
+{
+    return strtoll (self->values[key], NULL, 10);
+}
+
+bool
+nf_config_bool (nf_config_t *self, nf_cfg_key_t key)
+{
+    return nf_config_int (self, key) != 0;
+}
+
+void
+nf_config_print_help (nf_config_t *self, FILE *out)
+{
+    fprintf (out, "Settings (flag, environment variable, default):\n");
+    for (int i = 0; i < NF_CFG_COUNT; i++) {
+        if (!(s_defs[i].programs & self->program))
+            continue;
+        fprintf (out, "  --%-18s %-22s [%s]\n      %s\n", s_defs[i].key, s_defs[i].env,
+                 s_defs[i].dflt, s_defs[i].help);
+    }
+    fprintf (out, "  --help, --version\n");
+}
+
+void
+nf_config_print_markdown (FILE *out)
+{
+    static const char *progs[] = {"", "broker", "worker", "broker, worker", "client",
+                                  "broker, client", "worker, client", "all"};
+    fprintf (out, "| variable | flag | default | used by | meaning |\n|---|---|---|---|---|\n");
+    for (int i = 0; i < NF_CFG_COUNT; i++)
+        fprintf (out, "| `%s` | `--%s` | `%s` | %s | %s |\n", s_defs[i].env, s_defs[i].key,
+                 s_defs[i].dflt, progs[s_defs[i].programs & 7], s_defs[i].help);
+}
+
+void
+nf_config_apply_logging (nf_config_t *self)
+{
+    nf_log_level_t level = NF_LOG_INFO;
+    nf_log_level_parse (nf_config_str (self, NF_CFG_LOG_LEVEL), &level);
+    nf_log_init (self->name, level, nf_config_bool (self, NF_CFG_LOG_JSON));
+}

@@ -1,0 +1,84 @@
+/*  nf_config: every setting of every nicheflow program, defined once as a
+    table (key, environment variable, default, help, which programs use it).
+    Resolution order: built-in default, then the NF_* environment variable,
+    then a command-line flag --key VALUE or --key=VALUE. Resolved once in
+    main() and passed down; nothing reads the environment afterwards. */
+#ifndef NF_CONFIG_H
+#define NF_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Which programs a setting belongs to (bit mask). */
+enum {
+    NF_PROG_BROKER = 1,
+    NF_PROG_WORKER = 2,
+    NF_PROG_CLIENT = 4,
+    NF_PROG_ALL = 7,
+};
+
+/* Keys; never renumbered (append at the end). */
+typedef enum {
+    NF_CFG_LOG_LEVEL,
+    NF_CFG_LOG_JSON,
+    NF_CFG_DATABASE_URL,
+    NF_CFG_WORKERS_BIND,
+    NF_CFG_CLIENTS_BIND,
+    NF_CFG_PUB_BIND,
+    NF_CFG_BROKER,
+    NF_CFG_BROKER_CLIENTS,
+    NF_CFG_BROKER_PUB,
+    NF_CFG_BROKER_ID,
+    NF_CFG_HEARTBEAT_MS,
+    NF_CFG_LIVENESS,
+    NF_CFG_LEASE_MS,
+    NF_CFG_MAX_ATTEMPTS,
+    NF_CFG_RETRY_BASE_MS,
+    NF_CFG_RETRY_MAX_MS,
+    NF_CFG_CLAIM_BATCH,
+    NF_CFG_FLUSH_MS,
+    NF_CFG_MAX_FRAME,
+    NF_CFG_MAX_ACTIVE_JOBS,
+    NF_CFG_MIN_READY,
+    NF_CFG_RECONNECT_MAX_MS,
+    NF_CFG_TIMEOUT_MS,
+    NF_CFG_COUNT
+} nf_cfg_key_t;
+
+typedef struct nf_config_t nf_config_t;
+
+/* A configuration for program PROGRAM (an NF_PROG_* bit) holding defaults. */
+nf_config_t *nf_config_new (const char *program_name, int program);
+void nf_config_destroy (nf_config_t **self_p);
+
+/* Apply the NF_* environment, then the flags of argv. Flags the table does
+   not know are left for the caller: their indexes are stored in order and
+   can be read with nf_config_args. Returns 0, or -1 with a message printed
+   naming the bad flag or value. --help and --version are reported through
+   nf_config_wants_help / nf_config_wants_version. */
+int nf_config_load (nf_config_t *self, int argc, char **argv);
+
+/* Positional (non-flag) arguments left after nf_config_load. */
+int nf_config_argc (nf_config_t *self);
+const char *nf_config_arg (nf_config_t *self, int index);
+
+bool nf_config_wants_help (nf_config_t *self);
+bool nf_config_wants_version (nf_config_t *self);
+
+/* Borrowed string value of KEY (never NULL; may be ""). */
+const char *nf_config_str (nf_config_t *self, nf_cfg_key_t key);
+int64_t nf_config_int (nf_config_t *self, nf_cfg_key_t key);
+bool nf_config_bool (nf_config_t *self, nf_cfg_key_t key);
+/* Override KEY (used by tests and by programs with their own flags). */
+void nf_config_set (nf_config_t *self, nf_cfg_key_t key, const char *value);
+
+/* Print the settings of this program: "--key VALUE  (NF_ENV, default D) help". */
+void nf_config_print_help (nf_config_t *self, FILE *out);
+/* Print the whole table as a Markdown table (for the README). */
+void nf_config_print_markdown (FILE *out);
+
+/* Process-wide start-up from the configuration: logging. */
+void nf_config_apply_logging (nf_config_t *self);
+
+#endif

@@ -1,0 +1,75 @@
+/*  nf_states: the pipeline, defined once as data.
+
+    A stage row says which worker service performs a transition, whether it
+    runs per video or once per job, the video state it consumes and the one
+    it produces, what the broker sends the worker (READS, the arguments of a
+    SQL json_build_object over the video row `v`) and which video columns
+    the worker's reply may set (WRITES). The broker generates its claim and
+    apply SQL from these rows at start-up; proto/README.md and the README
+    document them. Adding a stage is one row here and one worker.
+
+    Job-scope stages are barriers: a job's task for such a stage becomes due
+    when none of the job's videos is still in a state consumed by a
+    per-video stage that stands between the previous job-scope stage and
+    this one (nf_stage_barrier). */
+#ifndef NF_STATES_H
+#define NF_STATES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum { NF_SCOPE_VIDEO, NF_SCOPE_JOB } nf_scope_t;
+
+typedef struct {
+    const char *service;    /* MDP worker service name */
+    nf_scope_t scope;       /* per video, or once per job */
+    const char *state_in;   /* video state consumed; NULL: the stage creates videos */
+    const char *state_out;  /* video state produced on success */
+    const char *reads;      /* json_build_object(...) arguments over `v` */
+    const char *writes;     /* comma-separated nf_columns a reply may set */
+    bool needs_min_ready;   /* job fails instead when fewer than min-ready are in state_in */
+} nf_stage_t;
+
+/* Column kinds a reply may write; the broker type-checks replies against them. */
+typedef enum { NF_COL_TEXT, NF_COL_JSON_MERGE, NF_COL_JSON, NF_COL_REAL, NF_COL_INT } nf_col_kind_t;
+
+typedef struct {
+    const char *name;       /* nf_videos column */
+    nf_col_kind_t kind;     /* msgpack type it needs and how it is stored */
+} nf_column_t;
+
+#define NF_STATE_FAILED "FAILED"
+#define NF_STATE_REJECTED "REJECTED"
+#define NF_PHASE_DONE "done"
+
+/* All stages in pipeline order. */
+const nf_stage_t *nf_stages (size_t *count);
+/* The stage served by SERVICE, or NULL. */
+const nf_stage_t *nf_stage_find (const char *service);
+/* The first job-scope stage after AFTER (NULL: the first of all), or NULL. */
+const nf_stage_t *nf_stage_next_job (const nf_stage_t *after);
+/* Video states that hold back job-scope stage STAGE: the state_in of every
+   per-video stage between the previous job-scope stage and STAGE. Writes up
+   to MAX pointers to STATES; returns how many. */
+size_t nf_stage_barrier (const nf_stage_t *stage, const char **states, size_t max);
+
+/* Video states in pipeline order (non-terminal, then FAILED, REJECTED). */
+const char *const *nf_video_states (size_t *count);
+bool nf_video_state_valid (const char *state);
+
+/* Job statuses and their allowed changes. */
+const char *const *nf_job_statuses (size_t *count);
+bool nf_job_status_valid (const char *status);
+bool nf_job_status_final (const char *status);
+bool nf_job_transition_ok (const char *from, const char *to);
+
+/* Writable columns. */
+const nf_column_t *nf_column_find (const char *name);
+/* True when STAGE's writes list names COLUMN. */
+bool nf_stage_writes (const nf_stage_t *stage, const char *column);
+
+/* Job priorities: "high" 0, "standard" 1, "bulk" 2, "background" 3; -1 if unknown. */
+int nf_priority_parse (const char *name);
+const char *nf_priority_name (int priority);
+
+#endif

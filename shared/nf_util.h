@@ -1,0 +1,43 @@
+/*  nf_util: small helpers every module needs: a growable byte buffer, JSON
+    string escaping with UTF-8 repair, UTF-8 validation, monotonic time and
+    the retry backoff formula. */
+#ifndef NF_UTIL_H
+#define NF_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A growable byte buffer. Always NUL-terminated after the first append.
+   Allocation failure aborts (the only out-of-memory policy nicheflow has). */
+typedef struct {
+    char *data;   /* the bytes, owned */
+    size_t len;   /* bytes used, excluding the terminating NUL */
+    size_t cap;   /* bytes allocated */
+} nf_buf_t;
+
+void nf_buf_init (nf_buf_t *buf);
+void nf_buf_free (nf_buf_t *buf);
+void nf_buf_reset (nf_buf_t *buf);
+void nf_buf_append (nf_buf_t *buf, const void *data, size_t len);
+void nf_buf_puts (nf_buf_t *buf, const char *text);
+void nf_buf_printf (nf_buf_t *buf, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+/* Append TEXT (LEN bytes) as a quoted JSON string. Invalid UTF-8 sequences
+   and NUL bytes become U+FFFD, so the result is always valid JSON that
+   PostgreSQL's jsonb accepts. */
+void nf_buf_json_str (nf_buf_t *buf, const char *text, size_t len);
+/* Append TEXT as UTF-8 with invalid sequences and NULs replaced by U+FFFD. */
+void nf_buf_utf8_repair (nf_buf_t *buf, const char *text, size_t len);
+
+/* True when TEXT (LEN bytes) is valid UTF-8 without NUL bytes. */
+bool nf_utf8_valid (const char *text, size_t len);
+
+/* Milliseconds on a monotonic clock. */
+int64_t nf_clock_ms (void);
+
+/* Capped exponential backoff with "equal jitter": for attempt N (1-based)
+   the delay lies in [d/2, d] where d = min (cap, base * 2^(N-1)).
+   RANDOM is a value in [0, 1) supplied by the caller (testable). */
+int64_t nf_backoff_ms (int attempt, int64_t base_ms, int64_t cap_ms, double random);
+
+#endif
