@@ -1,0 +1,38 @@
+/*  nf-broker: parse configuration, build the broker, run it. */
+#include "nf_broker.h"
+#include "nf_config.h"
+#include "nf_log.h"
+#include "nf_version.h"
+
+#include <czmq.h>
+
+int
+main (int argc, char **argv)
+{
+    nf_config_t *config = nf_config_new ("nf-broker", NF_PROG_BROKER);
+    if (!config || nf_config_load (config, argc, argv) != 0)
+        return 2;
+    if (nf_config_wants_version (config)) {
+        printf ("nf-broker %s\n", NF_VERSION);
+        nf_config_destroy (&config);
+        return 0;
+    }
+    if (nf_config_wants_help (config) || nf_config_argc (config) > 0) {
+        FILE *out = nf_config_argc (config) ? stderr : stdout;
+        fprintf (out, "Usage: nf-broker [settings]\nThe nicheflow broker: owns the pipeline "
+                      "state in PostgreSQL and dispatches tasks to workers over MDP/0.1.\n\n");
+        nf_config_print_help (config, out);
+        int rc = nf_config_argc (config) ? 2 : 0;
+        nf_config_destroy (&config);
+        return rc;
+    }
+    nf_config_apply_logging (config);
+    zsys_init ();
+    zsys_handler_set (NULL);   /* czmq's own handler would print; ours is its flag */
+    zsys_catch_interrupts ();
+    nf_broker_t *broker = nf_broker_new (config);
+    int rc = broker ? nf_broker_run (broker) : 1;
+    nf_broker_destroy (&broker);
+    nf_config_destroy (&config);
+    return rc;
+}

@@ -1,0 +1,752 @@
+/*  nf_broker: see nf_broker.h. Single-threaded: one loop polls both
+    ROUTERs, and between polls flushes replies, claims work, ticks the
+    scheduler and checks heartbeats. */
+#include "nf_broker.h"
+#include "nf_log.h"
+#include "nf_schema.h"
+#include "nf_store.h"
+#include "nf_version.h"
+
+#include <czmq.h>
+#include <unistd.h>
+
+#define IDLE_CLAIM_MS 100   /* pause between claims that found nothing */
+#define TICK_MS 250         /* scheduler tick */
+#define STATS_MS 1000       /* global stats publication */
+#define DRAIN_MS 30000      /* longest wait for work in flight at shutdown */
+#define BURST 1000          /* messages read per socket per loop turn */
+
+typedef struct s_worker_t s_worker_t;
+
+typedef struct {
+    char *name;              /* service name */
+    const nf_stage_t *stage; /* its stage */
+    zlistx_t *idle;          /* idle workers (s_worker_t *) */
+    zlistx_t *queue;         /* claimed, undelivered tasks (s_task_t *) */
+    size_t workers;          /* workers registered */
+    int64_t next_claim_ms;   /* no claim before this time */
+    uint64_t dispatched;     /* tasks sent */
+    uint64_t replies;        /* replies received */
+} s_service_t;
+
+typedef struct {
+    nf_claim_t claim;        /* token, stage, job, video, attempt, body */
+    s_worker_t *worker;      /* holding it, or NULL while queued */
+} s_task_t;
+
+struct s_worker_t {
+    char *id;                /* hex routing id */
+    zframe_t *identity;      /* routing id frame */
+    s_service_t *service;    /* what it serves */
+    int64_t expiry;          /* declared dead after this */
+    s_task_t *task;          /* in hand, or NULL */
+    void *idle_handle;       /* its place in service->idle, or NULL */
+};
+
+struct nf_broker_t {
+    nf_config_t *config;     /* borrowed */
+    nf_db_t *db;             /* database handle */
+    nf_store_t *store;       /* pipeline SQL */
+    zsock_t *workers;        /* ROUTER for workers */
+    zsock_t *clients;        /* ROUTER for clients */
+    zsock_t *pub;            /* progress events */
+    zhashx_t *services;      /* name -> s_service_t */
+    zhashx_t *peers;         /* hex id -> s_worker_t */
+    zhashx_t *inflight;      /* token -> s_task_t (dispatched) */
+    zlistx_t *outcomes;      /* nf_outcome_t * waiting for the next flush */
+    nf_release_t *releases;  /* leases to release at the next flush */
+    size_t nreleases, capreleases;
+    int64_t oldest_ms;       /* arrival of the oldest waiting outcome */
+    int64_t heartbeat_ms;    /* heartbeat interval */
+    int64_t expiry_ms;       /* liveness x heartbeat */
+    int64_t flush_ms;        /* flush deadline */
+    int claim_batch;         /* most tasks per claim */
+    size_t max_frame;        /* body limit */
+    int64_t heartbeat_at, tick_at, stats_at;
+    uint64_t dropped;        /* malformed messages dropped */
+    uint64_t dead_workers;   /* workers declared dead */
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void
+s_task_destroy (s_task_t **task_p)
+{
+    if (!*task_p)
+        return;
+    s_task_t *t = *task_p;
+    free (t->claim.video_id);
+    zframe_destroy (&t->claim.body);
+    free (t);
+    *task_p = NULL;
+}
+
+static void
+s_add_release (nf_broker_t *self, const char *token, bool undelivered)
+{
+    if (self->nreleases == self->capreleases) {
+        self->capreleases = self->capreleases ? self->capreleases * 2 : 16;
+        self->releases = realloc (self->releases, self->capreleases * sizeof (nf_release_t));
+        if (!self->releases)
+            abort ();
+    }
+    nf_release_t *r = &self->releases[self->nreleases++];
+    snprintf (r->token, sizeof r->token, "%s", token);
+    r->undelivered = undelivered;
+}
+
+static void
+s_publish_event (const nf_event_t *ev, void *arg)
+{
+    nf_broker_t *self = (nf_broker_t *) arg;
+    msgpack_packer pk;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init (&sb);
+    msgpack_packer_init (&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 8);
+    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
+    nf_pk_kv_str (&pk, "type", ev->video_id ? "video" : "job");
+    nf_pk_kv_int (&pk, "job_id", ev->job_id);
+    nf_pk_kv_str (&pk, "video_id", ev->video_id);
+    nf_pk_kv_str (&pk, "from", ev->from);
+    nf_pk_kv_str (&pk, "to", ev->to);
+    nf_pk_kv_str (&pk, "service", ev->service);
+    nf_pk_kv_str (&pk, "reason", ev->reason);
+    char topic[48];
+    snprintf (topic, sizeof topic, "nf.job.%lld.", (long long) ev->job_id);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, topic);
+    zmsg_addmem (msg, sb.data, sb.size);
+    zmsg_send (&msg, self->pub);
+    msgpack_sbuffer_destroy (&sb);
+}
+
+/* ---- workers ---------------------------------------------------------------- */
+
+static void
+s_worker_send (nf_broker_t *self, s_worker_t *w, int command, s_task_t *task)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) {zframe_dup (w->identity)});
+    zmsg_addstr (msg, "");
+    zmsg_addstr (msg, NF_MDPW);
+    uint8_t cmd = (uint8_t) command;
+    zmsg_addmem (msg, &cmd, 1);
+    if (task) {
+        zmsg_addstr (msg, task->claim.token);
+        zmsg_addstr (msg, "");
+        zmsg_append (msg, &(zframe_t *) {zframe_dup (task->claim.body)});
+    }
+    if (zmsg_send (&msg, self->workers) != 0)
+        zmsg_destroy (&msg);
+}
+
+/* Forget worker W. Its task's lease is released at the next flush. */
+static void
+s_worker_delete (nf_broker_t *self, s_worker_t *w, bool disconnect)
+{
+    if (disconnect)
+        s_worker_send (self, w, NF_MDPW_DISCONNECT, NULL);
+    if (w->service) {
+        if (w->idle_handle)
+            zlistx_delete (w->service->idle, w->idle_handle);
+        w->service->workers--;
+    }
+    if (w->task) {
+        nf_warn ("worker %s (%s) lost while holding task %s (job %lld, video %s)", w->id,
+                 w->service ? w->service->name : "?", w->task->claim.token,
+                 (long long) w->task->claim.job_id,
+                 w->task->claim.video_id ? w->task->claim.video_id : "-");
+        s_add_release (self, w->task->claim.token, false);
+        s_task_t *t = w->task;
+        zhashx_delete (self->inflight, t->claim.token);
+        s_task_destroy (&t);
+    }
+    char *id = w->id;
+    zframe_destroy (&w->identity);
+    zhashx_delete (self->peers, id);
+    free (id);
+    free (w);
+}
+
+static void
+s_worker_idle (nf_broker_t *self, s_worker_t *w)
+{
+    (void) self;
+    w->idle_handle = zlistx_add_end (w->service->idle, w);
+}
+
+static void
+s_on_worker_ready (nf_broker_t *self, zframe_t *identity, const char *id, zmsg_t *msg)
+{
+    char *name = zmsg_popstr (msg);
+    const nf_stage_t *stage = name ? nf_stage_find (name) : NULL;
+    if (!stage) {
+        nf_warn ("worker %s: READY for unknown service '%.64s'; disconnecting", id,
+                 name ? name : "");
+        s_worker_t tmp = {.id = (char *) id, .identity = identity};
+        s_worker_send (self, &tmp, NF_MDPW_DISCONNECT, NULL);
+        zstr_free (&name);
+        return;
+    }
+    s_service_t *svc = zhashx_lookup (self->services, name);
+    s_worker_t *w = calloc (1, sizeof *w);
+    w->id = strdup (id);
+    w->identity = zframe_dup (identity);
+    w->service = svc;
+    w->expiry = nf_clock_ms () + self->expiry_ms;
+    svc->workers++;
+    zhashx_insert (self->peers, id, w);
+    s_worker_idle (self, w);
+    nf_info ("worker %s ready for '%s' (%zu serving)", id, name, svc->workers);
+    zstr_free (&name);
+}
+
+static void
+s_on_worker_reply (nf_broker_t *self, s_worker_t *w, zmsg_t *msg)
+{
+    zframe_t *address = zmsg_pop (msg);
+    zframe_t *empty = zmsg_pop (msg);
+    zframe_t *body = zmsg_pop (msg);
+    char token[40] = "";
+    if (address && zframe_size (address) < sizeof token) {
+        memcpy (token, zframe_data (address), zframe_size (address));
+        token[zframe_size (address)] = 0;
+    }
+    s_task_t *task = w->task;
+    if (!task || strcmp (task->claim.token, token) != 0 || !body || !empty
+        || zframe_size (empty) != 0) {
+        nf_warn ("worker %s: reply for task '%.40s' it does not hold; dropped", w->id, token);
+        self->dropped++;
+    }
+    else {
+        nf_outcome_t *o = calloc (1, sizeof *o);
+        o->stage = task->claim.stage;
+        memcpy (o->token, task->claim.token, sizeof o->token);
+        o->job_id = task->claim.job_id;
+        o->video_id = task->claim.video_id ? strdup (task->claim.video_id) : NULL;
+        o->attempt = task->claim.attempt;
+        char err[256];
+        nf_reply_t reply;
+        o->msg = nf_msg_decode (zframe_data (body), zframe_size (body), self->max_frame, err,
+                                sizeof err);
+        if (!o->msg || nf_reply_decode (o->msg, &reply, err, sizeof err) != 0) {
+            nf_warn ("worker %s: malformed reply for %s: %s", w->id, token, err);
+            o->status = NF_REPLY_ERROR;
+            o->retryable = true;
+            char text[320];
+            snprintf (text, sizeof text, "malformed reply: %s", err);
+            o->text = strdup (text);
+            nf_msg_destroy (&o->msg);
+        }
+        else {
+            o->status = reply.status;
+            o->retryable = reply.retryable;
+            o->output = reply.output;
+            o->usage = reply.usage;
+            const char *text = reply.status == NF_REPLY_REJECT ? reply.reason : reply.error;
+            if (text) {
+                nf_buf_t t;
+                nf_buf_init (&t);
+                nf_buf_utf8_repair (&t, text, strlen (text) > 2000 ? 2000 : strlen (text));
+                o->text = t.data ? t.data : strdup ("");
+            }
+        }
+        if (zlistx_size (self->outcomes) == 0)
+            self->oldest_ms = nf_clock_ms ();
+        zlistx_add_end (self->outcomes, o);
+        w->service->replies++;
+        zhashx_delete (self->inflight, task->claim.token);
+        s_task_destroy (&task);
+        w->task = NULL;
+        s_worker_idle (self, w);
+    }
+    zframe_destroy (&address);
+    zframe_destroy (&empty);
+    zframe_destroy (&body);
+}
+
+static void
+s_on_worker_message (nf_broker_t *self, zmsg_t *msg)
+{
+    zframe_t *identity = zmsg_pop (msg);
+    zframe_t *empty = zmsg_pop (msg);
+    zframe_t *proto = zmsg_pop (msg);
+    zframe_t *command = zmsg_pop (msg);
+    if (!identity || !empty || zframe_size (empty) != 0 || !proto || !zframe_streq (proto, NF_MDPW)
+        || !command || zframe_size (command) != 1) {
+        self->dropped++;
+        nf_warn ("worker socket: malformed message (%zu frames) dropped",
+                 zmsg_size (msg) + (identity ? 1 : 0) + (empty ? 1 : 0) + (proto ? 1 : 0)
+                     + (command ? 1 : 0));
+        goto done;
+    }
+    char *id = zframe_strhex (identity);
+    int cmd = zframe_data (command)[0];
+    s_worker_t *w = zhashx_lookup (self->peers, id);
+    if (w)
+        w->expiry = nf_clock_ms () + self->expiry_ms;
+    if (cmd == NF_MDPW_READY) {
+        if (w) {
+            nf_warn ("worker %s: second READY; dropping it", id);
+            s_worker_delete (self, w, true);
+        }
+        else
+            s_on_worker_ready (self, identity, id, msg);
+    }
+    else if (!w) {
+        if (cmd != NF_MDPW_DISCONNECT) {
+            s_worker_t tmp = {.id = id, .identity = identity};
+            s_worker_send (self, &tmp, NF_MDPW_DISCONNECT, NULL);
+        }
+    }
+    else if (cmd == NF_MDPW_REPLY)
+        s_on_worker_reply (self, w, msg);
+    else if (cmd == NF_MDPW_DISCONNECT) {
+        nf_info ("worker %s (%s) disconnected", id, w->service->name);
+        s_worker_delete (self, w, false);
+    }
+    else if (cmd != NF_MDPW_HEARTBEAT) {
+        nf_warn ("worker %s: unknown command %d; dropped", id, cmd);
+        self->dropped++;
+    }
+    free (id);
+done:
+    zframe_destroy (&identity);
+    zframe_destroy (&empty);
+    zframe_destroy (&proto);
+    zframe_destroy (&command);
+}
+
+/* ---- clients ---------------------------------------------------------------- */
+
+static void
+s_client_reply (nf_broker_t *self, zframe_t *identity, const char *service, const void *body,
+                size_t len)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) {zframe_dup (identity)});
+    zmsg_addstr (msg, "");
+    zmsg_addstr (msg, NF_MDPC);
+    zmsg_addstr (msg, service);
+    zmsg_addmem (msg, body, len);
+    if (zmsg_send (&msg, self->clients) != 0)
+        zmsg_destroy (&msg);
+}
+
+static void
+s_client_error (nf_broker_t *self, zframe_t *identity, const char *service, const char *text)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init (&sb);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 3);
+    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
+    nf_pk_kv_bool (&pk, "ok", false);
+    nf_pk_kv_str (&pk, "error", text);
+    s_client_reply (self, identity, service, sb.data, sb.size);
+    msgpack_sbuffer_destroy (&sb);
+}
+
+static void
+s_on_client_message (nf_broker_t *self, zmsg_t *msg)
+{
+    zframe_t *identity = zmsg_pop (msg);
+    zframe_t *empty = zmsg_pop (msg);
+    zframe_t *proto = zmsg_pop (msg);
+    char *service = zmsg_popstr (msg);
+    zframe_t *body = zmsg_pop (msg);
+    if (!identity || !empty || zframe_size (empty) != 0 || !proto || !zframe_streq (proto, NF_MDPC)
+        || !service || strlen (service) > 64 || !body || zmsg_size (msg) != 0) {
+        self->dropped++;
+        nf_warn ("client socket: malformed message dropped");
+        goto done;
+    }
+    if (strcmp (service, "mmi.service") == 0) {
+        char name[65] = "";
+        size_t n = zframe_size (body) < 64 ? zframe_size (body) : 64;
+        memcpy (name, zframe_data (body), n);
+        s_service_t *svc = zhashx_lookup (self->services, name);
+        bool internal = strncmp (name, "nf.", 3) == 0;
+        const char *code = (svc && svc->workers > 0) || internal ? "200" : "404";
+        s_client_reply (self, identity, service, code, 3);
+    }
+    else if (strncmp (service, "mmi.", 4) == 0)
+        s_client_reply (self, identity, service, "501", 3);
+    else {
+        char err[256];
+        nf_msg_t *req = nf_msg_decode (zframe_data (body), zframe_size (body), self->max_frame,
+                                       err, sizeof err);
+        if (!req) {
+            char text[300];
+            snprintf (text, sizeof text, "malformed request: %s", err);
+            s_client_error (self, identity, service, text);
+        }
+        else {
+            nf_buf_t reply;
+            nf_buf_init (&reply);
+            if (nf_store_service (self->store, service, nf_msg_root (req), &reply) != 0) {
+                char text[600];
+                snprintf (text, sizeof text, "%s: %.500s",
+                          nf_db_error_transient (self->db) ? "database unavailable, try again"
+                                                           : "internal error",
+                          nf_db_error (self->db));
+                s_client_error (self, identity, service, text);
+            }
+            else
+                s_client_reply (self, identity, service, reply.data, reply.len);
+            nf_buf_free (&reply);
+            nf_msg_destroy (&req);
+        }
+    }
+done:
+    zstr_free (&service);
+    zframe_destroy (&identity);
+    zframe_destroy (&empty);
+    zframe_destroy (&proto);
+    zframe_destroy (&body);
+}
+
+/* ---- dispatch, flush, liveness ------------------------------------------------ */
+
+static void
+s_on_claim (nf_claim_t *claim, void *arg)
+{
+    s_service_t *svc = (s_service_t *) arg;
+    s_task_t *t = calloc (1, sizeof *t);
+    t->claim = *claim;
+    zlistx_add_end (svc->queue, t);
+}
+
+static void
+s_dispatch (nf_broker_t *self, bool claim)
+{
+    int64_t now = nf_clock_ms ();
+    for (s_service_t *svc = zhashx_first (self->services); svc;
+         svc = zhashx_next (self->services)) {
+        size_t idle = zlistx_size (svc->idle);
+        if (claim && idle > zlistx_size (svc->queue) && now >= svc->next_claim_ms
+            && nf_db_connected (self->db)) {
+            int want = (int) (idle - zlistx_size (svc->queue));
+            if (want > self->claim_batch)
+                want = self->claim_batch;
+            int got = nf_store_claim (self->store, svc->stage, want, s_on_claim, svc);
+            if (got <= 0)
+                svc->next_claim_ms = now + IDLE_CLAIM_MS;
+        }
+        while (zlistx_size (svc->idle) && zlistx_size (svc->queue)) {
+            s_task_t *t = zlistx_first (svc->queue);
+            zlistx_delete (svc->queue, zlistx_cursor (svc->queue));
+            s_worker_t *w = zlistx_first (svc->idle);
+            zlistx_delete (svc->idle, zlistx_cursor (svc->idle));
+            w->idle_handle = NULL;
+            w->task = t;
+            t->worker = w;
+            zhashx_insert (self->inflight, t->claim.token, t);
+            s_worker_send (self, w, NF_MDPW_REQUEST, t);
+            svc->dispatched++;
+        }
+    }
+}
+
+static void
+s_flush (nf_broker_t *self)
+{
+    size_t n = zlistx_size (self->outcomes);
+    if (!n && !self->nreleases)
+        return;
+    nf_outcome_t **list = calloc (n ? n : 1, sizeof *list);
+    size_t i = 0;
+    for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
+        list[i++] = o;
+    if (nf_store_apply (self->store, list, n, self->releases, self->nreleases) == 0) {
+        for (i = 0; i < n; i++)
+            nf_outcome_destroy (&list[i]);
+        zlistx_purge (self->outcomes);
+        self->nreleases = 0;
+        /* New work may be due for every stage now. */
+        for (s_service_t *svc = zhashx_first (self->services); svc;
+             svc = zhashx_next (self->services))
+            svc->next_claim_ms = 0;
+    }
+    free (list);
+}
+
+static void
+s_purge_dead (nf_broker_t *self)
+{
+    int64_t now = nf_clock_ms ();
+    zlistx_t *dead = zlistx_new ();
+    for (s_worker_t *w = zhashx_first (self->peers); w; w = zhashx_next (self->peers))
+        if (w->expiry < now)
+            zlistx_add_end (dead, w);
+    for (s_worker_t *w = zlistx_first (dead); w; w = zlistx_next (dead)) {
+        nf_warn ("worker %s (%s) missed its heartbeats; declared dead", w->id, w->service->name);
+        self->dead_workers++;
+        s_worker_delete (self, w, false);
+    }
+    zlistx_destroy (&dead);
+}
+
+static void
+s_heartbeat (nf_broker_t *self)
+{
+    for (s_worker_t *w = zhashx_first (self->peers); w; w = zhashx_next (self->peers))
+        s_worker_send (self, w, NF_MDPW_HEARTBEAT, NULL);
+}
+
+static void
+s_publish_stats (nf_broker_t *self)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init (&sb);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sb, msgpack_sbuffer_write);
+    const nf_store_stats_t *st = nf_store_stats (self->store);
+    msgpack_pack_map (&pk, 9);
+    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
+    nf_pk_kv_str (&pk, "type", "stats");
+    nf_pk_kv_int (&pk, "claimed", (int64_t) st->claimed);
+    nf_pk_kv_int (&pk, "applied", (int64_t) st->applied);
+    nf_pk_kv_int (&pk, "fenced", (int64_t) st->fenced);
+    nf_pk_kv_int (&pk, "dropped", (int64_t) self->dropped);
+    nf_pk_kv_int (&pk, "dead_workers", (int64_t) self->dead_workers);
+    nf_pk_kv_bool (&pk, "database", nf_db_connected (self->db));
+    nf_pk_str (&pk, "services");
+    msgpack_pack_map (&pk, zhashx_size (self->services));
+    for (s_service_t *svc = zhashx_first (self->services); svc;
+         svc = zhashx_next (self->services)) {
+        nf_pk_str (&pk, svc->name);
+        msgpack_pack_map (&pk, 5);
+        nf_pk_kv_int (&pk, "workers", (int64_t) svc->workers);
+        nf_pk_kv_int (&pk, "idle", (int64_t) zlistx_size (svc->idle));
+        nf_pk_kv_int (&pk, "queued", (int64_t) zlistx_size (svc->queue));
+        nf_pk_kv_int (&pk, "dispatched", (int64_t) svc->dispatched);
+        nf_pk_kv_int (&pk, "replies", (int64_t) svc->replies);
+    }
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "nf.stats.");
+    zmsg_addmem (msg, sb.data, sb.size);
+    zmsg_send (&msg, self->pub);
+    msgpack_sbuffer_destroy (&sb);
+}
+
+/* ---- life cycle --------------------------------------------------------------- */
+
+static void
+s_service_free (void **item)
+{
+    s_service_t *svc = (s_service_t *) *item;
+    if (!svc)
+        return;
+    for (s_task_t *t = zlistx_first (svc->queue); t; t = zlistx_next (svc->queue))
+        s_task_destroy (&t);
+    zlistx_destroy (&svc->queue);
+    zlistx_destroy (&svc->idle);
+    free (svc->name);
+    free (svc);
+    *item = NULL;
+}
+
+static zsock_t *
+s_bind (int type, const char *endpoint, size_t max_frame)
+{
+    zsock_t *sock = zsock_new (type);
+    if (!sock)
+        return NULL;
+    zsock_set_linger (sock, 0);
+    if (type == ZMQ_ROUTER) {
+        zsock_set_router_mandatory (sock, 1);
+        zsock_set_maxmsgsize (sock, (int64_t) max_frame + 4096);
+    }
+    if (zsock_bind (sock, "%s", endpoint) < 0) {
+        nf_error ("cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&sock);
+    }
+    return sock;
+}
+
+nf_broker_t *
+nf_broker_new (nf_config_t *config)
+{
+    nf_broker_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = config;
+    self->heartbeat_ms = nf_config_int (config, NF_CFG_HEARTBEAT_MS);
+    self->expiry_ms = self->heartbeat_ms * nf_config_int (config, NF_CFG_LIVENESS);
+    self->flush_ms = nf_config_int (config, NF_CFG_FLUSH_MS);
+    self->claim_batch = (int) nf_config_int (config, NF_CFG_CLAIM_BATCH);
+    self->max_frame = (size_t) nf_config_int (config, NF_CFG_MAX_FRAME);
+    self->services = zhashx_new ();
+    zhashx_set_destructor (self->services, s_service_free);
+    self->peers = zhashx_new ();
+    self->inflight = zhashx_new ();
+    self->outcomes = zlistx_new ();
+    size_t count;
+    const nf_stage_t *stages = nf_stages (&count);
+    for (size_t i = 0; i < count; i++) {
+        s_service_t *svc = calloc (1, sizeof *svc);
+        svc->name = strdup (stages[i].service);
+        svc->stage = &stages[i];
+        svc->idle = zlistx_new ();
+        svc->queue = zlistx_new ();
+        zhashx_insert (self->services, svc->name, svc);
+    }
+    char host[256] = "broker";
+    gethostname (host, sizeof host - 1);
+    const char *owner = nf_config_str (config, NF_CFG_BROKER_ID);
+    if (!*owner)
+        owner = host;
+    self->db = nf_db_new (nf_config_str (config, NF_CFG_DATABASE_URL), "nf-broker");
+    nf_store_opts_t opts = {
+        .owner = owner,
+        .lease_ms = nf_config_int (config, NF_CFG_LEASE_MS),
+        .max_attempts = nf_config_int (config, NF_CFG_MAX_ATTEMPTS),
+        .retry_base_ms = nf_config_int (config, NF_CFG_RETRY_BASE_MS),
+        .retry_max_ms = nf_config_int (config, NF_CFG_RETRY_MAX_MS),
+        .min_ready = nf_config_int (config, NF_CFG_MIN_READY),
+        .max_active_jobs = nf_config_int (config, NF_CFG_MAX_ACTIVE_JOBS),
+        .max_frame = self->max_frame,
+    };
+    self->store = nf_store_new (self->db, &opts, s_publish_event, self);
+    /* The database must be reachable at start: retry for a while (a
+       compose start-up races Postgres), then give up with a clear error. */
+    int64_t give_up = nf_clock_ms () + 30000;
+    while (nf_db_connect (self->db) != 0 && nf_clock_ms () < give_up && !zsys_interrupted)
+        zclock_sleep (200);
+    if (!nf_db_connected (self->db) || nf_schema_migrate (self->db) != 0
+        || nf_store_release_owned (self->store) != 0) {
+        nf_error ("cannot start: database %s", nf_db_error (self->db));
+        nf_broker_destroy (&self);
+        return NULL;
+    }
+    self->workers = s_bind (ZMQ_ROUTER, nf_config_str (config, NF_CFG_WORKERS_BIND), self->max_frame);
+    self->clients = s_bind (ZMQ_ROUTER, nf_config_str (config, NF_CFG_CLIENTS_BIND), self->max_frame);
+    self->pub = s_bind (ZMQ_PUB, nf_config_str (config, NF_CFG_PUB_BIND), self->max_frame);
+    if (!self->workers || !self->clients || !self->pub) {
+        nf_broker_destroy (&self);
+        return NULL;
+    }
+    nf_info ("nf-broker %s up: workers %s, clients %s, events %s, owner '%s', schema v%d",
+             NF_VERSION, nf_config_str (config, NF_CFG_WORKERS_BIND),
+             nf_config_str (config, NF_CFG_CLIENTS_BIND), nf_config_str (config, NF_CFG_PUB_BIND),
+             owner, nf_schema_latest ());
+    return self;
+}
+
+void
+nf_broker_destroy (nf_broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    nf_broker_t *self = *self_p;
+    while (zhashx_size (self->peers))
+        s_worker_delete (self, zhashx_first (self->peers), false);
+    for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
+        nf_outcome_destroy (&o);
+    zlistx_destroy (&self->outcomes);
+    zhashx_destroy (&self->inflight);
+    zhashx_destroy (&self->peers);
+    zhashx_destroy (&self->services);
+    free (self->releases);
+    nf_store_destroy (&self->store);
+    nf_db_destroy (&self->db);
+    zsock_destroy (&self->workers);
+    zsock_destroy (&self->clients);
+    zsock_destroy (&self->pub);
+    free (self);
+    *self_p = NULL;
+}
+
+/* Read up to BURST messages from SOCK. */
+static void
+s_drain_socket (nf_broker_t *self, zsock_t *sock, bool workers)
+{
+    for (int i = 0; i < BURST; i++) {
+        if (!(zsock_events (sock) & ZMQ_POLLIN))
+            break;
+        zmsg_t *msg = zmsg_recv (sock);
+        if (!msg)
+            break;
+        if (workers)
+            s_on_worker_message (self, msg);
+        else
+            s_on_client_message (self, msg);
+        zmsg_destroy (&msg);
+    }
+}
+
+int
+nf_broker_run (nf_broker_t *self)
+{
+    int64_t now = nf_clock_ms ();
+    self->heartbeat_at = now + self->heartbeat_ms;
+    self->tick_at = now;
+    self->stats_at = now + STATS_MS;
+    int64_t drain_until = 0;
+    while (true) {
+        if (zsys_interrupted && !drain_until) {
+            drain_until = nf_clock_ms () + DRAIN_MS;
+            nf_info ("SIGTERM: draining %zu tasks in flight", zhashx_size (self->inflight));
+        }
+        if (drain_until && (zhashx_size (self->inflight) == 0 || nf_clock_ms () > drain_until))
+            break;
+        zmq_pollitem_t items[] = {
+            {zsock_resolve (self->workers), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve (self->clients), 0, ZMQ_POLLIN, 0},
+        };
+        long timeout = 50;
+        if (zlistx_size (self->outcomes)) {
+            int64_t left = self->oldest_ms + self->flush_ms - nf_clock_ms ();
+            timeout = left < 0 ? 0 : left < timeout ? (long) left : timeout;
+        }
+        if (zmq_poll (items, 2, timeout) < 0 && errno != EINTR)
+            break;
+        if (items[0].revents & ZMQ_POLLIN)
+            s_drain_socket (self, self->workers, true);
+        if (items[1].revents & ZMQ_POLLIN)
+            s_drain_socket (self, self->clients, false);
+        now = nf_clock_ms ();
+        if (now >= self->heartbeat_at) {
+            s_purge_dead (self);
+            s_heartbeat (self);
+            self->heartbeat_at = now + self->heartbeat_ms;
+        }
+        if (nf_db_connect (self->db) != 0)
+            continue;
+        if (self->nreleases || (zlistx_size (self->outcomes)
+                                && (zlistx_size (self->outcomes) >= (size_t) self->claim_batch
+                                    || now - self->oldest_ms >= self->flush_ms || drain_until)))
+            s_flush (self);
+        if (now >= self->tick_at && !drain_until) {
+            nf_store_tick (self->store);
+            self->tick_at = now + TICK_MS;
+        }
+        s_dispatch (self, !drain_until);
+        if (now >= self->stats_at) {
+            s_publish_stats (self);
+            self->stats_at = now + STATS_MS;
+        }
+    }
+    /* Give back what was claimed but never delivered, keep what came back. */
+    for (s_service_t *svc = zhashx_first (self->services); svc;
+         svc = zhashx_next (self->services)) {
+        for (s_task_t *t = zlistx_first (svc->queue); t; t = zlistx_next (svc->queue)) {
+            s_add_release (self, t->claim.token, true);
+            s_task_destroy (&t);
+        }
+        zlistx_purge (svc->queue);
+    }
+    s_flush (self);
+    for (s_worker_t *w = zhashx_first (self->peers); w; w = zhashx_next (self->peers))
+        s_worker_send (self, w, NF_MDPW_DISCONNECT, NULL);
+    size_t lost = zlistx_size (self->outcomes) + self->nreleases;
+    const nf_store_stats_t *st = nf_store_stats (self->store);
+    nf_info ("stopped: %llu claimed, %llu applied, %llu fenced, %zu unflushed (their leases "
+             "expire and the work is redone)",
+             (unsigned long long) st->claimed, (unsigned long long) st->applied,
+             (unsigned long long) st->fenced, lost);
+    return lost ? 1 : 0;
+}

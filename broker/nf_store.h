@@ -1,0 +1,126 @@
+/*  nf_store: the broker's view of PostgreSQL. All pipeline SQL lives here,
+    generated once from the stage table (shared/nf_states.c):
+
+    * claims: a batch of due work per stage, FOR UPDATE SKIP LOCKED, stamped
+      with a lease (token, owner, expiry) and an attempt; returned as encoded
+      task bodies;
+    * apply: a batch of worker outcomes in ONE transaction, one statement per
+      (stage, outcome kind), each fenced by compare-and-set on the lease token
+      of an unexpired lease, with a history row per applied transition;
+    * the scheduler tick: admissions by priority, attempts exhausted,
+      barrier failures (too few READY), cancellations;
+    * the client services nf.submit, nf.status, nf.cancel, nf.retry,
+      nf.export, nf.list.
+
+    Nothing here blocks on anything but the database; a transient database
+    failure returns -1 and leaves the caller's input untouched for a retry. */
+#ifndef NF_STORE_H
+#define NF_STORE_H
+
+#include "nf_db.h"
+#include "nf_proto.h"
+#include "nf_states.h"
+
+#include <czmq.h>
+
+typedef struct nf_store_t nf_store_t;
+
+typedef struct {
+    const char *owner;         /* lease owner name (the broker id) */
+    int64_t lease_ms;          /* lease length */
+    int64_t max_attempts;      /* attempts per stage */
+    int64_t retry_base_ms;     /* first retry delay */
+    int64_t retry_max_ms;      /* retry delay cap */
+    int64_t min_ready;         /* READY videos needed to export */
+    int64_t max_active_jobs;   /* admission limit */
+    size_t max_frame;          /* largest task body to build */
+} nf_store_opts_t;
+
+/* A claimed task (ownership of video_id and body passes to the callback). */
+typedef struct {
+    const nf_stage_t *stage;   /* stage it belongs to */
+    char token[40];            /* lease token */
+    int64_t job_id;            /* job */
+    char *video_id;            /* NULL for job-scope tasks */
+    int attempt;               /* 1-based */
+    zframe_t *body;            /* encoded task */
+} nf_claim_t;
+
+/* A worker's outcome waiting to be applied. */
+typedef struct {
+    const nf_stage_t *stage;        /* from the broker's in-flight record */
+    char token[40];                 /* lease token */
+    int64_t job_id;                 /* job */
+    char *video_id;                 /* NULL for job scope; owned */
+    int attempt;                    /* attempt that produced it */
+    nf_reply_status_t status;       /* ok, reject, error */
+    char *text;                     /* reason or error, owned */
+    bool retryable;                 /* for errors */
+    nf_msg_t *msg;                  /* decoded reply body, owned (or NULL) */
+    const msgpack_object *output;   /* into msg */
+    const msgpack_object *usage;    /* into msg */
+} nf_outcome_t;
+
+void nf_outcome_destroy (nf_outcome_t **self_p);
+
+/* A progress event: a video transition (video_id set) or a job status change. */
+typedef struct {
+    int64_t job_id;
+    const char *video_id;   /* NULL for job events */
+    const char *from;       /* state or status */
+    const char *to;
+    const char *service;    /* stage, or what moved a job */
+    const char *reason;     /* may be NULL */
+} nf_event_t;
+typedef void (nf_event_fn) (const nf_event_t *event, void *arg);
+
+nf_store_t *nf_store_new (nf_db_t *db, const nf_store_opts_t *opts, nf_event_fn *on_event,
+                          void *event_arg);
+void nf_store_destroy (nf_store_t **self_p);
+
+/* Release every lease this owner holds (a restarted broker's start-up). */
+int nf_store_release_owned (nf_store_t *self);
+
+typedef void (nf_claim_fn) (nf_claim_t *claim, void *arg);
+/* Claim up to LIMIT due tasks of STAGE; FN is called for each after commit.
+   Returns the number claimed or -1. */
+int nf_store_claim (nf_store_t *self, const nf_stage_t *stage, int limit, nf_claim_fn *fn,
+                    void *arg);
+
+/* Release the leases TOKENS (N of them) at once: a worker died (WHY kept as
+   the last error) or the task was never delivered (UNDELIVERED: the attempt
+   is given back). */
+typedef struct {
+    char token[40];
+    bool undelivered;
+} nf_release_t;
+
+/* Apply N outcomes and R releases in one transaction. 0 on commit (the
+   outcomes were consumed or, when fenced, dropped: the caller frees them);
+   -1 on a transient failure (nothing applied; try again later). A reply
+   the database refuses for its data is isolated and stored as a permanent
+   error of its task, so no batch can poison the broker. */
+int nf_store_apply (nf_store_t *self, nf_outcome_t **outcomes, size_t n,
+                    const nf_release_t *releases, size_t r);
+
+/* Scheduler work: admissions, exhausted attempts, barrier failures,
+   cancellations. 0 or -1. */
+int nf_store_tick (nf_store_t *self);
+
+/* Client services: REQUEST is the decoded body; the msgpack reply is
+   appended to REPLY. Returns 0 when a reply was produced (which may carry
+   ok=false and errors), -1 when the database was unavailable. */
+int nf_store_service (nf_store_t *self, const char *service, const msgpack_object *request,
+                      nf_buf_t *reply);
+
+/* Counters for logs and metrics. */
+typedef struct {
+    uint64_t claimed;        /* tasks claimed */
+    uint64_t applied;        /* outcomes applied */
+    uint64_t fenced;         /* outcomes dropped by the lease fence */
+    uint64_t isolated;       /* outcomes refused by the database, stored as errors */
+    uint64_t transactions;   /* apply transactions committed */
+} nf_store_stats_t;
+const nf_store_stats_t *nf_store_stats (nf_store_t *self);
+
+#endif

@@ -1,0 +1,122 @@
+/*  nf_client: see nf_client.h. */
+#include "nf_client.h"
+
+#include <czmq.h>
+
+struct nf_client_t {
+    char *endpoint;       /* broker client endpoint */
+    int64_t timeout_ms;   /* per request */
+    size_t max_frame;     /* reply size limit */
+    zsock_t *socket;      /* DEALER, rebuilt after a timeout */
+};
+
+static int
+s_connect (nf_client_t *self)
+{
+    zsock_destroy (&self->socket);
+    self->socket = zsock_new (ZMQ_DEALER);
+    if (!self->socket)
+        return -1;
+    zsock_set_linger (self->socket, 0);
+    zsock_set_maxmsgsize (self->socket, (int64_t) self->max_frame + 4096);
+    return zsock_connect (self->socket, "%s", self->endpoint);
+}
+
+nf_client_t *
+nf_client_new (const char *endpoint, int64_t timeout_ms, size_t max_frame)
+{
+    nf_client_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->endpoint = strdup (endpoint);
+    self->timeout_ms = timeout_ms;
+    self->max_frame = max_frame;
+    if (s_connect (self) != 0)
+        nf_client_destroy (&self);
+    return self;
+}
+
+void
+nf_client_destroy (nf_client_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    nf_client_t *self = *self_p;
+    zsock_destroy (&self->socket);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+/* Send and wait; returns the body frame of the reply or NULL. */
+static zframe_t *
+s_exchange (nf_client_t *self, const char *service, const void *body, size_t len, char *err,
+            size_t errlen)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "");
+    zmsg_addstr (msg, NF_MDPC);
+    zmsg_addstr (msg, service);
+    zmsg_addmem (msg, body, len);
+    if (zmsg_send (&msg, self->socket) != 0) {
+        zmsg_destroy (&msg);
+        snprintf (err, errlen, "cannot send to broker at %s", self->endpoint);
+        return NULL;
+    }
+    zpoller_t *poller = zpoller_new (self->socket, NULL);
+    zsock_t *ready = zpoller_wait (poller, (int) self->timeout_ms);
+    bool interrupted = zpoller_terminated (poller);
+    zpoller_destroy (&poller);
+    if (!ready) {
+        snprintf (err, errlen, interrupted ? "interrupted"
+                                           : "broker at %s did not answer within %lld ms",
+                  self->endpoint, (long long) self->timeout_ms);
+        s_connect (self);
+        return NULL;
+    }
+    zmsg_t *reply = zmsg_recv (self->socket);
+    if (!reply || zmsg_size (reply) != 4) {
+        zmsg_destroy (&reply);
+        snprintf (err, errlen, "malformed reply from broker");
+        return NULL;
+    }
+    zframe_t *empty = zmsg_pop (reply);
+    zframe_t *proto = zmsg_pop (reply);
+    char *svc = zmsg_popstr (reply);
+    zframe_t *frame = zmsg_pop (reply);
+    bool ok = zframe_size (empty) == 0 && zframe_streq (proto, NF_MDPC) && svc
+              && strcmp (svc, service) == 0;
+    zframe_destroy (&empty);
+    zframe_destroy (&proto);
+    zstr_free (&svc);
+    zmsg_destroy (&reply);
+    if (!ok) {
+        zframe_destroy (&frame);
+        snprintf (err, errlen, "malformed reply from broker");
+    }
+    return frame;
+}
+
+int
+nf_client_request (nf_client_t *self, const char *service, const void *body, size_t len,
+                   nf_msg_t **reply, char *err, size_t errlen)
+{
+    zframe_t *frame = s_exchange (self, service, body, len, err, errlen);
+    if (!frame)
+        return -1;
+    *reply = nf_msg_decode (zframe_data (frame), zframe_size (frame), self->max_frame, err, errlen);
+    zframe_destroy (&frame);
+    return *reply ? 0 : -1;
+}
+
+int
+nf_client_mmi (nf_client_t *self, const char *service)
+{
+    char err[256];
+    zframe_t *frame = s_exchange (self, "mmi.service", service, strlen (service), err, sizeof err);
+    if (!frame)
+        return -1;
+    int code = zframe_size (frame) == 3 ? atoi ((char *) zframe_data (frame)) : -1;
+    zframe_destroy (&frame);
+    return code;
+}

@@ -1,0 +1,23 @@
+/*  nf_client: a synchronous MDP/0.1 client of the broker (nf-submit,
+    nf-monitor, tests). Each request waits up to the timeout; on a timeout
+    the socket is rebuilt (zguide's Lazy Pirate) so a late reply can never be
+    mistaken for the answer to the next request. */
+#ifndef NF_CLIENT_H
+#define NF_CLIENT_H
+
+#include "nf_proto.h"
+
+typedef struct nf_client_t nf_client_t;
+
+nf_client_t *nf_client_new (const char *endpoint, int64_t timeout_ms, size_t max_frame);
+void nf_client_destroy (nf_client_t **self_p);
+
+/* Send BODY (LEN bytes) to SERVICE and wait for the reply. On success *REPLY
+   is the decoded body (the caller's to destroy) and 0 is returned; -1 with
+   ERR when the broker did not answer in time or the reply was malformed. */
+int nf_client_request (nf_client_t *self, const char *service, const void *body, size_t len,
+                       nf_msg_t **reply, char *err, size_t errlen);
+/* mmi.service: 200 when SERVICE has workers, 404 when not; -1 on timeout. */
+int nf_client_mmi (nf_client_t *self, const char *service);
+
+#endif
