@@ -27,9 +27,7 @@ main (int argc, char **argv)
         return rc;
     }
     nf_config_apply_logging (config);
-    zsys_init ();
-    zsys_handler_set (NULL);   /* czmq's own handler would print; ours is its flag */
-    zsys_catch_interrupts ();
+    zsys_init ();   /* installs czmq's SIGINT/SIGTERM handler: it sets zsys_interrupted */
     nf_broker_t *broker = nf_broker_new (config);
     int rc = broker ? nf_broker_run (broker) : 1;
     nf_broker_destroy (&broker);

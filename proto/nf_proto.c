@@ -8,6 +8,7 @@
 #include <string.h>
 
 struct nf_msg_t {
+    char *bytes;                 /* a copy of the body: msgpack-c's objects point into it */
     msgpack_unpacked unpacked;   /* the decoded tree (zone-owned objects) */
     char **strings;              /* NUL-terminated copies handed out by decoders */
     size_t nstrings;             /* entries used in strings */
@@ -139,8 +140,15 @@ nf_msg_decode (const void *data, size_t len, size_t max, char *err, size_t errle
         return NULL;
     }
     msgpack_unpacked_init (&self->unpacked);
+    self->bytes = malloc (len);
+    if (!self->bytes) {
+        snprintf (err, errlen, "out of memory");
+        nf_msg_destroy (&self);
+        return NULL;
+    }
+    memcpy (self->bytes, data, len);
     size_t off = 0;
-    msgpack_unpack_return rc = msgpack_unpack_next (&self->unpacked, data, len, &off);
+    msgpack_unpack_return rc = msgpack_unpack_next (&self->unpacked, self->bytes, len, &off);
     if (rc != MSGPACK_UNPACK_SUCCESS || off != len) {
         snprintf (err, errlen, "msgpack decode failed (%d)", (int) rc);
         nf_msg_destroy (&self);
@@ -161,6 +169,7 @@ nf_msg_destroy (nf_msg_t **self_p)
         return;
     nf_msg_t *self = *self_p;
     msgpack_unpacked_destroy (&self->unpacked);
+    free (self->bytes);
     for (size_t i = 0; i < self->nstrings; i++)
         free (self->strings[i]);
     free (self->strings);
@@ -508,20 +517,17 @@ s_pack_json (const json_t *j, msgpack_packer *pk)
     switch (json_typeof (j)) {
     case JSON_OBJECT: {
         msgpack_pack_map (pk, json_object_size (j));
-        const char *key;
-        json_t *val;
-        json_object_foreach ((json_t *) j, key, val)
-        {
-            nf_pk_str (pk, key);
-            s_pack_json (val, pk);
+        for (void *it = json_object_iter ((json_t *) j); it;
+             it = json_object_iter_next ((json_t *) j, it)) {
+            nf_pk_str (pk, json_object_iter_key (it));
+            s_pack_json (json_object_iter_value (it), pk);
         }
         break;
     }
     case JSON_ARRAY: {
         msgpack_pack_array (pk, json_array_size (j));
-        size_t i;
-        json_t *val;
-        json_array_foreach ((json_t *) j, i, val) s_pack_json (val, pk);
+        for (size_t i = 0; i < json_array_size (j); i++)
+            s_pack_json (json_array_get (j, i), pk);
         break;
     }
     case JSON_STRING:

@@ -36,7 +36,9 @@ typedef struct nf_msg_t nf_msg_t;
    Returns 0, or -1 with a reason in ERR. */
 int nf_mp_check (const void *data, size_t len, char *err, size_t errlen);
 
-/* Decode one body of at most MAX bytes. NULL with a reason in ERR when the
+/* Decode one body of at most MAX bytes. The message keeps its own copy of
+   DATA (msgpack-c's strings point into the buffer they were decoded from),
+   so the caller may free DATA at once. NULL with a reason in ERR when the
    bytes are not a msgpack map within the limits. */
 nf_msg_t *nf_msg_decode (const void *data, size_t len, size_t max, char *err, size_t errlen);
 void nf_msg_destroy (nf_msg_t **self_p);

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command of the README: installs what is missing, builds with
+# warnings as errors, runs the whole suite (unit + integration against a
+# throwaway PostgreSQL), then builds again with ASan/UBSan and runs it again,
+# and runs the lint pass. Cleans up the servers it started (ctest fixtures).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+jobs=$(nproc)
+
+echo "== lint (cppcheck)"
+cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+  --suppress=missingIncludeSystem -I shared -I proto -I broker \
+  shared proto broker tools tests/*.c
+
+run_suite() {
+  local dir=$1; shift
+  echo "== build $dir ($*)"
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNF_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs" >/dev/null
+  echo "== test $dir"
+  (cd "$dir" && ctest -j2 --output-on-failure --timeout 300)
+}
+
+run_suite build
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
+  run_suite build-asan -DNF_SANITIZE=ON -DNF_TEST_PG_PORT=55434

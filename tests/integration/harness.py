@@ -1,0 +1,181 @@
+"""Integration-test harness: starts the real nf-broker and workers against a
+real PostgreSQL, talks to the broker over real ZeroMQ sockets, and ends only
+the processes it started, by pid. Every wait is bounded."""
+import os, signal, subprocess, sys, time, uuid
+
+import msgpack
+import psycopg2
+import zmq
+
+BUILD = os.environ["NF_BUILD_DIR"]
+SRC = os.environ["NF_SOURCE_DIR"]
+PG_PORT = int(os.environ.get("NF_TEST_PG_PORT", "55433"))
+
+
+def check(cond, what, *values):
+    """An assertion that survives python -O and prints the values."""
+    if not cond:
+        raise AssertionError(what + (": " + repr(values) if values else ""))
+
+
+def eq(actual, expected, what):
+    check(actual == expected, f"{what}: expected {expected!r}, got {actual!r}")
+
+
+class Cluster:
+    def __init__(self, name, port_base, pg_port=PG_PORT, **broker_env):
+        self.name = name
+        self.pg_port = pg_port
+        self.db = f"nf_{name}_{uuid.uuid4().hex[:8]}"
+        self.ports = (port_base, port_base + 1, port_base + 2)
+        self.procs = []
+        self.logdir = os.path.join(BUILD, "test-logs", name)
+        os.makedirs(self.logdir, exist_ok=True)
+        self.broker = None
+        self.broker_env = {"NF_HEARTBEAT_MS": "200", "NF_LIVENESS": "3",
+                           "NF_RETRY_BASE_MS": "50", "NF_RETRY_MAX_MS": "200",
+                           "NF_LOG_LEVEL": "info", **broker_env}
+        admin = psycopg2.connect(host="127.0.0.1", port=pg_port, user="postgres", dbname="postgres")
+        admin.autocommit = True
+        admin.cursor().execute(f'CREATE DATABASE "{self.db}"')
+        admin.close()
+        self.ctx = zmq.Context.instance()
+
+    # -- processes ---------------------------------------------------------
+    def env(self, extra=None):
+        e = dict(os.environ)
+        e.update({"NF_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{self.pg_port}/{self.db}",
+                  "NF_WORKERS_BIND": f"tcp://127.0.0.1:{self.ports[0]}",
+                  "NF_CLIENTS_BIND": f"tcp://127.0.0.1:{self.ports[1]}",
+                  "NF_PUB_BIND": f"tcp://127.0.0.1:{self.ports[2]}",
+                  "NF_BROKER": f"tcp://127.0.0.1:{self.ports[0]}",
+                  "NF_BROKER_CLIENTS": f"tcp://127.0.0.1:{self.ports[1]}",
+                  "NF_BROKER_PUB": f"tcp://127.0.0.1:{self.ports[2]}",
+                  "NF_BROKER_ID": f"test-{self.name}"})
+        e.update(self.broker_env)
+        e.update(extra or {})
+        return e
+
+    def spawn(self, argv, log, extra=None):
+        f = open(os.path.join(self.logdir, log), "ab")
+        p = subprocess.Popen(argv, env=self.env(extra), stdout=f, stderr=subprocess.STDOUT)
+        p.log = os.path.join(self.logdir, log)
+        self.procs.append(p)
+        return p
+
+    def start_broker(self, extra=None):
+        self.broker = self.spawn([f"{BUILD}/broker/nf-broker"], "broker.log", extra)
+        self.wait(lambda: self.query1("SELECT count(*) FROM pg_tables WHERE tablename = 'nf_jobs'") == 1
+                  and self.mmi("nf.status") == "200", 30, "broker up")
+        return self.broker
+
+    def worker(self, service, *args, tag=None):
+        argv = [f"{BUILD}/tests/nf-testworker", service, *args]
+        if tag:
+            argv += ["--tag", tag]
+        return self.spawn(argv, f"worker-{service}-{tag or 'x'}.log")
+
+    def all_workers(self, skip=()):
+        for s in ("discover", "scrape", "sanitize", "geo", "analyze", "architect", "export"):
+            if s not in skip:
+                self.worker(s)
+
+    def kill9(self, p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            p.wait(10)
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.time() + 10
+        for p in self.procs:
+            try:
+                p.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    # -- database ------------------------------------------------------------
+    def query(self, sql, *args):
+        conn = psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="postgres", dbname=self.db)
+        try:
+            cur = conn.cursor()
+            cur.execute(sql, args)
+            rows = cur.fetchall() if cur.description else []
+            conn.commit()
+            return rows
+        finally:
+            conn.close()
+
+    def query1(self, sql, *args):
+        try:
+            rows = self.query(sql, *args)
+        except psycopg2.Error:
+            return None
+        return rows[0][0] if rows else None
+
+    def wait(self, cond, seconds, what):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            try:
+                if cond():
+                    return
+            except psycopg2.Error:
+                pass
+            time.sleep(0.1)
+        self.dump()
+        raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+    def dump(self):
+        try:
+            print("jobs:", self.query("SELECT id, status, phase, status_reason, last_error FROM nf_jobs"))
+            print("states:", self.query("SELECT state, count(*) FROM nf_videos GROUP BY 1"))
+        except Exception as e:  # the database itself may be the problem
+            print("dump failed:", e)
+
+    # -- client protocol -----------------------------------------------------
+    def request(self, service, body, timeout=5000):
+        s = self.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(f"tcp://127.0.0.1:{self.ports[1]}")
+        try:
+            payload = body if isinstance(body, bytes) else msgpack.packb(body)
+            s.send_multipart([b"", b"MDPC01", service.encode(), payload])
+            if not s.poll(timeout):
+                raise AssertionError(f"no reply to {service} within {timeout} ms")
+            frames = s.recv_multipart()
+            eq(frames[:3], [b"", b"MDPC01", service.encode()], "reply envelope")
+            return frames[3] if service.startswith("mmi.") else msgpack.unpackb(frames[3], raw=False)
+        finally:
+            s.close()
+
+    def mmi(self, service):
+        try:
+            return self.request("mmi.service", service.encode(), timeout=500).decode()
+        except AssertionError:
+            return None
+
+    def submit(self, niche="test niche", **options):
+        r = self.request("nf.submit", {"v": 1, "niche": niche, "options": options})
+        check(r.get("ok"), "submit accepted", r)
+        return r["job_id"]
+
+    def job_status(self, job):
+        return self.query1("SELECT status FROM nf_jobs WHERE id = %s", job)
+
+    def count_state(self, job, state):
+        return self.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s AND state = %s", job, state)
+
+    def duplicate_transitions(self):
+        return self.query1("SELECT count(*) FROM (SELECT job_id, video_id, to_state, count(*) "
+                           "FROM nf_video_history GROUP BY 1, 2, 3 HAVING count(*) > 1) d")
+
+
+def run(tests):
+    """Run the test named by argv[1] from TESTS (a dict name -> fn)."""
+    name = sys.argv[1]
+    t0 = time.time()
+    tests[name]()
+    print(f"PASS {name} ({time.time() - t0:.1f}s)")

@@ -1,0 +1,340 @@
+"""Broker integration tests (issue: Foundation). Run one: test_broker.py NAME."""
+import os, random, shutil, socket, subprocess, tempfile, time
+
+import msgpack
+import zmq
+
+from harness import BUILD, SRC, Cluster, check, eq, run
+
+STAGES3 = ("RAW", "CLEANED", "VALIDATED")
+
+
+def full_pipeline():
+    """A job through every stage with the test worker, then nf-submit reads it back."""
+    c = Cluster("full", 56100)
+    try:
+        c.start_broker()
+        c.all_workers()
+        job = c.submit("budget travel", count=30, top_n=10)
+        c.wait(lambda: c.job_status(job) == "completed", 30, "job completed")
+        eq(c.count_state(job, "EXPORTED"), 10, "exported outliers")
+        eq(c.count_state(job, "VALIDATED"), 20, "non-outliers stay VALIDATED")
+        eq(c.duplicate_transitions(), 0, "duplicate transitions")
+        statuses = [r[0] for r in c.query("SELECT to_status FROM nf_job_history WHERE job_id = %s ORDER BY id", job)]
+        eq(statuses, ["pending", "queued", "running", "processing", "completed"], "job history")
+        eq(c.query1("SELECT quota_units FROM nf_jobs WHERE id = %s", job), 100, "quota counted")
+        env = c.env()
+        out = os.path.join(c.logdir, "export.json")
+        st = subprocess.run([f"{BUILD}/tools/nf-submit", "status", str(job)], env=env, capture_output=True, text=True, timeout=10)
+        eq(st.returncode, 0, "nf-submit status exit code")
+        check('"completed"' in st.stdout, "status output names the state", st.stdout)
+        ex = subprocess.run([f"{BUILD}/tools/nf-submit", "export", str(job), "-o", out, "--format", "json"], env=env, capture_output=True, text=True, timeout=10)
+        eq(ex.returncode, 0, "nf-submit export exit code")
+        eq(open(out).read(), '{"videos":10}', "exported file content")
+    finally:
+        c.stop()
+
+
+def thousand_tasks():
+    """1,000 videos through three stages with 4 workers: each transition exactly once."""
+    c = Cluster("thousand", 56110)
+    try:
+        c.start_broker()
+        c.worker("discover")
+        c.worker("scrape", tag="s1")
+        c.worker("scrape", tag="s2")
+        c.worker("sanitize")
+        c.worker("geo")
+        job = c.submit(count=1000, top_n=10)
+        c.wait(lambda: c.count_state(job, "VALIDATED") == 1000, 120, "1000 VALIDATED")
+        for state in STAGES3:
+            eq(c.query1("SELECT count(*) FROM nf_video_history WHERE job_id = %s AND to_state = %s", job, state), 1000, f"history rows to {state}")
+        eq(c.duplicate_transitions(), 0, "duplicate transitions")
+        by = dict(c.query("SELECT meta->>'scrape_by', count(*) FROM nf_videos WHERE job_id = %s GROUP BY 1", job))
+        check(by.get("s1", 0) > 0 and by.get("s2", 0) > 0, "both scrape workers served", by)
+    finally:
+        c.stop()
+
+
+def kill_worker():
+    """kill -9 of a worker holding a task: re-dispatched, done, attempt 2 recorded."""
+    c = Cluster("killworker", 56120)
+    try:
+        c.start_broker()
+        c.worker("discover")
+        slow = c.worker("scrape", "--delay-ms", "5000", tag="slow")
+        job = c.submit(count=5, top_n=5)
+        c.wait(lambda: c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s AND state = 'DISCOVERED' AND lease_token IS NOT NULL", job) == 1, 20, "a leased task")
+        held = c.query1("SELECT video_id FROM nf_videos WHERE job_id = %s AND lease_token IS NOT NULL", job)
+        c.kill9(slow)
+        c.wait(lambda: c.query1("SELECT lease_token IS NULL FROM nf_videos WHERE job_id = %s AND video_id = %s", job, held), 10, "lease released on worker death")
+        eq(c.query1("SELECT last_error FROM nf_videos WHERE job_id = %s AND video_id = %s", job, held), "worker lost while holding the task", "last error")
+        c.worker("scrape", tag="fast")
+        c.wait(lambda: c.count_state(job, "RAW") == 5, 20, "all scraped")
+        eq(c.query1("SELECT attempt FROM nf_video_history WHERE job_id = %s AND video_id = %s AND to_state = 'RAW'", job, held), 2, "attempt of the re-dispatched task")
+        eq(c.query1("SELECT meta->>'scrape_by' FROM nf_videos WHERE job_id = %s AND video_id = %s", job, held), "fast", "done by the survivor")
+        eq(c.duplicate_transitions(), 0, "duplicate transitions")
+    finally:
+        c.stop()
+
+
+def always_fails():
+    """A task that always fails ends FAILED after max_attempts with its error; others complete."""
+    c = Cluster("alwaysfails", 56130, NF_MAX_ATTEMPTS="3")
+    try:
+        c.start_broker()
+        c.worker("discover")
+        c.worker("scrape", "--mode", "fail", "--match", "v00007")
+        c.worker("sanitize")
+        c.worker("geo")
+        job = c.submit(count=12, top_n=5)
+        c.wait(lambda: c.count_state(job, "VALIDATED") == 11 and c.count_state(job, "FAILED") == 1, 30, "11 validated, 1 failed")
+        row = c.query("SELECT state, failed_from, last_error, attempts FROM nf_videos WHERE job_id = %s AND video_id = 'v00007'", job)[0]
+        eq(row, ("FAILED", "DISCOVERED", "scripted failure on attempt 3", 3), "failed video")
+        eq(c.query1("SELECT count(*) FROM nf_processing_log WHERE job_id = %s AND video_id = 'v00007'", job), 3, "processing_log rows")
+        eq(c.query1("SELECT count(*) FROM nf_video_history WHERE job_id = %s AND video_id = 'v00007' AND to_state = 'FAILED'", job), 1, "FAILED once in history")
+    finally:
+        c.stop()
+
+
+def crash_poison():
+    """A task that crashes its worker every time ends FAILED after max_attempts, not in a loop."""
+    c = Cluster("poison", 56140, NF_MAX_ATTEMPTS="2")
+    try:
+        c.start_broker()
+        c.worker("discover")
+        c.worker("scrape")
+        job = c.submit(count=4, top_n=4)
+        c.wait(lambda: c.count_state(job, "RAW") == 4, 20, "scraped")
+        crashers = []
+        def respawn():
+            live = [p for p in crashers if p.poll() is None]
+            if not live:
+                crashers.append(c.worker("sanitize", "--mode", "crash", "--match", "v00002"))
+            return c.query1("SELECT state FROM nf_videos WHERE job_id = %s AND video_id = 'v00002'", job) == "FAILED"
+        c.wait(respawn, 40, "poison task FAILED")
+        check(len(crashers) <= 4, "bounded crash loop", len(crashers))
+        eq(c.query1("SELECT failed_from FROM nf_videos WHERE job_id = %s AND video_id = 'v00002'", job), "RAW", "failed_from")
+    finally:
+        c.stop()
+
+
+def kill_broker():
+    """kill -9 of the broker mid-run and a restart: completes, nothing twice, nothing lost."""
+    c = Cluster("killbroker", 56150)
+    try:
+        broker = c.start_broker()
+        for s in ("discover", "analyze", "architect", "export"):
+            c.worker(s)
+        for s in ("scrape", "sanitize", "geo"):
+            c.worker(s, "--delay-ms", "5")
+        job = c.submit(count=300, top_n=10)
+        c.wait(lambda: (c.query1("SELECT count(*) FROM nf_video_history WHERE job_id = %s", job) or 0) > 400, 60, "progress")
+        c.kill9(broker)
+        before = c.query1("SELECT count(*) FROM nf_video_history WHERE job_id = %s", job)
+        time.sleep(0.5)
+        c.start_broker()
+        c.wait(lambda: c.job_status(job) == "completed", 90, "job completed after restart")
+        eq(c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s", job), 300, "videos")
+        eq(c.duplicate_transitions(), 0, "duplicate transitions")
+        eq(c.query1("SELECT count(*) FROM nf_video_history WHERE job_id = %s", job), 300 * 4 + 30, "history rows")
+        check(before < 300 * 4 + 30, "the kill happened mid-run", before)
+    finally:
+        c.stop()
+
+
+def late_reply():
+    """A reply arriving after its lease expired changes nothing."""
+    c = Cluster("latereply", 56160, NF_LEASE_MS="1500")
+    try:
+        c.start_broker()
+        c.worker("discover")
+        c.worker("scrape", "--delay-ms", "3000", tag="late")
+        job = c.submit(count=3, top_n=3)
+        c.wait(lambda: c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s AND lease_token IS NOT NULL", job) == 1, 20, "late worker holds a task")
+        held = c.query1("SELECT video_id FROM nf_videos WHERE job_id = %s AND lease_token IS NOT NULL", job)
+        c.worker("scrape", tag="prompt")
+        c.wait(lambda: c.count_state(job, "RAW") == 3, 30, "all scraped")
+        time.sleep(3.5)  # the late worker's replies arrive now, after their leases expired
+        rows = dict(c.query("SELECT video_id, meta->>'scrape_by' FROM nf_videos WHERE job_id = %s", job))
+        eq(rows[held], "prompt", "the expired lease's reply did not apply")
+        eq(set(rows.values()), {"prompt"}, "no late reply applied")
+        eq(c.duplicate_transitions(), 0, "duplicate transitions")
+        log = open(c.broker.log).read()
+        check("fenced" in log, "broker logged the fenced reply")
+    finally:
+        c.stop()
+
+
+def garbage_frames():
+    """Garbage at both ROUTERs: logged, dropped, and the broker keeps serving."""
+    c = Cluster("garbage", 56170)
+    try:
+        broker = c.start_broker()
+        ctx = zmq.Context.instance()
+        rnd = random.Random(7)
+        for port in c.ports[:2]:
+            s = ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 5000)  # deliver everything before close
+            s.connect(f"tcp://127.0.0.1:{port}")
+            for _ in range(200):
+                n = rnd.randint(1, 5)
+                s.send_multipart([bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 64))) for _ in range(n)])
+            s.send_multipart([b"", b"MDPW99", b"\x01", b"scrape"])           # wrong header
+            s.send_multipart([b"", b"MDPW01", b"\x03", b"tok", b"", b"\x85"])  # reply from a stranger
+            s.send_multipart([b"", b"MDPC01", b"nf.status", b"\x85\xa1v"])     # truncated msgpack
+            s.send_multipart([b"", b"MDPC01", b"nf.status", b"\xdd\xff\xff\xff\xff"])  # huge array claim
+            s.close()
+        big = ctx.socket(zmq.DEALER)
+        big.setsockopt(zmq.LINGER, 0)
+        big.connect(f"tcp://127.0.0.1:{c.ports[1]}")
+        big.send_multipart([b"", b"MDPC01", b"nf.status", b"\0" * (100 * 1024 * 1024)])
+        time.sleep(1)
+        big.close()
+        r = c.request("nf.status", b"\x85\xa1v")
+        check(r["ok"] is False and "malformed request" in r["error"], "truncated msgpack answered with an error", r)
+        r = c.request("nf.status", msgpack.packb({"v": 1, "job_id": 12345}))
+        eq(r, {"v": 1, "ok": False, "error": "no such job"}, "status of a missing job")
+        # A worker that answers its task with garbage: a retryable error, then done by a real worker.
+        c.worker("discover")
+        job = c.submit(count=2, top_n=2)
+        fake = ctx.socket(zmq.DEALER)
+        fake.setsockopt(zmq.LINGER, 0)
+        fake.connect(f"tcp://127.0.0.1:{c.ports[0]}")
+        fake.send_multipart([b"", b"MDPW01", b"\x01", b"scrape"])
+        got = None
+        deadline = time.time() + 10
+        while time.time() < deadline and got is None:
+            if fake.poll(200):
+                f = fake.recv_multipart()
+                if f[2] == b"\x02":
+                    got = f
+        check(got is not None, "fake worker got a task")
+        fake.send_multipart([b"", b"MDPW01", b"\x03", got[3], b"", b"\xc1garbage"])
+        time.sleep(0.3)
+        fake.send_multipart([b"", b"MDPW01", b"\x05"])
+        fake.close()
+        c.worker("scrape")
+        c.wait(lambda: c.count_state(job, "RAW") == 2, 20, "scraped after garbage")
+        check(c.query1("SELECT count(*) FROM nf_processing_log WHERE message LIKE 'malformed reply%%'") >= 1, "malformed reply logged")
+        check(broker.poll() is None, "broker still running")
+        log = open(c.broker.log).read()
+        check(log.count("malformed message") >= 100, "garbage logged", log.count("malformed message"))
+        check("wrong header" in log or "malformed message" in log, "wrong header logged")
+    finally:
+        c.stop()
+
+
+def pg_restart():
+    """PostgreSQL restarted mid-run: the broker reconnects and the run completes."""
+    d = tempfile.mkdtemp(prefix="nfpg-restart-")
+    pg = f"{SRC}/tests/pg.sh"
+    subprocess.run([pg, "start", d, "55490"], check=True, timeout=120)
+    c = None
+    try:
+        c = Cluster("pgrestart", 56180, pg_port=55490)
+        c.start_broker()
+        for s in ("discover", "analyze", "architect", "export"):
+            c.worker(s)
+        for s in ("scrape", "sanitize", "geo"):
+            c.worker(s, "--delay-ms", "5")
+        job = c.submit(count=300, top_n=10)
+        c.wait(lambda: (c.query1("SELECT count(*) FROM nf_video_history WHERE job_id = %s", job) or 0) > 300, 60, "progress")
+        subprocess.run([pg, "restart", d], check=True, timeout=120)
+        c.wait(lambda: c.job_status(job) == "completed", 90, "job completed after the restart")
+        eq(c.duplicate_transitions(), 0, "duplicate transitions")
+        eq(c.query1("SELECT count(*) FROM nf_video_history WHERE job_id = %s", job), 300 * 4 + 30, "history rows")
+        log = open(c.broker.log).read()
+        check("database reconnected" in log, "broker reconnected", log[-2000:])
+    finally:
+        if c:
+            c.stop()
+        subprocess.run([pg, "destroy", d], timeout=120)
+
+
+def submit_validation():
+    """nf.submit names every invalid field and stores nothing."""
+    c = Cluster("validation", 56190)
+    try:
+        c.start_broker()
+        r = c.request("nf.submit", {"v": 1, "niche": "x" * 4096, "priority": "urgent",
+                                    "options": {"count": 0, "since": "2024-02-30", "region": "uk", "bogus": 1}})
+        check(r["ok"] is False, "refused", r)
+        for part in ("niche: 4096 bytes long", "priority: 'urgent'", "options.count", "options.since",
+                     "options.region", 'unknown option "bogus"'):
+            check(part in r["error"], f"error names {part}", r["error"])
+        r = c.request("nf.submit", {"v": 1, "niche": "   "})
+        check(r["ok"] is False and "niche: empty" in r["error"], "empty niche refused", r)
+        eq(c.query1("SELECT count(*) FROM nf_jobs"), 0, "nothing stored")
+        job = c.submit("it's \"quoted\"; DROP TABLE nf_jobs; -- ☕ 🎬", count=5, top_n=5)
+        eq(c.query1("SELECT niche FROM nf_jobs WHERE id = %s", job), "it's \"quoted\"; DROP TABLE nf_jobs; -- ☕ 🎬", "hostile niche stored verbatim")
+        p = subprocess.run([f"{BUILD}/tools/nf-submit", "niche", "--count", "abc"], env=c.env(), capture_output=True, text=True, timeout=10)
+        eq(p.returncode, 2, "bad arguments exit code")
+        p = subprocess.run([f"{BUILD}/tools/nf-submit", "niche", "--count", "0"], env=c.env(), capture_output=True, text=True, timeout=10)
+        eq(p.returncode, 1, "refused exit code")
+        env = c.env({"NF_BROKER_CLIENTS": "tcp://127.0.0.1:1", "NF_TIMEOUT_MS": "300"})
+        p = subprocess.run([f"{BUILD}/tools/nf-submit", "list"], env=env, capture_output=True, text=True, timeout=10)
+        eq(p.returncode, 3, "unreachable exit code")
+    finally:
+        c.stop()
+
+
+def cancel_and_retry():
+    """Cancel drops in-flight work; a job below min-ready fails, nf.retry brings it home."""
+    c = Cluster("cancelretry", 56200)
+    try:
+        c.start_broker()
+        c.worker("discover")
+        c.worker("scrape", "--delay-ms", "2000")
+        job = c.submit(count=10, top_n=5)
+        c.wait(lambda: c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s AND lease_token IS NOT NULL", job) == 1, 20, "work in flight")
+        r = c.request("nf.cancel", {"v": 1, "job_id": job})
+        eq(r.get("status"), "cancelling", "cancel answer")
+        c.wait(lambda: c.job_status(job) == "cancelled", 10, "cancelled")
+        time.sleep(2.5)  # the in-flight reply comes back and is dropped
+        eq(c.count_state(job, "RAW"), 0, "no in-flight result applied after cancel")
+        r = c.request("nf.cancel", {"v": 1, "job_id": job})
+        check(r["ok"] is False and "cancelled" in r["error"], "second cancel refused", r)
+
+        bad = c.worker("architect", "--mode", "permanent")
+        for s in ("sanitize", "geo", "analyze", "export"):
+            c.worker(s)
+        c.worker("scrape")
+        job2 = c.submit(count=12, top_n=10)
+        c.wait(lambda: c.job_status(job2) == "failed", 30, "job failed below min-ready")
+        reason = c.query1("SELECT status_reason FROM nf_jobs WHERE id = %s", job2)
+        check("only 0 videos READY" in reason, "reason says why", reason)
+        eq(c.count_state(job2, "FAILED"), 10, "outliers FAILED")
+        c.kill9(bad)
+        c.worker("architect")
+        r = c.request("nf.retry", {"v": 1, "job_id": job2})
+        eq((r.get("ok"), r.get("restored")), (True, 10), "retry answer")
+        c.wait(lambda: c.job_status(job2) == "completed", 30, "completed after retry")
+        eq(c.count_state(job2, "EXPORTED"), 10, "exported after retry")
+        r = c.request("nf.retry", {"v": 1, "job_id": job2})
+        check(r["ok"] is False and "nothing to retry" in r["error"], "nothing left to retry", r)
+    finally:
+        c.stop()
+
+
+def sigterm_drain():
+    """SIGTERM: a worker finishes the task in hand; the broker drains and exits 0."""
+    c = Cluster("drain", 56210)
+    try:
+        broker = c.start_broker()
+        c.worker("discover")
+        w = c.worker("scrape", "--delay-ms", "1500")
+        job = c.submit(count=3, top_n=3)
+        c.wait(lambda: c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s AND lease_token IS NOT NULL", job) == 1, 20, "task in hand")
+        w.send_signal(15)
+        eq(w.wait(10), 0, "worker exit code after drain")
+        eq(c.count_state(job, "RAW"), 1, "the task in hand was finished and applied")
+        broker.send_signal(15)
+        eq(broker.wait(40), 0, "broker exit code after drain")
+    finally:
+        c.stop()
+
+
+run({f.__name__: f for f in (full_pipeline, thousand_tasks, kill_worker, always_fails, crash_poison,
+                             kill_broker, late_reply, garbage_frames, pg_restart, submit_validation,
+                             cancel_and_retry, sigterm_drain)})

@@ -1,0 +1,239 @@
+/*  Unit tests of the nf library: proto codec, state table, util, config. */
+#include "nf_config.h"
+#include "nf_proto.h"
+#include "nf_states.h"
+#include "nf_test.h"
+#include "nf_util.h"
+
+#include <stdlib.h>
+
+static int
+s_write (void *data, const char *buf, size_t len)
+{
+    nf_buf_append ((nf_buf_t *) data, buf, len);
+    return 0;
+}
+
+static void
+test_task_roundtrip (void)
+{
+    nf_buf_t b;
+    nf_buf_init (&b);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &b, s_write);
+    msgpack_pack_map (&pk, 8);
+    nf_pk_kv_int (&pk, "v", 1);
+    nf_pk_kv_str (&pk, "service", "scrape");
+    nf_pk_kv_str (&pk, "token", "tok-1");
+    nf_pk_kv_int (&pk, "job_id", 42);
+    nf_pk_kv_str (&pk, "video_id", "abc");
+    nf_pk_kv_int (&pk, "attempt", 2);
+    nf_pk_str (&pk, "job");
+    const char *job = "{\"niche\":\"n\",\"options\":{\"count\":5}}";
+    nf_json_to_mp (job, strlen (job), &pk);
+    nf_pk_str (&pk, "input");
+    const char *input = "{\"meta\":{\"title\":\"t\"}}";
+    nf_json_to_mp (input, strlen (input), &pk);
+    char err[256];
+    nf_msg_t *msg = nf_msg_decode (b.data, b.len, 1 << 20, err, sizeof err);
+    CHECK (msg != NULL);
+    if (!msg)
+        return;
+    nf_task_t task;
+    CHECK_INT (nf_task_decode (msg, &task, err, sizeof err), 0);
+    CHECK_STR (task.service, "scrape");
+    CHECK_STR (task.token, "tok-1");
+    CHECK_INT (task.job_id, 42);
+    CHECK_STR (task.video_id, "abc");
+    CHECK_INT (task.attempt, 2);
+    int64_t count = 0;
+    CHECK (nf_mp_get_int (nf_mp_get (task.job, "options"), "count", &count) && count == 5);
+    nf_buf_t json;
+    nf_buf_init (&json);
+    CHECK_INT (nf_mp_to_json (task.input, &json, err, sizeof err), 0);
+    CHECK_STR (json.data, "{\"meta\":{\"title\":\"t\"}}");
+    nf_buf_free (&json);
+    nf_msg_destroy (&msg);
+    CHECK (msg == NULL);
+    nf_msg_destroy (&msg);   /* idempotent */
+    /* Every truncation of a valid body fails cleanly. */
+    for (size_t n = 0; n < b.len; n++) {
+        nf_msg_t *m = nf_msg_decode (b.data, n, 1 << 20, err, sizeof err);
+        CHECK (m == NULL);
+    }
+    CHECK (nf_msg_decode (b.data, b.len, 10, err, sizeof err) == NULL);
+    CHECK (strstr (err, "exceeds the limit") != NULL);
+    nf_buf_free (&b);
+}
+
+static void
+test_reply_roundtrip (void)
+{
+    nf_buf_t out, body;
+    nf_buf_init (&out);
+    nf_buf_init (&body);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &out, s_write);
+    msgpack_pack_map (&pk, 1);
+    nf_pk_kv_str (&pk, "transcript", "hi");
+    nf_reply_encode (&body, "tok", NF_REPLY_OK, NULL, true, out.data, out.len, NULL, 0);
+    char err[256];
+    nf_msg_t *msg = nf_msg_decode (body.data, body.len, 1 << 20, err, sizeof err);
+    nf_reply_t r;
+    CHECK (msg && nf_reply_decode (msg, &r, err, sizeof err) == 0);
+    CHECK_INT (r.status, NF_REPLY_OK);
+    CHECK_STR (r.token, "tok");
+    CHECK (r.output && nf_mp_get (r.output, "transcript"));
+    nf_msg_destroy (&msg);
+    nf_buf_reset (&body);
+    nf_reply_encode (&body, "tok", NF_REPLY_ERROR, "boom", false, NULL, 0, NULL, 0);
+    msg = nf_msg_decode (body.data, body.len, 1 << 20, err, sizeof err);
+    CHECK (msg && nf_reply_decode (msg, &r, err, sizeof err) == 0);
+    CHECK_INT (r.status, NF_REPLY_ERROR);
+    CHECK_STR (r.error, "boom");
+    CHECK (!r.retryable);
+    nf_msg_destroy (&msg);
+    nf_buf_free (&out);
+    nf_buf_free (&body);
+}
+
+static void
+test_hostile_bytes (void)
+{
+    char err[256];
+    /* array32 claiming 4 billion elements: refused before allocating */
+    const char huge[] = "\x81\xa1v\xdd\xff\xff\xff\xff";
+    CHECK (nf_msg_decode (huge, sizeof huge - 1, 1 << 20, err, sizeof err) == NULL);
+    CHECK (strstr (err, "claims") != NULL);
+    /* nesting deeper than the limit */
+    char deep[100];
+    memset (deep, 0x91, sizeof deep);
+    deep[99] = 0xc0;
+    CHECK (nf_msg_decode (deep, sizeof deep, 1 << 20, err, sizeof err) == NULL);
+    /* ext types refused; reserved byte; trailing bytes; not a map */
+    CHECK (nf_mp_check ("\xd4\x01\x00", 3, err, sizeof err) != 0);
+    CHECK (nf_mp_check ("\xc1", 1, err, sizeof err) != 0);
+    CHECK (nf_mp_check ("\x80\x80", 2, err, sizeof err) != 0);
+    CHECK (nf_msg_decode ("\x01", 1, 100, err, sizeof err) == NULL);
+    /* random bytes: decode or fail, never crash */
+    srand (1);
+    for (int i = 0; i < 20000; i++) {
+        unsigned char buf[64];
+        size_t n = (size_t) (rand () % 64);
+        for (size_t j = 0; j < n; j++)
+            buf[j] = (unsigned char) rand ();
+        if (n)
+            buf[0] = (unsigned char) (0x80 | (buf[0] & 0x0f));
+        nf_msg_t *m = nf_msg_decode (buf, n, 1 << 20, err, sizeof err);
+        if (m) {
+            nf_task_t t;
+            nf_reply_t r;
+            nf_task_decode (m, &t, err, sizeof err);
+            nf_reply_decode (m, &r, err, sizeof err);
+            nf_msg_destroy (&m);
+        }
+    }
+    CHECK (1);
+}
+
+static void
+test_utf8 (void)
+{
+    nf_buf_t b;
+    nf_buf_init (&b);
+    nf_buf_json_str (&b, "a\"\\\n\x01\xff\xc3\xa9\0z", 10);
+    CHECK_STR (b.data, "\"a\\\"\\\\\\u000a\\u0001\xef\xbf\xbd\xc3\xa9\xef\xbf\xbdz\"");
+    CHECK (nf_utf8_valid ("\xc3\xa9\xf0\x9f\x8e\xac", 6));
+    CHECK (!nf_utf8_valid ("\xc0\xaf", 2));          /* overlong */
+    CHECK (!nf_utf8_valid ("\xed\xa0\x80", 3));      /* surrogate */
+    CHECK (!nf_utf8_valid ("\xf4\x90\x80\x80", 4));  /* > U+10FFFF */
+    nf_buf_reset (&b);
+    nf_buf_utf8_repair (&b, "ok\xe2\x82", 4);
+    CHECK_STR (b.data, "ok\xef\xbf\xbd\xef\xbf\xbd");
+    nf_buf_free (&b);
+}
+
+static void
+test_backoff (void)
+{
+    CHECK_INT (nf_backoff_ms (1, 1000, 60000, 0.0), 500);
+    CHECK_INT (nf_backoff_ms (1, 1000, 60000, 0.999999), 999);
+    CHECK_INT (nf_backoff_ms (3, 1000, 60000, 0.0), 2000);
+    CHECK_INT (nf_backoff_ms (30, 1000, 60000, 0.0), 30000);   /* capped */
+    CHECK (nf_backoff_ms (30, 1000, 60000, 0.5) <= 60000);
+}
+
+static void
+test_states (void)
+{
+    size_t n;
+    const nf_stage_t *stages = nf_stages (&n);
+    CHECK_INT (n, 7);
+    /* the chain is consistent: every stage consumes what an earlier one made */
+    for (size_t i = 1; i < n; i++)
+        CHECK_STR (stages[i].state_in, stages[i - 1].state_out);
+    CHECK (nf_stage_find ("scrape") == &stages[1]);
+    CHECK (nf_stage_find ("nope") == NULL);
+    CHECK (nf_stage_next_job (NULL) == nf_stage_find ("discover"));
+    CHECK (nf_stage_next_job (nf_stage_find ("discover")) == nf_stage_find ("analyze"));
+    CHECK (nf_stage_next_job (nf_stage_find ("export")) == NULL);
+    const char *states[8];
+    size_t k = nf_stage_barrier (nf_stage_find ("analyze"), states, 8);
+    CHECK_INT (k, 3);
+    CHECK_STR (states[0], "CLEANED");
+    CHECK_STR (states[2], "DISCOVERED");
+    k = nf_stage_barrier (nf_stage_find ("export"), states, 8);
+    CHECK_INT (k, 1);
+    CHECK_STR (states[0], "OUTLIER");
+    CHECK_INT (nf_stage_barrier (nf_stage_find ("discover"), states, 8), 0);
+    /* every column a stage writes is in the catalog */
+    for (size_t i = 0; i < n; i++) {
+        char list[256];
+        snprintf (list, sizeof list, "%s", stages[i].writes);
+        for (char *c = strtok (list, ","); c; c = strtok (NULL, ","))
+            CHECK (nf_column_find (c) != NULL);
+    }
+    CHECK (nf_stage_writes (nf_stage_find ("sanitize"), "quality"));
+    CHECK (!nf_stage_writes (nf_stage_find ("sanitize"), "ai"));
+    CHECK (nf_job_transition_ok ("pending", "queued"));
+    CHECK (nf_job_transition_ok ("processing", "partial"));
+    CHECK (!nf_job_transition_ok ("completed", "cancelling"));
+    CHECK (!nf_job_transition_ok ("cancelled", "completed"));
+    CHECK (nf_job_status_final ("failed") && !nf_job_status_final ("running"));
+    CHECK_INT (nf_priority_parse ("bulk"), 2);
+    CHECK_INT (nf_priority_parse ("urgent"), -1);
+}
+
+static void
+test_config (void)
+{
+    setenv ("NF_LEASE_MS", "1234", 1);
+    nf_config_t *c = nf_config_new ("t", NF_PROG_BROKER);
+    char *argv[] = {"t", "--max-attempts", "7", "--flush-ms=9", "pos", NULL};
+    CHECK_INT (nf_config_load (c, 5, argv), 0);
+    CHECK_INT (nf_config_int (c, NF_CFG_LEASE_MS), 1234);   /* environment */
+    CHECK_INT (nf_config_int (c, NF_CFG_MAX_ATTEMPTS), 7);  /* flag */
+    CHECK_INT (nf_config_int (c, NF_CFG_FLUSH_MS), 9);
+    CHECK_INT (nf_config_int (c, NF_CFG_HEARTBEAT_MS), 1000);   /* default */
+    CHECK_INT (nf_config_argc (c), 1);
+    CHECK_STR (nf_config_arg (c, 0), "pos");
+    char *bad[] = {"t", "--max-attempts", "zero", NULL};
+    CHECK_INT (nf_config_load (c, 3, bad), -1);
+    nf_config_destroy (&c);
+    CHECK (c == NULL);
+    nf_config_destroy (&c);
+    unsetenv ("NF_LEASE_MS");
+}
+
+int
+main (void)
+{
+    test_task_roundtrip ();
+    test_reply_roundtrip ();
+    test_hostile_bytes ();
+    test_utf8 ();
+    test_backoff ();
+    test_states ();
+    test_config ();
+    return NF_TEST_END ();
+}
