@@ -1364,22 +1364,6 @@ s_text_field (const msgpack_object *req, const char *key, bool required, size_t 
     return s;
 }
 
-static bool
-s_enum_ok (const char *enums, const char *s, size_t n)
-{
-    const char *p = enums;
-    while (*p) {
-        const char *end = strchr (p, ' ');
-        size_t len = end ? (size_t) (end - p) : strlen (p);
-        if (len == n && strncmp (p, s, n) == 0)
-            return true;
-        if (!end)
-            break;
-        p = end + 1;
-    }
-    return false;
-}
-
 static int
 s_submit (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
 {
@@ -1440,7 +1424,7 @@ s_submit (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
         else {
             ok = v->type == MSGPACK_OBJECT_STR
                  && (def->check ? def->check (v->via.str.ptr, v->via.str.size)
-                                : s_enum_ok (def->enums, v->via.str.ptr, v->via.str.size));
+                                : nf_word_in (def->enums, v->via.str.ptr, v->via.str.size));
             if (ok) {
                 nf_buf_printf (&options, "%s\"%s\":", options.len > 1 ? "," : "", def->key);
                 nf_buf_json_str (&options, v->via.str.ptr, v->via.str.size);

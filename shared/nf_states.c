@@ -1,5 +1,6 @@
 /*  nf_states: the pipeline table and the job status machine. See nf_states.h. */
 #include "nf_states.h"
+#include "nf_util.h"
 
 #include <string.h>
 
@@ -139,24 +140,6 @@ nf_job_status_final (const char *status)
                || strcmp (status, "failed") == 0 || strcmp (status, "cancelled") == 0);
 }
 
-/* True when WORD is one of the space-separated words of LIST. */
-static bool
-s_word_in (const char *word, const char *list)
-{
-    size_t wlen = strlen (word);
-    const char *p = list;
-    while (*p) {
-        const char *end = strchr (p, ' ');
-        size_t len = end ? (size_t) (end - p) : strlen (p);
-        if (len == wlen && strncmp (p, word, len) == 0)
-            return true;
-        if (!end)
-            break;
-        p = end + 1;
-    }
-    return false;
-}
-
 bool
 nf_job_transition_ok (const char *from, const char *to)
 {
@@ -164,7 +147,7 @@ nf_job_transition_ok (const char *from, const char *to)
         return false;
     for (size_t i = 0; i < COUNT (s_job_moves); i++)
         if (strcmp (s_job_moves[i].from, from) == 0)
-            return s_word_in (to, s_job_moves[i].to);
+            return nf_word_in (s_job_moves[i].to, to, strlen (to));
     return false;
 }
 
@@ -188,7 +171,7 @@ nf_stage_writes (const nf_stage_t *stage, const char *column)
     for (char *p = list; *p; p++)
         if (*p == ',')
             *p = ' ';
-    return s_word_in (column, list);
+    return nf_word_in (list, column, strlen (column));
 }
 
 static const char *const s_priorities[] = {"high", "standard", "bulk", "background"};

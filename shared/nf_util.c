@@ -189,6 +189,22 @@ nf_buf_json_str (nf_buf_t *buf, const char *text, size_t len)
     nf_buf_append (buf, "\"", 1);
 }
 
+bool
+nf_word_in (const char *list, const char *word, size_t wlen)
+{
+    const char *p = list;
+    while (*p) {
+        const char *end = strchr (p, ' ');
+        size_t len = end ? (size_t) (end - p) : strlen (p);
+        if (len == wlen && strncmp (p, word, len) == 0)
+            return true;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return false;
+}
+
 int64_t
 nf_clock_ms (void)
 {

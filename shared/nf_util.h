@@ -29,6 +29,9 @@ void nf_buf_json_str (nf_buf_t *buf, const char *text, size_t len);
 /* Append TEXT as UTF-8 with invalid sequences and NULs replaced by U+FFFD. */
 void nf_buf_utf8_repair (nf_buf_t *buf, const char *text, size_t len);
 
+/* True when WORD (WLEN bytes) is one of the space-separated words of LIST. */
+bool nf_word_in (const char *list, const char *word, size_t wlen);
+
 /* True when TEXT (LEN bytes) is valid UTF-8 without NUL bytes. */
 bool nf_utf8_valid (const char *text, size_t len);
 
