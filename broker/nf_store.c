@@ -20,6 +20,8 @@ typedef struct {
     char *error;         /* video scope: apply a batch of errors */
     char *items;         /* job scope: apply the reply's items */
     char *sweep;         /* video scope: fail exhausted attempts */
+    char *input;         /* job scope: the task input of one job */
+    char input_name[64]; /* its prepared statement name */
     char *names[7];      /* prepared statement names for the above */
     char barrier[256];   /* job scope: text[] literal of the barrier states */
 } s_sql_t;
@@ -306,6 +308,34 @@ s_gen_sweep (void)
         "|| last_error FROM u) SELECT job_id, video_id, last_error FROM u");
 }
 
+/* The task input of one job for job-scope stage ST: its videos in state_in
+   (or, for a creating stage, the ids it already has), the funnel so far and
+   its counters. Parameters: job id, state_in. */
+static char *
+s_gen_job_input (const nf_stage_t *st)
+{
+    nf_buf_t b;
+    nf_buf_init (&b);
+    nf_buf_printf (
+        &b,
+        "SELECT json_build_object('videos', (SELECT coalesce(json_agg(json_build_object(%s) "
+        "ORDER BY v.video_id), '[]') FROM nf_videos v WHERE v.job_id = $1::bigint AND v.state = "
+        "$2), 'known_ids', CASE WHEN $2 IS NULL THEN (SELECT coalesce(json_agg(video_id ORDER BY "
+        "video_id), '[]') FROM nf_videos WHERE job_id = $1::bigint) END, 'funnel', "
+        "json_build_object('states', (SELECT coalesce(json_object_agg(state, n), '{}') FROM "
+        "(SELECT state, count(*) AS n FROM nf_videos WHERE job_id = $1::bigint GROUP BY state) s), "
+        "'rejected', (SELECT coalesce(json_object_agg(r, n), '{}') FROM (SELECT rejected_reason AS "
+        "r, count(*) AS n FROM nf_videos WHERE job_id = $1::bigint AND state = 'REJECTED' GROUP BY "
+        "1) s), 'failed', (SELECT coalesce(json_agg(json_build_object('video_id', video_id, "
+        "'failed_from', failed_from, 'error', last_error) ORDER BY video_id), '[]') FROM nf_videos "
+        "WHERE job_id = $1::bigint AND state = 'FAILED')), 'stats', (SELECT "
+        "json_build_object('quota_units', quota_units, 'http_requests', http_requests, 'tokens', "
+        "tokens, 'target', target, 'priority', priority, 'created_at', created_at) FROM nf_jobs "
+        "WHERE id = $1::bigint))::text",
+        st->reads[0] ? st->reads : "'video_id', v.video_id");
+    return b.data;
+}
+
 nf_store_t *
 nf_store_new (nf_db_t *db, const nf_store_opts_t *opts, nf_event_fn *on_event, void *event_arg)
 {
@@ -346,6 +376,8 @@ nf_store_new (nf_db_t *db, const nf_store_opts_t *opts, nf_event_fn *on_event, v
         else {
             q->claim = s_gen_job_claim (st);
             q->items = s_gen_job_items (st);
+            q->input = s_gen_job_input (st);
+            snprintf (q->input_name, sizeof q->input_name, "%s_input", st->service);
             const char *states[16];
             size_t n = nf_stage_barrier (st, states, 16);
             nf_buf_t lit;
@@ -376,6 +408,7 @@ nf_store_destroy (nf_store_t **self_p)
         free (q->error);
         free (q->items);
         free (q->sweep);
+        free (q->input);
         for (int k = 0; k < 7; k++)
             free (q->names[k]);
     }
@@ -440,13 +473,6 @@ s_job_status (nf_store_t *self, int64_t job_id, const char *to, const char *reas
 
 /* ---- claims ---------------------------------------------------------------- */
 
-static int
-s_buf_write (void *data, const char *buf, size_t len)
-{
-    nf_buf_append ((nf_buf_t *) data, buf, len);
-    return 0;
-}
-
 /* Encode a task body into B. JSON texts come from PostgreSQL. */
 static void
 s_encode_task (nf_buf_t *b, const nf_stage_t *stage, const char *token, int64_t job_id,
@@ -454,7 +480,7 @@ s_encode_task (nf_buf_t *b, const nf_stage_t *stage, const char *token, int64_t 
                const char *options_json, const char *input_json, size_t input_len)
 {
     msgpack_packer pk;
-    msgpack_packer_init (&pk, b, s_buf_write);
+    nf_pk_init_buf (&pk, b);
     msgpack_pack_map (&pk, 8);
     nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
     nf_pk_kv_str (&pk, "service", stage->service);
@@ -526,30 +552,8 @@ s_claim_job (nf_store_t *self, s_sql_t *q, int limit, nf_claim_fn *fn, void *arg
                      "stage dispatched");
     }
     s_events_flush (self, true);
-    nf_buf_t b, sql;
+    nf_buf_t b;
     nf_buf_init (&b);
-    nf_buf_init (&sql);
-    /* The job's input: its videos in state_in (or, for a creating stage,
-       the ids it already has), the funnel so far and its counters. */
-    nf_buf_printf (
-        &sql,
-        "SELECT json_build_object('videos', (SELECT coalesce(json_agg(json_build_object(%s) "
-        "ORDER BY v.video_id), '[]') FROM nf_videos v WHERE v.job_id = $1::bigint AND v.state = "
-        "$2), 'known_ids', CASE WHEN $2 IS NULL THEN (SELECT coalesce(json_agg(video_id ORDER BY "
-        "video_id), '[]') FROM nf_videos WHERE job_id = $1::bigint) END, 'funnel', "
-        "json_build_object('states', (SELECT coalesce(json_object_agg(state, n), '{}') FROM "
-        "(SELECT state, count(*) AS n FROM nf_videos WHERE job_id = $1::bigint GROUP BY state) s), "
-        "'rejected', (SELECT coalesce(json_object_agg(r, n), '{}') FROM (SELECT rejected_reason AS "
-        "r, count(*) AS n FROM nf_videos WHERE job_id = $1::bigint AND state = 'REJECTED' GROUP BY "
-        "1) s), 'failed', (SELECT coalesce(json_agg(json_build_object('video_id', video_id, "
-        "'failed_from', failed_from, 'error', last_error) ORDER BY video_id), '[]') FROM nf_videos "
-        "WHERE job_id = $1::bigint AND state = 'FAILED')), 'stats', (SELECT "
-        "json_build_object('quota_units', quota_units, 'http_requests', http_requests, 'tokens', "
-        "tokens, 'target', target, 'priority', priority, 'created_at', created_at) FROM nf_jobs "
-        "WHERE id = $1::bigint))::text",
-        q->stage->reads[0] ? q->stage->reads : "'video_id', v.video_id");
-    char name[64];
-    snprintf (name, sizeof name, "%s_input", q->stage->service);
     int claimed = 0;
     for (int i = 0; i < n; i++) {
         nf_claim_t claim = {.stage = q->stage};
@@ -557,7 +561,7 @@ s_claim_job (nf_store_t *self, s_sql_t *q, int limit, nf_claim_fn *fn, void *arg
         snprintf (claim.token, sizeof claim.token, "%s", PQgetvalue (res, i, 1));
         claim.attempt = atoi (PQgetvalue (res, i, 2));
         const char *iparams[] = {PQgetvalue (res, i, 0), q->stage->state_in};
-        PGresult *in = nf_db_exec (self->db, name, sql.data, 2, iparams);
+        PGresult *in = nf_db_exec (self->db, q->input_name, q->input, 2, iparams);
         if (!in)
             continue;   /* the lease expires and the job is claimed again */
         nf_buf_reset (&b);
@@ -571,7 +575,6 @@ s_claim_job (nf_store_t *self, s_sql_t *q, int limit, nf_claim_fn *fn, void *arg
         fn (&claim, arg);
     }
     nf_buf_free (&b);
-    nf_buf_free (&sql);
     PQclear (res);
     return claimed;
 }
@@ -1227,7 +1230,7 @@ static void
 s_reply_error (nf_buf_t *reply, const char *message)
 {
     msgpack_packer pk;
-    msgpack_packer_init (&pk, reply, s_buf_write);
+    nf_pk_init_buf (&pk, reply);
     msgpack_pack_map (&pk, 3);
     nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
     nf_pk_kv_bool (&pk, "ok", false);
@@ -1239,7 +1242,7 @@ static void
 s_reply_json (nf_buf_t *reply, int n, const char *const *keys, const char *const *jsons)
 {
     msgpack_packer pk;
-    msgpack_packer_init (&pk, reply, s_buf_write);
+    nf_pk_init_buf (&pk, reply);
     msgpack_pack_map (&pk, (size_t) n + 2);
     nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
     nf_pk_kv_bool (&pk, "ok", true);
@@ -1475,7 +1478,7 @@ s_submit (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     s_event (self, job_id, NULL, NULL, "pending", "job", "submitted");
     s_events_flush (self, true);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, reply, s_buf_write);
+    nf_pk_init_buf (&pk, reply);
     msgpack_pack_map (&pk, 3);
     nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
     nf_pk_kv_bool (&pk, "ok", true);
@@ -1584,7 +1587,7 @@ static void
 s_reply_ok_status (nf_buf_t *reply, const char *status, int64_t restored)
 {
     msgpack_packer pk;
-    msgpack_packer_init (&pk, reply, s_buf_write);
+    nf_pk_init_buf (&pk, reply);
     msgpack_pack_map (&pk, restored >= 0 ? 4 : 3);
     nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
     nf_pk_kv_bool (&pk, "ok", true);
@@ -1748,7 +1751,7 @@ s_export (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
         unsigned char *bytes = PQunescapeBytea ((const unsigned char *) PQgetvalue (res, 0, 0),
                                                 &len);
         msgpack_packer pk;
-        msgpack_packer_init (&pk, reply, s_buf_write);
+        nf_pk_init_buf (&pk, reply);
         msgpack_pack_map (&pk, 4);
         nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
         nf_pk_kv_bool (&pk, "ok", true);

@@ -425,12 +425,18 @@ s_buf_write (void *data, const char *buf, size_t len)
 }
 
 void
+nf_pk_init_buf (msgpack_packer *pk, nf_buf_t *buf)
+{
+    msgpack_packer_init (pk, buf, s_buf_write);
+}
+
+void
 nf_reply_encode (nf_buf_t *out, const char *token, nf_reply_status_t status,
                  const char *reason_or_error, bool retryable, const void *output,
                  size_t output_len, const void *usage, size_t usage_len)
 {
     msgpack_packer pk;
-    msgpack_packer_init (&pk, out, s_buf_write);
+    nf_pk_init_buf (&pk, out);
     int n = 3 + (output ? 1 : 0) + (usage ? 1 : 0) + (status == NF_REPLY_OK ? 0 : 1)
             + (status == NF_REPLY_ERROR ? 1 : 0);
     msgpack_pack_map (&pk, (size_t) n);

@@ -59,6 +59,9 @@ int nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t err
 /* Pack the JSON text JSON (LEN bytes) as msgpack. 0 or -1. */
 int nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk);
 
+/* A packer that appends to BUF. */
+void nf_pk_init_buf (msgpack_packer *pk, nf_buf_t *buf);
+
 /* Packing helpers for maps with string keys. */
 void nf_pk_str (msgpack_packer *pk, const char *text);
 void nf_pk_strn (msgpack_packer *pk, const char *text, size_t len);

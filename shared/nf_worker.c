@@ -319,23 +319,16 @@ nf_result_error (nf_result_t *result, bool retryable, const char *fmt, ...)
     result->retryable = retryable;
 }
 
-static int
-s_buf_write (void *data, const char *buf, size_t len)
-{
-    nf_buf_append ((nf_buf_t *) data, buf, len);
-    return 0;
-}
-
 void
 nf_result_output_packer (nf_result_t *result, msgpack_packer *pk)
 {
-    msgpack_packer_init (pk, &result->output, s_buf_write);
+    nf_pk_init_buf (pk, &result->output);
 }
 
 void
 nf_result_usage_packer (nf_result_t *result, msgpack_packer *pk)
 {
-    msgpack_packer_init (pk, &result->usage, s_buf_write);
+    nf_pk_init_buf (pk, &result->usage);
 }
 
 int

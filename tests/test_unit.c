@@ -7,20 +7,13 @@
 
 #include <stdlib.h>
 
-static int
-s_write (void *data, const char *buf, size_t len)
-{
-    nf_buf_append ((nf_buf_t *) data, buf, len);
-    return 0;
-}
-
 static void
 test_task_roundtrip (void)
 {
     nf_buf_t b;
     nf_buf_init (&b);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &b, s_write);
+    nf_pk_init_buf (&pk, &b);
     msgpack_pack_map (&pk, 8);
     nf_pk_kv_int (&pk, "v", 1);
     nf_pk_kv_str (&pk, "service", "scrape");
@@ -73,7 +66,7 @@ test_reply_roundtrip (void)
     nf_buf_init (&out);
     nf_buf_init (&body);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &out, s_write);
+    nf_pk_init_buf (&pk, &out);
     msgpack_pack_map (&pk, 1);
     nf_pk_kv_str (&pk, "transcript", "hi");
     nf_reply_encode (&body, "tok", NF_REPLY_OK, NULL, true, out.data, out.len, NULL, 0);
