@@ -26,4 +26,4 @@ run_suite build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
-  run_suite build-asan -DNF_SANITIZE=ON -DNF_TEST_PG_PORT=55434
+  run_suite build-asan -DNF_SANITIZE=ON -DNF_TEST_PG_PORT=25434

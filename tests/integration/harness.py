@@ -9,7 +9,7 @@ import zmq
 
 BUILD = os.environ["NF_BUILD_DIR"]
 SRC = os.environ["NF_SOURCE_DIR"]
-PG_PORT = int(os.environ.get("NF_TEST_PG_PORT", "55433"))
+PG_PORT = int(os.environ.get("NF_TEST_PG_PORT", "25433"))
 
 
 def check(cond, what, *values):

@@ -11,7 +11,7 @@ STAGES3 = ("RAW", "CLEANED", "VALIDATED")
 
 def full_pipeline():
     """A job through every stage with the test worker, then nf-submit reads it back."""
-    c = Cluster("full", 56100)
+    c = Cluster("full", 26100)
     try:
         c.start_broker()
         c.all_workers()
@@ -37,7 +37,7 @@ def full_pipeline():
 
 def thousand_tasks():
     """1,000 videos through three stages with 4 workers: each transition exactly once."""
-    c = Cluster("thousand", 56110)
+    c = Cluster("thousand", 26110)
     try:
         c.start_broker()
         c.worker("discover")
@@ -58,7 +58,7 @@ def thousand_tasks():
 
 def kill_worker():
     """kill -9 of a worker holding a task: re-dispatched, done, attempt 2 recorded."""
-    c = Cluster("killworker", 56120)
+    c = Cluster("killworker", 26120)
     try:
         c.start_broker()
         c.worker("discover")
@@ -80,7 +80,7 @@ def kill_worker():
 
 def always_fails():
     """A task that always fails ends FAILED after max_attempts with its error; others complete."""
-    c = Cluster("alwaysfails", 56130, NF_MAX_ATTEMPTS="3")
+    c = Cluster("alwaysfails", 26130, NF_MAX_ATTEMPTS="3")
     try:
         c.start_broker()
         c.worker("discover")
@@ -99,7 +99,7 @@ def always_fails():
 
 def crash_poison():
     """A task that crashes its worker every time ends FAILED after max_attempts, not in a loop."""
-    c = Cluster("poison", 56140, NF_MAX_ATTEMPTS="2")
+    c = Cluster("poison", 26140, NF_MAX_ATTEMPTS="2")
     try:
         c.start_broker()
         c.worker("discover")
@@ -121,7 +121,7 @@ def crash_poison():
 
 def kill_broker():
     """kill -9 of the broker mid-run and a restart: completes, nothing twice, nothing lost."""
-    c = Cluster("killbroker", 56150)
+    c = Cluster("killbroker", 26150)
     try:
         broker = c.start_broker()
         for s in ("discover", "analyze", "architect", "export"):
@@ -145,7 +145,7 @@ def kill_broker():
 
 def late_reply():
     """A reply arriving after its lease expired changes nothing."""
-    c = Cluster("latereply", 56160, NF_LEASE_MS="1500")
+    c = Cluster("latereply", 26160, NF_LEASE_MS="1500")
     try:
         c.start_broker()
         c.worker("discover")
@@ -168,7 +168,7 @@ def late_reply():
 
 def garbage_frames():
     """Garbage at both ROUTERs: logged, dropped, and the broker keeps serving."""
-    c = Cluster("garbage", 56170)
+    c = Cluster("garbage", 26170)
     try:
         broker = c.start_broker()
         ctx = zmq.Context.instance()
@@ -229,10 +229,10 @@ def pg_restart():
     """PostgreSQL restarted mid-run: the broker reconnects and the run completes."""
     d = tempfile.mkdtemp(prefix="nfpg-restart-")
     pg = f"{SRC}/tests/pg.sh"
-    subprocess.run([pg, "start", d, "55490"], check=True, timeout=120)
+    subprocess.run([pg, "start", d, "25490"], check=True, timeout=120)
     c = None
     try:
-        c = Cluster("pgrestart", 56180, pg_port=55490)
+        c = Cluster("pgrestart", 26180, pg_port=25490)
         c.start_broker()
         for s in ("discover", "analyze", "architect", "export"):
             c.worker(s)
@@ -254,7 +254,7 @@ def pg_restart():
 
 def submit_validation():
     """nf.submit names every invalid field and stores nothing."""
-    c = Cluster("validation", 56190)
+    c = Cluster("validation", 26190)
     try:
         c.start_broker()
         r = c.request("nf.submit", {"v": 1, "niche": "x" * 4096, "priority": "urgent",
@@ -281,7 +281,7 @@ def submit_validation():
 
 def cancel_and_retry():
     """Cancel drops in-flight work; a job below min-ready fails, nf.retry brings it home."""
-    c = Cluster("cancelretry", 56200)
+    c = Cluster("cancelretry", 26200)
     try:
         c.start_broker()
         c.worker("discover")
@@ -319,7 +319,7 @@ def cancel_and_retry():
 
 def sigterm_drain():
     """SIGTERM: a worker finishes the task in hand; the broker drains and exits 0."""
-    c = Cluster("drain", 56210)
+    c = Cluster("drain", 26210)
     try:
         broker = c.start_broker()
         c.worker("discover")
