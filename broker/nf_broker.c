@@ -65,6 +65,7 @@ struct nf_broker_t {
     int64_t heartbeat_at, tick_at, stats_at;
     uint64_t dropped;        /* malformed messages dropped */
     uint64_t dead_workers;   /* workers declared dead */
+    unsigned db_generation;  /* nf_db_generation when leases were last reconciled */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -473,6 +474,30 @@ s_flush (nf_broker_t *self)
     free (list);
 }
 
+/* After a database reconnect, release leases this broker does not hold. */
+static void
+s_reconcile_leases (nf_broker_t *self)
+{
+    unsigned generation = nf_db_generation (self->db);
+    if (generation == self->db_generation)
+        return;
+    nf_buf_t held;
+    nf_buf_init (&held);
+    nf_buf_puts (&held, "{");
+    for (s_task_t *t = zhashx_first (self->inflight); t; t = zhashx_next (self->inflight))
+        nf_buf_printf (&held, "%s%s", held.len > 1 ? "," : "", t->claim.token);
+    for (s_service_t *svc = zhashx_first (self->services); svc;
+         svc = zhashx_next (self->services))
+        for (s_task_t *t = zlistx_first (svc->queue); t; t = zlistx_next (svc->queue))
+            nf_buf_printf (&held, "%s%s", held.len > 1 ? "," : "", t->claim.token);
+    for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
+        nf_buf_printf (&held, "%s%s", held.len > 1 ? "," : "", o->token);
+    nf_buf_puts (&held, "}");
+    if (nf_store_release_orphans (self->store, held.data) == 0)
+        self->db_generation = generation;
+    nf_buf_free (&held);
+}
+
 static void
 s_purge_dead (nf_broker_t *self)
 {
@@ -629,6 +654,7 @@ nf_broker_new (nf_config_t *config)
         nf_broker_destroy (&self);
         return NULL;
     }
+    self->db_generation = nf_db_generation (self->db);
     nf_info ("nf-broker %s up: workers %s, clients %s, events %s, owner '%s', schema v%d",
              NF_VERSION, nf_config_str (config, NF_CFG_WORKERS_BIND),
              nf_config_str (config, NF_CFG_CLIENTS_BIND), nf_config_str (config, NF_CFG_PUB_BIND),
@@ -716,6 +742,7 @@ nf_broker_run (nf_broker_t *self)
         }
         if (nf_db_connect (self->db) != 0)
             continue;
+        s_reconcile_leases (self);
         if (self->nreleases || (zlistx_size (self->outcomes)
                                 && (zlistx_size (self->outcomes) >= (size_t) self->claim_batch
                                     || now - self->oldest_ms >= self->flush_ms || drain_until)))

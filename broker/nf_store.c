@@ -610,6 +610,26 @@ nf_store_release_owned (nf_store_t *self)
     return rc;
 }
 
+int
+nf_store_release_orphans (nf_store_t *self, const char *held)
+{
+    const char *params[] = {self->owner, held};
+    PGresult *res = nf_db_exec (
+        self->db, "release_orphans",
+        "WITH v AS (UPDATE nf_videos SET " LEASE_CLEAR ", attempts = greatest(attempts - 1, 0) "
+        "WHERE lease_owner = $1 AND NOT (lease_token = ANY($2::uuid[])) RETURNING 1), j AS "
+        "(UPDATE nf_jobs SET " LEASE_CLEAR ", attempts = greatest(attempts - 1, 0) WHERE "
+        "lease_owner = $1 AND NOT (lease_token = ANY($2::uuid[])) RETURNING 1) SELECT (SELECT "
+        "count(*) FROM v) + (SELECT count(*) FROM j)",
+        2, params);
+    if (!res)
+        return -1;
+    if (atoi (PQgetvalue (res, 0, 0)))
+        nf_warn ("released %s leases claimed before the connection was lost", PQgetvalue (res, 0, 0));
+    PQclear (res);
+    return 0;
+}
+
 /* ---- apply ----------------------------------------------------------------- */
 
 /* Check that every column OUTPUT sets for STAGE has the catalog's type, so

@@ -81,6 +81,12 @@ void nf_store_destroy (nf_store_t **self_p);
 /* Release every lease this owner holds (a restarted broker's start-up). */
 int nf_store_release_owned (nf_store_t *self);
 
+/* After a reconnect: release this owner's leases except HELD (a text[]
+   literal of the tokens the broker still has in memory). A claim whose
+   commit succeeded but whose answer was lost with the connection leaves a
+   lease nobody holds; its attempt is given back. 0 or -1. */
+int nf_store_release_orphans (nf_store_t *self, const char *held);
+
 typedef void (nf_claim_fn) (nf_claim_t *claim, void *arg);
 /* Claim up to LIMIT due tasks of STAGE; FN is called for each after commit.
    Returns the number claimed or -1. */

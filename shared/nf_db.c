@@ -17,6 +17,7 @@ struct nf_db_t {
     char error[1024];        /* last error message */
     bool transient;          /* last error was transient */
     bool was_connected;      /* for logging "reconnected" */
+    unsigned generation;     /* successful connects so far */
 };
 
 nf_db_t *
@@ -102,6 +103,7 @@ nf_db_connect (nf_db_t *self)
     if (self->was_connected)
         nf_info ("database reconnected");
     self->was_connected = true;
+    self->generation++;
     self->backoff_ms = 100;
     return 0;
 }
@@ -185,6 +187,12 @@ nf_db_rollback (nf_db_t *self)
     if (self->conn && PQstatus (self->conn) == CONNECTION_OK
         && PQtransactionStatus (self->conn) != PQTRANS_IDLE)
         PQclear (PQexec (self->conn, "ROLLBACK"));
+}
+
+unsigned
+nf_db_generation (nf_db_t *self)
+{
+    return self->generation;
 }
 
 const char *

@@ -33,6 +33,10 @@ int nf_db_commit (nf_db_t *self);
 /* Roll back if a transaction is open; never fails. */
 void nf_db_rollback (nf_db_t *self);
 
+/* How many times a connection was made (1 after the first): a change means
+   the work of an unknown number of statements may have committed unseen. */
+unsigned nf_db_generation (nf_db_t *self);
+
 /* The last error message (borrowed; "" when none). */
 const char *nf_db_error (nf_db_t *self);
 /* True when the last failure was the connection or a transient condition
