@@ -246,6 +246,21 @@ nf_mp_get_int (const msgpack_object *map, const char *key, int64_t *value)
 }
 
 bool
+nf_mp_get_num (const msgpack_object *map, const char *key, double *value)
+{
+    const msgpack_object *o = nf_mp_get (map, key);
+    if (!o)
+        return false;
+    switch (o->type) {
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: *value = (double) o->via.u64; return true;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: *value = (double) o->via.i64; return true;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: *value = o->via.f64; return isfinite (*value);
+    default: return false;
+    }
+}
+
+bool
 nf_mp_get_bool (const msgpack_object *map, const char *key, bool *value)
 {
     const msgpack_object *o = nf_mp_get (map, key);

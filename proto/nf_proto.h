@@ -50,6 +50,8 @@ bool nf_mp_get_str (const msgpack_object *map, const char *key, const char **str
 /* A copy of a string field (caller frees), or NULL. */
 char *nf_mp_dup_str (const msgpack_object *map, const char *key);
 bool nf_mp_get_int (const msgpack_object *map, const char *key, int64_t *value);
+/* Any finite number (integer or float) as a double. */
+bool nf_mp_get_num (const msgpack_object *map, const char *key, double *value);
 bool nf_mp_get_bool (const msgpack_object *map, const char *key, bool *value);
 bool nf_mp_is_str (const msgpack_object *o, const char *text);
 

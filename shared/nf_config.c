@@ -19,6 +19,7 @@ typedef struct {
     int programs;           /* NF_PROG_* bits */
     const char *dflt;       /* built-in default */
     const char *help;       /* one line */
+    const char *stage;      /* for worker settings: the one stage that reads it, or NULL */
 } nf_cfg_def_t;
 
 static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
@@ -75,10 +76,47 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                                  "cap of a worker's reconnect backoff"},
     [NF_CFG_TIMEOUT_MS] = {"timeout-ms", "NF_TIMEOUT_MS", NF_T_INT, 100, 86400000, NF_PROG_CLIENT,
                            "5000", "how long a client waits for each broker reply"},
+    [NF_CFG_QUALITY_MIN] = {"quality-min", "NF_QUALITY_MIN", NF_T_INT, 0, 100, NF_PROG_WORKER,
+                            "50", "transcripts scoring below this quality are REJECTED "
+                            "low_quality", "sanitize"},
+    [NF_CFG_TRANSCRIPT_MAX] = {"transcript-max", "NF_TRANSCRIPT_MAX", NF_T_INT, 1024, 16777216,
+                               NF_PROG_WORKER, "200000",
+                               "bytes of transcript kept; the rest is cut at a character "
+                               "boundary", "sanitize"},
+    [NF_CFG_TIER1] = {"tier1", "NF_TIER1", NF_T_STR, 0, 0, NF_PROG_WORKER, "default",
+                      "Tier-1 countries: `default` (US,GB,CA,AU,NZ), `extended` (adds IE,DE,NL,"
+                      "CH,NO,SE,DK,FI,AT,BE,LU,FR) or a list of ISO codes", "geo"},
+    [NF_CFG_WEIGHTS] = {"weights", "NF_WEIGHTS", NF_T_STR, 0, 0, NF_PROG_WORKER,
+                        "0.40,0.20,0.25,0.15",
+                        "composite weights: multiplier, views per subscriber, velocity, "
+                        "engagement", "analyze"},
+    [NF_CFG_LLM_URL] = {"llm-url", "NF_LLM_URL", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
+                        "OpenAI-compatible base URL (`.../v1`); empty: the built-in generator",
+                        "architect"},
+    [NF_CFG_LLM_MODEL] = {"llm-model", "NF_LLM_MODEL", NF_T_STR, 0, 0, NF_PROG_WORKER,
+                          "gpt-4o-mini", "model name sent to the LLM", "architect"},
+    [NF_CFG_LLM_API_KEY] = {"llm-api-key", "NF_LLM_API_KEY", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
+                            "bearer token for the LLM (never logged)", "architect"},
+    [NF_CFG_LLM_TIMEOUT_MS] = {"llm-timeout-ms", "NF_LLM_TIMEOUT_MS", NF_T_INT, 100, 600000,
+                               NF_PROG_WORKER, "60000", "timeout of one LLM request",
+                               "architect"},
+    [NF_CFG_LLM_RETRIES] = {"llm-retries", "NF_LLM_RETRIES", NF_T_INT, 0, 10, NF_PROG_WORKER,
+                            "2", "extra LLM requests per task after a 429, 5xx or invalid "
+                            "answer", "architect"},
+    [NF_CFG_LLM_CONTEXT_TOKENS] = {"llm-context-tokens", "NF_LLM_CONTEXT_TOKENS", NF_T_INT, 100,
+                                   1000000, NF_PROG_WORKER, "3000",
+                                   "token budget of the transcript in the prompt (4 bytes a "
+                                   "token)", "architect"},
+    [NF_CFG_PROMPT_DIR] = {"prompt-dir", "NF_PROMPT_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
+                           "folder with `system.txt` and `user.txt` prompt templates; empty: "
+                           "the built-in ones", "architect"},
+    [NF_CFG_OUTPUT_DIR] = {"output-dir", "NF_OUTPUT_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
+                           "folder the exporter also writes `<niche>-<job>.xlsx` into", "export"},
 };
 
 struct nf_config_t {
     char *name;                   /* program name, for messages */
+    char *service;                /* worker stage, for help; NULL elsewhere */
     int program;                  /* NF_PROG_* bit of this program */
     char *values[NF_CFG_COUNT];   /* resolved values, owned */
     int argc;                     /* positional arguments left */
@@ -108,6 +146,7 @@ nf_config_destroy (nf_config_t **self_p)
     nf_config_t *self = *self_p;
     for (int i = 0; i < NF_CFG_COUNT; i++)
         free (self->values[i]);
+    free (self->service);
     free (self->argv);
     free (self->name);
     free (self);
@@ -137,6 +176,13 @@ s_check (nf_config_t *self, int i, const char *value, const char *origin)
         }
     }
     return 0;
+}
+
+void
+nf_config_set_service (nf_config_t *self, const char *service)
+{
+    free (self->service);
+    self->service = service ? strdup (service) : NULL;
 }
 
 void
@@ -248,6 +294,8 @@ nf_config_print_help (nf_config_t *self, FILE *out)
     for (int i = 0; i < NF_CFG_COUNT; i++) {
         if (!(s_defs[i].programs & self->program))
             continue;
+        if (s_defs[i].stage && (!self->service || strcmp (s_defs[i].stage, self->service) != 0))
+            continue;
         fprintf (out, "  --%-18s %-22s [%s]\n      %s\n", s_defs[i].key, s_defs[i].env,
                  s_defs[i].dflt, s_defs[i].help);
     }
@@ -260,9 +308,15 @@ nf_config_print_markdown (FILE *out)
     static const char *progs[] = {"", "broker", "worker", "broker, worker", "client",
                                   "broker, client", "worker, client", "all"};
     fprintf (out, "| variable | flag | default | used by | meaning |\n|---|---|---|---|---|\n");
-    for (int i = 0; i < NF_CFG_COUNT; i++)
+    for (int i = 0; i < NF_CFG_COUNT; i++) {
+        char used[64];
+        if (s_defs[i].stage)
+            snprintf (used, sizeof used, "`%s` worker", s_defs[i].stage);
+        else
+            snprintf (used, sizeof used, "%s", progs[s_defs[i].programs & 7]);
         fprintf (out, "| `%s` | `--%s` | `%s` | %s | %s |\n", s_defs[i].env, s_defs[i].key,
-                 s_defs[i].dflt, progs[s_defs[i].programs & 7], s_defs[i].help);
+                 s_defs[i].dflt, used, s_defs[i].help);
+    }
 }
 
 void

@@ -43,6 +43,18 @@ typedef enum {
     NF_CFG_MIN_READY,
     NF_CFG_RECONNECT_MAX_MS,
     NF_CFG_TIMEOUT_MS,
+    NF_CFG_QUALITY_MIN,
+    NF_CFG_TRANSCRIPT_MAX,
+    NF_CFG_TIER1,
+    NF_CFG_WEIGHTS,
+    NF_CFG_LLM_URL,
+    NF_CFG_LLM_MODEL,
+    NF_CFG_LLM_API_KEY,
+    NF_CFG_LLM_TIMEOUT_MS,
+    NF_CFG_LLM_RETRIES,
+    NF_CFG_LLM_CONTEXT_TOKENS,
+    NF_CFG_PROMPT_DIR,
+    NF_CFG_OUTPUT_DIR,
     NF_CFG_COUNT
 } nf_cfg_key_t;
 
@@ -51,6 +63,10 @@ typedef struct nf_config_t nf_config_t;
 /* A configuration for program PROGRAM (an NF_PROG_* bit) holding defaults. */
 nf_config_t *nf_config_new (const char *program_name, int program);
 void nf_config_destroy (nf_config_t **self_p);
+
+/* Narrow a worker's help to the settings of stage SERVICE (plus the ones
+   every worker shares). */
+void nf_config_set_service (nf_config_t *self, const char *service);
 
 /* Apply the NF_* environment, then the flags of argv. Flags the table does
    not know are left for the caller: their indexes are stored in order and

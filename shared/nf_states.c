@@ -10,7 +10,7 @@ static const nf_stage_t s_stages[] = {
     {"discover", NF_SCOPE_JOB, NULL, "DISCOVERED", "", "meta,channel_id", false},
     {"scrape", NF_SCOPE_VIDEO, "DISCOVERED", "RAW", "'meta', v.meta", "meta,transcript", false},
     {"sanitize", NF_SCOPE_VIDEO, "RAW", "CLEANED", "'meta', v.meta, 'transcript', v.transcript",
-     "clean_text,quality", false},
+     "clean_text,quality,meta", false},
     {"geo", NF_SCOPE_VIDEO, "CLEANED", "VALIDATED",
      "'meta', v.meta, 'channel', " CHANNEL_JSON, "tier1_validated,meta", false},
     {"analyze", NF_SCOPE_JOB, "VALIDATED", "OUTLIER",

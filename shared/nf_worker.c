@@ -333,9 +333,11 @@ nf_result_usage_packer (nf_result_t *result, msgpack_packer *pk)
 
 int
 nf_worker_main (int argc, char **argv, const char *program, const char *service,
-                nf_stage_fn *fn, void *arg)
+                nf_stage_init_fn *init, nf_stage_fn *fn, void *arg)
 {
     nf_config_t *config = nf_config_new (program, NF_PROG_WORKER);
+    if (config)
+        nf_config_set_service (config, service);
     if (!config || nf_config_load (config, argc, argv) != 0) {
         nf_config_destroy (&config);
         return 2;
@@ -351,6 +353,16 @@ nf_worker_main (int argc, char **argv, const char *program, const char *service,
         nf_config_print_help (config, stdout);
         nf_config_destroy (&config);
         return 0;
+    }
+    if (nf_config_argc (config) > 0) {
+        fprintf (stderr, "%s: unknown argument '%s' (see --help)\n", program,
+                 nf_config_arg (config, 0));
+        nf_config_destroy (&config);
+        return 2;
+    }
+    if (init && init (config, arg) != 0) {
+        nf_config_destroy (&config);
+        return 2;
     }
     nf_config_apply_logging (config);
     nf_worker_t *worker = nf_worker_new (config, service, fn, arg);

@@ -46,8 +46,14 @@ void nf_result_error (nf_result_t *result, bool retryable, const char *fmt, ...)
 void nf_result_output_packer (nf_result_t *result, msgpack_packer *pk);
 void nf_result_usage_packer (nf_result_t *result, msgpack_packer *pk);
 
-/* The common main() of a worker executable: configuration, logging, run. */
+/* Reads the stage's settings from CONFIG into ARG before the worker starts.
+   Returns 0, or -1 after printing what is wrong (the program exits 2). */
+typedef int (nf_stage_init_fn) (nf_config_t *config, void *arg);
+
+/* The common main() of a worker executable: configuration, INIT (may be
+   NULL), logging, run. Returns the process exit code: 0 after a clean
+   drain, 1 on a runtime failure, 2 on bad settings. */
 int nf_worker_main (int argc, char **argv, const char *program, const char *service,
-                    nf_stage_fn *fn, void *arg);
+                    nf_stage_init_fn *init, nf_stage_fn *fn, void *arg);
 
 #endif

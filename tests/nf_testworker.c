@@ -189,7 +189,7 @@ main (int argc, char **argv)
         free (rest);
         return 2;
     }
-    int rc = nf_worker_main (nrest, rest, "nf-testworker", script.service, s_stage, &script);
+    int rc = nf_worker_main (nrest, rest, "nf-testworker", script.service, NULL, s_stage, &script);
     free (rest);
     return rc;
 }

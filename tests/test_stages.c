@@ -1,0 +1,374 @@
+/*  Unit tests of the stage computations (workers/<stage>/nf_<stage>.c) with golden
+    inputs and hand-computed outputs: the sanitizer's cleaning and quality
+    score, the geo rule, and the analyst's composite score and ranking. */
+#include "nf_analyze.h"
+#include "nf_geo.h"
+#include "nf_sanitize.h"
+#include "nf_test.h"
+#include "nf_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define CHECK_NEAR(a, b, eps)                                                                \
+    do {                                                                                     \
+        double a_ = (a), b_ = (b);                                                           \
+        if (fabs (a_ - b_) <= (eps))                                                         \
+            nf_test_passed++;                                                                \
+        else {                                                                               \
+            nf_test_failed++;                                                                \
+            fprintf (stderr, "%s:%d: %s ~ %s failed: %.6f != %.6f\n", __FILE__, __LINE__, #a,  \
+                     #b, a_, b_);                                                            \
+        }                                                                                    \
+    } while (0)
+
+/* ---- sanitizer ---------------------------------------------------------- */
+
+static void
+test_sanitize_golden (void)
+{
+    const char *in = "WEBVTT\n\n1\n00:00:01.000 --> 00:00:03.000\n<c>so today</c> we are going to\n\n"
+                     "2\n00:00:03.000 --> 00:00:05.000\nwe are going to talk about "
+                     "&amp;#39;budget&amp;#39; travel [Music]\n\n[00:06] um the the best hostels "
+                     "in Lisbon (applause)\n\xe2\x99\xaa \xe2\x99\xaa\n>> and uh how to pack light "
+                     "light light\n";
+    nf_sanitized_t s;
+    CHECK_INT (nf_sanitize (in, strlen (in), 100000, &s), 0);
+    CHECK_STR (s.text, "so today we are going to talk about 'budget' travel the the best hostels "
+                       "in Lisbon and how to pack light");
+    CHECK_INT (s.words, 21);
+    CHECK_INT (s.unique_words, 19);   /* "the" twice, "to" twice */
+    CHECK_INT (s.real_words, 21);
+    CHECK (!s.truncated);
+    CHECK (s.noise_bytes > 0);
+    CHECK_NEAR (s.quality, nf_quality_score (21, 19, 21, s.noise_bytes, strlen (s.text)), 1e-9);
+    nf_sanitized_free (&s);
+
+    /* Auto-caption rolling repeats: each line repeats the end of the previous one. */
+    const char *rolling = "how to travel\nhow to travel cheaply in\ntravel cheaply in europe this\n"
+                          "in europe this summer\n";
+    CHECK_INT (nf_sanitize (rolling, strlen (rolling), 100000, &s), 0);
+    CHECK_STR (s.text, "how to travel cheaply in europe this summer");
+    nf_sanitized_free (&s);
+
+    /* Phrases said twice collapse; "very very" stays; entities and NFKC. */
+    const char *rep = "buy now buy now buy now it is very very good &lt;b&gt;ok&lt;/b&gt; "
+                      "\xef\xbc\xa6\xef\xbd\x95\xef\xbd\x8c\xef\xbd\x8c caf&#xE9; &#0; &bogus;";
+    CHECK_INT (nf_sanitize (rep, strlen (rep), 100000, &s), 0);
+    CHECK_STR (s.text, "buy now it is very very good ok Full caf\xc3\xa9 \xef\xbf\xbd &bogus;");
+    nf_sanitized_free (&s);
+}
+
+static void
+test_sanitize_hostile (void)
+{
+    nf_sanitized_t s;
+    /* Invalid UTF-8, NULs, control characters: repaired, never a crash. */
+    const char bad[] = "ok \xff\xfe bad \xc3 \x00 nul \x01\x02 ctl \xed\xa0\x80 surrogate";
+    CHECK_INT (nf_sanitize (bad, sizeof bad - 1, 100000, &s), 0);
+    CHECK (nf_utf8_valid (s.text, strlen (s.text)));
+    CHECK (strstr (s.text, "surrogate") != NULL);
+    nf_sanitized_free (&s);
+
+    /* Empty and NULL input: empty text, quality 0. */
+    CHECK_INT (nf_sanitize ("", 0, 100, &s), 0);
+    CHECK_STR (s.text, "");
+    CHECK_NEAR (s.quality, 0.0, 0);
+    nf_sanitized_free (&s);
+    CHECK_INT (nf_sanitize (NULL, 5, 100, &s), 0);
+    CHECK_STR (s.text, "");
+    nf_sanitized_free (&s);
+
+    /* The cap cuts at a character boundary (é is 2 bytes: 1023 is mid-character). */
+    size_t big = 1 << 20;
+    char *huge = malloc (big);
+    for (size_t i = 0; i < big; i += 2)
+        memcpy (huge + i, "\xc3\xa9", 2);
+    CHECK_INT (nf_sanitize (huge, big, 1023, &s), 0);
+    CHECK (s.truncated);
+    CHECK_INT (s.input_bytes, 1022);
+    CHECK (nf_utf8_valid (s.text, strlen (s.text)));
+    nf_sanitized_free (&s);
+    free (huge);
+
+    /* Random bytes: always valid UTF-8 out, quality within 0..100. */
+    unsigned seed = 7;
+    char buf[4096];
+    int bad_rounds = 0;
+    for (int round = 0; round < 300; round++) {
+        size_t n = (size_t) (rand_r (&seed) % (int) sizeof buf);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (char) (rand_r (&seed) & 0xff);
+        if (nf_sanitize (buf, n, sizeof buf, &s) != 0 || !nf_utf8_valid (s.text, strlen (s.text))
+            || s.quality < 0 || s.quality > 100)
+            bad_rounds++;
+        nf_sanitized_free (&s);
+    }
+    CHECK_INT (bad_rounds, 0);
+}
+
+static void
+test_quality (void)
+{
+    /* Hand-computed: L = 75/300 = 0.25, sqrt 0.5; D = 30/sqrt(75)/6 = 0.57735;
+       W = 60/75 = 0.8; C = 1 - 200/500 = 0.6;
+       100 x 0.5 x (0.35 x 0.57735 + 0.45 x 0.8 + 0.2 x 0.6) = 34.10 */
+    CHECK_NEAR (nf_quality_score (75, 30, 60, 100, 400), 34.1, 1e-9);
+    CHECK_NEAR (nf_quality_score (300, 120, 300, 0, 1000), 100.0, 1e-9);
+    CHECK_NEAR (nf_quality_score (0, 0, 0, 10, 0), 0.0, 0);
+    CHECK_NEAR (nf_quality_score (12, 12, 12, 0, 60), 17.0, 1e-9);
+
+    /* A real transcript of ~400 distinct-ish words passes 50; spam does not. */
+    nf_buf_t good, spam;
+    nf_buf_init (&good);
+    nf_buf_init (&spam);
+    const char *words[] = {"travel", "budget", "hostel", "train", "ticket", "city", "museum",
+                           "street", "food", "market", "night", "morning", "beach", "river",
+                           "bridge", "castle", "walk", "bus", "map", "coffee"};
+    for (int i = 0; i < 400; i++)
+        nf_buf_printf (&good, "%s %s ", words[i % 20], words[(i * 7 + 3) % 20]);
+    for (int i = 0; i < 400; i++)
+        nf_buf_puts (&spam, "[Music] um uh subscribe ");
+    nf_sanitized_t s;
+    nf_sanitize (good.data, good.len, 100000, &s);
+    CHECK (s.quality >= 50);
+    nf_sanitized_free (&s);
+    nf_sanitize (spam.data, spam.len, 100000, &s);
+    CHECK (s.quality < 50);
+    CHECK_STR (s.text, "subscribe");
+    nf_sanitized_free (&s);
+    nf_buf_free (&good);
+    nf_buf_free (&spam);
+}
+
+/* ---- geo ------------------------------------------------------------------ */
+
+static const char *
+s_geo (const nf_tier1_t *set, const char *country, const char *audio, const char *lang,
+       char *country_out)
+{
+    nf_geo_result_t g;
+    nf_geo_check (set, country, country ? strlen (country) : 0, audio, audio ? strlen (audio) : 0,
+                  lang, lang ? strlen (lang) : 0, &g);
+    strcpy (country_out, g.country);
+    return g.verdict == NF_GEO_PASS ? g.source : nf_geo_reason (g.verdict);
+}
+
+static void
+test_geo (void)
+{
+    nf_tier1_t set, ext;
+    char err[256], cc[3];
+    CHECK_INT (nf_tier1_parse ("default", &set, err, sizeof err), 0);
+    CHECK_INT (set.n, 5);
+    CHECK_INT (nf_tier1_parse ("extended", &ext, err, sizeof err), 0);
+    CHECK_INT (ext.n, 17);
+    CHECK (nf_tier1_has (&ext, "LU") && nf_tier1_has (&ext, "NZ") && !nf_tier1_has (&ext, "PL"));
+    CHECK_INT (nf_tier1_parse ("extended, pl,uk", &ext, err, sizeof err), 0);
+    CHECK_INT (ext.n, 18);   /* uk is GB, already there */
+    CHECK_INT (nf_tier1_parse ("US,USA", &ext, err, sizeof err), -1);
+    CHECK (strstr (err, "'USA'") != NULL);
+    CHECK_INT (nf_tier1_parse (" , ", &ext, err, sizeof err), -1);
+
+    CHECK_STR (s_geo (&set, "US", NULL, NULL, cc), "channel");
+    CHECK_STR (cc, "US");
+    CHECK_STR (s_geo (&set, " gb ", NULL, NULL, cc), "channel");
+    CHECK_STR (s_geo (&set, "UK", NULL, NULL, cc), "channel");
+    CHECK_STR (cc, "GB");
+    CHECK_STR (s_geo (&set, "DE", "en-US", NULL, cc), "not_tier1");   /* country wins */
+    CHECK_STR (cc, "DE");
+    CHECK_STR (s_geo (&set, NULL, "en-AU", NULL, cc), "language");
+    CHECK_STR (cc, "AU");
+    CHECK_STR (s_geo (&set, "", "en_nz", NULL, cc), "language");
+    CHECK_STR (s_geo (&set, NULL, NULL, "en-CA", cc), "language");      /* default language */
+    CHECK_STR (s_geo (&set, NULL, "en", NULL, cc), "unknown_country");  /* no region */
+    CHECK_STR (s_geo (&set, NULL, "en-IN", NULL, cc), "unknown_country");
+    CHECK_STR (s_geo (&set, NULL, "fr-CA", NULL, cc), "unknown_country");
+    CHECK_STR (s_geo (&set, "Narnia", NULL, NULL, cc), "unknown_country");
+    CHECK_STR (s_geo (&set, NULL, NULL, NULL, cc), "unknown_country");
+    CHECK_STR (cc, "");
+}
+
+/* ---- analyst -------------------------------------------------------------- */
+
+static nf_candidate_t
+s_cand (const char *id, double views, double ch_views, double ch_videos, double subs, double age,
+        double likes, double comments)
+{
+    nf_candidate_t c;
+    memset (&c, 0, sizeof c);
+    c.video_id = id;
+    c.views = views;
+    c.has_channel = ch_views >= 0;
+    c.channel_views = ch_views;
+    c.channel_videos = ch_videos;
+    c.has_subscribers = subs >= 0;
+    c.subscribers = subs;
+    c.age_days = age;
+    c.has_likes = likes >= 0;
+    c.likes = likes;
+    c.has_comments = comments >= 0;
+    c.comments = comments;
+    return c;
+}
+
+static nf_analyze_opts_t
+s_opts (void)
+{
+    nf_analyze_opts_t o;
+    memset (&o, 0, sizeof o);
+    char err[128];
+    nf_weights_parse ("0.40,0.20,0.25,0.15", o.weights, err, sizeof err);
+    return o;
+}
+
+static void
+test_analyze_golden (void)
+{
+    /* Worked by hand (see workers/README.md):
+         A: mult 1000/1000 = 1, vps 1000/1000 = 1, vel 1000/10 = 100, eng 60/1000 = 0.06
+         B: mult 5, vps 0.5, vel 100, eng 0.02
+         C: mult 200/100 = 2, subscribers hidden, vel 200/max(0.5,1) = 200, eng 0.1
+         D: zero views: mult 0, vps 0, vel 0, eng 0
+       Percentiles: mult D0 A1/3 C2/3 B1; vps (3 have it) D0 B.5 A1;
+       vel D0 A,B tied (1 + 1/2)/3 = .5, C1; eng D0 B1/3 A2/3 C1.
+         A = .4/3 + .2 + .25 x .5 + .15 x 2/3      = 55.8333
+         B = .4 + .2 x .5 + .25 x .5 + .15/3       = 67.5
+         C = (.4 x 2/3 + .25 + .15) / .8           = 83.3333 (weights renormalized)
+         D = 0 */
+    nf_candidate_t c[4] = {
+        s_cand ("A", 1000, 100000, 100, 1000, 10, 50, 10),
+        s_cand ("B", 5000, 100000, 100, 10000, 50, 100, 0),
+        s_cand ("C", 200, 10000, 100, -1, 0.5, 20, -1),
+        s_cand ("D", 0, 100000, 100, 500, 5, 0, 0),
+    };
+    nf_analyze_opts_t o = s_opts ();
+    size_t order[4];
+    CHECK_INT (nf_analyze (c, 4, &o, order), 4);
+    CHECK_NEAR (c[0].composite, 55.8333, 1e-4);
+    CHECK_NEAR (c[1].composite, 67.5, 1e-9);
+    CHECK_NEAR (c[2].composite, 83.3333, 1e-4);
+    CHECK_NEAR (c[3].composite, 0.0, 1e-9);
+    CHECK (!c[2].has[NF_C_VIEWS_PER_SUB]);
+    CHECK_NEAR (c[0].pct[NF_C_VELOCITY], 0.5, 1e-12);
+    CHECK_NEAR (c[1].pct[NF_C_VELOCITY], 0.5, 1e-12);
+    CHECK_NEAR (c[0].value[NF_C_ENGAGEMENT], 0.06, 1e-12);
+    CHECK_INT (c[2].rank, 1);
+    CHECK_INT (c[1].rank, 2);
+    CHECK_INT (c[0].rank, 3);
+    CHECK_INT (c[3].rank, 4);
+    CHECK_INT (order[0], 2);
+    CHECK_INT (order[3], 3);
+}
+
+static void
+test_analyze_ties_and_missing (void)
+{
+    /* E, F, G have equal components (so equal composites): more views first
+       (F), then video id ascending (G "a" before E "e"). */
+    nf_candidate_t c[3] = {
+        s_cand ("e", 2000, 100000, 100, 1000, 20, 100, -1),
+        s_cand ("f", 4000, 200000, 100, 2000, 40, 200, -1),
+        s_cand ("a", 2000, 100000, 100, 1000, 20, 100, -1),
+    };
+    nf_analyze_opts_t o = s_opts ();
+    size_t order[3];
+    nf_analyze (c, 3, &o, order);
+    CHECK_NEAR (c[0].composite, c[1].composite, 0);
+    CHECK_NEAR (c[0].composite, 50.0, 1e-9);   /* every percentile is 0.5 */
+    CHECK_INT (order[0], 1);
+    CHECK_INT (order[1], 2);
+    CHECK_INT (order[2], 0);
+
+    /* Missing channel statistics, hidden subscribers, unknown date, hidden
+       likes and comments: only the present components count. */
+    nf_candidate_t m[2] = {
+        s_cand ("x", 100, -1, 0, -1, -1, -1, -1),   /* nothing but views */
+        s_cand ("y", 50, -1, 0, -1, 3, -1, -1),     /* velocity only */
+    };
+    nf_analyze (m, 2, &o, NULL);
+    CHECK_NEAR (m[0].composite, 0.0, 0);            /* no component at all */
+    CHECK_NEAR (m[1].composite, 100.0, 1e-9);       /* the only one with velocity */
+    CHECK_INT (m[1].rank, 1);
+    CHECK_INT (m[0].rank, 2);
+
+    /* One candidate: every present percentile is 1. */
+    nf_candidate_t one = s_cand ("solo", 10, 1000, 10, 100, 2, 1, 1);
+    nf_analyze (&one, 1, &o, NULL);
+    CHECK_NEAR (one.composite, 100.0, 1e-9);
+}
+
+static void
+test_analyze_filters (void)
+{
+    nf_candidate_t c[4] = {
+        s_cand ("low", 50, 1000, 10, 100, 2, 1, 1),
+        s_cand ("old", 5000, 1000, 10, 100, 400, 1, 1),
+        s_cand ("short", 5000, 1000, 10, 100, 2, 1, 1),
+        s_cand ("ok", 5000, 1000, 10, 100, 2, 1, 1),
+    };
+    c[2].is_short = true;
+    nf_analyze_opts_t o = s_opts ();
+    o.min_views = 100;
+    o.max_age_days = 365;
+    o.format = NF_FORMAT_LONG;
+    size_t order[4];
+    CHECK_INT (nf_analyze (c, 4, &o, order), 1);
+    CHECK_STR (c[0].filtered, "below_min_views");
+    CHECK_STR (c[1].filtered, "too_old");
+    CHECK_STR (c[2].filtered, "format_excluded");
+    CHECK (c[3].filtered == NULL);
+    CHECK_INT (c[3].rank, 1);
+    CHECK_INT (c[0].rank, 0);
+    CHECK_INT (order[0], 3);
+    o.format = NF_FORMAT_SHORT;
+    o.min_views = 0;
+    o.max_age_days = 0;
+    CHECK_INT (nf_analyze (c, 4, &o, NULL), 1);
+    CHECK_INT (c[2].rank, 1);
+
+    /* An all-rejected job: nothing ranked. */
+    o.min_views = 1000000;
+    CHECK_INT (nf_analyze (c, 4, &o, order), 0);
+    CHECK_INT (nf_analyze (c, 0, &o, order), 0);
+
+    char err[160];
+    double w[4];
+    CHECK_INT (nf_weights_parse ("1,0,0,0", w, err, sizeof err), 0);
+    CHECK_INT (nf_weights_parse ("0,0,0,0", w, err, sizeof err), -1);
+    CHECK_INT (nf_weights_parse ("0.4,0.2,0.25", w, err, sizeof err), -1);
+    CHECK_INT (nf_weights_parse ("0.4,-0.2,0.25,1", w, err, sizeof err), -1);
+    CHECK (strstr (err, "views_per_sub") != NULL);
+    CHECK_INT (nf_weights_parse ("0.4,0.2,0.25,0.15,9", w, err, sizeof err), -1);
+}
+
+static void
+test_time_parse (void)
+{
+    double t;
+    CHECK_INT (nf_time_parse ("2026-11-21T00:00:00Z", 20, &t), 0);
+    CHECK_NEAR (t, 1795219200.0, 0);
+    CHECK_INT (nf_time_parse ("2026-11-21", 10, &t), 0);
+    CHECK_NEAR (t, 1795219200.0, 0);
+    const char *pg = "2026-11-21T01:30:00.5+01:30";
+    CHECK_INT (nf_time_parse (pg, strlen (pg), &t), 0);
+    CHECK_NEAR (t, 1795219200.5, 1e-6);
+    CHECK_INT (nf_time_parse ("2026-02-30", 10, &t), -1);
+    CHECK_INT (nf_time_parse ("2026-1-21", 9, &t), -1);
+    CHECK_INT (nf_time_parse ("2026-11-21T10:00", 16, &t), -1);
+    CHECK_INT (nf_time_parse ("2026-11-21Tjunk", 15, &t), -1);
+}
+
+int
+main (void)
+{
+    test_sanitize_golden ();
+    test_sanitize_hostile ();
+    test_quality ();
+    test_geo ();
+    test_analyze_golden ();
+    test_analyze_ties_and_missing ();
+    test_analyze_filters ();
+    test_time_parse ();
+    return NF_TEST_END ();
+}

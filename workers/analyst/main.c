@@ -1,0 +1,157 @@
+/*  nf-analyst: the `analyze` stage (per job). Reads the job's VALIDATED
+    videos with their channels, ranks them with nf_analyze and answers:
+    the top N (job option top_n, default 10) become OUTLIER, the other
+    candidates stay VALIDATED with their scores ("keep"), filtered videos
+    are REJECTED with the filter's reason. Ages are measured from the job's
+    creation time, so a re-run ranks the same way. */
+#include "nf_analyze.h"
+#include "nf_log.h"
+#include "nf_worker.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+s_init (nf_config_t *config, void *arg)
+{
+    nf_analyze_opts_t *o = (nf_analyze_opts_t *) arg;
+    char err[256];
+    if (nf_weights_parse (nf_config_str (config, NF_CFG_WEIGHTS), o->weights, err, sizeof err)
+        != 0) {
+        fprintf (stderr, "nf-analyst: NF_WEIGHTS: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Read one video map into C. */
+static void
+s_candidate (const msgpack_object *v, double reference, nf_candidate_t *c)
+{
+    memset (c, 0, sizeof *c);
+    const msgpack_object *meta = nf_mp_get (v, "meta");
+    const msgpack_object *ch = nf_mp_get (nf_mp_get (v, "channel"), "data");
+    nf_mp_get_num (meta, "views", &c->views);
+    c->has_likes = nf_mp_get_num (meta, "likes", &c->likes);
+    c->has_comments = nf_mp_get_num (meta, "comments", &c->comments);
+    const char *pub;
+    size_t pub_len;
+    double published;
+    c->age_days = -1;
+    if (nf_mp_get_str (meta, "published_at", &pub, &pub_len)
+        && nf_time_parse (pub, pub_len, &published) == 0 && reference > 0)
+        c->age_days = fmax (0.0, (reference - published) / 86400.0);   /* clock skew: new */
+    double duration = 0;
+    bool is_short;
+    if (nf_mp_get_bool (meta, "is_short", &is_short))
+        c->is_short = is_short;
+    else
+        c->is_short = nf_mp_get_num (meta, "duration_s", &duration) && duration > 0
+                      && duration <= 60;
+    bool hidden = false;
+    nf_mp_get_bool (ch, "hidden_subscribers", &hidden);
+    c->has_subscribers = !hidden && nf_mp_get_num (ch, "subscribers", &c->subscribers);
+    c->has_channel = nf_mp_get_num (ch, "view_count", &c->channel_views)
+                     && nf_mp_get_num (ch, "video_count", &c->channel_videos);
+}
+
+static void
+s_pack_num (msgpack_packer *pk, const char *key, bool has, double value)
+{
+    nf_pk_str (pk, key);
+    if (has)
+        msgpack_pack_double (pk, value);
+    else
+        msgpack_pack_nil (pk);
+}
+
+static void
+s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
+{
+    nf_analyze_opts_t opts = *(const nf_analyze_opts_t *) arg;
+    const msgpack_object *options = nf_mp_get (task->job, "options");
+    int64_t top_n = 10, value;
+    nf_mp_get_int (options, "top_n", &top_n);
+    if (nf_mp_get_int (options, "min_views", &value))
+        opts.min_views = value;
+    if (nf_mp_get_int (options, "max_age_days", &value))
+        opts.max_age_days = value;
+    opts.format = nf_mp_is_str (nf_mp_get (options, "format"), "long")    ? NF_FORMAT_LONG
+                  : nf_mp_is_str (nf_mp_get (options, "format"), "short") ? NF_FORMAT_SHORT
+                                                                           : NF_FORMAT_ANY;
+    double reference = 0;
+    const char *created;
+    size_t created_len;
+    if (nf_mp_get_str (nf_mp_get (task->input, "stats"), "created_at", &created, &created_len))
+        nf_time_parse (created, created_len, &reference);
+
+    const msgpack_object *videos = nf_mp_get (task->input, "videos");
+    if (!videos || videos->type != MSGPACK_OBJECT_ARRAY) {
+        nf_result_error (result, false, "task input has no 'videos' array");
+        return;
+    }
+    size_t n = videos->via.array.size;
+    nf_candidate_t *c = calloc (n + 1, sizeof *c);
+    char **ids = calloc (n + 1, sizeof *ids);
+    size_t *order = calloc (n + 1, sizeof *order);
+    if (!c || !ids || !order)
+        abort ();
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *v = &videos->via.array.ptr[i];
+        s_candidate (v, reference, &c[i]);
+        ids[i] = nf_mp_dup_str (v, "video_id");
+        c[i].video_id = ids[i] ? ids[i] : "";
+    }
+    size_t ranked = nf_analyze (c, n, &opts, order);
+
+    msgpack_packer pk;
+    nf_result_output_packer (result, &pk);
+    msgpack_pack_map (&pk, 1);
+    nf_pk_str (&pk, "videos");
+    msgpack_pack_array (&pk, n);
+    for (size_t r = 0; r < n; r++) {
+        const nf_candidate_t *v = &c[order[r]];
+        bool filtered = v->filtered != NULL;
+        msgpack_pack_map (&pk, filtered ? 4 : 5);
+        nf_pk_kv_str (&pk, "video_id", v->video_id);
+        nf_pk_kv_str (&pk, "status", filtered ? "reject" : v->rank <= top_n ? "ok" : "keep");
+        if (filtered)
+            nf_pk_kv_str (&pk, "reason", v->filtered);
+        else {
+            nf_pk_kv_int (&pk, "rank", v->rank);
+            nf_pk_str (&pk, "composite");
+            msgpack_pack_double (&pk, v->composite);
+        }
+        nf_pk_str (&pk, "scores");
+        msgpack_pack_map (&pk, NF_C_COUNT + 4);
+        for (int k = 0; k < NF_C_COUNT; k++)
+            s_pack_num (&pk, nf_component_names[k], v->has[k], v->value[k]);
+        nf_pk_str (&pk, "percentiles");
+        msgpack_pack_map (&pk, NF_C_COUNT);
+        for (int k = 0; k < NF_C_COUNT; k++)
+            s_pack_num (&pk, nf_component_names[k], v->has[k] && !filtered, v->pct[k]);
+        s_pack_num (&pk, "age_days", v->age_days >= 0, v->age_days);
+        s_pack_num (&pk, "channel_avg_views", v->has_channel && v->channel_videos > 0,
+                    v->channel_videos > 0 ? v->channel_views / v->channel_videos : 0);
+        nf_pk_str (&pk, "weights");
+        msgpack_pack_map (&pk, NF_C_COUNT);
+        for (int k = 0; k < NF_C_COUNT; k++)
+            s_pack_num (&pk, nf_component_names[k], true, opts.weights[k]);
+    }
+    nf_info ("job %lld: %zu videos, %zu ranked, top %lld become OUTLIER", (long long) task->job_id,
+             n, ranked, (long long) top_n);
+    for (size_t i = 0; i < n; i++)
+        free (ids[i]);
+    free (ids);
+    free (order);
+    free (c);
+}
+
+int
+main (int argc, char **argv)
+{
+    nf_analyze_opts_t opts;
+    memset (&opts, 0, sizeof opts);
+    return nf_worker_main (argc, argv, "nf-analyst", "analyze", s_init, s_stage, &opts);
+}
