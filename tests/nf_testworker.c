@@ -12,12 +12,17 @@
       --mode badfield    reply with a wrongly typed field
       --delay-ms MS      sleep before replying ("reply late" when > lease)
       --tag TEXT         written into meta.<service>_by, to see who applied
+      --fixture FILE     discover and scrape serve the videos, channels and
+                         transcripts of a JSON file instead of made-up ones:
+                         {"videos": [{"video_id", "channel_id", "meta",
+                         "transcript"}], "channels": [{"channel_id", ...}]}
 */
 #include "nf_log.h"
 #include "nf_states.h"
 #include "nf_worker.h"
 
 #include <czmq.h>
+#include <jansson.h>
 #include <unistd.h>
 
 typedef struct {
@@ -27,7 +32,58 @@ typedef struct {
     const char *tag;       /* written into meta */
     int fail_times;        /* for mode fail: attempts that fail */
     int delay_ms;          /* sleep before replying */
+    json_t *fixture;       /* --fixture data, or NULL */
 } s_script_t;
+
+/* Pack the JSON value J as msgpack. */
+static void
+s_pack_json (msgpack_packer *pk, const json_t *j)
+{
+    char *text = json_dumps (j, JSON_ENCODE_ANY | JSON_COMPACT);
+    nf_json_to_mp (text, strlen (text), pk);
+    free (text);
+}
+
+/* discover and scrape from the fixture. */
+static void
+s_fixture_stage (const s_script_t *s, const nf_task_t *task, nf_result_t *result)
+{
+    msgpack_packer pk;
+    nf_result_output_packer (result, &pk);
+    json_t *videos = json_object_get (s->fixture, "videos");
+    if (strcmp (s->service, "discover") == 0) {
+        json_t *out = json_array ();
+        size_t i;
+        json_t *v;
+        json_array_foreach (videos, i, v) {
+            json_t *item = json_pack ("{s:O, s:O, s:O}", "video_id", json_object_get (v, "video_id"),
+                                      "channel_id", json_object_get (v, "channel_id"), "meta",
+                                      json_object_get (v, "meta"));
+            json_array_append_new (out, item);
+        }
+        msgpack_pack_map (&pk, 2);
+        nf_pk_str (&pk, "videos");
+        s_pack_json (&pk, out);
+        nf_pk_str (&pk, "channels");
+        s_pack_json (&pk, json_object_get (s->fixture, "channels"));
+        json_decref (out);
+        return;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach (videos, i, v) {
+        if (strcmp (json_string_value (json_object_get (v, "video_id")), task->video_id) != 0)
+            continue;
+        json_t *t = json_object_get (v, "transcript");
+        msgpack_pack_map (&pk, json_is_string (t) ? 1 : 0);
+        if (json_is_string (t)) {
+            nf_pk_str (&pk, "transcript");
+            nf_pk_strn (&pk, json_string_value (t), json_string_length (t));
+        }
+        return;
+    }
+    nf_result_error (result, false, "video %s is not in the fixture", task->video_id);
+}
 
 static void
 s_meta (msgpack_packer *pk, const s_script_t *s, const nf_task_t *task)
@@ -63,6 +119,10 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
     }
     if (hit && strcmp (s->mode, "reject") == 0) {
         nf_result_reject (result, "scripted_reject");
+        return;
+    }
+    if (s->fixture && (strcmp (s->service, "discover") == 0 || strcmp (s->service, "scrape") == 0)) {
+        s_fixture_stage (s, task, result);
         return;
     }
     msgpack_packer pk;
@@ -178,6 +238,15 @@ main (int argc, char **argv)
             script.fail_times = atoi (argv[++i]);
         else if (strcmp (a, "--delay-ms") == 0 && v)
             script.delay_ms = atoi (argv[++i]);
+        else if (strcmp (a, "--fixture") == 0 && v) {
+            json_error_t jerr;
+            script.fixture = json_load_file (argv[++i], 0, &jerr);
+            if (!script.fixture) {
+                fprintf (stderr, "nf-testworker: %s: %s\n", argv[i], jerr.text);
+                free (rest);
+                return 2;
+            }
+        }
         else if (!script.service && a[0] != '-')
             script.service = a;
         else
@@ -190,6 +259,7 @@ main (int argc, char **argv)
         return 2;
     }
     int rc = nf_worker_main (nrest, rest, "nf-testworker", script.service, NULL, s_stage, &script);
+    json_decref (script.fixture);
     free (rest);
     return rc;
 }
