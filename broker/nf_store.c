@@ -328,7 +328,12 @@ s_gen_job_input (const nf_stage_t *st)
         "r, count(*) AS n FROM nf_videos WHERE job_id = $1::bigint AND state = 'REJECTED' GROUP BY "
         "1) s), 'failed', (SELECT coalesce(json_agg(json_build_object('video_id', video_id, "
         "'failed_from', failed_from, 'error', last_error) ORDER BY video_id), '[]') FROM nf_videos "
-        "WHERE job_id = $1::bigint AND state = 'FAILED')), 'stats', (SELECT "
+        "WHERE job_id = $1::bigint AND state = 'FAILED')), 'reached', (SELECT "
+        "coalesce(json_object_agg(to_state, n), '{}') FROM (SELECT to_state, count(DISTINCT "
+        "video_id) AS n FROM nf_video_history WHERE job_id = $1::bigint GROUP BY 1) s), "
+        "'timings', (SELECT coalesce(json_object_agg(service, json_build_object('first', f, "
+        "'last', l, 'transitions', n)), '{}') FROM (SELECT service, min(at) AS f, max(at) AS l, "
+        "count(*) AS n FROM nf_video_history WHERE job_id = $1::bigint GROUP BY 1) s), 'stats', (SELECT "
         "json_build_object('quota_units', quota_units, 'http_requests', http_requests, 'tokens', "
         "tokens, 'target', target, 'priority', priority, 'created_at', created_at) FROM nf_jobs "
         "WHERE id = $1::bigint))::text",

@@ -1,8 +1,11 @@
 /*  Unit tests of the stage computations (workers/<stage>/nf_<stage>.c) with golden
     inputs and hand-computed outputs: the sanitizer's cleaning and quality
     score, the geo rule, and the analyst's composite score and ranking. */
+#include "nf_ai.h"
 #include "nf_analyze.h"
+#include "nf_export.h"
 #include "nf_geo.h"
+#include "nf_llm.h"
 #include "nf_sanitize.h"
 #include "nf_test.h"
 #include "nf_util.h"
@@ -359,6 +362,174 @@ test_time_parse (void)
     CHECK_INT (nf_time_parse ("2026-11-21Tjunk", 15, &t), -1);
 }
 
+
+/* ---- architect ------------------------------------------------------------ */
+
+static nf_ai_input_t
+s_ai_input (void)
+{
+    nf_ai_input_t in;
+    memset (&in, 0, sizeof in);
+    in.video_id = "dQw4w9WgXcQ";
+    in.niche = "budget travel";
+    in.sub_niche = "solo female backpacking";
+    in.title = "How I Backpacked Portugal for $30 a Day";
+    in.channel = "Nomad Nina";
+    in.transcript = "night trains save money. night trains are cheap and hostel dorms are cheap. "
+                    "book hostel dorms early and take night trains. hostel dorms in lisbon cost "
+                    "little";
+    in.views = 184000;
+    in.multiplier = 6.4;
+    in.has_multiplier = true;
+    in.channel_avg = 28750;
+    in.has_channel_avg = true;
+    in.velocity = 6133;
+    in.has_velocity = true;
+    in.age_days = 30;
+    in.has_age = true;
+    in.engagement = 0.052;
+    in.has_engagement = true;
+    in.pct_multiplier = 1.0;
+    in.pct_velocity = 0.8;
+    in.pct_engagement = 0.7;
+    in.rank = 1;
+    return in;
+}
+
+static void
+test_generator_golden (void)
+{
+    nf_ai_input_t in = s_ai_input ();
+    nf_ai_t ai;
+    nf_ai_generate (&in, &ai);
+    CHECK_STR (ai.titles[0], "Budget Travel: What Nobody Tells You About Hostel Dorms");
+    CHECK_STR (ai.titles[1], "I Tried Hostel Dorms So You Don't Have To");
+    CHECK_STR (ai.titles[2], "5 Hostel Dorms Mistakes That Cost Beginners the Most");
+    CHECK_STR (ai.titles[3], "Hostel Dorms vs Night Trains: Which One Actually Works?");
+    CHECK_STR (ai.titles[4], "The Budget Travel Guide to Solo Female Backpacking I Wish I Had Sooner");
+    CHECK_STR (ai.hook, "This is the budget travel idea that pulled 6.4x more views than its "
+                        "channel usually gets, and it comes down to hostel dorms. Stay for the "
+                        "next minute and you'll know exactly how to use night trains yourself.");
+    CHECK_INT (nf_ai_sentences (ai.hook), 2);
+    CHECK_STR (ai.outline[1], "Set the stakes: what night trains changes for anyone into solo "
+                              "female backpacking, with one concrete number.");
+    CHECK_STR (ai.outline[3], "Call out the common mistake around cheap and show the fix on screen.");
+    CHECK_STR (ai.thumbnail, "A close-up, surprised face on the left; on the right, night trains "
+                             "shown big and simple; 2-4 word caption \"HOSTEL DORMS\" in bold "
+                             "white on a green background; nothing else in frame.");
+    CHECK_STR (ai.why, "It reached 184K views, 6.4x the 29K views an average video of Nomad Nina "
+                       "gets, at 6133 views a day over 30 days. That is the highest multiplier of "
+                       "the budget travel videos we ranked: the audience came from well beyond "
+                       "the channel's own subscribers. 5.2% of viewers liked or commented (high "
+                       "for the niche), and the transcript keeps returning to \"hostel dorms\" "
+                       "and \"night trains\": one concrete promise, paid off on screen.");
+    nf_ai_free (&ai);
+
+    /* No transcript, no metrics: the title's words fill in, nothing is empty. */
+    nf_ai_input_t bare;
+    memset (&bare, 0, sizeof bare);
+    bare.video_id = "x";
+    bare.niche = "chess";
+    bare.title = "Opening traps";
+    bare.pct_multiplier = bare.pct_velocity = bare.pct_engagement = -1;
+    nf_ai_generate (&bare, &ai);
+    for (int i = 0; i < NF_AI_TITLES; i++)
+        CHECK (ai.titles[i] && *ai.titles[i]);
+    CHECK (strstr (ai.titles[1], "Opening") || strstr (ai.titles[1], "Traps"));
+    CHECK (nf_ai_sentences (ai.hook) <= 2);
+    CHECK (ai.why && strstr (ai.why, "It reached 0 views") == ai.why);
+    nf_ai_free (&ai);
+
+    CHECK_INT (nf_ai_sentences ("One. Two! Three?"), 3);
+    CHECK_INT (nf_ai_sentences ("It costs 3.5 euros... really"), 2);
+    CHECK_INT (nf_ai_sentences ("no end"), 1);
+    CHECK_INT (nf_ai_sentences (""), 0);
+}
+
+static void
+test_llm_helpers (void)
+{
+    nf_ai_input_t in = s_ai_input ();
+    nf_buf_t b;
+    nf_buf_init (&b);
+    char err[512];
+    CHECK_INT (nf_llm_render ("{{title}} | {{ multiplier }} | {{engagement}} | {{transcript}}", &in,
+                              20, &b, err, sizeof err), 0);
+    CHECK_STR (b.data, "How I Backpacked Portugal for $30 a Day | 6.40x | 5.20% | night trains save [...]");
+    nf_buf_reset (&b);
+    CHECK_INT (nf_llm_render ("{{subscribers}}", &in, 20, &b, err, sizeof err), 0);
+    CHECK_STR (b.data, "unknown");
+    CHECK_INT (nf_llm_render ("x {{nope}} y", &in, 20, &b, err, sizeof err), -1);
+    CHECK (strstr (err, "{{nope}}") != NULL);
+    CHECK_INT (nf_llm_render ("x {{title", &in, 20, &b, err, sizeof err), -1);
+    nf_buf_free (&b);
+
+    const char *good = "{\"choices\":[{\"message\":{\"content\":\"{\\\"titles\\\":[\\\"a\\\",\\\"b\\\","
+                       "\\\"c\\\",\\\"d\\\",\\\"e\\\",\\\"f\\\"],\\\"hook\\\":\\\"Go. Now!\\\","
+                       "\\\"outline\\\":[\\\"1\\\",\\\"2\\\",\\\"3\\\",\\\"4\\\",\\\"5\\\"],"
+                       "\\\"thumbnail\\\":\\\"t\\\",\\\"why\\\":\\\"w\\\"}\"}}],"
+                       "\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":20,\"total_tokens\":120}}";
+    nf_ai_t ai;
+    int64_t tokens = 5;
+    CHECK_INT (nf_llm_parse (good, strlen (good), &ai, &tokens, err, sizeof err), 0);
+    CHECK_INT (tokens, 125);
+    CHECK_STR (ai.titles[4], "e");   /* a sixth title is dropped */
+    CHECK_STR (ai.hook, "Go. Now!");
+    nf_ai_free (&ai);
+    const char *bad = "{\"choices\":[{\"message\":{\"content\":\"{\\\"titles\\\":[\\\"a\\\"],"
+                      "\\\"hook\\\":\\\"One. Two. Three.\\\",\\\"outline\\\":[\\\"1\\\",\\\"2\\\","
+                      "\\\"3\\\",\\\"4\\\",\\\"5\\\"],\\\"thumbnail\\\":\\\"\\\"}\"}}]}";
+    CHECK_INT (nf_llm_parse (bad, strlen (bad), &ai, &tokens, err, sizeof err), -1);
+    CHECK (strstr (err, "'titles' must be an array of 5") != NULL);
+    CHECK (strstr (err, "'hook' has 3 sentences") != NULL);
+    CHECK (strstr (err, "'thumbnail' must be a non-empty string") != NULL);
+    CHECK (strstr (err, "'why' must be a non-empty string") != NULL);
+    CHECK (ai.hook == NULL && ai.titles[0] == NULL);
+    CHECK_INT (nf_llm_parse ("{\"choices\":[{\"message\":{\"content\":\"not json\"}}]}", 48, &ai,
+                             &tokens, err, sizeof err), -1);
+    CHECK (strstr (err, "answer is not a JSON object") != NULL);
+    CHECK_INT (nf_llm_parse ("<html>", 6, &ai, &tokens, err, sizeof err), -1);
+    CHECK (strstr (err, "response is not JSON") != NULL);
+
+    CHECK_INT (nf_llm_retry_after_ms ("7", 0), 7000);
+    CHECK_INT (nf_llm_retry_after_ms (" 0\r\n", 0), 0);
+    CHECK_INT (nf_llm_retry_after_ms ("Wed, 21 Oct 2015 07:28:30 GMT", 1445412480.0), 30000);
+    CHECK_INT (nf_llm_retry_after_ms ("soon", 0), -1);
+    CHECK_INT (nf_llm_retry_after_ms (NULL, 0), -1);
+}
+
+/* ---- exporter helpers ------------------------------------------------------ */
+
+static void
+test_export_helpers (void)
+{
+    char *name = nf_export_file_name ("Budget Travel / Solo?", 42, "xlsx");
+    CHECK_STR (name, "budget-travel-solo-42.xlsx");
+    free (name);
+    name = nf_export_file_name ("../../etc/passwd", 1, "csv");
+    CHECK_STR (name, "etc-passwd-1.csv");
+    free (name);
+    name = nf_export_file_name ("\xf0\x9f\x9a\x80", 3, "json");
+    CHECK_STR (name, "niche-3.json");
+    free (name);
+    CHECK (nf_cell_dangerous ("=1+1") && nf_cell_dangerous ("+1") && nf_cell_dangerous ("-1")
+           && nf_cell_dangerous ("@x") && nf_cell_dangerous ("\tx") && nf_cell_dangerous ("\rx"));
+    CHECK (!nf_cell_dangerous ("a=b") && !nf_cell_dangerous ("") && !nf_cell_dangerous (NULL));
+    /* 32,767 UTF-16 units: an emoji counts 2 and is never split. */
+    nf_buf_t b;
+    nf_buf_init (&b);
+    for (int i = 0; i < 32766; i++)
+        nf_buf_puts (&b, "a");
+    nf_buf_puts (&b, "\xf0\x9f\x9a\x80");
+    CHECK_INT (nf_cell_fit (b.data, b.len), 32766);
+    nf_buf_reset (&b);
+    for (int i = 0; i < 40000; i++)
+        nf_buf_puts (&b, "\xc3\xa9");
+    CHECK_INT (nf_cell_fit (b.data, b.len), 2 * 32767);
+    CHECK_INT (nf_cell_fit ("abc", 3), 3);
+    nf_buf_free (&b);
+}
+
 int
 main (void)
 {
@@ -370,5 +541,8 @@ main (void)
     test_analyze_ties_and_missing ();
     test_analyze_filters ();
     test_time_parse ();
+    test_generator_golden ();
+    test_llm_helpers ();
+    test_export_helpers ();
     return NF_TEST_END ();
 }

@@ -1,0 +1,199 @@
+"""Export integration tests (issues: architect, exporter). Real broker,
+Postgres and stage workers; discover and scrape come from nf-testworker
+--fixture. Every format is read back with a real reader: openpyxl (Debian's
+python3-openpyxl) for xlsx, the csv and json modules. Run one:
+test_export.py NAME."""
+import csv, datetime, io, json, os, random
+
+import openpyxl
+from openpyxl.utils.escape import unescape
+
+from harness import BUILD, Cluster, check, eq, run
+
+LONG = "A" * 40000 + "END"
+HOSTILE = ['=HYPERLINK("http://evil.example","click")', "+1 555 0100", "-2+3", "@SUM(A1:A9)",
+           "\tTabbed title", "Rocket \U0001F680 fire \U0001F525 travel", "bell\x07 and \x01 controls",
+           LONG]
+WORDS = ("travel budget hostel train ticket city museum street food market night morning beach "
+         "river bridge castle walk bus map coffee plan money save cheap flight bag pack light").split()
+
+
+def fixture(n, titles=(), fail=(), now=None):
+    """N good videos on one US channel; TITLES replace the first titles; ids in FAIL end in -fail."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    rng = random.Random(n)
+    videos = []
+    for i in range(n):
+        vid = f"v{i:02d}" + ("-fail" if i in fail else "")
+        views = 10000 * (n - i) + rng.randint(0, 999)
+        words = " ".join(rng.choice(WORDS) for _ in range(500))
+        videos.append({"video_id": vid, "channel_id": "UCus",
+                       "meta": {"title": titles[i] if i < len(titles) else f"Budget trip {i}",
+                                "views": views, "likes": views // 20, "comments": views // 200,
+                                "duration_s": 600 + i,
+                                "published_at": (now - datetime.timedelta(days=10 + i)).strftime("%Y-%m-%dT%H:%M:%SZ")},
+                       "transcript": words})
+    return {"videos": videos,
+            "channels": [{"channel_id": "UCus", "title": "Budget Nomad", "country": "US",
+                          "subscribers": 50000, "view_count": 5000000, "video_count": 250}]}
+
+
+def start(c, fx, architect=None, extra_env=None):
+    path = os.path.join(c.logdir, "fixture.json")
+    with open(path, "w") as f:
+        json.dump(fx, f)
+    c.worker("discover", "--fixture", path)
+    c.worker("scrape", "--fixture", path)
+    for exe, log in (("nf-sanitizer", "sanitizer"), ("nf-geo-validator", "geo"), ("nf-analyst", "analyst")):
+        c.spawn([f"{BUILD}/workers/{exe}"], f"{log}.log")
+    arch = architect or c.spawn([f"{BUILD}/workers/nf-architect"], "architect.log")
+    exporter = c.spawn([f"{BUILD}/workers/nf-exporter"], "exporter.log", extra_env)
+    return arch, exporter
+
+
+def fetch(c, job, fmt):
+    r = c.request("nf.export", {"v": 1, "job_id": job, "format": fmt}, timeout=10000)
+    check(r.get("ok"), f"nf.export {fmt}", r)
+    return r["content"]
+
+
+def workbook():
+    """A job to a workbook: sheets, formats, hyperlinks, ranks, hostile titles; CSV and JSON agree."""
+    c = Cluster("workbook", 26240)
+    outdir = os.path.join(c.logdir, "out")
+    os.makedirs(outdir, exist_ok=True)
+    try:
+        c.start_broker()
+        start(c, fixture(10, HOSTILE), extra_env={"NF_OUTPUT_DIR": outdir})
+        job = c.submit("Budget Travel / Solo?", count=10, top_n=10)
+        c.wait(lambda: c.job_status(job) in ("completed", "partial", "failed"), 90, "job finished")
+        eq(c.job_status(job), "completed", "job status")
+        db = {r[0]: r for r in c.query("SELECT video_id, rank, composite, quality, meta, ai FROM nf_videos "
+                                       "WHERE job_id = %s AND state = 'EXPORTED'", job)}
+        eq(len(db), 10, "exported videos")
+        by_rank = sorted(db.values(), key=lambda r: r[1])
+
+        raw = fetch(c, job, "xlsx")
+        eq(raw, open(os.path.join(outdir, f"budget-travel-solo-{job}.xlsx"), "rb").read(),
+           "NF_OUTPUT_DIR file equals the stored export")
+        wb = openpyxl.load_workbook(io.BytesIO(raw))
+        eq(wb.sheetnames, ["Outliers", "AI Content", "Metadata"], "sheets")
+        ws = wb["Outliers"]
+        header = [cell.value for cell in ws[1]]
+        eq(header[:4], ["Rank", "Video ID", "Link", "Title"], "header")
+        check(all(cell.font.b for cell in ws[1]), "bold header")
+        eq(ws.freeze_panes, "A2", "frozen header")
+        check(ws.auto_filter.ref and ws.auto_filter.ref.startswith("A1:"), "autofilter", ws.auto_filter.ref)
+        col = {h: i for i, h in enumerate(header)}
+        rows = list(ws.iter_rows(min_row=2, values_only=False))
+        eq(len(rows), 10, "outlier rows")
+        for row, want in zip(rows, by_rank):
+            vid, rank, composite, quality, meta, ai = want
+            eq(row[col["Rank"]].value, rank, "rank order")
+            eq(row[col["Video ID"]].value, vid, "video id in rank order")
+            eq(row[col["Link"]].hyperlink.target, f"https://www.youtube.com/watch?v={vid}", "hyperlink")
+            title = row[col["Title"]]
+            eq(title.data_type, "s", f"title of {vid} is text, never a formula")
+            # Control characters are stored in OOXML's _xHHHH_ form, which Excel and
+            # LibreOffice decode; openpyxl leaves that to its unescape().
+            eq(unescape(title.value), meta["title"][:32767], f"title of {vid} intact (capped at 32,767)")
+            eq(row[col["Views"]].value, meta["views"], "views")
+            eq(row[col["Views"]].number_format, "#,##0", "views format")
+            eq(row[col["Engagement"]].number_format, "0.00%", "engagement format")
+            check(isinstance(row[col["Published"]].value, datetime.datetime), "published is a date",
+                  row[col["Published"]].value)
+            eq(row[col["Published"]].number_format, "yyyy-mm-dd", "date format")
+            check(abs(row[col["Composite score"]].value - composite) < 1e-3, "composite", row[col["Composite score"]].value, composite)
+            check(abs(row[col["Quality score"]].value - quality) < 1e-3, "quality")
+            eq(row[col["Channel"]].value, "Budget Nomad", "channel")
+            eq(row[col["Country"]].value, "US", "country")
+        check(ws.column_dimensions["D"].width >= 40, "title column fitted", ws.column_dimensions["D"].width)
+
+        ai_ws = wb["AI Content"]
+        ai_rows = list(ai_ws.iter_rows(min_row=2, values_only=True))
+        eq(len(ai_rows), 10, "AI rows")
+        for r, want in zip(ai_rows, by_rank):
+            ai = want[5]
+            eq(r[1], want[0], "AI row order")
+            eq(r[3], "\n".join(ai["titles"]), "title variants")
+            eq(len(ai["titles"]), 5, "5 titles")
+            eq(r[4], ai["hook"], "hook")
+            eq(r[5].count("\n"), 4, "5-point outline")
+            eq(ai["source"], "builtin", "built-in generator")
+            check(ai_ws.cell(row=2, column=5).alignment.wrap_text, "wrapped text")
+
+        meta_ws = wb["Metadata"]
+        kv = {r[0]: r[1] for r in meta_ws.iter_rows(min_row=2, values_only=True) if r[0]}
+        eq(kv["Niche"], "Budget Travel / Solo?", "niche")
+        eq(kv["Job ID"], job, "job id")
+        eq(kv["Funnel: discovered"], 10, "funnel discovered")
+        eq(kv["Funnel: ready"], 10, "funnel ready")
+        check(kv["nicheflow version"], "version")
+        check("Stage" in kv and "Failed video" in kv, "timings and failures sections", list(kv))
+
+        rows_csv = list(csv.DictReader(io.StringIO(fetch(c, job, "csv").decode("utf-8"), newline="")))
+        eq([r["video_id"] for r in rows_csv], [r[0] for r in by_rank], "CSV rank order")
+        for r, want in zip(rows_csv, by_rank):
+            t = want[4]["title"]
+            if t[0] in "=+-@\t\r":
+                eq(r["title"], "'" + t, "dangerous CSV cell prefixed")
+            else:
+                eq(r["title"], t, "CSV title intact")
+        doc = json.loads(fetch(c, job, "json"))
+        eq([o["video_id"] for o in doc["outliers"]], [r[0] for r in by_rank], "JSON rank order")
+        eq({o["title"] for o in doc["outliers"]}, {r[4]["title"] for r in by_rank}, "JSON titles intact")
+        eq(doc["metadata"]["Funnel: ready"], 10, "JSON funnel")
+        check(os.path.exists(os.path.join(outdir, f"budget-travel-solo-{job}.csv")), "CSV in NF_OUTPUT_DIR")
+        eq(c.query1("SELECT count(*) FROM nf_exports WHERE job_id = %s", job), 3, "three formats stored")
+    finally:
+        c.stop()
+
+
+def partial():
+    """7 READY of a target of 10: exported, job partial."""
+    c = Cluster("partial", 26250)
+    try:
+        c.start_broker()
+        fx = fixture(7)
+        start(c, fx)
+        job = c.submit("budget travel", count=10, top_n=10)   # only 7 exist
+        c.wait(lambda: c.job_status(job) in ("completed", "partial", "failed"), 90, "job finished")
+        eq(c.job_status(job), "partial", "job status")
+        eq(c.count_state(job, "EXPORTED"), 7, "exported")
+        wb = openpyxl.load_workbook(io.BytesIO(fetch(c, job, "xlsx")))
+        eq(wb["Outliers"].max_row, 8, "7 rows and the header")
+    finally:
+        c.stop()
+
+
+def failed_then_retry():
+    """3 READY (7 architect failures): job failed; nf.retry with a working architect completes it."""
+    c = Cluster("retry", 26260, NF_MAX_ATTEMPTS="2")
+    try:
+        c.start_broker()
+        fx = fixture(10, fail=range(3, 10))
+        bad = c.worker("architect", "--mode", "permanent", "--match", "-fail")
+        start(c, fx, architect=bad)
+        job = c.submit("budget travel", count=10, top_n=10)
+        c.wait(lambda: c.job_status(job) == "failed", 90, "job failed")
+        eq(c.count_state(job, "READY"), 3, "READY before retry")
+        eq(c.count_state(job, "FAILED"), 7, "FAILED before retry")
+        reason = c.query1("SELECT status_reason FROM nf_jobs WHERE id = %s", job)
+        check(reason and "READY" in reason, "failure reason names READY", reason)
+        r = c.request("nf.export", {"v": 1, "job_id": job, "format": "xlsx"})
+        check(not r.get("ok"), "no export for a failed job", r)
+        c.kill9(bad)
+        c.spawn([f"{BUILD}/workers/nf-architect"], "architect.log")
+        r = c.request("nf.retry", {"v": 1, "job_id": job})
+        check(r.get("ok"), "nf.retry accepted", r)
+        eq(r.get("restored"), 7, "FAILED videos put back")
+        c.wait(lambda: c.job_status(job) == "completed", 90, "job completed after retry")
+        eq(c.count_state(job, "EXPORTED"), 10, "all exported")
+        wb = openpyxl.load_workbook(io.BytesIO(fetch(c, job, "xlsx")))
+        eq(wb["Outliers"].max_row, 11, "10 rows and the header")
+    finally:
+        c.stop()
+
+
+if __name__ == "__main__":
+    run({"workbook": workbook, "partial": partial, "failed_then_retry": failed_then_retry})

@@ -1,0 +1,133 @@
+/*  nf-exporter: the `export` stage (per job), READY to EXPORTED. Builds the
+    workbook, CSV and JSON with nf_export and returns them in the reply; the
+    broker stores them in nf_exports, so any node can serve them through
+    nf.export. With NF_OUTPUT_DIR set, the files are also written there as
+    <niche>-<job>.{xlsx,csv,json} (written to a temporary name, then
+    renamed, so a reader never sees half a file). */
+#include "nf_export.h"
+#include "nf_log.h"
+#include "nf_worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *output_dir;   /* NF_OUTPUT_DIR ("" = none); borrowed from the config */
+} s_opts_t;
+
+static int
+s_init (nf_config_t *config, void *arg)
+{
+    s_opts_t *o = (s_opts_t *) arg;
+    o->output_dir = nf_config_str (config, NF_CFG_OUTPUT_DIR);
+    struct stat st;
+    if (*o->output_dir && (stat (o->output_dir, &st) != 0 || !S_ISDIR (st.st_mode))) {
+        fprintf (stderr, "nf-exporter: NF_OUTPUT_DIR '%s' is not a folder\n", o->output_dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Write DATA to DIR/NAME through a temporary file. 0 or -1 with errno. */
+static int
+s_write_file (const char *dir, const char *name, const nf_buf_t *data)
+{
+    char tmp[4096], path[4096];
+    snprintf (path, sizeof path, "%s/%s", dir, name);
+    snprintf (tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, name);
+    int fd = mkstemp (tmp);
+    if (fd < 0)
+        return -1;
+    size_t off = 0;
+    while (off < data->len) {
+        ssize_t n = write (fd, data->data + off, data->len - off);
+        if (n < 0) {
+            int e = errno;
+            close (fd);
+            unlink (tmp);
+            errno = e;
+            return -1;
+        }
+        off += (size_t) n;
+    }
+    if (fsync (fd) != 0 || close (fd) != 0 || rename (tmp, path) != 0) {
+        int e = errno;
+        unlink (tmp);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+static void
+s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
+{
+    const s_opts_t *o = (const s_opts_t *) arg;
+    nf_export_files_t files;
+    char err[512];
+    const char *tmpdir = getenv ("TMPDIR");
+    if (nf_export_build (task, tmpdir ? tmpdir : "", &files, err, sizeof err) != 0) {
+        nf_result_error (result, true, "export failed: %s", err);
+        return;
+    }
+    if (*o->output_dir) {
+        char *niche = nf_mp_dup_str (task->job, "niche");
+        const char *ext[] = {"xlsx", "csv", "json"};
+        const nf_buf_t *data[] = {&files.xlsx, &files.csv, &files.json};
+        for (int i = 0; i < 3; i++) {
+            char *name = nf_export_file_name (niche, task->job_id, ext[i]);
+            if (!name || s_write_file (o->output_dir, name, data[i]) != 0) {
+                nf_result_error (result, true, "cannot write %s/%s: %s", o->output_dir,
+                                 name ? name : "?", strerror (errno));
+                free (name);
+                free (niche);
+                nf_export_files_free (&files);
+                return;
+            }
+            nf_info ("job %lld: wrote %s/%s (%zu bytes)", (long long) task->job_id,
+                     o->output_dir, name, data[i]->len);
+            free (name);
+        }
+        free (niche);
+    }
+    const msgpack_object *videos = nf_mp_get (task->input, "videos");
+    uint32_t n = videos->via.array.size;   /* nf_export_build checked the array */
+    msgpack_packer pk;
+    nf_result_output_packer (result, &pk);
+    msgpack_pack_map (&pk, 2);
+    nf_pk_str (&pk, "videos");
+    msgpack_pack_array (&pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        const char *id;
+        size_t len;
+        msgpack_pack_map (&pk, 2);
+        nf_pk_str (&pk, "video_id");
+        if (nf_mp_get_str (&videos->via.array.ptr[i], "video_id", &id, &len))
+            nf_pk_strn (&pk, id, len);
+        else
+            msgpack_pack_nil (&pk);
+        nf_pk_kv_str (&pk, "status", "ok");
+    }
+    nf_pk_str (&pk, "files");
+    msgpack_pack_map (&pk, 3);
+    const char *fmt[] = {"xlsx", "csv", "json"};
+    const nf_buf_t *data[] = {&files.xlsx, &files.csv, &files.json};
+    for (int i = 0; i < 3; i++) {
+        nf_pk_str (&pk, fmt[i]);
+        msgpack_pack_bin (&pk, data[i]->len);
+        msgpack_pack_bin_body (&pk, data[i]->data, data[i]->len);
+    }
+    nf_info ("job %lld: exported %u outliers (xlsx %zu bytes)", (long long) task->job_id, n,
+             files.xlsx.len);
+    nf_export_files_free (&files);
+}
+
+int
+main (int argc, char **argv)
+{
+    s_opts_t opts = {""};
+    return nf_worker_main (argc, argv, "nf-exporter", "export", s_init, s_stage, &opts);
+}

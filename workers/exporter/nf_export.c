@@ -1,0 +1,791 @@
+/*  nf_export: see nf_export.h. The outlier table is described once (s_cols)
+    and every format is written from the same rows of cells. */
+#define _GNU_SOURCE   /* asprintf, mkstemps */
+#include "nf_export.h"
+#include "nf_states.h"
+#include "nf_version.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xlsxwriter.h>
+
+typedef enum { K_INT, K_NUM1, K_NUM2, K_PCT, K_DATE, K_DURATION, K_STR, K_LINK } s_kind_t;
+
+typedef struct {
+    const char *key;      /* CSV header and JSON key */
+    const char *header;   /* workbook header */
+    s_kind_t kind;        /* how the value is typed and formatted */
+} s_col_t;
+
+/* The "Outliers" sheet, then the "AI Content" columns (C_AI on). */
+enum {
+    C_RANK, C_VIDEO_ID, C_URL, C_TITLE, C_CHANNEL, C_COUNTRY, C_SUBSCRIBERS, C_VIEWS, C_LIKES,
+    C_COMMENTS, C_PUBLISHED, C_AGE, C_DURATION, C_MULTIPLIER, C_VPS, C_VELOCITY, C_ENGAGEMENT,
+    C_COMPOSITE, C_QUALITY, C_AI, C_TITLES = C_AI, C_HOOK, C_OUTLINE, C_THUMBNAIL, C_WHY,
+    C_AI_SOURCE, C_COUNT
+};
+
+static const s_col_t s_cols[C_COUNT] = {
+    [C_RANK] = {"rank", "Rank", K_INT},
+    [C_VIDEO_ID] = {"video_id", "Video ID", K_STR},
+    [C_URL] = {"url", "Link", K_LINK},
+    [C_TITLE] = {"title", "Title", K_STR},
+    [C_CHANNEL] = {"channel", "Channel", K_STR},
+    [C_COUNTRY] = {"country", "Country", K_STR},
+    [C_SUBSCRIBERS] = {"subscribers", "Subscribers", K_INT},
+    [C_VIEWS] = {"views", "Views", K_INT},
+    [C_LIKES] = {"likes", "Likes", K_INT},
+    [C_COMMENTS] = {"comments", "Comments", K_INT},
+    [C_PUBLISHED] = {"published", "Published", K_DATE},
+    [C_AGE] = {"age_days", "Age (days)", K_NUM1},
+    [C_DURATION] = {"duration_s", "Duration", K_DURATION},
+    [C_MULTIPLIER] = {"multiplier", "Multiplier", K_NUM2},
+    [C_VPS] = {"views_per_sub", "Views per subscriber", K_NUM2},
+    [C_VELOCITY] = {"velocity", "Velocity (views/day)", K_NUM2},
+    [C_ENGAGEMENT] = {"engagement", "Engagement", K_PCT},
+    [C_COMPOSITE] = {"composite", "Composite score", K_NUM2},
+    [C_QUALITY] = {"quality", "Quality score", K_NUM1},
+    [C_TITLES] = {"title_variants", "Title variants", K_STR},
+    [C_HOOK] = {"hook", "Hook (first 15 s)", K_STR},
+    [C_OUTLINE] = {"outline", "Outline", K_STR},
+    [C_THUMBNAIL] = {"thumbnail", "Thumbnail concept", K_STR},
+    [C_WHY] = {"why_it_worked", "Why it worked", K_STR},
+    [C_AI_SOURCE] = {"ai_source", "Written by", K_STR},
+};
+
+typedef struct {
+    bool set;    /* a value is present */
+    double num;  /* numeric kinds (dates: seconds since the epoch) */
+    char *str;   /* text kinds (owned) */
+} s_cell_t;
+
+typedef struct {
+    s_cell_t c[C_COUNT];   /* one per column */
+    int64_t rank;          /* sort key */
+} s_row_t;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+size_t
+nf_cell_fit (const char *text, size_t len)
+{
+    size_t units = 0, i = 0;
+    while (i < len) {
+        unsigned char b = (unsigned char) text[i];
+        size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+        size_t u = n == 4 ? 2 : 1;   /* 4-byte sequences are surrogate pairs in UTF-16 */
+        if (units + u > NF_CELL_MAX || i + n > len)
+            break;
+        units += u;
+        i += n;
+    }
+    return i;
+}
+
+bool
+nf_cell_dangerous (const char *text)
+{
+    return text && (*text == '=' || *text == '+' || *text == '-' || *text == '@'
+                    || *text == '\t' || *text == '\r');
+}
+
+char *
+nf_export_file_name (const char *niche, int64_t job_id, const char *ext)
+{
+    char base[61];
+    size_t n = 0;
+    bool dash = false;
+    for (const char *p = niche ? niche : ""; *p && n < sizeof base - 1; p++) {
+        unsigned char ch = (unsigned char) *p;
+        if (isalnum (ch) && ch < 0x80) {
+            base[n++] = (char) tolower (ch);
+            dash = false;
+        }
+        else if (!dash && n > 0) {
+            base[n++] = '-';
+            dash = true;
+        }
+    }
+    while (n > 0 && base[n - 1] == '-')
+        n--;
+    base[n] = 0;
+    char *name = NULL;
+    if (asprintf (&name, "%s-%lld.%s", n ? base : "niche", (long long) job_id, ext) < 0)
+        return NULL;
+    return name;
+}
+
+static char *
+s_dup (const msgpack_object *map, const char *key)
+{
+    const char *s;
+    size_t len;
+    if (!nf_mp_get_str (map, key, &s, &len))
+        return NULL;
+    nf_buf_t b;
+    nf_buf_init (&b);
+    nf_buf_utf8_repair (&b, s, len);
+    return b.data ? b.data : strdup ("");
+}
+
+static void
+s_set_num (s_cell_t *cell, const msgpack_object *map, const char *key)
+{
+    cell->set = nf_mp_get_num (map, key, &cell->num);
+}
+
+static void
+s_set_str (s_cell_t *cell, char *owned)
+{
+    cell->str = owned;
+    cell->set = owned != NULL;
+}
+
+/* Join the strings of array ARR: numbered lines ("1. a\n2. b") or plain lines. */
+static char *
+s_join (const msgpack_object *arr, bool numbered)
+{
+    if (!arr || arr->type != MSGPACK_OBJECT_ARRAY)
+        return NULL;
+    nf_buf_t b;
+    nf_buf_init (&b);
+    for (uint32_t i = 0; i < arr->via.array.size; i++) {
+        const msgpack_object *o = &arr->via.array.ptr[i];
+        if (o->type != MSGPACK_OBJECT_STR)
+            continue;
+        if (b.len)
+            nf_buf_puts (&b, "\n");
+        if (numbered)
+            nf_buf_printf (&b, "%u. ", i + 1);
+        nf_buf_utf8_repair (&b, o->via.str.ptr, o->via.str.size);
+    }
+    return b.data ? b.data : strdup ("");
+}
+
+static void
+s_row_build (const msgpack_object *v, s_row_t *r)
+{
+    memset (r, 0, sizeof *r);
+    const msgpack_object *meta = nf_mp_get (v, "meta");
+    const msgpack_object *scores = nf_mp_get (v, "scores");
+    const msgpack_object *ch = nf_mp_get (nf_mp_get (v, "channel"), "data");
+    const msgpack_object *ai = nf_mp_get (v, "ai");
+    r->rank = INT32_MAX;
+    nf_mp_get_int (v, "rank", &r->rank);
+    s_set_num (&r->c[C_RANK], v, "rank");
+    s_set_str (&r->c[C_VIDEO_ID], s_dup (v, "video_id"));
+    char *url = s_dup (meta, "url");
+    if (!url && r->c[C_VIDEO_ID].str) {
+        nf_buf_t b;
+        nf_buf_init (&b);
+        nf_buf_puts (&b, "https://www.youtube.com/watch?v=");
+        for (const unsigned char *p = (const unsigned char *) r->c[C_VIDEO_ID].str; *p; p++)
+            if (isalnum (*p) || *p == '-' || *p == '_')
+                nf_buf_append (&b, p, 1);
+            else
+                nf_buf_printf (&b, "%%%02X", *p);
+        url = b.data;
+    }
+    s_set_str (&r->c[C_URL], url);
+    s_set_str (&r->c[C_TITLE], s_dup (meta, "title"));
+    char *channel = s_dup (ch, "title");
+    s_set_str (&r->c[C_CHANNEL], channel ? channel : s_dup (meta, "channel_title"));
+    s_set_str (&r->c[C_COUNTRY], s_dup (meta, "country"));
+    bool hidden = false;
+    nf_mp_get_bool (ch, "hidden_subscribers", &hidden);
+    if (!hidden)
+        s_set_num (&r->c[C_SUBSCRIBERS], ch, "subscribers");
+    s_set_num (&r->c[C_VIEWS], meta, "views");
+    s_set_num (&r->c[C_LIKES], meta, "likes");
+    s_set_num (&r->c[C_COMMENTS], meta, "comments");
+    const char *pub;
+    size_t pub_len;
+    if (nf_mp_get_str (meta, "published_at", &pub, &pub_len))
+        r->c[C_PUBLISHED].set = nf_time_parse (pub, pub_len, &r->c[C_PUBLISHED].num) == 0;
+    s_set_num (&r->c[C_AGE], scores, "age_days");
+    s_set_num (&r->c[C_DURATION], meta, "duration_s");
+    s_set_num (&r->c[C_MULTIPLIER], scores, "multiplier");
+    s_set_num (&r->c[C_VPS], scores, "views_per_sub");
+    s_set_num (&r->c[C_VELOCITY], scores, "velocity");
+    s_set_num (&r->c[C_ENGAGEMENT], scores, "engagement");
+    s_set_num (&r->c[C_COMPOSITE], v, "composite");
+    s_set_num (&r->c[C_QUALITY], v, "quality");
+    s_set_str (&r->c[C_TITLES], s_join (nf_mp_get (ai, "titles"), false));
+    s_set_str (&r->c[C_HOOK], s_dup (ai, "hook"));
+    s_set_str (&r->c[C_OUTLINE], s_join (nf_mp_get (ai, "outline"), true));
+    s_set_str (&r->c[C_THUMBNAIL], s_dup (ai, "thumbnail"));
+    s_set_str (&r->c[C_WHY], s_dup (ai, "why"));
+    s_set_str (&r->c[C_AI_SOURCE], s_dup (ai, "source"));
+}
+
+static void
+s_rows_free (s_row_t *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < C_COUNT; k++)
+            free (rows[i].c[k].str);
+    free (rows);
+}
+
+static int
+s_cmp_rank (const void *a, const void *b)
+{
+    const s_row_t *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return strcmp (x->c[C_VIDEO_ID].str ? x->c[C_VIDEO_ID].str : "",
+                   y->c[C_VIDEO_ID].str ? y->c[C_VIDEO_ID].str : "");
+}
+
+static void
+s_date (double epoch, char out[11])
+{
+    time_t t = (time_t) epoch;
+    struct tm tm;
+    gmtime_r (&t, &tm);
+    strftime (out, 11, "%Y-%m-%d", &tm);
+}
+
+/* ---- metadata: key/value pairs shared by the workbook and the JSON ------- */
+
+typedef struct {
+    char *key;     /* label (owned) */
+    char *text;    /* value as text (owned), or NULL for a number */
+    double num;    /* value when TEXT is NULL */
+} s_kv_t;
+
+typedef struct {
+    s_kv_t *items;   /* pairs (owned) */
+    size_t n, cap;   /* used, allocated */
+} s_kvs_t;
+
+static void
+s_kv_add (s_kvs_t *kv, const char *key, const char *text, double num)
+{
+    if (kv->n == kv->cap) {
+        kv->cap = kv->cap ? kv->cap * 2 : 32;
+        kv->items = realloc (kv->items, kv->cap * sizeof *kv->items);
+        if (!kv->items)
+            abort ();
+    }
+    kv->items[kv->n++] = (s_kv_t) {strdup (key), text ? strdup (text) : NULL, num};
+}
+
+static void
+s_kvs_free (s_kvs_t *kv)
+{
+    for (size_t i = 0; i < kv->n; i++) {
+        free (kv->items[i].key);
+        free (kv->items[i].text);
+    }
+    free (kv->items);
+}
+
+static double
+s_count (const msgpack_object *map, const char *key)
+{
+    double n = 0;
+    nf_mp_get_num (map, key, &n);
+    return n;
+}
+
+static void
+s_metadata (const nf_task_t *task, size_t outliers, s_kvs_t *kv)
+{
+    char text[64];
+    const msgpack_object *stats = nf_mp_get (task->input, "stats");
+    const msgpack_object *funnel = nf_mp_get (task->input, "funnel");
+    s_kv_add (kv, "nicheflow version", NF_VERSION, 0);
+    s_kv_add (kv, "Job ID", NULL, (double) task->job_id);
+    char *niche = s_dup (task->job, "niche");
+    char *sub = s_dup (task->job, "sub_niche");
+    s_kv_add (kv, "Niche", niche ? niche : "", 0);
+    s_kv_add (kv, "Sub-niche", sub ? sub : "", 0);
+    free (niche);
+    free (sub);
+    nf_buf_t opts;
+    nf_buf_init (&opts);
+    char err[128];
+    const msgpack_object *options = nf_mp_get (task->job, "options");
+    if (options && nf_mp_to_json (options, &opts, err, sizeof err) == 0)
+        s_kv_add (kv, "Options", opts.data, 0);
+    nf_buf_free (&opts);
+    int64_t priority = 1;
+    nf_mp_get_int (stats, "priority", &priority);
+    static const char *const prio[] = {"high", "standard", "bulk", "background"};
+    s_kv_add (kv, "Priority", priority >= 0 && priority < 4 ? prio[priority] : "unknown", 0);
+    s_kv_add (kv, "Target outliers", NULL, s_count (stats, "target"));
+    char *created = s_dup (stats, "created_at");
+    s_kv_add (kv, "Job created", created ? created : "", 0);
+    free (created);
+    time_t now = time (NULL);
+    struct tm tm;
+    gmtime_r (&now, &tm);
+    strftime (text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    s_kv_add (kv, "Exported at", text, 0);
+    s_kv_add (kv, "Outliers exported", NULL, (double) outliers);
+
+    const msgpack_object *reached = nf_mp_get (task->input, "reached");
+    const msgpack_object *states = nf_mp_get (funnel, "states");
+    static const struct {
+        const char *label, *state;
+    } steps[] = {{"Funnel: discovered", "DISCOVERED"}, {"Funnel: scraped (RAW)", "RAW"},
+                 {"Funnel: cleaned", "CLEANED"},       {"Funnel: validated (Tier-1)", "VALIDATED"},
+                 {"Funnel: outliers", "OUTLIER"},      {"Funnel: ready", "READY"}};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        s_kv_add (kv, steps[i].label, NULL, s_count (reached, steps[i].state));
+    s_kv_add (kv, "Funnel: failed", NULL, s_count (states, "FAILED"));
+    s_kv_add (kv, "Funnel: rejected", NULL, s_count (states, "REJECTED"));
+    const msgpack_object *rejected = nf_mp_get (funnel, "rejected");
+    if (rejected && rejected->type == MSGPACK_OBJECT_MAP)
+        for (uint32_t i = 0; i < rejected->via.map.size; i++) {
+            const msgpack_object_kv *e = &rejected->via.map.ptr[i];
+            if (e->key.type != MSGPACK_OBJECT_STR)
+                continue;
+            char label[160];
+            snprintf (label, sizeof label, "Rejected: %.*s", (int) (e->key.via.str.size > 100 ? 100 : e->key.via.str.size),
+                      e->key.via.str.ptr);
+            double n = e->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (double) e->val.via.u64 : 0;
+            s_kv_add (kv, label, NULL, n);
+        }
+    s_kv_add (kv, "YouTube API quota units", NULL, s_count (stats, "quota_units"));
+    s_kv_add (kv, "HTTP requests", NULL, s_count (stats, "http_requests"));
+    s_kv_add (kv, "LLM tokens", NULL, s_count (stats, "tokens"));
+}
+
+/* ---- CSV ------------------------------------------------------------------ */
+
+static void
+s_csv_field (nf_buf_t *b, const char *text)
+{
+    bool quote = strpbrk (text, ",\"\r\n") != NULL || nf_cell_dangerous (text);
+    if (!quote) {
+        nf_buf_puts (b, text);
+        return;
+    }
+    nf_buf_puts (b, "\"");
+    if (nf_cell_dangerous (text))
+        nf_buf_puts (b, "'");
+    for (const char *p = text; *p; p++) {
+        if (*p == '"')
+            nf_buf_puts (b, "\"");
+        nf_buf_append (b, p, 1);
+    }
+    nf_buf_puts (b, "\"");
+}
+
+static void
+s_num_text (const s_col_t *col, const s_cell_t *cell, char *out, size_t len)
+{
+    if (col->kind == K_DATE)
+        s_date (cell->num, out);
+    else if (col->kind == K_INT || col->kind == K_DURATION)
+        snprintf (out, len, "%.0f", cell->num);
+    else
+        snprintf (out, len, "%.10g", cell->num);
+}
+
+static void
+s_csv (s_row_t *rows, size_t n, nf_buf_t *b)
+{
+    for (int k = 0; k < C_COUNT; k++) {
+        if (k)
+            nf_buf_puts (b, ",");
+        nf_buf_puts (b, s_cols[k].key);
+    }
+    nf_buf_puts (b, "\r\n");
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 0; k < C_COUNT; k++) {
+            const s_cell_t *cell = &rows[i].c[k];
+            if (k)
+                nf_buf_puts (b, ",");
+            if (!cell->set)
+                continue;
+            if (cell->str)
+                s_csv_field (b, cell->str);
+            else {
+                char num[64];
+                s_num_text (&s_cols[k], cell, num, sizeof num);
+                nf_buf_puts (b, num);
+            }
+        }
+        nf_buf_puts (b, "\r\n");
+    }
+}
+
+/* ---- JSON ----------------------------------------------------------------- */
+
+static json_t *
+s_json_value (const msgpack_object *o)
+{
+    nf_buf_t b;
+    nf_buf_init (&b);
+    char err[128];
+    json_t *j = NULL;
+    if (o && nf_mp_to_json (o, &b, err, sizeof err) == 0)
+        j = json_loadb (b.data, b.len, JSON_DECODE_ANY, NULL);
+    nf_buf_free (&b);
+    return j ? j : json_null ();
+}
+
+static int
+s_json (const nf_task_t *task, s_row_t *rows, size_t n, const s_kvs_t *kv, nf_buf_t *out)
+{
+    json_t *root = json_object ();
+    json_object_set_new (root, "nicheflow", json_string (NF_VERSION));
+    json_object_set_new (root, "job_id", json_integer (task->job_id));
+    json_object_set_new (root, "job", s_json_value (task->job));
+    json_t *list = json_array ();
+    for (size_t i = 0; i < n; i++) {
+        json_t *row = json_object ();
+        for (int k = 0; k < C_COUNT; k++) {
+            const s_cell_t *cell = &rows[i].c[k];
+            json_t *v;
+            if (!cell->set)
+                v = json_null ();
+            else if (cell->str)
+                v = json_string (cell->str);
+            else if (s_cols[k].kind == K_DATE) {
+                char d[11];
+                s_date (cell->num, d);
+                v = json_string (d);
+            }
+            else if (s_cols[k].kind == K_INT || s_cols[k].kind == K_DURATION)
+                v = json_integer ((json_int_t) llround (cell->num));
+            else
+                v = json_real (cell->num);
+            json_object_set_new (row, s_cols[k].key, v ? v : json_null ());
+        }
+        json_array_append_new (list, row);
+    }
+    json_object_set_new (root, "outliers", list);
+    json_t *meta = json_object ();
+    for (size_t i = 0; i < kv->n; i++)
+        json_object_set_new (meta, kv->items[i].key,
+                             kv->items[i].text ? json_string (kv->items[i].text)
+                                               : json_real (kv->items[i].num));
+    json_object_set_new (root, "metadata", meta);
+    json_object_set_new (root, "funnel", s_json_value (nf_mp_get (task->input, "funnel")));
+    json_object_set_new (root, "timings", s_json_value (nf_mp_get (task->input, "timings")));
+    char *text = json_dumps (root, JSON_INDENT (2));
+    json_decref (root);
+    if (!text)
+        return -1;
+    nf_buf_puts (out, text);
+    nf_buf_puts (out, "\n");
+    free (text);
+    return 0;
+}
+
+/* ---- XLSX ----------------------------------------------------------------- */
+
+typedef struct {
+    lxw_format *header;        /* bold, bottom border */
+    lxw_format *kind[K_LINK + 1];   /* per column kind */
+    lxw_format *wrap;          /* wrapped text, top aligned */
+    lxw_format *bold;          /* section titles */
+} s_formats_t;
+
+/* Display width (code points of the longest line, capped) of TEXT. */
+static size_t
+s_width (const char *text)
+{
+    size_t best = 0, cur = 0;
+    for (const unsigned char *p = (const unsigned char *) text; *p; p++) {
+        if (*p == '\n') {
+            best = cur > best ? cur : best;
+            cur = 0;
+        }
+        else if ((*p & 0xC0) != 0x80)
+            cur++;
+    }
+    return cur > best ? cur : best;
+}
+
+static lxw_error
+s_xlsx_str (lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, const char *text, lxw_format *f)
+{
+    size_t len = strlen (text);
+    size_t fit = nf_cell_fit (text, len);
+    if (fit == len)
+        return worksheet_write_string (ws, r, c, text, f);
+    char *cut = strndup (text, fit);
+    lxw_error e = worksheet_write_string (ws, r, c, cut, f);
+    free (cut);
+    return e;
+}
+
+static void
+s_xlsx_datetime (double epoch, lxw_datetime *dt)
+{
+    time_t t = (time_t) epoch;
+    struct tm tm;
+    gmtime_r (&t, &tm);
+    *dt = (lxw_datetime) {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, 0, 0, 0};
+}
+
+static lxw_error
+s_xlsx_cell (lxw_worksheet *ws, lxw_row_t r, int k, const s_cell_t *cell, s_formats_t *fm,
+             lxw_format *text_format)
+{
+    const s_col_t *col = &s_cols[k];
+    if (!cell->set)
+        return LXW_NO_ERROR;
+    switch (col->kind) {
+    case K_STR: return s_xlsx_str (ws, r, (lxw_col_t) k, cell->str, text_format);
+    case K_LINK:
+        if (strlen (cell->str) < 2000
+            && worksheet_write_url (ws, r, (lxw_col_t) k, cell->str, fm->kind[K_LINK]) == LXW_NO_ERROR)
+            return LXW_NO_ERROR;
+        return s_xlsx_str (ws, r, (lxw_col_t) k, cell->str, text_format);
+    case K_DATE: {
+        lxw_datetime dt;
+        s_xlsx_datetime (cell->num, &dt);
+        return worksheet_write_datetime (ws, r, (lxw_col_t) k, &dt, fm->kind[K_DATE]);
+    }
+    case K_DURATION:
+        return worksheet_write_number (ws, r, (lxw_col_t) k, cell->num / 86400.0,
+                                       fm->kind[K_DURATION]);
+    default: return worksheet_write_number (ws, r, (lxw_col_t) k, cell->num, fm->kind[col->kind]);
+    }
+}
+
+static void
+s_sheet_outliers (lxw_workbook *wb, s_row_t *rows, size_t n, s_formats_t *fm)
+{
+    lxw_worksheet *ws = workbook_add_worksheet (wb, "Outliers");
+    size_t width[C_AI];
+    for (int k = 0; k < C_AI; k++) {
+        worksheet_write_string (ws, 0, (lxw_col_t) k, s_cols[k].header, fm->header);
+        width[k] = strlen (s_cols[k].header);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < C_AI; k++) {
+            const s_cell_t *cell = &rows[i].c[k];
+            s_xlsx_cell (ws, (lxw_row_t) (i + 1), k, cell, fm, NULL);
+            size_t w = !cell->set ? 0 : cell->str ? s_width (cell->str) : 12;
+            width[k] = w > width[k] ? w : width[k];
+        }
+    for (int k = 0; k < C_AI; k++)
+        worksheet_set_column (ws, (lxw_col_t) k, (lxw_col_t) k,
+                              (double) (width[k] > 60 ? 60 : width[k]) + 2, NULL);
+    worksheet_freeze_panes (ws, 1, 0);
+    worksheet_autofilter (ws, 0, 0, (lxw_row_t) (n > 0 ? n : 1), C_AI - 1);
+}
+
+static void
+s_sheet_ai (lxw_workbook *wb, s_row_t *rows, size_t n, s_formats_t *fm)
+{
+    lxw_worksheet *ws = workbook_add_worksheet (wb, "AI Content");
+    static const int cols[] = {C_RANK, C_VIDEO_ID, C_TITLE, C_TITLES, C_HOOK, C_OUTLINE,
+                               C_THUMBNAIL, C_WHY, C_AI_SOURCE};
+    static const double widths[] = {6, 14, 40, 50, 50, 60, 50, 70, 12};
+    for (size_t j = 0; j < sizeof cols / sizeof cols[0]; j++) {
+        worksheet_write_string (ws, 0, (lxw_col_t) j, s_cols[cols[j]].header, fm->header);
+        worksheet_set_column (ws, (lxw_col_t) j, (lxw_col_t) j, widths[j], fm->wrap);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < sizeof cols / sizeof cols[0]; j++) {
+            const s_cell_t *cell = &rows[i].c[cols[j]];
+            if (!cell->set)
+                continue;
+            if (cell->str)
+                s_xlsx_str (ws, (lxw_row_t) (i + 1), (lxw_col_t) j, cell->str, fm->wrap);
+            else
+                worksheet_write_number (ws, (lxw_row_t) (i + 1), (lxw_col_t) j, cell->num,
+                                        fm->wrap);
+        }
+    worksheet_freeze_panes (ws, 1, 0);
+}
+
+static lxw_row_t
+s_title_row (lxw_worksheet *ws, lxw_row_t r, const char *const *titles, size_t n, s_formats_t *fm)
+{
+    for (size_t j = 0; j < n; j++)
+        worksheet_write_string (ws, r, (lxw_col_t) j, titles[j], fm->header);
+    return r + 1;
+}
+
+static void
+s_sheet_metadata (lxw_workbook *wb, const nf_task_t *task, const s_kvs_t *kv, s_formats_t *fm)
+{
+    lxw_worksheet *ws = workbook_add_worksheet (wb, "Metadata");
+    worksheet_set_column (ws, 0, 0, 32, NULL);
+    worksheet_set_column (ws, 1, 1, 40, NULL);
+    worksheet_set_column (ws, 2, 4, 26, NULL);
+    static const char *const kvh[] = {"Field", "Value"};
+    lxw_row_t r = s_title_row (ws, 0, kvh, 2, fm);
+    for (size_t i = 0; i < kv->n; i++, r++) {
+        worksheet_write_string (ws, r, 0, kv->items[i].key, NULL);
+        if (kv->items[i].text)
+            s_xlsx_str (ws, r, 1, kv->items[i].text, NULL);
+        else
+            worksheet_write_number (ws, r, 1, kv->items[i].num, fm->kind[K_INT]);
+    }
+    r++;
+    static const char *const th[] = {"Stage", "First transition", "Last transition", "Seconds",
+                                     "Transitions"};
+    r = s_title_row (ws, r, th, 5, fm);
+    const msgpack_object *timings = nf_mp_get (task->input, "timings");
+    size_t nst;
+    const nf_stage_t *stages = nf_stages (&nst);
+    for (size_t i = 0; i < nst; i++) {   /* in pipeline order */
+        const msgpack_object *t = nf_mp_get (timings, stages[i].service);
+        if (!t)
+            continue;
+        char *first = s_dup (t, "first"), *last = s_dup (t, "last");
+        double t0 = 0, t1 = 0;
+        worksheet_write_string (ws, r, 0, stages[i].service, NULL);
+        if (first)
+            worksheet_write_string (ws, r, 1, first, NULL);
+        if (last)
+            worksheet_write_string (ws, r, 2, last, NULL);
+        if (first && last && nf_time_parse (first, strlen (first), &t0) == 0
+            && nf_time_parse (last, strlen (last), &t1) == 0)
+            worksheet_write_number (ws, r, 3, t1 - t0, fm->kind[K_NUM2]);
+        worksheet_write_number (ws, r, 4, s_count (t, "transitions"), fm->kind[K_INT]);
+        free (first);
+        free (last);
+        r++;
+    }
+    r++;
+    static const char *const fh[] = {"Failed video", "Failed in state", "Error"};
+    r = s_title_row (ws, r, fh, 3, fm);
+    const msgpack_object *failed = nf_mp_get (nf_mp_get (task->input, "funnel"), "failed");
+    if (failed && failed->type == MSGPACK_OBJECT_ARRAY)
+        for (uint32_t i = 0; i < failed->via.array.size; i++, r++) {
+            const msgpack_object *f = &failed->via.array.ptr[i];
+            static const char *const keys[] = {"video_id", "failed_from", "error"};
+            for (lxw_col_t c = 0; c < 3; c++) {
+                char *text = s_dup (f, keys[c]);
+                if (text)
+                    s_xlsx_str (ws, r, c, text, NULL);
+                free (text);
+            }
+        }
+}
+
+static int
+s_read_file (const char *path, nf_buf_t *out)
+{
+    FILE *f = fopen (path, "rb");
+    if (!f)
+        return -1;
+    char chunk[65536];
+    size_t n;
+    while ((n = fread (chunk, 1, sizeof chunk, f)) > 0)
+        nf_buf_append (out, chunk, n);
+    int rc = ferror (f) ? -1 : 0;
+    fclose (f);
+    return rc;
+}
+
+static int
+s_xlsx (const nf_task_t *task, s_row_t *rows, size_t n, const s_kvs_t *kv, const char *tmpdir,
+        nf_buf_t *out, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf (path, sizeof path, "%s/nf-export-XXXXXX.xlsx", tmpdir && *tmpdir ? tmpdir : "/tmp");
+    int fd = mkstemps (path, 5);
+    if (fd < 0) {
+        snprintf (err, errlen, "cannot create a temporary file in %s: %s",
+                  tmpdir && *tmpdir ? tmpdir : "/tmp", strerror (errno));
+        return -1;
+    }
+    close (fd);
+    lxw_workbook_options opt = {.constant_memory = 0, .tmpdir = (char *) (tmpdir && *tmpdir ? tmpdir : NULL)};
+    lxw_workbook *wb = workbook_new_opt (path, &opt);
+    if (!wb) {
+        unlink (path);
+        snprintf (err, errlen, "libxlsxwriter could not start a workbook");
+        return -1;
+    }
+    s_formats_t fm;
+    memset (&fm, 0, sizeof fm);
+    fm.header = workbook_add_format (wb);
+    format_set_bold (fm.header);
+    format_set_bottom (fm.header, LXW_BORDER_THIN);
+    format_set_text_wrap (fm.header);
+    static const char *const numfmt[] = {[K_INT] = "#,##0", [K_NUM1] = "#,##0.0",
+                                         [K_NUM2] = "#,##0.00", [K_PCT] = "0.00%",
+                                         [K_DATE] = "yyyy-mm-dd", [K_DURATION] = "[h]:mm:ss"};
+    for (int k = K_INT; k <= K_DURATION; k++) {
+        fm.kind[k] = workbook_add_format (wb);
+        format_set_num_format (fm.kind[k], numfmt[k]);
+    }
+    fm.kind[K_LINK] = workbook_add_format (wb);
+    format_set_underline (fm.kind[K_LINK], LXW_UNDERLINE_SINGLE);
+    format_set_font_color (fm.kind[K_LINK], LXW_COLOR_BLUE);
+    fm.wrap = workbook_add_format (wb);
+    format_set_text_wrap (fm.wrap);
+    format_set_align (fm.wrap, LXW_ALIGN_VERTICAL_TOP);
+    s_sheet_outliers (wb, rows, n, &fm);
+    s_sheet_ai (wb, rows, n, &fm);
+    s_sheet_metadata (wb, task, kv, &fm);
+    lxw_doc_properties props = {.title = "nicheflow outliers", .author = "nicheflow",
+                                .comments = "Generated by nicheflow " NF_VERSION};
+    workbook_set_properties (wb, &props);
+    lxw_error e = workbook_close (wb);
+    int rc = 0;
+    if (e != LXW_NO_ERROR) {
+        snprintf (err, errlen, "writing the workbook failed: %s", lxw_strerror (e));
+        rc = -1;
+    }
+    else if (s_read_file (path, out) != 0) {
+        snprintf (err, errlen, "reading back %s failed: %s", path, strerror (errno));
+        rc = -1;
+    }
+    unlink (path);
+    return rc;
+}
+
+/* ---- entry point ------------------------------------------------------------ */
+
+int
+nf_export_build (const nf_task_t *task, const char *tmpdir, nf_export_files_t *out, char *err,
+                 size_t errlen)
+{
+    nf_buf_init (&out->xlsx);
+    nf_buf_init (&out->csv);
+    nf_buf_init (&out->json);
+    const msgpack_object *videos = nf_mp_get (task->input, "videos");
+    if (!videos || videos->type != MSGPACK_OBJECT_ARRAY) {
+        snprintf (err, errlen, "task input has no 'videos' array");
+        return -1;
+    }
+    size_t n = videos->via.array.size;
+    s_row_t *rows = calloc (n + 1, sizeof *rows);
+    if (!rows)
+        abort ();
+    for (size_t i = 0; i < n; i++)
+        s_row_build (&videos->via.array.ptr[i], &rows[i]);
+    qsort (rows, n, sizeof *rows, s_cmp_rank);
+    s_kvs_t kv = {0};
+    s_metadata (task, n, &kv);
+    s_csv (rows, n, &out->csv);
+    int rc = s_json (task, rows, n, &kv, &out->json);
+    if (rc != 0)
+        snprintf (err, errlen, "JSON encoding failed");
+    else
+        rc = s_xlsx (task, rows, n, &kv, tmpdir, &out->xlsx, err, errlen);
+    s_kvs_free (&kv);
+    s_rows_free (rows, n);
+    if (rc != 0)
+        nf_export_files_free (out);
+    return rc;
+}
+
+void
+nf_export_files_free (nf_export_files_t *files)
+{
+    nf_buf_free (&files->xlsx);
+    nf_buf_free (&files->csv);
+    nf_buf_free (&files->json);
+}
