@@ -5,6 +5,7 @@
 #include "nf_version.h"
 
 #include <czmq.h>
+#include <string.h>
 
 int
 main (int argc, char **argv)
@@ -14,6 +15,11 @@ main (int argc, char **argv)
         return 2;
     if (nf_config_wants_version (config)) {
         printf ("nf-broker %s\n", NF_VERSION);
+        nf_config_destroy (&config);
+        return 0;
+    }
+    if (nf_config_argc (config) == 1 && strcmp (nf_config_arg (config, 0), "config-table") == 0) {
+        nf_config_print_markdown (stdout);   /* the README's table: every program's settings */
         nf_config_destroy (&config);
         return 0;
     }

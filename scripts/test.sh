@@ -11,7 +11,8 @@ jobs=$(nproc)
 echo "== lint (cppcheck)"
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
   --suppress=missingIncludeSystem -I shared -I proto -I broker \
-  shared proto broker tools tests/*.c
+  -I workers/sanitizer -I workers/geo -I workers/analyst -I workers/exporter -I workers/architect \
+  shared proto broker workers tools tests/*.c
 
 run_suite() {
   local dir=$1; shift

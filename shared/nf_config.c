@@ -111,7 +111,8 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                            "folder with `system.txt` and `user.txt` prompt templates; empty: "
                            "the built-in ones", "architect"},
     [NF_CFG_OUTPUT_DIR] = {"output-dir", "NF_OUTPUT_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
-                           "folder the exporter also writes `<niche>-<job>.xlsx` into", "export"},
+                           "folder the exporter also writes `<niche>-<job>.xlsx` (and .csv, .json) into",
+                           "export"},
 };
 
 struct nf_config_t {

@@ -41,6 +41,7 @@ s_reserve (nf_buf_t *buf, size_t extra)
     char *data = realloc (buf->data, cap);
     if (!data)
         abort ();
+    data[buf->len] = 0;   /* terminated even when nothing is appended after reserving */
     buf->data = data;
     buf->cap = cap;
 }

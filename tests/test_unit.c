@@ -8,6 +8,19 @@
 #include <stdlib.h>
 
 static void
+test_buf_empty_repair (void)
+{
+    /* Repairing an empty string still leaves a terminated (empty) buffer. */
+    nf_buf_t b;
+    nf_buf_init (&b);
+    nf_buf_utf8_repair (&b, "", 0);
+    CHECK (b.data == NULL || (b.len == 0 && b.data[0] == 0));
+    nf_buf_json_str (&b, "", 0);
+    CHECK_STR (b.data, "\"\"");
+    nf_buf_free (&b);
+}
+
+static void
 test_task_roundtrip (void)
 {
     nf_buf_t b;
@@ -221,6 +234,7 @@ test_config (void)
 int
 main (void)
 {
+    test_buf_empty_repair ();
     test_task_roundtrip ();
     test_reply_roundtrip ();
     test_hostile_bytes ();

@@ -1,7 +1,7 @@
 """Integration-test harness: starts the real nf-broker and workers against a
 real PostgreSQL, talks to the broker over real ZeroMQ sockets, and ends only
 the processes it started, by pid. Every wait is bounded."""
-import os, signal, subprocess, sys, time, uuid
+import json, os, signal, subprocess, sys, time, uuid
 
 import msgpack
 import psycopg2
@@ -74,6 +74,18 @@ class Cluster:
         if tag:
             argv += ["--tag", tag]
         return self.spawn(argv, f"worker-{service}-{tag or 'x'}.log")
+
+    def real_worker(self, exe, *args, extra=None):
+        """A stage executable of workers/ (nf-sanitizer, ...)."""
+        return self.spawn([f"{BUILD}/workers/{exe}", *args], f"{exe}.log", extra)
+
+    def fixture_workers(self, fixture):
+        """discover and scrape served from FIXTURE (nf-testworker --fixture)."""
+        path = os.path.join(self.logdir, "fixture.json")
+        with open(path, "w") as f:
+            json.dump(fixture, f)
+        self.worker("discover", "--fixture", path)
+        self.worker("scrape", "--fixture", path)
 
     def all_workers(self, skip=()):
         for s in ("discover", "scrape", "sanitize", "geo", "analyze", "architect", "export"):

@@ -3,7 +3,7 @@ The test plays the broker's side of MDP/0.1 on a real ROUTER socket, hands
 nf-architect one task per case and reads its reply, so each LLM behaviour
 maps to an exact outcome. `tokens_per_job` runs the real broker too. Run
 one: test_architect.py NAME."""
-import json, os, subprocess, time, uuid
+import json, os, subprocess, tempfile, time, uuid
 
 import msgpack
 import zmq
@@ -127,16 +127,17 @@ def cases():
     text = open(log, encoding="utf-8", errors="replace").read()
     check("sekrit" not in text, "the API key never reaches the log")
 
+    prompts = tempfile.mkdtemp(dir=logdir)   # fresh: no templates yet
     bad = subprocess.run([f"{BUILD}/workers/nf-architect", "--llm-url", "http://127.0.0.1:1/v1",
-                          "--prompt-dir", logdir], capture_output=True, text=True, timeout=10)
+                          "--prompt-dir", prompts], capture_output=True, text=True, timeout=10)
     eq(bad.returncode, 2, "missing prompt templates: exit code")
     check("system.txt" in bad.stderr, "missing template named", bad.stderr)
-    with open(os.path.join(logdir, "system.txt"), "w") as f:
+    with open(os.path.join(prompts, "system.txt"), "w") as f:
         f.write("You write {{titel}}")
-    with open(os.path.join(logdir, "user.txt"), "w") as f:
+    with open(os.path.join(prompts, "user.txt"), "w") as f:
         f.write("{{title}}")
     bad = subprocess.run([f"{BUILD}/workers/nf-architect", "--llm-url", "http://127.0.0.1:1/v1",
-                          "--prompt-dir", logdir], capture_output=True, text=True, timeout=10)
+                          "--prompt-dir", prompts], capture_output=True, text=True, timeout=10)
     eq(bad.returncode, 2, "unknown placeholder: exit code")
     check("{{titel}}" in bad.stderr, "unknown placeholder named", bad.stderr)
 

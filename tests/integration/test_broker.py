@@ -1,5 +1,5 @@
 """Broker integration tests (issue: Foundation). Run one: test_broker.py NAME."""
-import os, random, shutil, socket, subprocess, tempfile, time
+import os, random, subprocess, tempfile, time
 
 import msgpack
 import zmq

@@ -8,7 +8,7 @@ import csv, datetime, io, json, os, random
 import openpyxl
 from openpyxl.utils.escape import unescape
 
-from harness import BUILD, Cluster, check, eq, run
+from harness import Cluster, check, eq, run
 
 LONG = "A" * 40000 + "END"
 HOSTILE = ['=HYPERLINK("http://evil.example","click")', "+1 555 0100", "-2+3", "@SUM(A1:A9)",
@@ -39,15 +39,11 @@ def fixture(n, titles=(), fail=(), now=None):
 
 
 def start(c, fx, architect=None, extra_env=None):
-    path = os.path.join(c.logdir, "fixture.json")
-    with open(path, "w") as f:
-        json.dump(fx, f)
-    c.worker("discover", "--fixture", path)
-    c.worker("scrape", "--fixture", path)
-    for exe, log in (("nf-sanitizer", "sanitizer"), ("nf-geo-validator", "geo"), ("nf-analyst", "analyst")):
-        c.spawn([f"{BUILD}/workers/{exe}"], f"{log}.log")
-    arch = architect or c.spawn([f"{BUILD}/workers/nf-architect"], "architect.log")
-    exporter = c.spawn([f"{BUILD}/workers/nf-exporter"], "exporter.log", extra_env)
+    c.fixture_workers(fx)
+    for exe in ("nf-sanitizer", "nf-geo-validator", "nf-analyst"):
+        c.real_worker(exe)
+    arch = architect or c.real_worker("nf-architect")
+    exporter = c.real_worker("nf-exporter", extra=extra_env)
     return arch, exporter
 
 
@@ -183,7 +179,7 @@ def failed_then_retry():
         r = c.request("nf.export", {"v": 1, "job_id": job, "format": "xlsx"})
         check(not r.get("ok"), "no export for a failed job", r)
         c.kill9(bad)
-        c.spawn([f"{BUILD}/workers/nf-architect"], "architect.log")
+        c.real_worker("nf-architect")
         r = c.request("nf.retry", {"v": 1, "job_id": job})
         check(r.get("ok"), "nf.retry accepted", r)
         eq(r.get("restored"), 7, "FAILED videos put back")

@@ -2,7 +2,7 @@
 nf-sanitizer, nf-geo-validator and nf-analyst run against the real broker
 and Postgres; discover and scrape come from nf-testworker --fixture, so the
 test knows every input. Run one: test_stages.py NAME."""
-import datetime, json, math, os, random
+import datetime, math, random
 
 from harness import BUILD, Cluster, check, eq, run
 
@@ -106,15 +106,10 @@ def raw_to_outlier():
     c = Cluster("stages", 26220)
     try:
         c.start_broker()
-        fixture = make_fixture(datetime.datetime.now(datetime.timezone.utc))
-        path = os.path.join(c.logdir, "fixture.json")
-        with open(path, "w") as f:
-            json.dump(fixture, f)
-        c.worker("discover", "--fixture", path)
-        c.worker("scrape", "--fixture", path)
-        c.spawn([f"{BUILD}/workers/nf-sanitizer"], "sanitizer.log")
-        c.spawn([f"{BUILD}/workers/nf-geo-validator"], "geo.log")
-        c.spawn([f"{BUILD}/workers/nf-analyst"], "analyst.log")
+        c.fixture_workers(make_fixture(datetime.datetime.now(datetime.timezone.utc)))
+        c.real_worker("nf-sanitizer")
+        c.real_worker("nf-geo-validator")
+        c.real_worker("nf-analyst")
         job = c.submit("budget travel", count=40, top_n=10)
         c.wait(lambda: c.count_state(job, "OUTLIER") == 10, 60, "10 OUTLIER")
         rejected = dict(c.query("SELECT video_id, rejected_reason FROM nf_videos WHERE job_id = %s "
@@ -163,15 +158,10 @@ def filters_and_settings():
     c = Cluster("filters", 26230)
     try:
         c.start_broker()
-        fixture = make_fixture(datetime.datetime.now(datetime.timezone.utc))
-        path = os.path.join(c.logdir, "fixture.json")
-        with open(path, "w") as f:
-            json.dump(fixture, f)
-        c.worker("discover", "--fixture", path)
-        c.worker("scrape", "--fixture", path)
-        c.spawn([f"{BUILD}/workers/nf-sanitizer"], "sanitizer.log")
-        c.spawn([f"{BUILD}/workers/nf-geo-validator", "--tier1", "extended"], "geo.log")
-        c.spawn([f"{BUILD}/workers/nf-analyst"], "analyst.log")
+        c.fixture_workers(make_fixture(datetime.datetime.now(datetime.timezone.utc)))
+        c.real_worker("nf-sanitizer")
+        c.real_worker("nf-geo-validator", "--tier1", "extended")
+        c.real_worker("nf-analyst")
         job = c.submit("budget travel", count=40, top_n=5, min_views=2000, max_age_days=150, format="long")
         c.wait(lambda: c.query1("SELECT phase FROM nf_jobs WHERE id = %s", job) not in ("discover", "analyze", None), 60, "analysis done")
         reasons = dict(c.query("SELECT rejected_reason, count(*) FROM nf_videos WHERE job_id = %s AND "

@@ -103,6 +103,8 @@ nf_ai_key_phrases (const char *text, char **phrases, size_t max)
     size_t cap = 64, nw = 0;
     char **words = malloc (cap * sizeof *words);
     bool *stop = malloc (cap * sizeof *stop);
+    if (!words || !stop)
+        abort ();
     for (const char *p = text ? text : ""; *p;) {
         while (*p && !isalpha ((unsigned char) *p))
             p++;
@@ -116,11 +118,13 @@ nf_ai_key_phrases (const char *text, char **phrases, size_t max)
             continue;
         if (nw == cap) {
             cap *= 2;
-            words = realloc (words, cap * sizeof *words);
-            stop = realloc (stop, cap * sizeof *stop);
+            char **w2 = realloc (words, cap * sizeof *words);
+            bool *s2 = w2 ? realloc (stop, cap * sizeof *stop) : NULL;
+            if (!w2 || !s2)
+                abort ();   /* nicheflow's out-of-memory policy (nf_util.h) */
+            words = w2;
+            stop = s2;
         }
-        if (!words || !stop)
-            abort ();
         char *w = strndup (s, len);
         for (char *q = w; *q; q++)
             *q = (char) tolower ((unsigned char) *q);

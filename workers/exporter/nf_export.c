@@ -271,9 +271,10 @@ s_kv_add (s_kvs_t *kv, const char *key, const char *text, double num)
 {
     if (kv->n == kv->cap) {
         kv->cap = kv->cap ? kv->cap * 2 : 32;
-        kv->items = realloc (kv->items, kv->cap * sizeof *kv->items);
-        if (!kv->items)
-            abort ();
+        s_kv_t *items = realloc (kv->items, kv->cap * sizeof *kv->items);
+        if (!items)
+            abort ();   /* nicheflow's out-of-memory policy (nf_util.h) */
+        kv->items = items;
     }
     kv->items[kv->n++] = (s_kv_t) {strdup (key), text ? strdup (text) : NULL, num};
 }

@@ -34,9 +34,10 @@ s_tokens_push (s_tokens_t *t, s_token_t tok)
 {
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 256;
-        t->items = realloc (t->items, t->cap * sizeof *t->items);
-        if (!t->items)
-            abort ();
+        s_token_t *items = realloc (t->items, t->cap * sizeof *t->items);
+        if (!items)
+            abort ();   /* nicheflow's out-of-memory policy (nf_util.h) */
+        t->items = items;
     }
     t->items[t->n++] = tok;
 }
