@@ -108,6 +108,13 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        # Under ASan/UBSan a report in any process's log fails the test, even
+        # when the job itself went through.
+        for p in self.procs:
+            with open(p.log, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            check("ERROR: AddressSanitizer" not in text and "ERROR: LeakSanitizer" not in text
+                  and "runtime error:" not in text, f"sanitizer report in {p.log}")
 
     # -- database ------------------------------------------------------------
     def query(self, sql, *args):
