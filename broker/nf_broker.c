@@ -338,16 +338,11 @@ s_client_reply (nf_broker_t *self, zframe_t *identity, const char *service, cons
 static void
 s_client_error (nf_broker_t *self, zframe_t *identity, const char *service, const char *text)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init (&sb);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 3);
-    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
-    nf_pk_kv_bool (&pk, "ok", false);
-    nf_pk_kv_str (&pk, "error", text);
-    s_client_reply (self, identity, service, sb.data, sb.size);
-    msgpack_sbuffer_destroy (&sb);
+    nf_buf_t body;
+    nf_buf_init (&body);
+    nf_client_error_encode (&body, text);
+    s_client_reply (self, identity, service, body.data, body.len);
+    nf_buf_free (&body);
 }
 
 static void

@@ -1251,17 +1251,6 @@ nf_store_tick (nf_store_t *self)
 
 /* ---- client services ------------------------------------------------------ */
 
-static void
-s_reply_error (nf_buf_t *reply, const char *message)
-{
-    msgpack_packer pk;
-    nf_pk_init_buf (&pk, reply);
-    msgpack_pack_map (&pk, 3);
-    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
-    nf_pk_kv_bool (&pk, "ok", false);
-    nf_pk_kv_str (&pk, "error", message);
-}
-
 /* Reply {v, ok: true, <key>: <json>} for each of N (key, json) pairs. */
 static void
 s_reply_json (nf_buf_t *reply, int n, const char *const *keys, const char *const *jsons)
@@ -1475,7 +1464,7 @@ s_submit (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
         nf_buf_t msg;
         nf_buf_init (&msg);
         nf_buf_printf (&msg, "invalid submission: %s", errors.data);
-        s_reply_error (reply, msg.data);
+        nf_client_error_encode (reply, msg.data);
         nf_buf_free (&msg);
         goto done;
     }
@@ -1520,7 +1509,7 @@ s_job_id (const msgpack_object *req, char *id, size_t idlen, nf_buf_t *reply)
 {
     int64_t job_id;
     if (!nf_mp_get_int (req, "job_id", &job_id) || job_id <= 0) {
-        s_reply_error (reply, "job_id: missing or not a positive integer");
+        nf_client_error_encode (reply, "job_id: missing or not a positive integer");
         return -1;
     }
     snprintf (id, idlen, "%lld", (long long) job_id);
@@ -1551,7 +1540,7 @@ s_status (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     if (!res)
         return -1;
     if (PQntuples (res) == 0)
-        s_reply_error (reply, "no such job");
+        nf_client_error_encode (reply, "no such job");
     else {
         const char *keys[] = {"job", "counts", "rejected", "exports"};
         const char *vals[] = {PQgetvalue (res, 0, 0), PQgetvalue (res, 0, 1),
@@ -1650,12 +1639,12 @@ s_cancel (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     PQclear (res);
     s_events_flush (self, true);
     if (rc == 1)
-        s_reply_error (reply, "no such job");
+        nf_client_error_encode (reply, "no such job");
     else if (moved == 0) {
         char msg[128];
         snprintf (msg, sizeof msg, "job %s is %s; only unfinished jobs can be cancelled", id,
                   status);
-        s_reply_error (reply, msg);
+        nf_client_error_encode (reply, msg);
     }
     else
         s_reply_ok_status (reply, "cancelling", -1);
@@ -1681,7 +1670,7 @@ s_retry (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
                   rc ? "no such job" : "job %s is %s; only failed, partial or completed jobs can "
                                        "be retried",
                   id, status);
-        s_reply_error (reply, msg);
+        nf_client_error_encode (reply, msg);
         return 0;
     }
     const char *params[] = {id};
@@ -1724,7 +1713,7 @@ s_retry (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     if (!restored && !job_stage_failed) {
         nf_db_rollback (self->db);
         s_events_flush (self, false);
-        s_reply_error (reply, "nothing to retry: the job has no FAILED videos");
+        nf_client_error_encode (reply, "nothing to retry: the job has no FAILED videos");
         return 0;
     }
     const char *jp[] = {id, at < nst ? stages[at].service : NF_PHASE_DONE};
@@ -1769,7 +1758,7 @@ s_export (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     if (PQntuples (res) == 0) {
         char msg[128];
         snprintf (msg, sizeof msg, "job %s has no %.16s export (yet)", id, format);
-        s_reply_error (reply, msg);
+        nf_client_error_encode (reply, msg);
     }
     else {
         size_t len = 0;
@@ -1807,6 +1796,6 @@ nf_store_service (nf_store_t *self, const char *service, const msgpack_object *r
         return s_retry (self, request, reply);
     if (strcmp (service, "nf.export") == 0)
         return s_export (self, request, reply);
-    s_reply_error (reply, "unknown service");
+    nf_client_error_encode (reply, "unknown service");
     return 0;
 }

@@ -107,6 +107,10 @@ const char *nf_reply_status_name (nf_reply_status_t status);
 
 /* Encode a reply: OUTPUT and USAGE are msgpack bytes of a map (or NULL).
    The result is appended to OUT. */
+/* Encode the body of a refused client request: {v, ok: false, error: TEXT},
+   appended to OUT. */
+void nf_client_error_encode (nf_buf_t *out, const char *text);
+
 void nf_reply_encode (nf_buf_t *out, const char *token, nf_reply_status_t status,
                       const char *reason_or_error, bool retryable, const void *output,
                       size_t output_len, const void *usage, size_t usage_len);

@@ -190,6 +190,25 @@ nf_buf_json_str (nf_buf_t *buf, const char *text, size_t len)
     nf_buf_append (buf, "\"", 1);
 }
 
+int
+nf_buf_read_file (nf_buf_t *buf, const char *path, size_t max)
+{
+    FILE *f = fopen (path, "rb");
+    if (!f)
+        return -1;
+    char chunk[65536];
+    size_t n, total = 0;
+    while (total < max && (n = fread (chunk, 1, sizeof chunk, f)) > 0) {
+        if (n > max - total)
+            n = max - total;
+        nf_buf_append (buf, chunk, n);
+        total += n;
+    }
+    int rc = ferror (f) ? -1 : 0;
+    fclose (f);
+    return rc;
+}
+
 bool
 nf_word_in (const char *list, const char *word, size_t wlen)
 {

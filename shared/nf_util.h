@@ -29,6 +29,10 @@ void nf_buf_json_str (nf_buf_t *buf, const char *text, size_t len);
 /* Append TEXT as UTF-8 with invalid sequences and NULs replaced by U+FFFD. */
 void nf_buf_utf8_repair (nf_buf_t *buf, const char *text, size_t len);
 
+/* Append the bytes of file PATH to BUF, at most MAX of them (the rest is
+   not read). 0, or -1 with errno set when the file cannot be opened or read. */
+int nf_buf_read_file (nf_buf_t *buf, const char *path, size_t max);
+
 /* True when WORD (WLEN bytes) is one of the space-separated words of LIST. */
 bool nf_word_in (const char *list, const char *word, size_t wlen);
 

@@ -3,6 +3,7 @@
 #ifndef NF_TEST_H
 #define NF_TEST_H
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,6 +38,17 @@ static int nf_test_passed, nf_test_failed;
             nf_test_failed++;                                                                \
             fprintf (stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__, __LINE__, \
                      #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");                          \
+        }                                                                                    \
+    } while (0)
+#define CHECK_NEAR(a, b, eps)                                                                \
+    do {                                                                                     \
+        double a_ = (a), b_ = (b);                                                           \
+        if (fabs (a_ - b_) <= (eps))                                                         \
+            nf_test_passed++;                                                                \
+        else {                                                                               \
+            nf_test_failed++;                                                                \
+            fprintf (stderr, "%s:%d: %s ~ %s failed: %.6f != %.6f\n", __FILE__, __LINE__, #a,  \
+                     #b, a_, b_);                                                            \
         }                                                                                    \
     } while (0)
 #define NF_TEST_END()                                                                        \

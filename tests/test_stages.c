@@ -13,18 +13,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define CHECK_NEAR(a, b, eps)                                                                \
-    do {                                                                                     \
-        double a_ = (a), b_ = (b);                                                           \
-        if (fabs (a_ - b_) <= (eps))                                                         \
-            nf_test_passed++;                                                                \
-        else {                                                                               \
-            nf_test_failed++;                                                                \
-            fprintf (stderr, "%s:%d: %s ~ %s failed: %.6f != %.6f\n", __FILE__, __LINE__, #a,  \
-                     #b, a_, b_);                                                            \
-        }                                                                                    \
-    } while (0)
-
 /* ---- sanitizer ---------------------------------------------------------- */
 
 static void

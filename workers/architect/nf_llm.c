@@ -4,14 +4,15 @@
 #include "nf_log.h"
 
 #include <curl/curl.h>
+#include <czmq.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <errno.h>
 
 #define MAX_RESPONSE (4 << 20)   /* bytes of a response body kept */
+#define MAX_TEMPLATE (1 << 20)   /* bytes of a prompt template read */
 
 extern const char *const nf_prompts[];   /* prompts/system.txt, prompts/user.txt */
 extern const int nf_prompts_count;
@@ -131,18 +132,13 @@ s_load (const char *dir, const char *name, const char *builtin, char *err, size_
         return strdup (builtin);
     char path[4096];
     snprintf (path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen (path, "rb");
-    if (!f) {
-        snprintf (err, errlen, "cannot read prompt template %s", path);
-        return NULL;
-    }
     nf_buf_t b;
     nf_buf_init (&b);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread (chunk, 1, sizeof chunk, f)) > 0 && b.len < 1 << 20)
-        nf_buf_append (&b, chunk, n);
-    fclose (f);
+    if (nf_buf_read_file (&b, path, MAX_TEMPLATE) != 0) {
+        snprintf (err, errlen, "cannot read prompt template %s", path);
+        nf_buf_free (&b);
+        return NULL;
+    }
     if (!b.data || !nf_utf8_valid (b.data, b.len)) {
         snprintf (err, errlen, "prompt template %s is empty or not UTF-8", path);
         nf_buf_free (&b);
@@ -318,14 +314,6 @@ nf_llm_retry_after_ms (const char *value, double now)
     return ms < 0 ? 0 : (long) ms;
 }
 
-static void
-s_sleep_ms (long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep (&ts, &ts) != 0)
-        ;
-}
-
 /* ---- HTTP ------------------------------------------------------------------ */
 
 typedef struct {
@@ -475,7 +463,7 @@ nf_llm_write (nf_llm_t *self, const nf_ai_input_t *in, nf_ai_t *out, int64_t *to
             break;
         nf_warn ("LLM: %s", err);
         if (attempt < self->opts.retries && wait_ms > 0)
-            s_sleep_ms (wait_ms > self->opts.max_wait_ms ? self->opts.max_wait_ms : wait_ms);
+            zclock_sleep ((int) (wait_ms > self->opts.max_wait_ms ? self->opts.max_wait_ms : wait_ms));
     }
     free (payload);
     return status;

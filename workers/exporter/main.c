@@ -73,12 +73,12 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
         nf_result_error (result, true, "export failed: %s", err);
         return;
     }
+    const char *const fmt[] = {"xlsx", "csv", "json"};
+    const nf_buf_t *const data[] = {&files.xlsx, &files.csv, &files.json};
     if (*o->output_dir) {
         char *niche = nf_mp_dup_str (task->job, "niche");
-        const char *ext[] = {"xlsx", "csv", "json"};
-        const nf_buf_t *data[] = {&files.xlsx, &files.csv, &files.json};
         for (int i = 0; i < 3; i++) {
-            char *name = nf_export_file_name (niche, task->job_id, ext[i]);
+            char *name = nf_export_file_name (niche, task->job_id, fmt[i]);
             if (!name || s_write_file (o->output_dir, name, data[i]) != 0) {
                 nf_result_error (result, true, "cannot write %s/%s: %s", o->output_dir,
                                  name ? name : "?", strerror (errno));
@@ -113,8 +113,6 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
     }
     nf_pk_str (&pk, "files");
     msgpack_pack_map (&pk, 3);
-    const char *fmt[] = {"xlsx", "csv", "json"};
-    const nf_buf_t *data[] = {&files.xlsx, &files.csv, &files.json};
     for (int i = 0; i < 3; i++) {
         nf_pk_str (&pk, fmt[i]);
         msgpack_pack_bin (&pk, data[i]->len);

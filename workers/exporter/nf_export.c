@@ -320,8 +320,7 @@ s_metadata (const nf_task_t *task, size_t outliers, s_kvs_t *kv)
     nf_buf_free (&opts);
     int64_t priority = 1;
     nf_mp_get_int (stats, "priority", &priority);
-    static const char *const prio[] = {"high", "standard", "bulk", "background"};
-    s_kv_add (kv, "Priority", priority >= 0 && priority < 4 ? prio[priority] : "unknown", 0);
+    s_kv_add (kv, "Priority", nf_priority_name (priority < 0 || priority > 3 ? -1 : (int) priority), 0);
     s_kv_add (kv, "Target outliers", NULL, s_count (stats, "target"));
     char *created = s_dup (stats, "created_at");
     s_kv_add (kv, "Job created", created ? created : "", 0);
@@ -533,19 +532,18 @@ s_xlsx_datetime (double epoch, lxw_datetime *dt)
 }
 
 static lxw_error
-s_xlsx_cell (lxw_worksheet *ws, lxw_row_t r, int k, const s_cell_t *cell, s_formats_t *fm,
-             lxw_format *text_format)
+s_xlsx_cell (lxw_worksheet *ws, lxw_row_t r, int k, const s_cell_t *cell, s_formats_t *fm)
 {
     const s_col_t *col = &s_cols[k];
     if (!cell->set)
         return LXW_NO_ERROR;
     switch (col->kind) {
-    case K_STR: return s_xlsx_str (ws, r, (lxw_col_t) k, cell->str, text_format);
+    case K_STR: return s_xlsx_str (ws, r, (lxw_col_t) k, cell->str, NULL);
     case K_LINK:
         if (strlen (cell->str) < 2000
             && worksheet_write_url (ws, r, (lxw_col_t) k, cell->str, fm->kind[K_LINK]) == LXW_NO_ERROR)
             return LXW_NO_ERROR;
-        return s_xlsx_str (ws, r, (lxw_col_t) k, cell->str, text_format);
+        return s_xlsx_str (ws, r, (lxw_col_t) k, cell->str, NULL);
     case K_DATE: {
         lxw_datetime dt;
         s_xlsx_datetime (cell->num, &dt);
@@ -570,7 +568,7 @@ s_sheet_outliers (lxw_workbook *wb, s_row_t *rows, size_t n, s_formats_t *fm)
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < C_AI; k++) {
             const s_cell_t *cell = &rows[i].c[k];
-            s_xlsx_cell (ws, (lxw_row_t) (i + 1), k, cell, fm, NULL);
+            s_xlsx_cell (ws, (lxw_row_t) (i + 1), k, cell, fm);
             size_t w = !cell->set ? 0 : cell->str ? s_width (cell->str) : 12;
             width[k] = w > width[k] ? w : width[k];
         }
@@ -674,21 +672,6 @@ s_sheet_metadata (lxw_workbook *wb, const nf_task_t *task, const s_kvs_t *kv, s_
 }
 
 static int
-s_read_file (const char *path, nf_buf_t *out)
-{
-    FILE *f = fopen (path, "rb");
-    if (!f)
-        return -1;
-    char chunk[65536];
-    size_t n;
-    while ((n = fread (chunk, 1, sizeof chunk, f)) > 0)
-        nf_buf_append (out, chunk, n);
-    int rc = ferror (f) ? -1 : 0;
-    fclose (f);
-    return rc;
-}
-
-static int
 s_xlsx (const nf_task_t *task, s_row_t *rows, size_t n, const s_kvs_t *kv, const char *tmpdir,
         nf_buf_t *out, char *err, size_t errlen)
 {
@@ -739,7 +722,7 @@ s_xlsx (const nf_task_t *task, s_row_t *rows, size_t n, const s_kvs_t *kv, const
         snprintf (err, errlen, "writing the workbook failed: %s", lxw_strerror (e));
         rc = -1;
     }
-    else if (s_read_file (path, out) != 0) {
+    else if (nf_buf_read_file (out, path, SIZE_MAX) != 0) {
         snprintf (err, errlen, "reading back %s failed: %s", path, strerror (errno));
         rc = -1;
     }

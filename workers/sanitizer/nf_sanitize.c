@@ -421,19 +421,30 @@ s_cmp_str (const void *a, const void *b)
     return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
+/* The components L, D, W, C of the quality score into S (all 0 without words)
+   and the score itself, one decimal. */
+static double
+s_quality (size_t words, size_t unique_words, size_t real_words, size_t noise_bytes,
+           size_t kept_bytes, nf_sanitized_t *s)
+{
+    s->length = s->diversity = s->real = s->clean = 0;
+    if (words == 0)
+        return 0.0;
+    s->length = fmin (1.0, (double) words / 300.0);
+    s->diversity = fmin (1.0, (double) unique_words / sqrt ((double) words) / 6.0);
+    s->real = (double) real_words / (double) words;
+    double total = (double) noise_bytes + (double) kept_bytes;
+    s->clean = total > 0 ? 1.0 - fmin (1.0, 2.0 * (double) noise_bytes / total) : 0.0;
+    double q = 100.0 * sqrt (s->length) * (0.35 * s->diversity + 0.45 * s->real + 0.20 * s->clean);
+    return round (q * 10.0) / 10.0;
+}
+
 double
 nf_quality_score (size_t words, size_t unique_words, size_t real_words, size_t noise_bytes,
                   size_t kept_bytes)
 {
-    if (words == 0)
-        return 0.0;
-    double l = fmin (1.0, (double) words / 300.0);
-    double d = fmin (1.0, (double) unique_words / sqrt ((double) words) / 6.0);
-    double w = (double) real_words / (double) words;
-    double total = (double) noise_bytes + (double) kept_bytes;
-    double c = total > 0 ? 1.0 - fmin (1.0, 2.0 * (double) noise_bytes / total) : 0.0;
-    double q = 100.0 * sqrt (l) * (0.35 * d + 0.45 * w + 0.20 * c);
-    return round (q * 10.0) / 10.0;
+    nf_sanitized_t s;
+    return s_quality (words, unique_words, real_words, noise_bytes, kept_bytes, &s);
 }
 
 int
@@ -531,15 +542,7 @@ nf_sanitize (const char *text, size_t len, size_t max_bytes, nf_sanitized_t *out
     s_tokens_free (&kept);
     out->text = clean.data ? clean.data : strdup ("");
     out->noise_bytes = noise;
-    size_t kept_bytes = clean.len;
-    out->quality = nf_quality_score (out->words, out->unique_words, out->real_words, noise, kept_bytes);
-    if (out->words) {
-        out->length = fmin (1.0, (double) out->words / 300.0);
-        out->diversity = fmin (1.0, (double) out->unique_words / sqrt ((double) out->words) / 6.0);
-        out->real = (double) out->real_words / (double) out->words;
-        double total = (double) noise + (double) kept_bytes;
-        out->clean = 1.0 - fmin (1.0, 2.0 * (double) noise / total);
-    }
+    out->quality = s_quality (out->words, out->unique_words, out->real_words, noise, clean.len, out);
     nf_buf_free (&repaired);
     nf_buf_free (&a);
     nf_buf_free (&b);
