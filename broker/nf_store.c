@@ -1015,8 +1015,28 @@ s_apply_job (nf_store_t *self, nf_outcome_t *o)
     if (o->output && (s_apply_channels (self, nf_mp_get (o->output, "channels")) != 0
                       || s_apply_files (self, o, nf_mp_get (o->output, "files")) != 0))
         return -1;
+    /* A job stage may say why it did less than asked ("quotaExceeded: ..."):
+       kept in processing_log and as the reason of the job's next status. */
+    char note[512] = "";
+    const char *nt = NULL;
+    size_t nt_len = 0;
+    if (o->output && nf_mp_get_str (o->output, "note", &nt, &nt_len) && nt_len > 0) {
+        nf_buf_t b;
+        nf_buf_init (&b);
+        nf_buf_utf8_repair (&b, nt, nt_len < 500 ? nt_len : 500);
+        snprintf (note, sizeof note, "%s", b.data ? b.data : "");
+        nf_buf_free (&b);
+        const char *lp[] = {o->stage->service, id, note};
+        PGresult *lr = nf_db_exec (self->db, "job_note",
+                                   "INSERT INTO nf_processing_log (module, job_id, level, message) "
+                                   "VALUES ($1, $2::bigint, 'warn', $3)",
+                                   3, lp);
+        if (!lr)
+            return -1;
+        PQclear (lr);
+    }
     if (strcmp (status, "running") == 0
-        && s_job_status (self, o->job_id, "processing", "discovery done") < 0)
+        && s_job_status (self, o->job_id, "processing", note[0] ? note : "discovery done") < 0)
         return -1;
     if (!next) {
         /* The last job stage: completed when the target was reached. */

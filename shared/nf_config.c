@@ -2,6 +2,7 @@
     every setting; help output and the README's table are printed from it. */
 #include "nf_config.h"
 #include "nf_log.h"
+#include "nf_util.h"
 #include "nf_version.h"
 
 #include <assert.h>
@@ -19,7 +20,7 @@ typedef struct {
     int programs;           /* NF_PROG_* bits */
     const char *dflt;       /* built-in default */
     const char *help;       /* one line */
-    const char *stage;      /* for worker settings: the one stage that reads it, or NULL */
+    const char *stage;      /* for worker settings: the stages that read it (space list), or NULL */
 } nf_cfg_def_t;
 
 static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
@@ -113,6 +114,57 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
     [NF_CFG_OUTPUT_DIR] = {"output-dir", "NF_OUTPUT_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
                            "folder the exporter also writes `<niche>-<job>.xlsx` (and .csv, .json) into",
                            "export"},
+    [NF_CFG_YOUTUBE_API_URL] = {"youtube-api-url", "NF_YOUTUBE_API_URL", NF_T_STR, 0, 0,
+                                NF_PROG_WORKER, "https://www.googleapis.com/youtube/v3",
+                                "YouTube Data API v3 base URL (nf-ytsim: `http://HOST:PORT/youtube/v3`)",
+                                "discover scrape"},
+    [NF_CFG_YOUTUBE_WEB_URL] = {"youtube-web-url", "NF_YOUTUBE_WEB_URL", NF_T_STR, 0, 0,
+                                NF_PROG_WORKER, "https://www.youtube.com",
+                                "base URL of watch pages (nf-ytsim: `http://HOST:PORT`)",
+                                "discover scrape"},
+    [NF_CFG_YOUTUBE_API_KEY] = {"youtube-api-key", "NF_YOUTUBE_API_KEY", NF_T_STR, 0, 0,
+                                NF_PROG_WORKER, "", "Data API key (never logged or cached)",
+                                "discover"},
+    [NF_CFG_HTTP_TIMEOUT_MS] = {"http-timeout-ms", "NF_HTTP_TIMEOUT_MS", NF_T_INT, 100, 600000,
+                                NF_PROG_WORKER, "15000", "timeout of one HTTP request",
+                                "discover scrape"},
+    [NF_CFG_HTTP_MAX_BYTES] = {"http-max-bytes", "NF_HTTP_MAX_BYTES", NF_T_INT, 1024,
+                               1073741824, NF_PROG_WORKER, "8388608",
+                               "largest HTTP body accepted; a larger one aborts the transfer",
+                               "discover scrape"},
+    [NF_CFG_HTTP_RETRIES] = {"http-retries", "NF_HTTP_RETRIES", NF_T_INT, 0, 20, NF_PROG_WORKER,
+                             "2", "extra requests after a 429, block, 5xx or network error "
+                             "(then the broker's attempts take over)", "discover scrape"},
+    [NF_CFG_HTTP_RATE] = {"http-rate", "NF_HTTP_RATE", NF_T_STR, 0, 0, NF_PROG_WORKER, "2",
+                          "requests per second per host (token bucket, per process); 0: no limit",
+                          "discover scrape"},
+    [NF_CFG_HTTP_BURST] = {"http-burst", "NF_HTTP_BURST", NF_T_INT, 1, 10000, NF_PROG_WORKER,
+                           "4", "token bucket size per host", "discover scrape"},
+    [NF_CFG_HTTP_DELAY_MS] = {"http-delay-ms", "NF_HTTP_DELAY_MS", NF_T_STR, 0, 0,
+                              NF_PROG_WORKER, "200-800",
+                              "random pause before each request, `MIN-MAX` or `N`; 0: none",
+                              "discover scrape"},
+    [NF_CFG_HTTP_MAX_WAIT_MS] = {"http-max-wait-ms", "NF_HTTP_MAX_WAIT_MS", NF_T_INT, 0,
+                                 3600000, NF_PROG_WORKER, "30000",
+                                 "longest wait for one Retry-After or backoff inside a task",
+                                 "discover scrape"},
+    [NF_CFG_PROXIES] = {"proxies", "NF_PROXIES", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
+                        "comma list of proxy URLs (`http://h:p`, `socks5://h:p`), rotated with "
+                        "health marking; empty: direct", "discover scrape"},
+    [NF_CFG_USER_AGENTS] = {"user-agents", "NF_USER_AGENTS", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
+                            "file with one user agent per line; empty: a built-in desktop list",
+                            "discover scrape"},
+    [NF_CFG_CACHE_DIR] = {"cache-dir", "NF_CACHE_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
+                          "local HTTP cache folder (TTL and ETag revalidation); empty: no cache",
+                          "discover scrape"},
+    [NF_CFG_CACHE_TTL_S] = {"cache-ttl-s", "NF_CACHE_TTL_S", NF_T_INT, 0, 31536000,
+                            NF_PROG_WORKER, "86400",
+                            "seconds a cached answer is used without asking; then revalidated",
+                            "discover scrape"},
+    [NF_CFG_TEMPLATE_DIR] = {"template-dir", "NF_TEMPLATE_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER,
+                             "", "folder of extraction templates (`youtube_watch.json` overrides "
+                             "the built-in one; `<name>.json` for `source=template:<name>`)",
+                             "discover scrape"},
 };
 
 struct nf_config_t {
@@ -295,7 +347,9 @@ nf_config_print_help (nf_config_t *self, FILE *out)
     for (int i = 0; i < NF_CFG_COUNT; i++) {
         if (!(s_defs[i].programs & self->program))
             continue;
-        if (s_defs[i].stage && (!self->service || strcmp (s_defs[i].stage, self->service) != 0))
+        if (s_defs[i].stage
+            && (!self->service
+                || !nf_word_in (s_defs[i].stage, self->service, strlen (self->service))))
             continue;
         fprintf (out, "  --%-18s %-22s [%s]\n      %s\n", s_defs[i].key, s_defs[i].env,
                  s_defs[i].dflt, s_defs[i].help);
@@ -312,7 +366,8 @@ nf_config_print_markdown (FILE *out)
     for (int i = 0; i < NF_CFG_COUNT; i++) {
         char used[64];
         if (s_defs[i].stage)
-            snprintf (used, sizeof used, "`%s` worker", s_defs[i].stage);
+            snprintf (used, sizeof used, "`%s` worker%s", s_defs[i].stage,
+                      strchr (s_defs[i].stage, ' ') ? "s" : "");
         else
             snprintf (used, sizeof used, "%s", progs[s_defs[i].programs & 7]);
         fprintf (out, "| `%s` | `--%s` | `%s` | %s | %s |\n", s_defs[i].env, s_defs[i].key,

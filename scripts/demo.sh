@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The main job of the README: one niche through the whole pipeline against
+# the built-in YouTube simulator, ending in a workbook in ./out/.
+#
+#   scripts/demo.sh ["NICHE"] [nf-submit options...]
+#       default: "budget travel" --sub-niche "solo female backpacking" --count 200
+#
+# Installs what is missing (apt-get), builds, starts a throwaway PostgreSQL,
+# nf-ytsim, nf-broker and one of each worker, submits the niche, shows the
+# progress, writes out/<niche>-<job>.xlsx (and .csv, .json), prints the path,
+# and stops everything it started (by pid), also on Ctrl-C or failure.
+#
+# Environment: NF_DEMO_PORT (first of 6 loopback ports, default 27100),
+# NF_DEMO_BUILD (build folder, default build), NF_DEMO_TIMEOUT (seconds, 600),
+# NF_DEMO_KEEP=1 keeps the run folder (logs, database) for a look afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+base=${NF_DEMO_PORT:-27100}
+build=${NF_DEMO_BUILD:-build}
+timeout=${NF_DEMO_TIMEOUT:-600}
+t0=$(date +%s)
+
+bash scripts/deps.sh
+echo "== build ($build)"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+t_built=$(date +%s)
+
+run=$(mktemp -d /tmp/nicheflow-demo.XXXXXX)
+chmod 755 "$run"
+pids=()
+cleanup() {
+  local rc=$?
+  # workers first (they finish the task in hand), then the broker and the simulator
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    [ "$i" -le 1 ] || continue
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  bash tests/pg.sh destroy "$run/pg" >/dev/null 2>&1 || true
+  if [ "${NF_DEMO_KEEP:-0}" = 1 ]; then echo "demo: logs kept in $run"; else rm -rf "$run"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pg=$base; sim=$((base + 1)); wk=$((base + 2)); cl=$((base + 3)); pub=$((base + 4))
+echo "== postgres on 127.0.0.1:$pg (throwaway, $run/pg)"
+bash tests/pg.sh start "$run/pg" "$pg"
+runuser -u postgres -- psql -h 127.0.0.1 -p "$pg" -U postgres -qc "CREATE DATABASE nicheflow" \
+  2>/dev/null || psql -h 127.0.0.1 -p "$pg" -U postgres -qc "CREATE DATABASE nicheflow"
+
+export NF_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg/nicheflow"
+export NF_WORKERS_BIND="tcp://127.0.0.1:$wk" NF_CLIENTS_BIND="tcp://127.0.0.1:$cl"
+export NF_PUB_BIND="tcp://127.0.0.1:$pub" NF_BROKER="tcp://127.0.0.1:$wk"
+export NF_BROKER_CLIENTS="tcp://127.0.0.1:$cl" NF_BROKER_PUB="tcp://127.0.0.1:$pub"
+export NF_YOUTUBE_API_URL="http://127.0.0.1:$sim/youtube/v3" NF_YOUTUBE_WEB_URL="http://127.0.0.1:$sim"
+export NF_YOUTUBE_API_KEY=demo-key NF_HTTP_RATE=0 NF_HTTP_DELAY_MS=0
+export NF_CACHE_DIR="$run/cache" NF_OUTPUT_DIR="$root/out" NF_RETRY_BASE_MS=200
+mkdir -p "$root/out"
+
+start() {   # start NAME CMD...: log to $run/NAME.log, remember the pid
+  local name=$1; shift
+  "$@" >"$run/$name.log" 2>&1 &
+  pids+=($!)
+}
+start ytsim "$build/tools/nf-ytsim" --port "$sim" --seed 7 --catalog 2000
+start broker "$build/broker/nf-broker"
+start discover "$build/workers/nf-scraper" discover
+start scrape "$build/workers/nf-scraper" scrape
+start sanitize "$build/workers/nf-sanitizer"
+start geo "$build/workers/nf-geo-validator"
+start analyze "$build/workers/nf-analyst"
+start architect "$build/workers/nf-architect"
+start export "$build/workers/nf-exporter"
+sleep 0.3
+
+if [ $# -eq 0 ]; then
+  set -- "budget travel" --sub-niche "solo female backpacking" --count 200
+fi
+echo "== submit: $*"
+submit="$build/tools/nf-submit"
+job=""
+for _ in $(seq 1 50); do   # the broker applies its migrations first
+  job=$("$submit" "$@" 2>/dev/null) && break
+  sleep 0.2
+done
+[ -n "$job" ] || { echo "demo: the broker did not accept the job; see $run/broker.log" >&2; exit 1; }
+job=${job##* }
+echo "job $job"
+
+status=""
+last=""
+deadline=$(( $(date +%s) + timeout ))
+while :; do
+  out=$("$submit" status "$job" 2>/dev/null || true)
+  read -r status line < <(printf '%s\n' "$out" | /usr/bin/python3 -c '
+import json, sys
+lines = [l for l in sys.stdin.read().splitlines() if l.strip()]
+try:
+    job, counts = json.loads(lines[0]), json.loads(lines[1])
+except Exception:
+    print("? waiting"); sys.exit(0)
+order = ["DISCOVERED", "RAW", "CLEANED", "VALIDATED", "OUTLIER", "READY", "EXPORTED", "REJECTED", "FAILED"]
+print(job.get("status", "?"), " ".join("%s=%d" % (s, counts[s]) for s in order if counts.get(s)))
+')
+  [ "$line" != "$last" ] && echo "  $(date +%T) ${status}  ${line}"
+  last=$line
+  case "$status" in completed|partial|failed|cancelled) break ;; esac
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "demo: job $job not done after ${timeout}s; see the logs in $run" >&2
+    NF_DEMO_KEEP=1; exit 1
+  fi
+  sleep 0.25
+done
+echo "job $job: $status"
+[ "$status" = failed ] || [ "$status" = cancelled ] && { NF_DEMO_KEEP=1; exit 1; }
+file=$(ls -t "$root"/out/*-"$job".xlsx 2>/dev/null | head -n1 || true)
+[ -n "$file" ] || { echo "demo: no workbook for job $job in out/" >&2; exit 1; }
+t_end=$(date +%s)
+echo "workbook: $file"
+echo "demo: pipeline $((t_end - t_built)) s, total $((t_end - t0)) s"

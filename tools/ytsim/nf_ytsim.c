@@ -1,0 +1,1036 @@
+/*  nf-ytsim: a simulator of the YouTube endpoints nf-scraper uses, for
+    tests, benchmarks and the offline demo. Serves
+
+      GET /youtube/v3/search    search.list   (100 quota units)
+      GET /youtube/v3/videos    videos.list   (1 unit)
+      GET /youtube/v3/channels  channels.list (1 unit)
+      GET /watch?v=ID           a watch page with ytInitialPlayerResponse
+      GET /api/timedtext        timed text: XML (srv1, default), fmt=srv3, fmt=json3
+      GET /_sim/stats           counters as JSON;  GET /_sim/reset zeroes them
+
+    with the API's JSON shapes and error bodies. The data comes from
+    nf_ytdata (deterministic from --seed and the query). Faults are injected
+    by flag (--fault KIND:RATE[:PATHS]); see --help and tools/README.md.
+
+    Requests in proxy form ("GET http://host/path") are served too and
+    counted as proxied, so a test can use the simulator as a proxy. */
+#include "nf_util.h"
+#include "nf_version.h"
+#include "nf_ytdata.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Paths with counters and fault filters. */
+enum { P_SEARCH, P_VIDEOS, P_CHANNELS, P_WATCH, P_TIMEDTEXT, P_OTHER, P_COUNT };
+static const char *const s_path_names[P_COUNT] = {"search", "videos", "channels",
+                                                  "watch",  "timedtext", "other"};
+
+/* Fault kinds. */
+enum { F_500, F_503, F_429, F_TRUNCATE, F_MALFORMED, F_BLOCK, F_CONSENT, F_RESET, F_GIANT, F_COUNT };
+static const char *const s_fault_names[F_COUNT] = {"500",   "503",     "429",   "truncate", "malformed",
+                                                   "block", "consent", "reset", "giant"};
+
+#define MAX_FAULTS 16
+#define MAX_QUERIES 4096
+#define GIANT_BYTES (64u << 20)
+
+typedef struct {
+    int kind;
+    double rate;
+    unsigned paths;   /* bit per P_* */
+} s_fault_t;
+
+typedef struct {
+    nf_ytworld_t world;
+    const char *bind;
+    int port;
+    int threads;
+    int latency_ms, jitter_ms;
+    int retry_after;
+    long quota;                      /* daily units, 0: unlimited */
+    const char *api_key;             /* required key, or NULL */
+    s_fault_t faults[MAX_FAULTS];
+    int nfaults;
+    /* state */
+    pthread_mutex_t lock;
+    struct {
+        uint64_t tag;
+        char *query;
+    } queries[MAX_QUERIES];
+    atomic_ulong seq;                /* request sequence: drives fault choice */
+    atomic_long quota_used;
+    atomic_ulong requests[P_COUNT];
+    atomic_ulong faults_served[F_COUNT];
+    atomic_ulong not_modified, proxied, quota_refused;
+} s_sim_t;
+
+/* ---- the query registry ---------------------------------------------------- */
+
+static void
+s_remember (s_sim_t *sim, uint64_t tag, const char *q)
+{
+    pthread_mutex_lock (&sim->lock);
+    size_t slot = (size_t) (nf_yt_mix (tag) % MAX_QUERIES);
+    for (size_t i = 0; i < MAX_QUERIES; i++) {
+        size_t k = (slot + i) % MAX_QUERIES;
+        if (sim->queries[k].query && sim->queries[k].tag == tag)
+            break;
+        if (!sim->queries[k].query || i == MAX_QUERIES - 1) {
+            free (sim->queries[k].query);
+            sim->queries[k].tag = tag;
+            sim->queries[k].query = strndup (q, 200);
+            break;
+        }
+    }
+    pthread_mutex_unlock (&sim->lock);
+}
+
+/* The query text of TAG into OUT (empty when unknown). */
+static void
+s_recall (s_sim_t *sim, uint64_t tag, char *out, size_t cap)
+{
+    out[0] = 0;
+    pthread_mutex_lock (&sim->lock);
+    size_t slot = (size_t) (nf_yt_mix (tag) % MAX_QUERIES);
+    for (size_t i = 0; i < MAX_QUERIES; i++) {
+        size_t k = (slot + i) % MAX_QUERIES;
+        if (!sim->queries[k].query)
+            break;
+        if (sim->queries[k].tag == tag) {
+            snprintf (out, cap, "%s", sim->queries[k].query);
+            break;
+        }
+    }
+    pthread_mutex_unlock (&sim->lock);
+}
+
+/* ---- responses ------------------------------------------------------------- */
+
+static enum MHD_Result
+s_send (struct MHD_Connection *c, unsigned status, const char *type, char *body, size_t len,
+        const char *etag)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer (len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free (body);
+        return MHD_NO;
+    }
+    MHD_add_response_header (r, "Content-Type", type);
+    if (etag)
+        MHD_add_response_header (r, "ETag", etag);
+    enum MHD_Result rc = MHD_queue_response (c, status, r);
+    MHD_destroy_response (r);
+    return rc;
+}
+
+static enum MHD_Result
+s_send_text (struct MHD_Connection *c, unsigned status, const char *type, const char *text)
+{
+    return s_send (c, status, type, strdup (text), strlen (text), NULL);
+}
+
+/* The YouTube Data API error body. */
+static enum MHD_Result
+s_api_error (struct MHD_Connection *c, unsigned code, const char *reason, const char *domain,
+             const char *message)
+{
+    json_t *e = json_pack ("{s:{s:i, s:s, s:[{s:s, s:s, s:s}], s:s}}", "error", "code", (int) code,
+                           "message", message, "errors", "message", message, "domain", domain,
+                           "reason", reason, "status",
+                           code == 403 ? "PERMISSION_DENIED"
+                           : code == 404 ? "NOT_FOUND"
+                           : code == 429 ? "RESOURCE_EXHAUSTED"
+                                         : "INVALID_ARGUMENT");
+    char *text = json_dumps (e, JSON_INDENT (2));
+    json_decref (e);
+    return s_send (c, code, "application/json; charset=UTF-8", text, strlen (text), NULL);
+}
+
+/* Send BODY (JSON or HTML) with an ETag; 304 when the client has it. */
+static enum MHD_Result
+s_send_cached (s_sim_t *sim, struct MHD_Connection *c, const char *type, char *body)
+{
+    size_t len = strlen (body);
+    uint64_t h = UINT64_C (0xcbf29ce484222325);
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char) body[i]) * UINT64_C (0x100000001b3);
+    char etag[40];
+    snprintf (etag, sizeof etag, "\"%016llx\"", (unsigned long long) h);
+    const char *inm = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "If-None-Match");
+    if (inm && strcmp (inm, etag) == 0) {
+        free (body);
+        sim->not_modified++;
+        struct MHD_Response *r = MHD_create_response_from_buffer (0, NULL, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header (r, "ETag", etag);
+        enum MHD_Result rc = MHD_queue_response (c, MHD_HTTP_NOT_MODIFIED, r);
+        MHD_destroy_response (r);
+        return rc;
+    }
+    return s_send (c, MHD_HTTP_OK, type, body, len, etag);
+}
+
+static enum MHD_Result
+s_send_json (s_sim_t *sim, struct MHD_Connection *c, json_t *doc)
+{
+    char *text = json_dumps (doc, JSON_COMPACT | JSON_ESCAPE_SLASH);
+    json_decref (doc);
+    return s_send_cached (sim, c, "application/json; charset=UTF-8", text);
+}
+
+static ssize_t
+s_giant_reader (void *cls, uint64_t pos, char *buf, size_t max)
+{
+    if (pos >= GIANT_BYTES)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t n = GIANT_BYTES - pos < max ? (size_t) (GIANT_BYTES - pos) : max;
+    memset (buf, pos == 0 ? '[' : ' ', n);
+    buf[0] = pos == 0 ? '[' : ' ';
+    return (ssize_t) n;
+}
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static void
+s_iso_time (double epoch, char *out, size_t cap)
+{
+    time_t t = (time_t) epoch;
+    struct tm tm;
+    gmtime_r (&t, &tm);
+    strftime (out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void
+s_iso_duration (int s, char *out, size_t cap)
+{
+    if (s >= 3600)
+        snprintf (out, cap, "PT%dH%dM%dS", s / 3600, s / 60 % 60, s % 60);
+    else if (s >= 60)
+        snprintf (out, cap, "PT%dM%dS", s / 60, s % 60);
+    else
+        snprintf (out, cap, "PT%dS", s);
+}
+
+static void
+s_html_escape (nf_buf_t *b, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        switch (*p) {
+        case '&': nf_buf_puts (b, "&amp;"); break;
+        case '<': nf_buf_puts (b, "&lt;"); break;
+        case '>': nf_buf_puts (b, "&gt;"); break;
+        case '"': nf_buf_puts (b, "&quot;"); break;
+        case '\'': nf_buf_puts (b, "&#39;"); break;
+        default: nf_buf_append (b, p, 1);
+        }
+    }
+}
+
+static const char *
+s_arg (struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value (c, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* "http://HOST" of this request, for absolute URLs in pages. */
+static void
+s_origin (struct MHD_Connection *c, char *out, size_t cap)
+{
+    const char *host = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Host");
+    snprintf (out, cap, "http://%s", host ? host : "127.0.0.1");
+}
+
+static char *
+s_recall_text (s_sim_t *sim, uint64_t tag, char *buf, size_t cap)
+{
+    s_recall (sim, tag, buf, cap);
+    return buf;
+}
+
+/* ---- quota -------------------------------------------------------------------- */
+
+static bool
+s_charge (s_sim_t *sim, long units)
+{
+    long used = atomic_fetch_add (&sim->quota_used, units) + units;
+    if (sim->quota > 0 && used > sim->quota) {
+        atomic_fetch_sub (&sim->quota_used, units);
+        sim->quota_refused++;
+        return false;
+    }
+    return true;
+}
+
+static enum MHD_Result
+s_quota_exceeded (struct MHD_Connection *c)
+{
+    return s_api_error (c, 403, "quotaExceeded", "youtube.quota",
+                        "The request cannot be completed because you have exceeded your "
+                        "<a href=\"/youtube/v3/getting-started#quota\">quota</a>.");
+}
+
+/* ---- /search ------------------------------------------------------------------- */
+
+static bool
+s_duration_ok (const char *filter, int s)
+{
+    if (!filter || strcmp (filter, "any") == 0)
+        return true;
+    if (strcmp (filter, "short") == 0)
+        return s < 240;
+    if (strcmp (filter, "medium") == 0)
+        return s >= 240 && s <= 1200;
+    return s > 1200;   /* long */
+}
+
+static enum MHD_Result
+s_search (s_sim_t *sim, struct MHD_Connection *c)
+{
+    const char *q = s_arg (c, "q");
+    if (!q || !*q)
+        return s_api_error (c, 400, "missingRequiredParameter", "global",
+                            "No filter selected. Expected one of: q, channelId.");
+    const char *type = s_arg (c, "type");
+    if (type && strcmp (type, "video") != 0)
+        return s_api_error (c, 400, "invalidSearchFilter", "youtube.search",
+                            "The simulator serves type=video only.");
+    const char *dur = s_arg (c, "videoDuration");
+    if (dur && strcmp (dur, "any") && strcmp (dur, "short") && strcmp (dur, "medium")
+        && strcmp (dur, "long"))
+        return s_api_error (c, 400, "invalidVideoDuration", "youtube.search",
+                            "Invalid value for videoDuration.");
+    double after = 0, before = 1e18;
+    const char *pa = s_arg (c, "publishedAfter"), *pb = s_arg (c, "publishedBefore");
+    if ((pa && nf_time_parse (pa, strlen (pa), &after) != 0)
+        || (pb && nf_time_parse (pb, strlen (pb), &before) != 0))
+        return s_api_error (c, 400, "invalidPublishedAfter", "youtube.search",
+                            "publishedAfter/publishedBefore must be RFC 3339 times.");
+    const char *mr = s_arg (c, "maxResults");
+    int max = mr ? atoi (mr) : 5;
+    if (max < 0 || max > 50)
+        return s_api_error (c, 400, "invalidMaxResults", "youtube.parameter",
+                            "maxResults must be between 0 and 50.");
+    long offset = 0;
+    const char *token = s_arg (c, "pageToken");
+    if (token && *token) {
+        char *end = NULL;
+        offset = token[0] == 'P' ? strtol (token + 1, &end, 36) : -1;
+        if (offset < 0 || !end || *end || offset >= sim->world.catalog)
+            return s_api_error (c, 400, "invalidPageToken", "youtube.parameter",
+                                "The request specifies an invalid page token.");
+    }
+    if (!s_charge (sim, 100))
+        return s_quota_exceeded (c);
+    uint64_t tag = nf_yt_query_tag (&sim->world, q);
+    s_remember (sim, tag, q);
+    const char *order = s_arg (c, "order");
+    bool filtered = dur || pa || pb;
+    (void) order;   /* relevance, date, viewCount...: the catalog order (documented) */
+
+    /* Walk the catalog, keeping matches; a page after the first repeats the
+       previous page's last hit first (the real API returns duplicates too). */
+    json_t *items = json_array ();
+    long matched = 0, next = -1, total = 0;
+    nf_ytvideo_t v;
+    for (uint32_t i = 0; i < (uint32_t) sim->world.catalog; i++) {
+        if (filtered) {
+            nf_yt_video (&sim->world, tag, i, q, &v);
+            if (v.published < after || v.published > before || !s_duration_ok (dur, v.duration_s))
+                continue;
+        }
+        total++;
+        long pos = matched++;
+        bool dup = offset > 0 && pos == offset - 1;
+        if ((pos < offset && !dup) || (long) json_array_size (items) >= max) {
+            if ((long) json_array_size (items) >= max && next < 0)
+                next = pos;
+            continue;
+        }
+        nf_yt_video (&sim->world, tag, i, q, &v);
+        char pub[32];
+        s_iso_time (v.published, pub, sizeof pub);
+        nf_ytchannel_t ch;
+        nf_yt_channel (&sim->world, tag, v.channel_index, q, &ch);
+        json_array_append_new (
+            items, json_pack ("{s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s}}", "kind",
+                              "youtube#searchResult", "id", "kind", "youtube#video", "videoId",
+                              v.id, "snippet", "publishedAt", pub, "channelId", v.channel_id,
+                              "title", v.title, "description", "A video about this niche.",
+                              "channelTitle", ch.title));
+    }
+    json_t *doc = json_pack ("{s:s, s:s, s:{s:I, s:i}, s:o}", "kind",
+                             "youtube#searchListResponse", "regionCode",
+                             s_arg (c, "regionCode") ? s_arg (c, "regionCode") : "US", "pageInfo",
+                             "totalResults", (json_int_t) total, "resultsPerPage", max, "items",
+                             items);
+    if (next > 0 && next < total) {
+        char tok[32];
+        int n = 0;
+        char digits[24];
+        for (long x = next; x > 0 || n == 0; x /= 36)
+            digits[n++] = "0123456789abcdefghijklmnopqrstuvwxyz"[x % 36];
+        tok[0] = 'P';
+        for (int k = 0; k < n; k++)
+            tok[1 + k] = digits[n - 1 - k];
+        tok[1 + n] = 0;
+        json_object_set_new (doc, "nextPageToken", json_string (tok));
+    }
+    return s_send_json (sim, c, doc);
+}
+
+/* ---- /videos, /channels ------------------------------------------------------ */
+
+/* Split the comma list ID into at most 50 ids; -1 when there are more. */
+static int
+s_ids (const char *list, char ids[][32], int cap)
+{
+    int n = 0;
+    const char *p = list ? list : "";
+    while (*p) {
+        const char *comma = strchr (p, ',');
+        size_t len = comma ? (size_t) (comma - p) : strlen (p);
+        if (len > 0) {
+            if (n == cap)
+                return -1;
+            snprintf (ids[n++], 32, "%.*s", (int) (len < 31 ? len : 31), p);
+        }
+        p += len + (comma ? 1 : 0);
+    }
+    return n;
+}
+
+static char *
+s_count (char *buf, size_t cap, int64_t n)
+{
+    snprintf (buf, cap, "%lld", (long long) n);
+    return buf;
+}
+
+static enum MHD_Result
+s_videos (s_sim_t *sim, struct MHD_Connection *c)
+{
+    char ids[50][32];
+    int n = s_ids (s_arg (c, "id"), ids, 50);
+    if (n < 0)
+        return s_api_error (c, 400, "tooManyIds", "youtube.parameter",
+                            "The request specifies more than 50 ids.");
+    if (!s_charge (sim, 1))
+        return s_quota_exceeded (c);
+    json_t *items = json_array ();
+    for (int i = 0; i < n; i++) {
+        uint64_t tag;
+        uint32_t index;
+        if (nf_yt_video_decode (ids[i], &tag, &index) != 0 || index >= (uint32_t) sim->world.catalog)
+            continue;
+        char q[256], pub[32], dur[32], a[24], b[24], d[24];
+        s_recall_text (sim, tag, q, sizeof q);
+        nf_ytvideo_t v;
+        nf_yt_video (&sim->world, tag, index, q, &v);
+        if (v.is_private)
+            continue;
+        nf_ytchannel_t ch;
+        nf_yt_channel (&sim->world, tag, v.channel_index, q, &ch);
+        s_iso_time (v.published, pub, sizeof pub);
+        s_iso_duration (v.duration_s, dur, sizeof dur);
+        json_t *snippet = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:[s, s]}", "publishedAt", pub,
+                                     "channelId", v.channel_id, "title", v.title, "description",
+                                     "Everything you need to know. Links below.", "channelTitle",
+                                     ch.title, "tags", q[0] ? q : "video", "nicheflow");
+        if (v.audio_lang)
+            json_object_set_new (snippet, "defaultAudioLanguage", json_string (v.audio_lang));
+        json_t *stats = json_pack ("{s:s, s:s}", "viewCount", s_count (a, sizeof a, v.views),
+                                   "favoriteCount", "0");
+        if (!v.likes_hidden)
+            json_object_set_new (stats, "likeCount", json_string (s_count (b, sizeof b, v.likes)));
+        json_object_set_new (stats, "commentCount",
+                             json_string (s_count (d, sizeof d, v.comments)));
+        json_array_append_new (
+            items, json_pack ("{s:s, s:s, s:o, s:o, s:{s:s, s:s, s:s}}", "kind", "youtube#video",
+                              "id", v.id, "snippet", snippet, "statistics", stats,
+                              "contentDetails", "duration", dur, "definition", "hd", "caption",
+                              v.captions == 2 ? "true" : "false"));
+    }
+    json_t *doc = json_pack ("{s:s, s:{s:I, s:I}, s:o}", "kind", "youtube#videoListResponse",
+                             "pageInfo", "totalResults", (json_int_t) json_array_size (items),
+                             "resultsPerPage", (json_int_t) json_array_size (items), "items",
+                             items);
+    return s_send_json (sim, c, doc);
+}
+
+static enum MHD_Result
+s_channels (s_sim_t *sim, struct MHD_Connection *c)
+{
+    char ids[50][32];
+    int n = s_ids (s_arg (c, "id"), ids, 50);
+    if (n < 0)
+        return s_api_error (c, 400, "tooManyIds", "youtube.parameter",
+                            "The request specifies more than 50 ids.");
+    if (!s_charge (sim, 1))
+        return s_quota_exceeded (c);
+    json_t *items = json_array ();
+    for (int i = 0; i < n; i++) {
+        uint64_t tag;
+        uint32_t index;
+        if (nf_yt_channel_decode (ids[i], &tag, &index) != 0
+            || index >= nf_yt_channel_count (&sim->world))
+            continue;
+        char q[256], a[24], b[24], d[24];
+        s_recall_text (sim, tag, q, sizeof q);
+        nf_ytchannel_t ch;
+        nf_yt_channel (&sim->world, tag, index, q, &ch);
+        json_t *snippet = json_pack ("{s:s, s:s}", "title", ch.title, "description",
+                                     "Videos every week.");
+        if (ch.country)
+            json_object_set_new (snippet, "country", json_string (ch.country));
+        json_t *stats = json_pack ("{s:s, s:b, s:s}", "viewCount",
+                                   s_count (a, sizeof a, ch.view_count), "hiddenSubscriberCount",
+                                   ch.hidden_subscribers, "videoCount",
+                                   s_count (d, sizeof d, ch.video_count));
+        if (!ch.hidden_subscribers)
+            json_object_set_new (stats, "subscriberCount",
+                                 json_string (s_count (b, sizeof b, ch.subscribers)));
+        json_array_append_new (items, json_pack ("{s:s, s:s, s:o, s:o}", "kind", "youtube#channel",
+                                                 "id", ch.id, "snippet", snippet, "statistics",
+                                                 stats));
+    }
+    json_t *doc = json_pack ("{s:s, s:{s:I, s:I}, s:o}", "kind", "youtube#channelListResponse",
+                             "pageInfo", "totalResults", (json_int_t) json_array_size (items),
+                             "resultsPerPage", (json_int_t) json_array_size (items), "items",
+                             items);
+    return s_send_json (sim, c, doc);
+}
+
+/* ---- /watch ------------------------------------------------------------------------ */
+
+static const char *
+s_lang_name (const char *code)
+{
+    return strcmp (code, "en") == 0   ? "English"
+           : strcmp (code, "es") == 0 ? "Spanish"
+           : strcmp (code, "de") == 0 ? "German"
+           : strcmp (code, "hi") == 0 ? "Hindi"
+                                      : "Portuguese (Brazil)";
+}
+
+static enum MHD_Result
+s_watch (s_sim_t *sim, struct MHD_Connection *c)
+{
+    const char *id = s_arg (c, "v");
+    uint64_t tag;
+    uint32_t index;
+    if (!id || nf_yt_video_decode (id, &tag, &index) != 0 || index >= (uint32_t) sim->world.catalog)
+        return s_send_text (c, 404, "text/html; charset=utf-8",
+                            "<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
+                            "<body>This page isn't available.</body></html>");
+    char q[256], origin[300], pub[32], dur[32], num[24];
+    s_recall_text (sim, tag, q, sizeof q);
+    s_origin (c, origin, sizeof origin);
+    nf_ytvideo_t v;
+    nf_yt_video (&sim->world, tag, index, q, &v);
+    nf_ytchannel_t ch;
+    nf_yt_channel (&sim->world, tag, v.channel_index, q, &ch);
+    s_iso_time (v.published, pub, sizeof pub);
+    s_iso_duration (v.duration_s, dur, sizeof dur);
+
+    json_t *player;
+    if (v.unavailable || v.is_private)
+        player = json_pack ("{s:{s:s, s:s}}", "playabilityStatus", "status",
+                            v.is_private ? "LOGIN_REQUIRED" : "ERROR", "reason",
+                            v.is_private ? "This video is private" : "Video unavailable");
+    else {
+        char secs[16];
+        snprintf (secs, sizeof secs, "%d", v.duration_s);
+        player = json_pack ("{s:{s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "playabilityStatus",
+                            "status", "OK", "videoDetails", "videoId", v.id, "title", v.title,
+                            "lengthSeconds", secs, "channelId", v.channel_id, "viewCount",
+                            s_count (num, sizeof num, v.views), "author", ch.title);
+        if (v.captions > 0) {
+            json_t *tracks = json_array ();
+            char url[512], name[64];
+            if (v.captions == 2) {
+                snprintf (url, sizeof url, "%s/api/timedtext?v=%s&lang=%s", origin, v.id,
+                          v.caption_lang);
+                json_array_append_new (tracks, json_pack ("{s:s, s:{s:s}, s:s, s:s, s:b}",
+                                                          "baseUrl", url, "name", "simpleText",
+                                                          s_lang_name (v.caption_lang), "vssId",
+                                                          v.caption_lang, "languageCode",
+                                                          v.caption_lang, "isTranslatable", 1));
+            }
+            snprintf (url, sizeof url, "%s/api/timedtext?v=%s&lang=%s&kind=asr", origin, v.id,
+                      v.caption_lang);
+            snprintf (name, sizeof name, "%s (auto-generated)", s_lang_name (v.caption_lang));
+            json_array_append_new (tracks, json_pack ("{s:s, s:{s:s}, s:s, s:s, s:s, s:b}",
+                                                      "baseUrl", url, "name", "simpleText", name,
+                                                      "vssId", "a.asr", "languageCode",
+                                                      v.caption_lang, "kind", "asr",
+                                                      "isTranslatable", 1));
+            json_object_set_new (player, "captions",
+                                 json_pack ("{s:{s:o}}", "playerCaptionsTracklistRenderer",
+                                            "captionTracks", tracks));
+        }
+    }
+    char *pj = json_dumps (player, JSON_COMPACT | JSON_ESCAPE_SLASH);
+    json_decref (player);
+
+    nf_buf_t b;
+    nf_buf_init (&b);
+    nf_buf_puts (&b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+    s_html_escape (&b, v.title);
+    nf_buf_puts (&b, " - YouTube</title>");
+    if (v.markup == 0) {
+        nf_buf_puts (&b, "<meta name=\"title\" content=\"");
+        s_html_escape (&b, v.title);
+        nf_buf_puts (&b, "\">");
+    }
+    else {
+        nf_buf_puts (&b, "<meta property=\"og:title\" content=\"");
+        s_html_escape (&b, v.title);
+        nf_buf_puts (&b, "\">");
+    }
+    nf_buf_printf (&b,
+                   "<meta itemprop=\"interactionCount\" content=\"%lld\">"
+                   "<meta itemprop=\"datePublished\" content=\"%s\">"
+                   "<meta itemprop=\"duration\" content=\"%s\">"
+                   "<link rel=\"canonical\" href=\"%s/watch?v=%s\"></head><body>"
+                   "<div id=\"player\"></div><script nonce=\"sim\">",
+                   (long long) v.views, pub, dur, origin, v.id);
+    if (v.markup == 0)
+        nf_buf_printf (&b, "var ytInitialPlayerResponse = %s;var meta = "
+                           "document.createElement('meta');",
+                       pj);
+    else
+        nf_buf_printf (&b, "window[\"ytInitialPlayerResponse\"] = %s;\nwindow.ytcsi = {};", pj);
+    nf_buf_puts (&b, "</script></body></html>");
+    free (pj);
+    return s_send_cached (sim, c, "text/html; charset=utf-8", b.data);
+}
+
+/* ---- /api/timedtext -------------------------------------------------------------- */
+
+typedef struct {
+    nf_buf_t *b;
+    int fmt;   /* 0 srv1 XML, 1 srv3 XML, 2 json3 */
+    bool first;
+} s_tt_t;
+
+static void
+s_tt_segment (int64_t start_ms, int64_t dur_ms, const char *text, void *arg)
+{
+    s_tt_t *t = arg;
+    if (t->fmt == 2) {
+        json_t *e = json_pack ("{s:I, s:I, s:[{s:s}]}", "tStartMs", (json_int_t) start_ms,
+                               "dDurationMs", (json_int_t) dur_ms, "segs", "utf8", text);
+        char *s = json_dumps (e, JSON_COMPACT);
+        json_decref (e);
+        nf_buf_printf (t->b, "%s%s", t->first ? "" : ",", s);
+        free (s);
+        t->first = false;
+        return;
+    }
+    /* YouTube escapes the text for HTML, then the XML escapes that again. */
+    nf_buf_t html;
+    nf_buf_init (&html);
+    s_html_escape (&html, text);
+    if (t->fmt == 1)
+        nf_buf_printf (t->b, "<p t=\"%lld\" d=\"%lld\">", (long long) start_ms, (long long) dur_ms);
+    else
+        nf_buf_printf (t->b, "<text start=\"%.2f\" dur=\"%.2f\">", (double) start_ms / 1000.0,
+                       (double) dur_ms / 1000.0);
+    s_html_escape (t->b, html.data ? html.data : "");
+    nf_buf_puts (t->b, t->fmt == 1 ? "</p>" : "</text>");
+    nf_buf_free (&html);
+}
+
+static enum MHD_Result
+s_timedtext (s_sim_t *sim, struct MHD_Connection *c)
+{
+    const char *id = s_arg (c, "v"), *lang = s_arg (c, "lang"), *kind = s_arg (c, "kind");
+    const char *fmt = s_arg (c, "fmt");
+    uint64_t tag;
+    uint32_t index;
+    if (!id || !lang || nf_yt_video_decode (id, &tag, &index) != 0
+        || index >= (uint32_t) sim->world.catalog)
+        return s_send_text (c, 404, "text/plain", "no such track\n");
+    char q[256];
+    s_recall_text (sim, tag, q, sizeof q);
+    nf_ytvideo_t v;
+    nf_yt_video (&sim->world, tag, index, q, &v);
+    bool asr = kind && strcmp (kind, "asr") == 0;
+    if (v.captions == 0 || v.unavailable || strcmp (lang, v.caption_lang) != 0
+        || (!asr && v.captions != 2))
+        return s_send_text (c, 404, "text/plain", "no such track\n");
+    nf_buf_t b;
+    nf_buf_init (&b);
+    s_tt_t t = {&b, fmt && strcmp (fmt, "json3") == 0 ? 2 : fmt && strcmp (fmt, "srv3") == 0 ? 1 : 0,
+                true};
+    if (t.fmt == 2)
+        nf_buf_puts (&b, "{\"wireMagic\":\"pb3\",\"events\":[");
+    else if (t.fmt == 1)
+        nf_buf_puts (&b, "<?xml version=\"1.0\" encoding=\"utf-8\" ?><timedtext format=\"3\"><body>");
+    else
+        nf_buf_puts (&b, "<?xml version=\"1.0\" encoding=\"utf-8\" ?><transcript>");
+    nf_yt_transcript (&sim->world, &v, q, asr, s_tt_segment, &t);
+    nf_buf_puts (&b, t.fmt == 2 ? "]}" : t.fmt == 1 ? "</body></timedtext>" : "</transcript>");
+    return s_send_cached (sim, c, t.fmt == 2 ? "application/json; charset=UTF-8"
+                                             : "text/xml; charset=UTF-8",
+                          b.data);
+}
+
+/* ---- /_sim ---------------------------------------------------------------------- */
+
+static enum MHD_Result
+s_stats (s_sim_t *sim, struct MHD_Connection *c, bool reset)
+{
+    json_t *req = json_object (), *faults = json_object ();
+    unsigned long total = 0;
+    for (int i = 0; i < P_COUNT; i++) {
+        unsigned long n = reset ? atomic_exchange (&sim->requests[i], 0) : sim->requests[i];
+        total += n;
+        json_object_set_new (req, s_path_names[i], json_integer ((json_int_t) n));
+    }
+    for (int i = 0; i < F_COUNT; i++)
+        json_object_set_new (faults, s_fault_names[i],
+                             json_integer ((json_int_t) (reset ? atomic_exchange (
+                                                                     &sim->faults_served[i], 0)
+                                                               : sim->faults_served[i])));
+    json_t *doc = json_pack ("{s:o, s:I, s:o, s:I, s:I, s:I, s:I, s:I}", "requests", req, "total",
+                             (json_int_t) total, "faults", faults, "quota_used",
+                             (json_int_t) sim->quota_used, "quota_refused",
+                             (json_int_t) sim->quota_refused, "not_modified",
+                             (json_int_t) sim->not_modified, "proxied",
+                             (json_int_t) sim->proxied, "catalog",
+                             (json_int_t) sim->world.catalog);
+    if (reset) {
+        sim->quota_used = 0;
+        sim->quota_refused = 0;
+        sim->not_modified = 0;
+        sim->proxied = 0;
+    }
+    char *text = json_dumps (doc, JSON_INDENT (1));
+    json_decref (doc);
+    return s_send (c, 200, "application/json", text, strlen (text), NULL);
+}
+
+/* ---- dispatch --------------------------------------------------------------------- */
+
+static int
+s_path_of (const char *url)
+{
+    if (strcmp (url, "/youtube/v3/search") == 0)
+        return P_SEARCH;
+    if (strcmp (url, "/youtube/v3/videos") == 0)
+        return P_VIDEOS;
+    if (strcmp (url, "/youtube/v3/channels") == 0)
+        return P_CHANNELS;
+    if (strcmp (url, "/watch") == 0)
+        return P_WATCH;
+    if (strcmp (url, "/api/timedtext") == 0)
+        return P_TIMEDTEXT;
+    return P_OTHER;
+}
+
+/* The fault to inject for this request, or -1. */
+static int
+s_pick_fault (s_sim_t *sim, int path)
+{
+    unsigned long n = atomic_fetch_add (&sim->seq, 1);
+    for (int i = 0; i < sim->nfaults; i++) {
+        const s_fault_t *f = &sim->faults[i];
+        if (!(f->paths & (1u << path)))
+            continue;
+        uint64_t r = nf_yt_mix (sim->world.seed ^ (n * UINT64_C (0x9E3779B1)) ^ (uint64_t) (i + 1));
+        if ((double) (r >> 11) * (1.0 / 9007199254740992.0) < f->rate)
+            return f->kind;
+    }
+    return -1;
+}
+
+static enum MHD_Result
+s_fault (s_sim_t *sim, struct MHD_Connection *c, int kind, int path)
+{
+    sim->faults_served[kind]++;
+    bool api = path <= P_CHANNELS;
+    char origin[300], hdr[16];
+    switch (kind) {
+    case F_500:
+        return api ? s_api_error (c, 500, "backendError", "global", "Backend Error")
+                   : s_send_text (c, 500, "text/html", "<html><body>500 Internal Server Error</body></html>");
+    case F_503:
+        return s_send_text (c, 503, "text/html", "<html><body>503 Service Unavailable</body></html>");
+    case F_429: {
+        struct MHD_Response *r = MHD_create_response_from_buffer (
+            strlen ("Too Many Requests\n"), (void *) "Too Many Requests\n", MHD_RESPMEM_PERSISTENT);
+        snprintf (hdr, sizeof hdr, "%d", sim->retry_after);
+        MHD_add_response_header (r, "Retry-After", hdr);
+        MHD_add_response_header (r, "Content-Type", "text/plain");
+        enum MHD_Result rc = MHD_queue_response (c, 429, r);
+        MHD_destroy_response (r);
+        return rc;
+    }
+    case F_TRUNCATE:
+        return api ? s_send_text (c, 200, "application/json", "{\"kind\":\"youtube#videoListRe")
+                   : s_send_text (c, 200, "text/html", "<!DOCTYPE html><html><head><title>x");
+    case F_MALFORMED:
+        return s_send_text (c, 200, api ? "application/json" : "text/xml",
+                            "{\"items\": [ {\"id\": , ] \x01\xff}");
+    case F_BLOCK:
+        return s_send_text (c, 403, "text/html",
+                            "<html><head><title>Sorry...</title></head><body><div>Our systems "
+                            "have detected unusual traffic from your computer network. Please "
+                            "solve the captcha below.</div><form id=\"captcha-form\"></form>"
+                            "</body></html>");
+    case F_CONSENT: {
+        s_origin (c, origin, sizeof origin);
+        char loc[512];
+        snprintf (loc, sizeof loc, "https://consent.youtube.com/m?continue=%s/watch", origin);
+        struct MHD_Response *r = MHD_create_response_from_buffer (0, NULL, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header (r, "Location", loc);
+        enum MHD_Result rc = MHD_queue_response (c, 302, r);
+        MHD_destroy_response (r);
+        return rc;
+    }
+    case F_GIANT: {
+        struct MHD_Response *r = MHD_create_response_from_callback (GIANT_BYTES, 64 * 1024,
+                                                                    s_giant_reader, NULL, NULL);
+        MHD_add_response_header (r, "Content-Type", api ? "application/json" : "text/html");
+        enum MHD_Result rc = MHD_queue_response (c, 200, r);
+        MHD_destroy_response (r);
+        return rc;
+    }
+    default:   /* F_RESET: close the connection without an answer */
+        return MHD_NO;
+    }
+}
+
+static enum MHD_Result
+s_handle (void *cls, struct MHD_Connection *c, const char *url, const char *method,
+          const char *version, const char *upload, size_t *upload_size, void **state)
+{
+    s_sim_t *sim = cls;
+    if (*state == NULL) {   /* first call: headers only */
+        *state = (void *) 1;
+        return MHD_YES;
+    }
+    if (*upload_size) {   /* ignore request bodies */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strncmp (url, "http://", 7) == 0) {   /* proxy form */
+        const char *slash = strchr (url + 7, '/');
+        url = slash ? slash : "/";
+        sim->proxied++;
+    }
+    if (strncmp (url, "/_sim/", 6) == 0)
+        return s_stats (sim, c, strcmp (url, "/_sim/reset") == 0);
+    if (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0)
+        return s_send_text (c, 405, "text/plain", "method not allowed\n");
+    int path = s_path_of (url);
+    sim->requests[path]++;
+    if (sim->latency_ms > 0 || sim->jitter_ms > 0) {
+        unsigned long n = sim->seq;
+        int extra = sim->jitter_ms > 0 ? (int) (nf_yt_mix (n ^ 0x5151) % (unsigned) sim->jitter_ms) : 0;
+        usleep ((useconds_t) (sim->latency_ms + extra) * 1000u);
+    }
+    int fault = s_pick_fault (sim, path);
+    if (fault >= 0)
+        return s_fault (sim, c, fault, path);
+    if (path <= P_CHANNELS && sim->api_key) {
+        const char *key = s_arg (c, "key");
+        if (!key || strcmp (key, sim->api_key) != 0)
+            return s_api_error (c, 400, "keyInvalid", "usageLimits",
+                                "API key not valid. Please pass a valid API key.");
+    }
+    switch (path) {
+    case P_SEARCH: return s_search (sim, c);
+    case P_VIDEOS: return s_videos (sim, c);
+    case P_CHANNELS: return s_channels (sim, c);
+    case P_WATCH: return s_watch (sim, c);
+    case P_TIMEDTEXT: return s_timedtext (sim, c);
+    default:
+        return s_api_error (c, 404, "notFound", "global", "Not Found");
+    }
+}
+
+/* ---- main ------------------------------------------------------------------------- */
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+             "Usage: nf-ytsim [options]\n"
+             "Simulates the YouTube Data API v3, watch pages and timed text on loopback.\n\n"
+             "  --port N               port (default 8089; 0 picks one, printed at start)\n"
+             "  --bind ADDR            IPv4 address to bind (default 127.0.0.1)\n"
+             "  --seed N               world seed (default 1)\n"
+             "  --catalog N            videos per search query (default 2000)\n"
+             "  --now YYYY-MM-DD       simulated date (default today, UTC midnight)\n"
+             "  --threads N            worker threads (default 4); with latency: a thread per connection\n"
+             "  --latency-ms N         fixed delay before each answer\n"
+             "  --jitter-ms N          random extra delay in [0, N)\n"
+             "  --quota N              daily quota units (search 100, videos/channels 1); 0: none\n"
+             "  --api-key KEY          refuse API requests without this key (400 keyInvalid)\n"
+             "  --retry-after S        Retry-After seconds of injected 429s (default 1)\n"
+             "  --fault KIND:RATE[:PATHS]  inject a fault into RATE (0..1) of requests;\n"
+             "                         KIND: 500 503 429 truncate malformed block consent reset giant;\n"
+             "                         PATHS: comma list of search,videos,channels,watch,timedtext\n"
+             "                         (default: all); repeatable\n"
+             "  --help, --version\n");
+}
+
+static int
+s_parse_fault (s_sim_t *sim, const char *spec)
+{
+    if (sim->nfaults == MAX_FAULTS)
+        return -1;
+    char buf[256];
+    snprintf (buf, sizeof buf, "%s", spec);
+    char *kind = strtok (buf, ":"), *rate = strtok (NULL, ":"), *paths = strtok (NULL, ":");
+    s_fault_t f = {-1, 0, 0};
+    for (int i = 0; kind && i < F_COUNT; i++)
+        if (strcmp (kind, s_fault_names[i]) == 0)
+            f.kind = i;
+    char *end = NULL;
+    f.rate = rate ? strtod (rate, &end) : -1;
+    if (f.kind < 0 || !rate || *end || f.rate < 0 || f.rate > 1)
+        return -1;
+    if (!paths)
+        f.paths = (1u << P_COUNT) - 1;
+    for (char *p = paths ? strtok (paths, ",") : NULL; p; p = strtok (NULL, ",")) {
+        int k = -1;
+        for (int i = 0; i < P_OTHER; i++)
+            if (strcmp (p, s_path_names[i]) == 0)
+                k = i;
+        if (k < 0)
+            return -1;
+        f.paths |= 1u << k;
+    }
+    sim->faults[sim->nfaults++] = f;
+    return 0;
+}
+
+static int
+s_int_arg (const char *v, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    long n = v ? strtol (v, &end, 10) : 0;
+    if (!v || !*v || *end || n < lo || n > hi)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    static s_sim_t sim;
+    pthread_mutex_init (&sim.lock, NULL);
+    sim.world.seed = 1;
+    sim.world.catalog = 2000;
+    sim.world.now = (double) (time (NULL) / 86400 * 86400);
+    sim.bind = "127.0.0.1";
+    sim.port = 8089;
+    sim.threads = 4;
+    sim.retry_after = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n = 0;
+        int bad = 0;
+        if (strcmp (a, "--help") == 0) {
+            s_usage (stdout);
+            return 0;
+        }
+        if (strcmp (a, "--version") == 0) {
+            printf ("nf-ytsim %s\n", NF_VERSION);
+            return 0;
+        }
+        if (!v) {
+            fprintf (stderr, "nf-ytsim: %s needs a value (see --help)\n", a);
+            return 2;
+        }
+        i++;
+        if (strcmp (a, "--port") == 0)
+            bad = s_int_arg (v, 0, 65535, &n), sim.port = (int) n;
+        else if (strcmp (a, "--bind") == 0)
+            sim.bind = v;
+        else if (strcmp (a, "--seed") == 0)
+            bad = s_int_arg (v, 0, LONG_MAX, &n), sim.world.seed = (uint64_t) n;
+        else if (strcmp (a, "--catalog") == 0)
+            bad = s_int_arg (v, 1, 1 << 24, &n), sim.world.catalog = (int) n;
+        else if (strcmp (a, "--threads") == 0)
+            bad = s_int_arg (v, 1, 256, &n), sim.threads = (int) n;
+        else if (strcmp (a, "--latency-ms") == 0)
+            bad = s_int_arg (v, 0, 600000, &n), sim.latency_ms = (int) n;
+        else if (strcmp (a, "--jitter-ms") == 0)
+            bad = s_int_arg (v, 0, 600000, &n), sim.jitter_ms = (int) n;
+        else if (strcmp (a, "--quota") == 0)
+            bad = s_int_arg (v, 0, LONG_MAX, &n), sim.quota = n;
+        else if (strcmp (a, "--retry-after") == 0)
+            bad = s_int_arg (v, 0, 86400, &n), sim.retry_after = (int) n;
+        else if (strcmp (a, "--api-key") == 0)
+            sim.api_key = v;
+        else if (strcmp (a, "--fault") == 0)
+            bad = s_parse_fault (&sim, v);
+        else if (strcmp (a, "--now") == 0) {
+            double t;
+            bad = nf_time_parse (v, strlen (v), &t);
+            sim.world.now = t;
+        }
+        else {
+            fprintf (stderr, "nf-ytsim: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+        if (bad) {
+            fprintf (stderr, "nf-ytsim: bad value '%s' for %s (see --help)\n", v, a);
+            return 2;
+        }
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) sim.port)};
+    if (inet_pton (AF_INET, sim.bind, &addr.sin_addr) != 1) {
+        fprintf (stderr, "nf-ytsim: --bind: '%s' is not an IPv4 address\n", sim.bind);
+        return 2;
+    }
+    sigset_t set;
+    sigemptyset (&set);
+    sigaddset (&set, SIGINT);
+    sigaddset (&set, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &set, NULL);   /* MHD's threads inherit the mask */
+    bool per_conn = sim.latency_ms > 0 || sim.jitter_ms > 0;
+    unsigned flags = MHD_USE_ERROR_LOG
+                     | (per_conn ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD
+                                 : MHD_USE_EPOLL_INTERNAL_THREAD);
+    struct MHD_Daemon *d = per_conn
+        ? MHD_start_daemon (flags, 0, NULL, NULL, s_handle, &sim, MHD_OPTION_SOCK_ADDR, &addr,
+                            MHD_OPTION_CONNECTION_TIMEOUT, 15u, MHD_OPTION_CONNECTION_LIMIT, 2000u,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END)
+        : MHD_start_daemon (flags, 0, NULL, NULL, s_handle, &sim, MHD_OPTION_SOCK_ADDR, &addr,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned) sim.threads,
+                            MHD_OPTION_CONNECTION_TIMEOUT, 15u, MHD_OPTION_CONNECTION_LIMIT, 2000u,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+    if (!d) {
+        fprintf (stderr, "nf-ytsim: cannot listen on %s:%d\n", sim.bind, sim.port);
+        return 1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info (d, MHD_DAEMON_INFO_BIND_PORT);
+    char day[32];
+    s_iso_time (sim.world.now, day, sizeof day);
+    fprintf (stderr, "nf-ytsim: listening on http://%s:%u (seed %llu, catalog %d, now %s)\n",
+             sim.bind, info ? info->port : (unsigned) sim.port,
+             (unsigned long long) sim.world.seed, sim.world.catalog, day);
+    int sig = 0;
+    sigwait (&set, &sig);
+    MHD_stop_daemon (d);
+    for (int i = 0; i < MAX_QUERIES; i++)
+        free (sim.queries[i].query);
+    fprintf (stderr, "nf-ytsim: stopped\n");
+    return 0;
+}

@@ -1,0 +1,624 @@
+/*  nf_http: see nf_http.h. One curl easy handle per client (a worker runs
+    one task at a time), so connections to a host are kept alive. */
+#define _GNU_SOURCE   /* strcasestr */
+#include "nf_http.h"
+#include "nf_log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_HOSTS 32
+#define MAX_LIST 64
+#define MAX_REDIRECTS 3
+#define CACHE_MAGIC "NFCACHE1\n"
+
+static const char *const s_builtin_agents[] = {
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.4 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36 Edg/124.0.0.0",
+};
+
+typedef struct {
+    char host[128];
+    double tokens;
+    int64_t last_ms;
+} s_host_t;
+
+typedef struct {
+    char *url;
+    int64_t bad_until_ms;   /* unhealthy until then */
+    int strikes;
+} s_proxy_t;
+
+struct nf_http_t {
+    nf_http_opts_t opts;
+    char *proxies_text, *agents_text, *cache_dir;
+    CURL *curl;
+    s_host_t hosts[MAX_HOSTS];
+    int nhosts;
+    s_proxy_t proxies[MAX_LIST];
+    int nproxies, proxy;
+    char *agents[MAX_LIST];
+    int nagents, agent;
+    uint64_t rng;
+    nf_http_stats_t stats;
+};
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static double
+s_random (nf_http_t *self)
+{
+    self->rng ^= self->rng << 13;
+    self->rng ^= self->rng >> 7;
+    self->rng ^= self->rng << 17;
+    return (double) (self->rng >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static void
+s_sleep_ms (int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
+    while (nanosleep (&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* "host/path" of URL, without scheme, credentials or query: safe to log. */
+static void
+s_redact (const char *url, char *out, size_t cap)
+{
+    const char *p = strstr (url, "://");
+    p = p ? p + 3 : url;
+    const char *at = strchr (p, '@'), *slash = strchr (p, '/');
+    if (at && (!slash || at < slash))
+        p = at + 1;
+    size_t n = strcspn (p, "?#");
+    snprintf (out, cap, "%.*s", (int) (n < 200 ? n : 200), p);
+}
+
+static void
+s_host_of (const char *url, char *out, size_t cap)
+{
+    const char *p = strstr (url, "://");
+    p = p ? p + 3 : url;
+    size_t n = strcspn (p, "/?#");
+    snprintf (out, cap, "%.*s", (int) (n < cap - 1 ? n : cap - 1), p);
+}
+
+int
+nf_http_parse_range (const char *text, long *min, long *max)
+{
+    char *end = NULL;
+    long a = strtol (text, &end, 10), b = a;
+    if (end == text || a < 0)
+        return -1;
+    if (*end == '-') {
+        const char *q = end + 1;
+        b = strtol (q, &end, 10);
+        if (end == q || b < a)
+            return -1;
+    }
+    if (*end)
+        return -1;
+    *min = a;
+    *max = b;
+    return 0;
+}
+
+long
+nf_http_retry_after_ms (const char *value, double now)
+{
+    if (!value)
+        return -1;
+    while (*value == ' ')
+        value++;
+    char *end = NULL;
+    long secs = strtol (value, &end, 10);
+    if (end != value && (*end == 0 || *end == '\r' || *end == '\n' || *end == ' '))
+        return secs < 0 ? -1 : secs * 1000;
+    time_t at = curl_getdate (value, NULL);
+    if (at < 0)
+        return -1;
+    double ms = ((double) at - now) * 1000.0;
+    return ms < 0 ? 0 : (long) ms;
+}
+
+bool
+nf_http_is_block_page (const char *body, size_t len)
+{
+    if (!body)
+        return false;
+    size_t n = len < 65536 ? len : 65536;
+    char *copy = strndup (body, n);
+    bool hit = copy && (strcasestr (copy, "unusual traffic") || strcasestr (copy, "captcha"));
+    free (copy);
+    return hit;
+}
+
+void
+nf_http_cache_key (const char *url, char out[17])
+{
+    uint64_t h = UINT64_C (0xcbf29ce484222325);
+    size_t i = 0;
+    while (url[i]) {
+        /* skip a key=... parameter: the secret never shapes a file name */
+        if (i > 0 && (url[i - 1] == '?' || url[i - 1] == '&') && strncmp (url + i, "key=", 4) == 0) {
+            i += strcspn (url + i, "&#");
+            if (url[i] == '&')
+                i++;
+            continue;
+        }
+        h = (h ^ (unsigned char) url[i++]) * UINT64_C (0x100000001b3);
+    }
+    snprintf (out, 17, "%016llx", (unsigned long long) h);
+}
+
+/* ---- construction -------------------------------------------------------------- */
+
+static int
+s_split (char *text, const char *sep, char **items, int cap)
+{
+    int n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r (text, sep, &save); t && n < cap; t = strtok_r (NULL, sep, &save)) {
+        while (*t == ' ' || *t == '\t')
+            t++;
+        size_t len = strlen (t);
+        while (len > 0 && (t[len - 1] == ' ' || t[len - 1] == '\r'))
+            t[--len] = 0;
+        if (*t && *t != '#')
+            items[n++] = t;
+    }
+    return n;
+}
+
+nf_http_t *
+nf_http_new (const nf_http_opts_t *opts, char *err, size_t errlen)
+{
+    nf_http_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->opts = *opts;
+    self->proxies_text = strdup (opts->proxies ? opts->proxies : "");
+    self->cache_dir = strdup (opts->cache_dir ? opts->cache_dir : "");
+    self->opts.proxies = self->proxies_text;
+    self->opts.cache_dir = self->cache_dir;
+    self->opts.user_agents = NULL;
+    self->rng = (uint64_t) time (NULL) ^ ((uint64_t) getpid () << 32) ^ (uintptr_t) self;
+    if (!self->rng)
+        self->rng = 88172645463325252ULL;
+    char *items[MAX_LIST];
+    int n = s_split (self->proxies_text, ",", items, MAX_LIST);
+    for (int i = 0; i < n; i++)
+        self->proxies[self->nproxies++].url = items[i];
+    if (opts->user_agents && *opts->user_agents) {
+        nf_buf_t b;
+        nf_buf_init (&b);
+        if (nf_buf_read_file (&b, opts->user_agents, 1 << 20) != 0) {
+            snprintf (err, errlen, "cannot read user agents from %s: %s", opts->user_agents,
+                      strerror (errno));
+            nf_buf_free (&b);
+            nf_http_destroy (&self);
+            return NULL;
+        }
+        self->agents_text = b.data ? b.data : strdup ("");
+        self->nagents = s_split (self->agents_text, "\n", self->agents, MAX_LIST);
+        if (self->nagents == 0) {
+            snprintf (err, errlen, "%s lists no user agents", opts->user_agents);
+            nf_http_destroy (&self);
+            return NULL;
+        }
+    }
+    else
+        for (size_t i = 0; i < sizeof s_builtin_agents / sizeof s_builtin_agents[0]; i++)
+            self->agents[self->nagents++] = (char *) s_builtin_agents[i];
+    self->agent = (int) (s_random (self) * self->nagents);
+    if (*self->cache_dir && mkdir (self->cache_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf (err, errlen, "cannot make the cache folder %s: %s", self->cache_dir,
+                  strerror (errno));
+        nf_http_destroy (&self);
+        return NULL;
+    }
+    self->curl = curl_easy_init ();
+    if (!self->curl) {
+        snprintf (err, errlen, "curl_easy_init failed");
+        nf_http_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+nf_http_destroy (nf_http_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    nf_http_t *self = *self_p;
+    if (self->curl)
+        curl_easy_cleanup (self->curl);
+    free (self->proxies_text);
+    free (self->agents_text);
+    free (self->cache_dir);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+nf_http_resp_init (nf_http_resp_t *r)
+{
+    memset (r, 0, sizeof *r);
+    nf_buf_init (&r->body);
+}
+
+void
+nf_http_resp_free (nf_http_resp_t *r)
+{
+    nf_buf_free (&r->body);
+}
+
+const nf_http_stats_t *
+nf_http_stats (nf_http_t *self)
+{
+    return &self->stats;
+}
+
+/* ---- proxies ------------------------------------------------------------------------ */
+
+/* Index of the proxy to use: the current one if healthy, else the next
+   healthy one, else the one that recovers first. -1: direct. */
+static int
+s_pick_proxy (nf_http_t *self)
+{
+    if (self->nproxies == 0)
+        return -1;
+    int64_t now = nf_clock_ms ();
+    int best = self->proxy;
+    for (int i = 0; i < self->nproxies; i++) {
+        int k = (self->proxy + i) % self->nproxies;
+        if (self->proxies[k].bad_until_ms <= now) {
+            self->proxy = k;
+            return k;
+        }
+        if (self->proxies[k].bad_until_ms < self->proxies[best].bad_until_ms)
+            best = k;
+    }
+    self->proxy = best;
+    return best;
+}
+
+static void
+s_proxy_strike (nf_http_t *self, int k)
+{
+    if (k < 0)
+        return;
+    s_proxy_t *p = &self->proxies[k];
+    if (p->strikes < 10)
+        p->strikes++;
+    p->bad_until_ms = nf_clock_ms () + (int64_t) 30000 * (1 << (p->strikes - 1));
+    self->proxy = (k + 1) % self->nproxies;
+    self->stats.proxy_failures++;
+}
+
+const char *
+nf_http_current_proxy (nf_http_t *self)
+{
+    int k = s_pick_proxy (self);
+    return k < 0 ? "" : self->proxies[k].url;
+}
+
+/* ---- politeness ------------------------------------------------------------------ */
+
+static void
+s_polite_wait (nf_http_t *self, const char *url)
+{
+    char host[128];
+    s_host_of (url, host, sizeof host);
+    s_host_t *h = NULL;
+    for (int i = 0; i < self->nhosts && !h; i++)
+        if (strcmp (self->hosts[i].host, host) == 0)
+            h = &self->hosts[i];
+    if (!h) {
+        h = &self->hosts[self->nhosts < MAX_HOSTS ? self->nhosts++ : MAX_HOSTS - 1];
+        snprintf (h->host, sizeof h->host, "%s", host);
+        h->tokens = self->opts.burst > 0 ? self->opts.burst : 1;
+        h->last_ms = nf_clock_ms ();
+    }
+    if (self->opts.rate > 0) {
+        int64_t now = nf_clock_ms ();
+        double cap = self->opts.burst > 0 ? self->opts.burst : 1;
+        h->tokens += (double) (now - h->last_ms) / 1000.0 * self->opts.rate;
+        if (h->tokens > cap)
+            h->tokens = cap;
+        h->last_ms = now;
+        if (h->tokens < 1.0) {
+            int64_t wait = (int64_t) ((1.0 - h->tokens) / self->opts.rate * 1000.0) + 1;
+            s_sleep_ms (wait);
+            h->tokens += (double) wait / 1000.0 * self->opts.rate;
+            h->last_ms = nf_clock_ms ();
+        }
+        h->tokens -= 1.0;
+    }
+    if (self->opts.delay_max_ms > 0)
+        s_sleep_ms (self->opts.delay_min_ms
+                    + (int64_t) (s_random (self)
+                                 * (double) (self->opts.delay_max_ms - self->opts.delay_min_ms)));
+}
+
+/* ---- the cache --------------------------------------------------------------------- */
+
+static void
+s_cache_path (nf_http_t *self, const char *url, char *out, size_t cap)
+{
+    char key[17];
+    nf_http_cache_key (url, key);
+    snprintf (out, cap, "%s/%s", self->cache_dir, key);
+}
+
+/* Load the cached copy of URL: 0 with BODY, ETAG and its age, or -1. */
+static int
+s_cache_load (nf_http_t *self, const char *url, nf_buf_t *body, char *etag, size_t etagcap,
+              double *age_s)
+{
+    char path[4200];
+    s_cache_path (self, url, path, sizeof path);
+    nf_buf_t b;
+    nf_buf_init (&b);
+    if (nf_buf_read_file (&b, path, self->opts.max_bytes + 8192) != 0 || b.len < sizeof CACHE_MAGIC
+        || memcmp (b.data, CACHE_MAGIC, sizeof CACHE_MAGIC - 1) != 0) {
+        nf_buf_free (&b);
+        return -1;
+    }
+    char *p = b.data + sizeof CACHE_MAGIC - 1;
+    char *nl1 = strchr (p, '\n'), *nl2 = nl1 ? strchr (nl1 + 1, '\n') : NULL;
+    if (!nl1 || !nl2) {
+        nf_buf_free (&b);
+        return -1;
+    }
+    double stored = strtod (p, NULL);
+    snprintf (etag, etagcap, "%.*s", (int) (nl2 - nl1 - 1), nl1 + 1);
+    *age_s = (double) time (NULL) - stored;
+    nf_buf_reset (body);
+    nf_buf_append (body, nl2 + 1, b.len - (size_t) (nl2 + 1 - b.data));
+    nf_buf_free (&b);
+    return 0;
+}
+
+static void
+s_cache_store (nf_http_t *self, const char *url, const char *etag, const char *body, size_t len)
+{
+    char path[4200], tmp[4300];
+    s_cache_path (self, url, path, sizeof path);
+    snprintf (tmp, sizeof tmp, "%s.%d.tmp", path, (int) getpid ());
+    FILE *f = fopen (tmp, "wb");
+    if (!f) {
+        nf_warn ("cache: cannot write %s: %s", tmp, strerror (errno));
+        return;
+    }
+    fprintf (f, "%s%lld\n%s\n", CACHE_MAGIC, (long long) time (NULL), etag ? etag : "");
+    size_t w = fwrite (body, 1, len, f);
+    if (fclose (f) != 0 || w != len || rename (tmp, path) != 0) {
+        nf_warn ("cache: cannot store %s", path);
+        unlink (tmp);
+    }
+}
+
+/* ---- one request --------------------------------------------------------------------- */
+
+typedef struct {
+    nf_buf_t *body;
+    size_t max;
+    bool too_big;
+    char retry_after[64];
+    char etag[128];
+} s_xfer_t;
+
+static size_t
+s_on_body (char *data, size_t size, size_t n, void *arg)
+{
+    s_xfer_t *x = arg;
+    size_t len = size * n;
+    if (x->body->len + len > x->max) {
+        x->too_big = true;
+        return 0;
+    }
+    nf_buf_append (x->body, data, len);
+    return len;
+}
+
+static void
+s_header_value (const char *data, size_t len, size_t skip, char *out, size_t cap)
+{
+    const char *v = data + skip;
+    size_t n = len - skip;
+    while (n > 0 && (*v == ' ' || *v == '\t'))
+        v++, n--;
+    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
+        n--;
+    snprintf (out, cap, "%.*s", (int) (n < cap - 1 ? n : cap - 1), v);
+}
+
+static size_t
+s_on_header (char *data, size_t size, size_t n, void *arg)
+{
+    s_xfer_t *x = arg;
+    size_t len = size * n;
+    if (len > 12 && strncasecmp (data, "retry-after:", 12) == 0)
+        s_header_value (data, len, 12, x->retry_after, sizeof x->retry_after);
+    else if (len > 5 && strncasecmp (data, "etag:", 5) == 0)
+        s_header_value (data, len, 5, x->etag, sizeof x->etag);
+    return len;
+}
+
+nf_http_class_t
+nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
+{
+    nf_buf_reset (&r->body);
+    r->status = 0;
+    r->from_cache = false;
+    r->error[0] = 0;
+    r->klass = NF_HTTP_TRANSIENT;
+    char safe[256];
+    s_redact (url, safe, sizeof safe);
+
+    char etag[128] = "";
+    double age = 0;
+    bool cached = *self->cache_dir
+                  && s_cache_load (self, url, &r->body, etag, sizeof etag, &age) == 0;
+    if (cached && age < (double) self->opts.cache_ttl_s) {
+        self->stats.cache_hits++;
+        r->from_cache = true;
+        r->status = 200;
+        r->klass = NF_HTTP_OK;
+        return r->klass;
+    }
+    nf_buf_t stale;   /* the stale copy, for a 304 */
+    nf_buf_init (&stale);
+    if (cached)
+        nf_buf_append (&stale, r->body.data ? r->body.data : "", r->body.len);
+
+    char target[4096];
+    snprintf (target, sizeof target, "%s", url);
+    int redirects = 0;
+    for (int attempt = 0; attempt <= self->opts.retries; attempt++) {
+        nf_buf_reset (&r->body);
+        s_xfer_t x = {&r->body, self->opts.max_bytes, false, "", ""};
+        s_polite_wait (self, target);
+        int proxy = s_pick_proxy (self);
+        CURL *c = self->curl;
+        curl_easy_reset (c);
+        struct curl_slist *headers =
+            curl_slist_append (NULL, "Accept-Language: en-US,en;q=0.9");
+        char inm[160];
+        if (cached && *etag) {
+            snprintf (inm, sizeof inm, "If-None-Match: %s", etag);
+            headers = curl_slist_append (headers, inm);
+        }
+        curl_easy_setopt (c, CURLOPT_URL, target);
+        curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt (c, CURLOPT_USERAGENT, self->agents[self->agent % self->nagents]);
+        curl_easy_setopt (c, CURLOPT_PROXY, proxy >= 0 ? self->proxies[proxy].url : "");
+        curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, self->opts.timeout_ms);
+        curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT_MS, self->opts.timeout_ms);
+        curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt (c, CURLOPT_ACCEPT_ENCODING, "");
+        curl_easy_setopt (c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) self->opts.max_bytes);
+        curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_on_body);
+        curl_easy_setopt (c, CURLOPT_WRITEDATA, &x);
+        curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, s_on_header);
+        curl_easy_setopt (c, CURLOPT_HEADERDATA, &x);
+        curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
+        CURLcode rc = curl_easy_perform (c);
+        curl_slist_free_all (headers);
+        r->requests++;
+        self->stats.requests++;
+        long status = 0;
+        if (rc == CURLE_OK)
+            curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status);
+        r->status = status;
+        long wait = -1;
+        if (rc != CURLE_OK) {
+            if (x.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+                r->klass = NF_HTTP_TOO_BIG;
+                snprintf (r->error, sizeof r->error, "%s: body larger than %zu bytes", safe,
+                          self->opts.max_bytes);
+                break;
+            }
+            r->klass = NF_HTTP_TRANSIENT;
+            snprintf (r->error, sizeof r->error, "%s: %s", safe, curl_easy_strerror (rc));
+            if (proxy >= 0 && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_PROXY
+                               || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR))
+                s_proxy_strike (self, proxy);
+        }
+        else if (status == 304 && cached) {
+            nf_buf_reset (&r->body);
+            nf_buf_append (&r->body, stale.data ? stale.data : "", stale.len);
+            s_cache_store (self, url, etag, stale.data ? stale.data : "", stale.len);
+            self->stats.revalidated++;
+            r->status = 200;
+            r->from_cache = true;
+            r->klass = NF_HTTP_OK;
+            break;
+        }
+        else if (status >= 300 && status < 400) {
+            char *loc = NULL;
+            curl_easy_getinfo (c, CURLINFO_REDIRECT_URL, &loc);
+            if (loc && strstr (loc, "consent.")) {
+                r->klass = NF_HTTP_BLOCKED;
+                snprintf (r->error, sizeof r->error, "%s: redirected to a consent page", safe);
+            }
+            else if (loc && redirects < MAX_REDIRECTS) {
+                snprintf (target, sizeof target, "%s", loc);
+                redirects++;
+                attempt--;   /* a redirect is not a failure */
+                continue;
+            }
+            else {
+                r->klass = NF_HTTP_CLIENT;
+                snprintf (r->error, sizeof r->error, "%s: HTTP %ld redirect loop", safe, status);
+                break;
+            }
+        }
+        else if (status >= 200 && status < 300) {
+            r->klass = NF_HTTP_OK;
+            if (*self->cache_dir && status == 200)
+                s_cache_store (self, url, x.etag, r->body.data ? r->body.data : "", r->body.len);
+            break;
+        }
+        else if (status == 404 || status == 410) {
+            r->klass = NF_HTTP_GONE;
+            snprintf (r->error, sizeof r->error, "%s: HTTP %ld", safe, status);
+            break;
+        }
+        else if (status == 429
+                 || (status == 403 && nf_http_is_block_page (r->body.data, r->body.len))) {
+            r->klass = NF_HTTP_BLOCKED;
+            snprintf (r->error, sizeof r->error, "%s: blocked (HTTP %ld%s)", safe, status,
+                      status == 403 ? ", captcha page" : "");
+            wait = nf_http_retry_after_ms (x.retry_after[0] ? x.retry_after : NULL,
+                                           (double) time (NULL));
+        }
+        else if (status >= 500) {
+            r->klass = NF_HTTP_TRANSIENT;
+            snprintf (r->error, sizeof r->error, "%s: HTTP %ld", safe, status);
+            wait = nf_http_retry_after_ms (x.retry_after[0] ? x.retry_after : NULL,
+                                           (double) time (NULL));
+        }
+        else {
+            r->klass = NF_HTTP_CLIENT;
+            snprintf (r->error, sizeof r->error, "%s: HTTP %ld", safe, status);
+            break;
+        }
+        if (r->klass == NF_HTTP_BLOCKED) {
+            r->blocks++;
+            self->stats.blocks++;
+            self->agent = (self->agent + 1) % self->nagents;
+            s_proxy_strike (self, proxy);
+        }
+        if (attempt == self->opts.retries)
+            break;
+        self->stats.retries++;
+        if (wait < 0)
+            wait = self->opts.backoff_base_ms * (1L << (attempt < 10 ? attempt : 10));
+        if (wait > self->opts.max_wait_ms)
+            wait = self->opts.max_wait_ms;
+        nf_debug ("%s; retrying in %ld ms", r->error, wait);
+        s_sleep_ms (wait);
+    }
+    nf_buf_free (&stale);
+    return r->klass;
+}

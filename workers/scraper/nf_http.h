@@ -1,0 +1,106 @@
+/*  nf_http: the scraper's polite HTTP GET (libcurl).
+
+    Every request goes through, in order:
+      cache         a fresh copy in NF_CACHE_DIR answers without a request;
+                    a stale one with an ETag is revalidated (If-None-Match,
+                    304 refreshes it). Only 200 answers are stored; the file
+                    name is a hash of the URL without its `key=` parameter.
+      politeness    a token bucket per host (NF_HTTP_RATE requests/s, burst
+                    NF_HTTP_BURST) and a random delay in NF_HTTP_DELAY_MS
+                    ("MIN-MAX") between requests to one host.
+      identity      a user agent from the rotation list (built in, or one per
+                    line in NF_USER_AGENTS) and a proxy from NF_PROXIES
+                    (comma list; "" goes direct).
+      limits        NF_HTTP_TIMEOUT_MS per request, NF_HTTP_MAX_BYTES per
+                    body (a larger body aborts the transfer).
+    Then the answer is classified:
+      OK            2xx (and 304 served from the cache)
+      GONE          404 and 410: permanent
+      BLOCKED       429; 403 whose body says captcha / "unusual traffic";
+                    a redirect to a consent page
+      TRANSIENT     5xx, timeouts, resets, connection errors, a cut body
+      TOO_BIG       a body over the cap
+      CLIENT        any other 4xx: the caller reads the body (API errors)
+    BLOCKED and TRANSIENT answers are retried inside the call up to
+    NF_HTTP_RETRIES times: Retry-After honoured (at most NF_HTTP_MAX_WAIT_MS),
+    else capped exponential backoff; a block also rotates the user agent and
+    marks the proxy unhealthy for a cool-down (doubling per strike), so the
+    next request leaves through another one. */
+#ifndef NF_HTTP_H
+#define NF_HTTP_H
+
+#include "nf_util.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum {
+    NF_HTTP_OK,
+    NF_HTTP_GONE,
+    NF_HTTP_BLOCKED,
+    NF_HTTP_TRANSIENT,
+    NF_HTTP_TOO_BIG,
+    NF_HTTP_CLIENT,
+} nf_http_class_t;
+
+typedef struct {
+    long timeout_ms;          /* per request */
+    size_t max_bytes;         /* body cap */
+    int retries;              /* extra requests after a block or a transient failure */
+    double rate;              /* requests per second per host; 0: unlimited */
+    int burst;                /* token bucket size */
+    long delay_min_ms, delay_max_ms;   /* random pause before each request */
+    long max_wait_ms;         /* cap on one Retry-After or backoff wait */
+    long backoff_base_ms;     /* first backoff when no Retry-After */
+    const char *proxies;      /* comma list, or "" */
+    const char *user_agents;  /* file with one per line, or "" for the built-in list */
+    const char *cache_dir;    /* "" disables the cache */
+    long cache_ttl_s;         /* fresh for this long */
+} nf_http_opts_t;
+
+typedef struct {
+    long status;              /* final HTTP status, 0 when none */
+    nf_http_class_t klass;
+    nf_buf_t body;            /* the body (from the network or the cache) */
+    bool from_cache;          /* served from the cache (fresh or revalidated) */
+    int requests;             /* HTTP requests this call made */
+    int blocks;               /* blocked answers seen */
+    char error[512];          /* what went wrong, when not OK */
+} nf_http_resp_t;
+
+/* Counters since the client was made. */
+typedef struct {
+    uint64_t requests, cache_hits, revalidated, blocks, retries, proxy_failures;
+} nf_http_stats_t;
+
+typedef struct nf_http_t nf_http_t;
+
+/* A client; NULL with ERR on a bad option (unreadable user-agent file,
+   cache folder that cannot be made). OPTS strings are copied. */
+nf_http_t *nf_http_new (const nf_http_opts_t *opts, char *err, size_t errlen);
+void nf_http_destroy (nf_http_t **self_p);
+
+/* Parse "MIN-MAX" or "N" milliseconds. 0, or -1. */
+int nf_http_parse_range (const char *text, long *min, long *max);
+
+void nf_http_resp_init (nf_http_resp_t *r);
+void nf_http_resp_free (nf_http_resp_t *r);
+
+/* GET URL into R (reset first). Returns R->klass. */
+nf_http_class_t nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r);
+
+const nf_http_stats_t *nf_http_stats (nf_http_t *self);
+/* The proxy the next request would use ("" for direct). */
+const char *nf_http_current_proxy (nf_http_t *self);
+
+/* Retry-After (seconds or an HTTP date) in milliseconds from NOW (epoch
+   seconds), or -1 when VALUE is neither. */
+long nf_http_retry_after_ms (const char *value, double now);
+
+/* True when an answer looks like a block page (captcha, unusual traffic). */
+bool nf_http_is_block_page (const char *body, size_t len);
+
+/* 64-bit FNV-1a of the URL without its key= parameter, as 16 hex digits. */
+void nf_http_cache_key (const char *url, char out[17]);
+
+#endif
