@@ -6,6 +6,8 @@
       GET /youtube/v3/channels  channels.list (1 unit)
       GET /watch?v=ID           a watch page with ytInitialPlayerResponse
       GET /api/timedtext        timed text: XML (srv1, default), fmt=srv3, fmt=json3
+      GET /site/search?q=&page= a listing site (20 links a page, rel=next) and
+      GET /site/item/ID         its item pages, for the generic template source
       GET /_sim/stats           counters as JSON;  GET /_sim/reset zeroes them
 
     with the API's JSON shapes and error bodies. The data comes from
@@ -32,9 +34,9 @@
 #include <unistd.h>
 
 /* Paths with counters and fault filters. */
-enum { P_SEARCH, P_VIDEOS, P_CHANNELS, P_WATCH, P_TIMEDTEXT, P_OTHER, P_COUNT };
-static const char *const s_path_names[P_COUNT] = {"search", "videos", "channels",
-                                                  "watch",  "timedtext", "other"};
+enum { P_SEARCH, P_VIDEOS, P_CHANNELS, P_WATCH, P_TIMEDTEXT, P_SITE, P_OTHER, P_COUNT };
+static const char *const s_path_names[P_COUNT] = {"search", "videos",    "channels", "watch",
+                                                  "timedtext", "site", "other"};
 
 /* Fault kinds. */
 enum { F_500, F_503, F_429, F_TRUNCATE, F_MALFORMED, F_BLOCK, F_CONSENT, F_RESET, F_GIANT, F_COUNT };
@@ -619,7 +621,7 @@ s_watch (s_sim_t *sim, struct MHD_Connection *c)
 
 typedef struct {
     nf_buf_t *b;
-    int fmt;   /* 0 srv1 XML, 1 srv3 XML, 2 json3 */
+    int fmt;   /* 0 srv1 XML, 1 srv3 XML, 2 json3, 3 HTML paragraphs (/site) */
     bool first;
 } s_tt_t;
 
@@ -635,6 +637,12 @@ s_tt_segment (int64_t start_ms, int64_t dur_ms, const char *text, void *arg)
         nf_buf_printf (t->b, "%s%s", t->first ? "" : ",", s);
         free (s);
         t->first = false;
+        return;
+    }
+    if (t->fmt == 3) {
+        nf_buf_puts (t->b, "<p>");
+        s_html_escape (t->b, text);
+        nf_buf_puts (t->b, "</p>\n");
         return;
     }
     /* YouTube escapes the text for HTML, then the XML escapes that again. */
@@ -684,6 +692,96 @@ s_timedtext (s_sim_t *sim, struct MHD_Connection *c)
     return s_send_cached (sim, c, t.fmt == 2 ? "application/json; charset=UTF-8"
                                              : "text/xml; charset=UTF-8",
                           b.data);
+}
+
+/* ---- /site: a listing site for the generic template source ---------------------- */
+
+#define SITE_PAGE 20
+
+static enum MHD_Result
+s_site_search (s_sim_t *sim, struct MHD_Connection *c)
+{
+    const char *q = s_arg (c, "q"), *pg = s_arg (c, "page");
+    if (!q || !*q)
+        return s_send_text (c, 400, "text/html", "<html><body>missing q</body></html>");
+    long page = pg ? strtol (pg, NULL, 10) : 1;
+    if (page < 1)
+        page = 1;
+    uint64_t tag = nf_yt_query_tag (&sim->world, q);
+    s_remember (sim, tag, q);
+    nf_buf_t eq;   /* q again, percent-encoded for the next link */
+    nf_buf_init (&eq);
+    for (const unsigned char *p = (const unsigned char *) q; *p; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')
+            || *p == '-' || *p == '_' || *p == '.')
+            nf_buf_append (&eq, p, 1);
+        else
+            nf_buf_printf (&eq, "%%%02X", *p);
+    nf_buf_t b;
+    nf_buf_init (&b);
+    nf_buf_puts (&b, "<!DOCTYPE html><html><head><title>Search</title></head><body><ul id=\"results\">");
+    long first = (page - 1) * SITE_PAGE;
+    for (long i = first; i < first + SITE_PAGE && i < sim->world.catalog; i++) {
+        nf_ytvideo_t v;
+        nf_yt_video (&sim->world, tag, (uint32_t) i, q, &v);
+        nf_buf_printf (&b, "<li><a class=\"item\" href=\"/site/item/%s\">", v.id);
+        s_html_escape (&b, v.title);
+        nf_buf_puts (&b, "</a></li>");
+    }
+    nf_buf_puts (&b, "</ul>");
+    if (first + SITE_PAGE < sim->world.catalog)
+        nf_buf_printf (&b, "<a rel=\"next\" href=\"/site/search?q=%s&amp;page=%ld\">Next</a>",
+                       eq.data, page + 1);
+    nf_buf_puts (&b, "</body></html>");
+    nf_buf_free (&eq);
+    return s_send_cached (sim, c, "text/html; charset=utf-8", b.data);
+}
+
+static enum MHD_Result
+s_site_item (s_sim_t *sim, struct MHD_Connection *c, const char *id)
+{
+    uint64_t tag;
+    uint32_t index;
+    if (nf_yt_video_decode (id, &tag, &index) != 0 || index >= (uint32_t) sim->world.catalog)
+        return s_send_text (c, 404, "text/html", "<html><body>no such item</body></html>");
+    char q[256], pub[32];
+    s_recall_text (sim, tag, q, sizeof q);
+    nf_ytvideo_t v;
+    nf_yt_video (&sim->world, tag, index, q, &v);
+    if (v.is_private || v.unavailable)
+        return s_send_text (c, 410, "text/html", "<html><body>removed</body></html>");
+    nf_ytchannel_t ch;
+    nf_yt_channel (&sim->world, tag, v.channel_index, q, &ch);
+    s_iso_time (v.published, pub, sizeof pub);
+    nf_buf_t b;
+    nf_buf_init (&b);
+    nf_buf_printf (&b, "<!DOCTYPE html><html lang=\"%s\"><head><title>", v.audio_lang ? v.audio_lang : "en");
+    s_html_escape (&b, v.title);
+    nf_buf_puts (&b, "</title></head><body><h1 class=\"title\">");
+    s_html_escape (&b, v.title);
+    nf_buf_printf (&b, "</h1><p><span class=\"views\">%lld views</span> ", (long long) v.views);
+    if (!v.likes_hidden)
+        nf_buf_printf (&b, "<span class=\"likes\">%lld</span> ", (long long) v.likes);
+    nf_buf_printf (&b, "<span class=\"comments\">%lld comments</span> <time datetime=\"%s\">%.10s</time> "
+                   "<span class=\"duration\">%d:%02d</span></p><p><a class=\"channel\" data-id=\"%s\"",
+                   (long long) v.comments, pub, pub, v.duration_s / 60, v.duration_s % 60, ch.id);
+    if (ch.country)
+        nf_buf_printf (&b, " data-country=\"%s\"", ch.country);
+    nf_buf_puts (&b, " href=\"#\">");
+    s_html_escape (&b, ch.title);
+    nf_buf_puts (&b, "</a> ");
+    if (!ch.hidden_subscribers)
+        nf_buf_printf (&b, "<span class=\"subs\">%lld subscribers</span> ", (long long) ch.subscribers);
+    nf_buf_printf (&b, "<span class=\"channel-views\">%lld</span> <span class=\"channel-videos\">%lld</span></p>",
+                   (long long) ch.view_count, (long long) ch.video_count);
+    if (v.captions > 0) {
+        nf_buf_puts (&b, "<div class=\"transcript\">");
+        s_tt_t t = {&b, 3, true};
+        nf_yt_transcript (&sim->world, &v, q, false, s_tt_segment, &t);
+        nf_buf_puts (&b, "</div>");
+    }
+    nf_buf_puts (&b, "</body></html>");
+    return s_send_cached (sim, c, "text/html; charset=utf-8", b.data);
 }
 
 /* ---- /_sim ---------------------------------------------------------------------- */
@@ -736,6 +834,8 @@ s_path_of (const char *url)
         return P_WATCH;
     if (strcmp (url, "/api/timedtext") == 0)
         return P_TIMEDTEXT;
+    if (strncmp (url, "/site/", 6) == 0)
+        return P_SITE;
     return P_OTHER;
 }
 
@@ -856,6 +956,12 @@ s_handle (void *cls, struct MHD_Connection *c, const char *url, const char *meth
     case P_CHANNELS: return s_channels (sim, c);
     case P_WATCH: return s_watch (sim, c);
     case P_TIMEDTEXT: return s_timedtext (sim, c);
+    case P_SITE:
+        if (strcmp (url, "/site/search") == 0)
+            return s_site_search (sim, c);
+        if (strncmp (url, "/site/item/", 11) == 0)
+            return s_site_item (sim, c, url + 11);
+        return s_send_text (c, 404, "text/html", "<html><body>not found</body></html>");
     default:
         return s_api_error (c, 404, "notFound", "global", "Not Found");
     }
@@ -882,7 +988,7 @@ s_usage (FILE *out)
              "  --retry-after S        Retry-After seconds of injected 429s (default 1)\n"
              "  --fault KIND:RATE[:PATHS]  inject a fault into RATE (0..1) of requests;\n"
              "                         KIND: 500 503 429 truncate malformed block consent reset giant;\n"
-             "                         PATHS: comma list of search,videos,channels,watch,timedtext\n"
+             "                         PATHS: comma list of search,videos,channels,watch,timedtext,site\n"
              "                         (default: all); repeatable\n"
              "  --help, --version\n");
 }

@@ -470,6 +470,8 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
     nf_buf_reset (&r->body);
     r->status = 0;
     r->from_cache = false;
+    r->requests = 0;
+    r->blocks = 0;
     r->error[0] = 0;
     r->klass = NF_HTTP_TRANSIENT;
     char safe[256];
@@ -616,7 +618,11 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
             wait = self->opts.backoff_base_ms * (1L << (attempt < 10 ? attempt : 10));
         if (wait > self->opts.max_wait_ms)
             wait = self->opts.max_wait_ms;
-        nf_debug ("%s; retrying in %ld ms", r->error, wait);
+        if (r->klass == NF_HTTP_BLOCKED)
+            nf_warn ("%s; new user agent%s, retrying in %ld ms", r->error,
+                     proxy >= 0 ? " and proxy" : "", wait);
+        else
+            nf_debug ("%s; retrying in %ld ms", r->error, wait);
         s_sleep_ms (wait);
     }
     nf_buf_free (&stale);

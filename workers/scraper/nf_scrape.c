@@ -171,7 +171,8 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
     char token[256] = "";
     long pages = 0, dropped = 0;
     size_t cursor = 0;             /* ids before it were looked up */
-    bool quota = false, exhausted = false;
+    bool quota = false, exhausted = false;   /* quota: an answer said quotaExceeded */
+    bool lookup_quota = false, channel_quota = false;
     nf_http_resp_t r;
     nf_http_resp_init (&r);
     nf_buf_t url;
@@ -179,9 +180,9 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
     /* Rounds: search until there are enough ids to look up, look them up
        (videos.list, 50 a request); private or removed ones leave a gap
        that the next round fills from the spare ids of the last page. */
-    while (out->error[0] == 0 && !quota && (long) json_array_size (videos) < need) {
+    while (out->error[0] == 0 && !lookup_quota && (long) json_array_size (videos) < need) {
         size_t want = (size_t) (need - (long) json_array_size (videos));
-        while (json_array_size (ids) - cursor < want && !exhausted && pages < max_pages) {
+        while (json_array_size (ids) - cursor < want && !exhausted && !quota && pages < max_pages) {
             nf_buf_reset (&url);
             nf_buf_printf (&url, "%s/search?part=snippet&type=video&maxResults=%d", s->api_url,
                            BATCH);
@@ -216,8 +217,8 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
             json_decref (page);
             exhausted = !*token;
         }
-        if (out->error[0] || quota || json_array_size (ids) == cursor)
-            break;
+        if (out->error[0] || json_array_size (ids) == cursor)
+            break;   /* (after a quota stop, the ids found are still looked up) */
         size_t end = cursor + want < json_array_size (ids) ? cursor + want : json_array_size (ids);
         for (size_t at = cursor; at < end; at += BATCH) {
             size_t stop = at + BATCH < end ? at + BATCH : end;
@@ -231,7 +232,7 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
             s_param (&url, "id", list.data);
             s_param (&url, "key", s->api_key);
             nf_buf_free (&list);
-            if (s_api_get (s, url.data, 1, &r, usage, out, &quota) != 0)
+            if (s_api_get (s, url.data, 1, &r, usage, out, &lookup_quota) != 0)
                 break;
             size_t before_n = json_array_size (videos);
             char err[256];
@@ -243,7 +244,10 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
             dropped += (long) (stop - at) - (long) (json_array_size (videos) - before_n);
         }
         cursor = end;
+        if (quota)
+            break;
     }
+    quota = quota || lookup_quota;
     json_array_foreach (videos, i, id) {
         const char *c = json_string_value (json_object_get (id, "channel_id"));
         if (c && !json_object_get (chan_seen, c)) {
@@ -251,7 +255,8 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
             json_array_append_new (chan_ids, json_string (c));
         }
     }
-    for (size_t at = 0; out->error[0] == 0 && !quota && at < json_array_size (chan_ids); at += BATCH) {
+    for (size_t at = 0; out->error[0] == 0 && !channel_quota && at < json_array_size (chan_ids);
+         at += BATCH) {
         nf_buf_t list;
         nf_buf_init (&list);
         for (size_t k = at; k < at + BATCH && k < json_array_size (chan_ids); k++)
@@ -262,7 +267,7 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
         s_param (&url, "id", list.data);
         s_param (&url, "key", s->api_key);
         nf_buf_free (&list);
-        if (s_api_get (s, url.data, 1, &r, usage, out, &quota) != 0)
+        if (s_api_get (s, url.data, 1, &r, usage, out, &channel_quota) != 0)
             break;
         char err[256];
         if (nf_yt_parse_channels (r.body.data, r.body.len, channels, err, sizeof err) != 0) {
@@ -270,6 +275,7 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
             break;
         }
     }
+    quota = quota || channel_quota;
     if (quota)
         snprintf (out->note, sizeof out->note,
                   "quotaExceeded: discovery stopped after %ld search pages with %zu of %ld videos",

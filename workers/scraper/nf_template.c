@@ -453,6 +453,29 @@ nf_template_step (const json_t *step, const json_t *value)
     return NULL;   /* "url" needs the page: see s_apply_steps */
 }
 
+/* "url": V (a string or an array of them) resolved against BASE_URL. */
+static json_t *
+s_resolve (const json_t *v, const char *base_url)
+{
+    if (json_is_array (v)) {
+        json_t *out = json_array ();
+        size_t i;
+        const json_t *item;
+        json_array_foreach (v, i, item) {
+            json_t *r = s_resolve (item, base_url);
+            if (r)
+                json_array_append_new (out, r);
+        }
+        return out;
+    }
+    if (!json_is_string (v))
+        return NULL;
+    xmlChar *abs = xmlBuildURI (BAD_CAST json_string_value (v), BAD_CAST (base_url ? base_url : ""));
+    json_t *out = abs ? json_string ((const char *) abs) : NULL;
+    xmlFree (abs);
+    return out;
+}
+
 static json_t *
 s_apply_steps (const json_t *steps, json_t *v, const char *base_url)
 {
@@ -461,14 +484,9 @@ s_apply_steps (const json_t *steps, json_t *v, const char *base_url)
     json_array_foreach (steps, i, s) {
         if (!v)
             return NULL;
-        json_t *next;
-        if (json_is_string (s) && strcmp (json_string_value (s), "url") == 0 && json_is_string (v)) {
-            xmlChar *abs = xmlBuildURI (BAD_CAST json_string_value (v), BAD_CAST (base_url ? base_url : ""));
-            next = abs ? json_string ((const char *) abs) : NULL;
-            xmlFree (abs);
-        }
-        else
-            next = nf_template_step (s, v);
+        json_t *next = json_is_string (s) && strcmp (json_string_value (s), "url") == 0
+                           ? s_resolve (v, base_url)
+                           : nf_template_step (s, v);
         json_decref (v);
         v = next;
     }

@@ -1,0 +1,297 @@
+"""nf-scraper against nf-ytsim over loopback: discovery to target with
+batching, transcripts, every fault class, quota, the cache, the generic
+template source, template fallbacks and required fields, proxies."""
+import json, math, os, re, shutil, sys, time, urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import BUILD, Cluster, check, eq, run
+
+TIMESTAMP = re.compile(r"^\[\d+:\d\d\] \S")
+
+
+class Sim:
+    """nf-ytsim started by the test, on PORT."""
+    def __init__(self, cluster, port, *args):
+        self.port = port
+        self.proc = cluster.spawn([f"{BUILD}/tools/nf-ytsim", "--port", str(port), "--seed", "3",
+                                   "--now", "2026-06-01", *args], f"ytsim-{port}.log")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                self.stats()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("nf-ytsim did not start")
+
+    def stats(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_sim/stats", timeout=5) as r:
+            return json.load(r)
+
+    def env(self, **extra):
+        e = {"NF_YOUTUBE_API_URL": f"http://127.0.0.1:{self.port}/youtube/v3",
+             "NF_YOUTUBE_WEB_URL": f"http://127.0.0.1:{self.port}",
+             "NF_YOUTUBE_API_KEY": "test-key", "NF_HTTP_RATE": "0", "NF_HTTP_DELAY_MS": "0",
+             "NF_HTTP_MAX_WAIT_MS": "100", "NF_HTTP_TIMEOUT_MS": "3000"}
+        e.update({k: str(v) for k, v in extra.items()})
+        return e
+
+
+def scrapers(c, sim, discover=True, scrape=True, **extra):
+    if discover:
+        c.real_worker("nf-scraper", "discover", extra=sim.env(**extra))
+    if scrape:
+        c.real_worker("nf-scraper", "scrape", extra=sim.env(**extra))
+
+
+def discovered(c, job):
+    c.wait(lambda: c.query1("SELECT phase FROM nf_jobs WHERE id = %s", job) != "discover"
+           or c.job_status(job) == "failed", 60, "discovery done")
+    return c.query("SELECT video_id, channel_id, meta FROM nf_videos WHERE job_id = %s", job)
+
+
+def scraped(c, job):
+    c.wait(lambda: c.count_state(job, "DISCOVERED") == 0 and c.job_status(job) == "processing",
+           120, "every video scraped")
+    return {r[0]: r[1:] for r in c.query(
+        "SELECT video_id, state, transcript, meta, attempts, last_error FROM nf_videos "
+        "WHERE job_id = %s", job)}
+
+
+def test_discover_batching():
+    c = Cluster("scr_batch", 26300)
+    try:
+        sim = Sim(c, 26305, "--catalog", "500")
+        c.start_broker()
+        scrapers(c, sim, scrape=False)
+        job = c.submit("home gym", count=120)
+        rows = discovered(c, job)
+        eq(len(rows), 120, "videos discovered to the target")
+        eq(len({r[0] for r in rows}), 120, "no duplicate videos")
+        s = sim.stats()
+        req = s["requests"]
+        metadata = req["search"] + req["videos"] + req["channels"]
+        check(metadata <= 3 * math.ceil(120 / 50), "at most 3 metadata requests per 50 videos", req)
+        check(req["search"] >= 3, "discovery went across pages", req)
+        eq(req["watch"] + req["timedtext"], 0, "discover fetches no pages")
+        q, h = c.query("SELECT quota_units, http_requests FROM nf_jobs WHERE id = %s", job)[0]
+        eq(q, s["quota_used"], "quota units counted per job (as the API charged them)")
+        eq(h, s["total"], "HTTP requests counted per job")
+        missing = c.query1("SELECT count(*) FROM nf_videos v LEFT JOIN nf_channels ch USING "
+                           "(channel_id) WHERE v.job_id = %s AND ch.channel_id IS NULL", job)
+        eq(missing, 0, "every video's channel statistics stored")
+        data = c.query("SELECT data FROM nf_channels")
+        check(all("view_count" in d[0] and "video_count" in d[0] for d in data), "channel stats")
+        check(any(d[0].get("hidden_subscribers") for d in data) or len(data) < 20,
+              "hidden subscriber counts arrive as such")
+        meta = rows[0][2]
+        for k in ("title", "views", "published_at", "duration_s", "url"):
+            check(k in meta, f"meta has {k}", meta)
+    finally:
+        c.stop()
+
+
+def test_transcripts():
+    c = Cluster("scr_tt", 26310)
+    try:
+        sim = Sim(c, 26315, "--catalog", "300")
+        c.start_broker()
+        scrapers(c, sim)
+        job = c.submit("sourdough baking", count=80)
+        v = scraped(c, job)
+        eq(len(v), 80, "videos")
+        with_text = [k for k, r in v.items() if r[0] == "RAW" and r[1]]
+        no_caps = [k for k, r in v.items() if r[0] == "RAW" and not r[1]]
+        failed = [k for k, r in v.items() if r[0] == "FAILED"]
+        check(len(with_text) > 50, "most videos have a transcript", len(with_text))
+        check(len(no_caps) > 0, "videos without captions arrive RAW without transcript")
+        for k in with_text:
+            state, text, meta, attempts, err = v[k]
+            lines = text.splitlines()
+            check(all(TIMESTAMP.match(l) for l in lines), "every line is [m:ss] text", lines[:3])
+            check("&amp;" not in text and "&#39;" not in text, "entities decoded", text[:200])
+            check(meta.get("captions") in ("manual", "asr"), "track kind kept", meta)
+            check(meta.get("caption_segments") == len(lines), "segments counted", meta)
+        for k in no_caps:
+            eq(v[k][2].get("captions"), "none", "no captions noted")
+        for k in failed:   # unavailable videos fail at once: permanent, one attempt
+            check("video unavailable" in v[k][4], "reason kept", v[k][4])
+            eq(c.query1("SELECT count(*) FROM nf_processing_log WHERE video_id = %s", k), 1,
+               "a permanent error is not retried")
+        fallback = [k for k in with_text if v[k][2].get("watch_matched", {}).get("player") == 1]
+        check(fallback, "the template fallback selector read the alternate markup")
+        s = sim.stats()
+        h = c.query1("SELECT http_requests FROM nf_jobs WHERE id = %s", job)
+        eq(h, s["total"], "every request counted")
+        eq(s["requests"]["timedtext"], len(with_text), "one timed-text fetch per transcript")
+    finally:
+        c.stop()
+
+
+def run_job(name, port, sim_args, env, count=60, max_attempts="3"):
+    """A job through discover and scrape; the videos and the simulator's counters."""
+    c = Cluster(name, port, NF_MAX_ATTEMPTS=max_attempts)
+    try:
+        sim = Sim(c, port + 5, "--catalog", "300", *sim_args)
+        c.start_broker()
+        scrapers(c, sim, **env)
+        job = c.submit("urban gardening", count=count)
+        v = scraped(c, job)
+        return v, sim.stats(), c
+    finally:
+        c.stop()
+
+
+def test_faults():
+    clean, _, _ = run_job("scr_clean", 26320, [], {})
+    faults = ["500:0.12", "503:0.05", "429:0.08", "truncate:0.05", "malformed:0.03",
+              "block:0.05", "consent:0.03", "reset:0.04", "giant:0.02"]
+    args = [a for f in faults for a in ("--fault", f)] + ["--retry-after", "1"]
+    dirty, s, c = run_job("scr_faults", 26330, args, {"NF_HTTP_MAX_BYTES": 1 << 20},
+                          max_attempts="12")
+    for kind in ("500", "503", "429", "truncate", "malformed", "block", "consent", "reset", "giant"):
+        check(s["faults"][kind] > 0, f"fault {kind} injected", s["faults"])
+    eq(set(dirty), set(clean), "the same videos discovered")
+    for k in clean:
+        eq(dirty[k][0], clean[k][0], f"state of {k}")
+        eq(dirty[k][1], clean[k][1], f"transcript of {k}")
+    logs = open(os.path.join(c.logdir, "nf-scraper.log"), encoding="utf-8", errors="replace").read()
+    check("blocked (HTTP 429)" in logs and "captcha page" in logs and "consent page" in logs,
+          "blocks were logged", logs[-2000:])
+
+
+def test_quota():
+    c = Cluster("scr_quota", 26340)
+    try:
+        sim = Sim(c, 26345, "--catalog", "500", "--quota", "250")
+        c.start_broker()
+        scrapers(c, sim, scrape=False)
+        job = c.submit("vanlife", count=200)
+        rows = discovered(c, job)
+        check(0 < len(rows) < 200, "discovery stopped early with what it had", len(rows))
+        eq(c.job_status(job), "processing", "the job goes on")
+        reason = c.query1("SELECT reason FROM nf_job_history WHERE job_id = %s AND to_status = "
+                          "'processing'", job)
+        check("quotaExceeded" in reason, "the job says why", reason)
+        check(c.query1("SELECT count(*) FROM nf_processing_log WHERE job_id = %s AND message "
+                       "LIKE 'quotaExceeded%%'", job) == 1, "logged once")
+        eq(c.query1("SELECT attempts FROM nf_jobs WHERE id = %s", job), 0, "no retries burnt")
+        check(sim.stats()["quota_refused"] >= 1, "the simulator refused a request")
+    finally:
+        c.stop()
+
+
+def test_cache():
+    c = Cluster("scr_cache", 26350)
+    cache = os.path.join(c.logdir, "cache")
+    shutil.rmtree(cache, ignore_errors=True)
+    try:
+        sim = Sim(c, 26355, "--catalog", "300")
+        c.start_broker()
+        first = scrapers(c, sim, NF_CACHE_DIR=cache)
+        job1 = c.submit("film photography", count=50)
+        v1 = scraped(c, job1)
+        s1 = sim.stats()
+        job2 = c.submit("film photography", count=50)
+        v2 = scraped(c, job2)
+        s2 = sim.stats()
+        eq(s2["total"], s1["total"], "a cached re-run makes no requests")
+        eq(c.query("SELECT quota_units, http_requests FROM nf_jobs WHERE id = %s", job2)[0],
+           (0, 0), "and costs no quota")
+        eq({k: r[1] for k, r in v2.items()}, {k: r[1] for k, r in v1.items()}, "same transcripts")
+        # Stale entries are revalidated with their ETag: 304, no body.
+        for p in list(c.procs):
+            if "nf-scraper" in " ".join(p.args):
+                p.terminate()
+                p.wait(10)
+        scrapers(c, sim, NF_CACHE_DIR=cache, NF_CACHE_TTL_S=0)
+        job3 = c.submit("film photography", count=50)
+        v3 = scraped(c, job3)
+        s3 = sim.stats()
+        check(s3["not_modified"] - s2["not_modified"] == s3["total"] - s2["total"] > 0,
+              "every stale entry revalidated with a 304", s2, s3)
+        eq({k: r[1] for k, r in v3.items()}, {k: r[1] for k, r in v1.items()}, "same transcripts")
+        check(all(".tmp" not in f for f in os.listdir(cache)), "no temporary files left")
+        check(not any("test-key" in open(os.path.join(cache, f), errors="replace").read()
+                      for f in os.listdir(cache)), "the API key is not cached")
+    finally:
+        c.stop()
+
+
+def test_template_source():
+    c = Cluster("scr_tpl", 26360)
+    tdir = os.path.join(c.logdir, "templates")
+    os.makedirs(tdir, exist_ok=True)
+    src = os.path.join(os.environ["NF_SOURCE_DIR"], "workers/scraper/templates")
+    site = json.load(open(os.path.join(src, "simsite.json")))
+    site["name"] = "mysite"
+    for f in site["fields"]:   # the primary title selector no longer matches: the fallback must
+        if f["name"] == "title":
+            f["selectors"][0]["xpath"] = "//h1[@class='renamed']"
+    json.dump(site, open(os.path.join(tdir, "mysite.json"), "w"))
+    try:
+        sim = Sim(c, 26365, "--catalog", "300")
+        c.start_broker()
+        scrapers(c, sim, NF_TEMPLATE_DIR=tdir)
+        job = c.submit("knife sharpening", count=30, source="template:mysite")
+        v = scraped(c, job)
+        eq(len(v), 30, "items discovered from the listing across pages")
+        check(sim.stats()["requests"]["site"] >= 30 + 2, "listing pages and item pages fetched")
+        metas = [r[2] for r in v.values()]
+        check(all(m.get("source") == "template:mysite" for m in metas), "source kept")
+        check(all(m.get("template_matched", {}).get("title") == 1 for m in metas),
+              "the title came from the fallback selector")
+        check(all(isinstance(m.get("views"), int) and m.get("title") for m in metas), "fields")
+        texts = [r[1] for r in v.values() if r[0] == "RAW" and r[1]]
+        check(len(texts) > 15, "transcripts from the item pages", len(texts))
+        missing = c.query1("SELECT count(*) FROM nf_videos v LEFT JOIN nf_channels ch USING "
+                           "(channel_id) WHERE v.job_id = %s AND ch.channel_id IS NULL", job)
+        eq(missing, 0, "channel facts from the item pages")
+    finally:
+        c.stop()
+
+
+def test_required_field():
+    c = Cluster("scr_req", 26370, NF_MAX_ATTEMPTS="2")
+    tdir = os.path.join(c.logdir, "templates")
+    os.makedirs(tdir, exist_ok=True)
+    src = os.path.join(os.environ["NF_SOURCE_DIR"], "workers/scraper/templates")
+    t = json.load(open(os.path.join(src, "youtube_watch.json")))
+    t["fields"][0]["selectors"] = [{"xpath": "//script[@id='gone']"}]
+    json.dump(t, open(os.path.join(tdir, "youtube_watch.json"), "w"))
+    try:
+        sim = Sim(c, 26375, "--catalog", "100")
+        c.start_broker()
+        scrapers(c, sim, NF_TEMPLATE_DIR=tdir)
+        job = c.submit("chess openings", count=10)
+        c.wait(lambda: c.count_state(job, "FAILED") == 10, 60, "every video FAILED")
+        errs = {r[0] for r in c.query("SELECT last_error FROM nf_videos WHERE job_id = %s", job)}
+        eq(errs, {"watch page: template youtube_watch: required field 'player' not found "
+                  "(1 selector tried)"}, "a clear error naming the field")
+    finally:
+        c.stop()
+
+
+def test_proxies():
+    c = Cluster("scr_proxy", 26380)
+    try:
+        sim = Sim(c, 26385, "--catalog", "100")
+        c.start_broker()
+        dead = "http://127.0.0.1:26389"   # nothing listens there
+        scrapers(c, sim, NF_PROXIES=f"{dead},http://127.0.0.1:{sim.port}")
+        job = c.submit("bonsai", count=20)
+        v = scraped(c, job)
+        eq(len(v), 20, "videos")
+        check(all(r[0] in ("RAW", "FAILED") for r in v.values()), "scraped through the proxy")
+        s = sim.stats()
+        eq(s["proxied"], s["total"], "every request went through the live proxy")
+        check(not any("failed" in (r[4] or "") and "connect" in (r[4] or "") for r in v.values()),
+              "the dead proxy cost no video")
+    finally:
+        c.stop()
+
+
+run({"discover_batching": test_discover_batching, "transcripts": test_transcripts,
+     "faults": test_faults, "quota": test_quota, "cache": test_cache,
+     "template_source": test_template_source, "required_field": test_required_field,
+     "proxies": test_proxies})
