@@ -12,6 +12,7 @@ echo "== lint (cppcheck)"
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
   --suppress=missingIncludeSystem -I shared -I proto -I broker \
   -I workers/sanitizer -I workers/geo -I workers/analyst -I workers/exporter -I workers/architect \
+  -I workers/scraper -I tools/ytsim \
   shared proto broker workers tools tests/*.c
 
 run_suite() {

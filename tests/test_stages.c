@@ -9,6 +9,12 @@
 #include "nf_sanitize.h"
 #include "nf_test.h"
 #include "nf_util.h"
+#include "nf_http.h"
+#include "nf_template.h"
+#include "nf_youtube.h"
+#include "nf_ytdata.h"
+
+#include <string.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -518,6 +524,251 @@ test_export_helpers (void)
     nf_buf_free (&b);
 }
 
+/* ---- scraper: templates, YouTube formats, HTTP helpers, the simulator's ids ---- */
+
+static const char s_page[] =
+    "<html><head><title>A &amp; B - YouTube</title>"
+    "<meta itemprop=\"interactionCount\" content=\"1,234,567\">"
+    "<meta itemprop=\"duration\" content=\"PT1H2M3S\"></head><body>"
+    "<a class=\"x\" href=\"/item/1\">one</a><a class=\"x\" href=\"item/2\">two</a>"
+    "<script>window[\"ytInitialPlayerResponse\"] = {\"a\": {\"b\": [1, {\"c\": \"}{\\\"\"}]}, "
+    "\"playabilityStatus\": {\"status\": \"OK\"}};var x = 1;</script></body></html>";
+
+static void
+test_template (void)
+{
+    char err[512] = "";
+    const char *tpl =
+        "{\"name\": \"t\", \"fields\": ["
+        " {\"name\": \"player\", \"required\": true, \"selectors\": ["
+        "   {\"xpath\": \"//script[contains(., 'var ytInitialPlayerResponse')]\", \"post\": [{\"json\": \"\"}]},"
+        "   {\"xpath\": \"//script[contains(., 'ytInitialPlayerResponse')]\","
+        "    \"post\": [{\"regex\": \"ytInitialPlayerResponse[]\\\"']* *= *(\\\\{.*)\", \"group\": 1}, {\"json\": \"\"}]}]},"
+        " {\"name\": \"c\", \"selectors\": [{\"from\": \"player\", \"post\": [{\"json\": \"a.b[1].c\"}]}]},"
+        " {\"name\": \"title\", \"selectors\": [{\"xpath\": \"//meta[@name='title']/@content\"},"
+        "   {\"xpath\": \"//title\", \"post\": [{\"regex\": \"^(.*) - YouTube$\", \"group\": 1}]}], \"post\": [\"trim\"]},"
+        " {\"name\": \"views\", \"selectors\": [{\"xpath\": \"//meta[@itemprop='interactionCount']/@content\"}], \"post\": [\"number\"]},"
+        " {\"name\": \"dur\", \"selectors\": [{\"xpath\": \"//meta[@itemprop='duration']/@content\"}], \"post\": [\"duration\"]},"
+        " {\"name\": \"links\", \"selectors\": [{\"xpath\": \"//a[@class='x']/@href\", \"all\": true}], \"post\": [\"url\"]},"
+        " {\"name\": \"opt\", \"selectors\": [{\"xpath\": \"//nothing\"}]}]}";
+    nf_template_t *t = nf_template_new (tpl, strlen (tpl), err, sizeof err);
+    CHECK (t != NULL);
+    if (!t) {
+        fprintf (stderr, "template: %s\n", err);
+        return;
+    }
+    json_t *out = nf_template_apply (t, s_page, strlen (s_page), "http://h/list/p", err, sizeof err);
+    CHECK (out != NULL);
+    CHECK_STR (json_string_value (json_object_get (out, "c")), "}{\"");
+    CHECK_INT (json_integer_value (json_object_get (json_object_get (out, "_matched"), "player")), 1);
+    CHECK_STR (json_string_value (json_object_get (out, "title")), "A & B");
+    CHECK_INT (json_integer_value (json_object_get (json_object_get (out, "_matched"), "title")), 1);
+    CHECK_INT (json_integer_value (json_object_get (out, "views")), 1234567);
+    CHECK_INT (json_integer_value (json_object_get (out, "dur")), 3723);
+    CHECK_STR (json_string_value (json_array_get (json_object_get (out, "links"), 0)), "http://h/item/1");
+    CHECK_STR (json_string_value (json_array_get (json_object_get (out, "links"), 1)), "http://h/list/item/2");
+    CHECK (json_object_get (out, "opt") == NULL);
+    json_decref (out);
+    /* No player at all: the required field names itself. */
+    out = nf_template_apply (t, "<html><body>nothing</body></html>", 33, NULL, err, sizeof err);
+    CHECK (out == NULL);
+    CHECK_STR (err, "template t: required field 'player' not found (2 selectors tried)");
+    /* Garbage and empty pages are pages too. */
+    out = nf_template_apply (t, "\x00\xff<<<>>>", 8, NULL, err, sizeof err);
+    CHECK (out == NULL);
+    nf_template_destroy (&t);
+    nf_template_destroy (&t);
+
+    /* Bad templates say what is wrong. */
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"{", "not JSON"},
+        {"{\"name\": \"x\", \"fields\": []}", "non-empty \"fields\""},
+        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"xpath\": \"//[\"}]}]}", "bad XPath"},
+        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"from\": \"b\"}]}]}", "not an earlier field"},
+        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"xpath\": \"//a\"}], \"post\": [\"frobnicate\"]}]}", "unknown step"},
+        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"xpath\": \"//a\", \"post\": [{\"regex\": \"(\"}]}]}]}", "bad regex"},
+        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"xpath\": \"//a\", \"post\": [{\"regex\": \"a\", \"group\": 2}]}]}]}", "no group 2"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        nf_template_t *b = nf_template_new (bad[i].text, strlen (bad[i].text), err, sizeof err);
+        CHECK (b == NULL);
+        CHECK (strstr (err, bad[i].want) != NULL);
+        nf_template_destroy (&b);
+    }
+    /* Steps alone. */
+    static const struct {
+        const char *step, *in;
+        long long want;
+    } nums[] = {{"\"number\"", "1,234 views", 1234}, {"\"number\"", "1.2M", 1200000},
+                {"\"number\"", "3.4K subscribers", 3400}, {"\"duration\"", "12:34", 754},
+                {"\"duration\"", "1:02:03", 3723}, {"\"duration\"", "PT15S", 15},
+                {"\"duration\"", "P1DT1S", 86401}, {"\"duration\"", "754", 754}};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        json_t *step = json_loads (nums[i].step, JSON_DECODE_ANY, NULL), *in = json_string (nums[i].in);
+        json_t *r = nf_template_step (step, in);
+        CHECK_INT (json_integer_value (r), nums[i].want);
+        json_decref (r);
+        json_decref (in);
+        json_decref (step);
+    }
+    CHECK_INT (nf_duration_parse ("PT"), 0);
+    CHECK_INT (nf_duration_parse ("1:2:3:4"), -1);
+    CHECK_INT (nf_duration_parse ("abc"), -1);
+    CHECK_INT (nf_duration_parse ("PTXS"), -1);
+    json_t *step = json_string ("date"), *in = json_string ("Sun, 06 Nov 1994 08:49:37 GMT");
+    json_t *r = nf_template_step (step, in);
+    CHECK_STR (json_string_value (r), "1994-11-06T08:49:37Z");
+    json_decref (r);
+    json_decref (in);
+    in = json_string ("2026-11-03");
+    r = nf_template_step (step, in);
+    CHECK_STR (json_string_value (r), "2026-11-03T00:00:00Z");
+    json_decref (r);
+    json_decref (in);
+    json_decref (step);
+}
+
+static void
+test_youtube_formats (void)
+{
+    char err[256], next[64];
+    json_t *ids = json_array ();
+    const char *search = "{\"nextPageToken\": \"P2\", \"items\": [{\"id\": {\"videoId\": \"abc\"}},"
+                         "{\"id\": {\"channelId\": \"UCx\"}}, {\"id\": {\"videoId\": \"def\"}}]}";
+    CHECK_INT (nf_yt_parse_search (search, strlen (search), ids, next, sizeof next, err, sizeof err), 0);
+    CHECK_INT (json_array_size (ids), 2);
+    CHECK_STR (next, "P2");
+    CHECK_INT (nf_yt_parse_search ("{\"items\": [", 11, ids, next, sizeof next, err, sizeof err), -1);
+    CHECK (strstr (err, "invalid JSON") != NULL);
+    CHECK_INT (nf_yt_parse_search ("{\"items\": 3}", 12, ids, next, sizeof next, err, sizeof err), -1);
+    CHECK_INT (nf_yt_parse_search ("[]", 2, ids, next, sizeof next, err, sizeof err), -1);
+    CHECK_INT (nf_yt_parse_search ("{}", 2, ids, next, sizeof next, err, sizeof err), 0);
+    CHECK_STR (next, "");
+    json_decref (ids);
+
+    json_t *out = json_array ();
+    const char *videos = "{\"items\": [{\"id\": \"abc\", \"snippet\": {\"title\": \"T\", \"channelId\": \"UC1\","
+                         "\"publishedAt\": \"2026-01-02T03:04:05Z\", \"defaultAudioLanguage\": \"en-GB\"},"
+                         "\"statistics\": {\"viewCount\": \"1000\", \"commentCount\": \"7\"},"
+                         "\"contentDetails\": {\"duration\": \"PT45S\", \"caption\": \"true\"}},"
+                         "{\"snippet\": {}}]}";
+    CHECK_INT (nf_yt_parse_videos (videos, strlen (videos), "http://w", out, err, sizeof err), 0);
+    CHECK_INT (json_array_size (out), 1);
+    json_t *m = json_object_get (json_array_get (out, 0), "meta");
+    CHECK_INT (json_integer_value (json_object_get (m, "views")), 1000);
+    CHECK (json_object_get (m, "likes") == NULL);   /* hidden likes stay absent */
+    CHECK_INT (json_integer_value (json_object_get (m, "duration_s")), 45);
+    CHECK (json_is_true (json_object_get (m, "is_short")));
+    CHECK_STR (json_string_value (json_object_get (m, "url")), "http://w/watch?v=abc");
+    CHECK_STR (json_string_value (json_object_get (json_array_get (out, 0), "channel_id")), "UC1");
+    json_array_clear (out);
+    const char *channels = "{\"items\": [{\"id\": \"UC1\", \"snippet\": {\"title\": \"C\"},"
+                           "\"statistics\": {\"viewCount\": \"10\", \"hiddenSubscriberCount\": true,"
+                           "\"videoCount\": \"2\"}}]}";
+    CHECK_INT (nf_yt_parse_channels (channels, strlen (channels), out, err, sizeof err), 0);
+    json_t *c = json_array_get (out, 0);
+    CHECK_STR (json_string_value (json_object_get (c, "channel_id")), "UC1");
+    CHECK (json_is_null (json_object_get (c, "country")));
+    CHECK (json_is_true (json_object_get (c, "hidden_subscribers")));
+    CHECK (json_object_get (c, "subscribers") == NULL);
+    CHECK_INT (json_integer_value (json_object_get (c, "video_count")), 2);
+    json_decref (out);
+
+    char reason[64];
+    const char *e = "{\"error\": {\"code\": 403, \"errors\": [{\"reason\": \"quotaExceeded\"}]}}";
+    nf_yt_error_reason (e, strlen (e), reason, sizeof reason);
+    CHECK_STR (reason, "quotaExceeded");
+    nf_yt_error_reason ("<html>", 6, reason, sizeof reason);
+    CHECK_STR (reason, "");
+
+    json_t *tracks = json_loads ("[{\"baseUrl\": \"a\", \"languageCode\": \"de\"},"
+                                 "{\"baseUrl\": \"b\", \"languageCode\": \"en\", \"kind\": \"asr\"},"
+                                 "{\"baseUrl\": \"c\", \"languageCode\": \"en-US\"}]", 0, NULL);
+    CHECK_STR (json_string_value (json_object_get (nf_yt_pick_track (tracks, "en"), "baseUrl")), "c");
+    CHECK_STR (json_string_value (json_object_get (nf_yt_pick_track (tracks, "fr"), "baseUrl")), "a");
+    json_array_remove (tracks, 2);
+    CHECK_STR (json_string_value (json_object_get (nf_yt_pick_track (tracks, "en-GB"), "baseUrl")), "b");
+    CHECK (nf_yt_pick_track (NULL, "en") == NULL);
+    json_decref (tracks);
+
+    nf_buf_t b;
+    nf_buf_init (&b);
+    const char *srv1 = "<?xml version=\"1.0\"?><transcript><text start=\"61.5\" dur=\"2\">I&amp;#39;m "
+                       "here &amp;amp; now</text><text start=\"63\">  </text></transcript>";
+    CHECK_INT (nf_timedtext_parse (srv1, strlen (srv1), &b, err, sizeof err), 1);
+    CHECK_STR (b.data, "[1:01] I'm here & now\n");
+    nf_buf_reset (&b);
+    const char *srv3 = "<timedtext format=\"3\"><body><p t=\"2000\" d=\"1\">a<s>b</s></p></body></timedtext>";
+    CHECK_INT (nf_timedtext_parse (srv3, strlen (srv3), &b, err, sizeof err), 1);
+    CHECK_STR (b.data, "[0:02] ab\n");
+    nf_buf_reset (&b);
+    const char *json3 = "{\"events\": [{\"tStartMs\": 125000, \"segs\": [{\"utf8\": \"x\"}, {\"utf8\": \"\\ny\"}]},"
+                        "{\"tStartMs\": 1}]}";
+    CHECK_INT (nf_timedtext_parse (json3, strlen (json3), &b, err, sizeof err), 1);
+    CHECK_STR (b.data, "[2:05] x y\n");
+    nf_buf_reset (&b);
+    CHECK_INT (nf_timedtext_parse ("<html></html>", 13, &b, err, sizeof err), -1);
+    CHECK_INT (nf_timedtext_parse ("{\"events\": [", 12, &b, err, sizeof err), -1);
+    CHECK_INT (nf_timedtext_parse ("\xff\xfe", 2, &b, err, sizeof err), -1);
+    nf_html_unescape ("&#x1F600;&#0;&bogus;&#12", 24, &b);
+    CHECK_STR (b.data, "\xF0\x9F\x98\x80\xEF\xBF\xBD&bogus;&#12");
+    nf_buf_free (&b);
+}
+
+static void
+test_http_helpers (void)
+{
+    long a, b;
+    CHECK_INT (nf_http_parse_range ("200-800", &a, &b), 0);
+    CHECK_INT (a, 200);
+    CHECK_INT (b, 800);
+    CHECK_INT (nf_http_parse_range ("0", &a, &b), 0);
+    CHECK_INT (b, 0);
+    CHECK_INT (nf_http_parse_range ("9-3", &a, &b), -1);
+    CHECK_INT (nf_http_parse_range ("x", &a, &b), -1);
+    CHECK_INT (nf_http_parse_range ("5-", &a, &b), -1);
+    CHECK_INT (nf_http_retry_after_ms ("3", 0), 3000);
+    CHECK_INT (nf_http_retry_after_ms ("Thu, 01 Jan 1970 00:00:10 GMT", 4.0), 6000);
+    CHECK_INT (nf_http_retry_after_ms ("soon", 0), -1);
+    CHECK (nf_http_is_block_page ("<p>unusual traffic from your network</p>", 40));
+    CHECK (nf_http_is_block_page ("<form id=\"CAPTCHA\">", 19));
+    CHECK (!nf_http_is_block_page ("{\"error\": 403}", 14));
+    char k1[17], k2[17], k3[17];
+    nf_http_cache_key ("http://a/s?q=x&key=SECRET&p=1", k1);
+    nf_http_cache_key ("http://a/s?q=x&key=OTHER&p=1", k2);
+    nf_http_cache_key ("http://a/s?q=x&p=2", k3);
+    CHECK_STR (k1, k2);   /* the key does not shape the file name */
+    CHECK (strcmp (k1, k3) != 0);
+}
+
+static void
+test_ytsim_ids (void)
+{
+    nf_ytworld_t w = {.seed = 9, .catalog = 1000, .now = 1.8e9};
+    uint64_t tag = nf_yt_query_tag (&w, "  Budget Travel "), t2;
+    CHECK (tag == nf_yt_query_tag (&w, "budget travel"));
+    uint32_t idx;
+    int ok = 0;
+    for (uint32_t i = 0; i < 1000; i += 7) {
+        nf_ytvideo_t v, v2;
+        nf_yt_video (&w, tag, i, "budget travel", &v);
+        nf_yt_video (&w, tag, i, "budget travel", &v2);
+        ok += nf_yt_video_decode (v.id, &t2, &idx) == 0 && t2 == tag && idx == i
+              && memcmp (&v, &v2, sizeof v) == 0 && strlen (v.id) == 11;
+        nf_ytchannel_t c;
+        nf_yt_channel (&w, tag, v.channel_index, "budget travel", &c);
+        ok += nf_yt_channel_decode (c.id, &t2, &idx) == 0 && t2 == tag && idx == v.channel_index
+              && strcmp (c.id, v.channel_id) == 0;
+    }
+    CHECK_INT (ok, 2 * 143);
+    CHECK_INT (nf_yt_video_decode ("AAAAAAAAAAA", &t2, &idx), -1);
+    CHECK_INT (nf_yt_video_decode ("short", &t2, &idx), -1);
+    CHECK_INT (nf_yt_channel_decode ("UCAAAAAAAAAAAAAAAAAAAAAA", &t2, &idx), -1);
+}
+
 int
 main (void)
 {
@@ -532,5 +783,9 @@ main (void)
     test_generator_golden ();
     test_llm_helpers ();
     test_export_helpers ();
+    test_template ();
+    test_youtube_formats ();
+    test_http_helpers ();
+    test_ytsim_ids ();
     return NF_TEST_END ();
 }

@@ -272,7 +272,7 @@ s_number (const char *t)
     while (*p == ' ')
         p++;
     char s = (char) toupper ((unsigned char) *p);
-    bool word_end = !isalpha ((unsigned char) p[1]);
+    bool word_end = *p && !isalpha ((unsigned char) p[1]);   /* "1.2M" but not "12 Mar" */
     if (s == 'K' && word_end)
         v *= 1e3;
     else if (s == 'M' && word_end)
