@@ -593,3 +593,12 @@ nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk)
     json_decref (root);
     return 0;
 }
+
+void
+nf_pk_json (msgpack_packer *pk, const json_t *j)
+{
+    if (j)
+        s_pack_json (j, pk);
+    else
+        msgpack_pack_nil (pk);
+}

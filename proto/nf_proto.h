@@ -8,6 +8,7 @@
 #ifndef NF_PROTO_H
 #define NF_PROTO_H
 
+#include <jansson.h>
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -60,6 +61,8 @@ bool nf_mp_is_str (const msgpack_object *o, const char *text);
 int nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t errlen);
 /* Pack the JSON text JSON (LEN bytes) as msgpack. 0 or -1. */
 int nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk);
+/* Pack the jansson value J (any type) onto PK. */
+void nf_pk_json (msgpack_packer *pk, const json_t *j);
 
 /* A packer that appends to BUF. */
 void nf_pk_init_buf (msgpack_packer *pk, nf_buf_t *buf);

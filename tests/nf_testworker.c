@@ -36,14 +36,6 @@ typedef struct {
 } s_script_t;
 
 /* Pack the JSON value J as msgpack. */
-static void
-s_pack_json (msgpack_packer *pk, const json_t *j)
-{
-    char *text = json_dumps (j, JSON_ENCODE_ANY | JSON_COMPACT);
-    nf_json_to_mp (text, strlen (text), pk);
-    free (text);
-}
-
 /* discover and scrape from the fixture. */
 static void
 s_fixture_stage (const s_script_t *s, const nf_task_t *task, nf_result_t *result)
@@ -63,9 +55,9 @@ s_fixture_stage (const s_script_t *s, const nf_task_t *task, nf_result_t *result
         }
         msgpack_pack_map (&pk, 2);
         nf_pk_str (&pk, "videos");
-        s_pack_json (&pk, out);
+        nf_pk_json (&pk, out);
         nf_pk_str (&pk, "channels");
-        s_pack_json (&pk, json_object_get (s->fixture, "channels"));
+        nf_pk_json (&pk, json_object_get (s->fixture, "channels"));
         json_decref (out);
         return;
     }

@@ -485,11 +485,11 @@ test_llm_helpers (void)
     CHECK_INT (nf_llm_parse ("<html>", 6, &ai, &tokens, err, sizeof err), -1);
     CHECK (strstr (err, "response is not JSON") != NULL);
 
-    CHECK_INT (nf_llm_retry_after_ms ("7", 0), 7000);
-    CHECK_INT (nf_llm_retry_after_ms (" 0\r\n", 0), 0);
-    CHECK_INT (nf_llm_retry_after_ms ("Wed, 21 Oct 2015 07:28:30 GMT", 1445412480.0), 30000);
-    CHECK_INT (nf_llm_retry_after_ms ("soon", 0), -1);
-    CHECK_INT (nf_llm_retry_after_ms (NULL, 0), -1);
+    CHECK_INT (nf_http_retry_after_ms ("7", 0), 7000);
+    CHECK_INT (nf_http_retry_after_ms (" 0\r\n", 0), 0);
+    CHECK_INT (nf_http_retry_after_ms ("Wed, 21 Oct 2015 07:28:30 GMT", 1445412480.0), 30000);
+    CHECK_INT (nf_http_retry_after_ms ("soon", 0), -1);
+    CHECK_INT (nf_http_retry_after_ms (NULL, 0), -1);
 }
 
 /* ---- exporter helpers ------------------------------------------------------ */

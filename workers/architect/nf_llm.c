@@ -1,6 +1,7 @@
 /*  nf_llm: see nf_llm.h. */
 #define _GNU_SOURCE
 #include "nf_llm.h"
+#include "nf_http.h"
 #include "nf_log.h"
 
 #include <curl/curl.h>
@@ -296,23 +297,6 @@ nf_llm_parse (const char *body, size_t len, nf_ai_t *out, int64_t *tokens, char 
     return rc;
 }
 
-long
-nf_llm_retry_after_ms (const char *value, double now)
-{
-    if (!value)
-        return -1;
-    while (*value == ' ')
-        value++;
-    char *end = NULL;
-    long secs = strtol (value, &end, 10);
-    if (end != value && (*end == 0 || *end == '\r' || *end == '\n' || *end == ' '))
-        return secs < 0 ? -1 : secs * 1000;
-    time_t at = curl_getdate (value, NULL);
-    if (at < 0)
-        return -1;
-    double ms = ((double) at - now) * 1000.0;
-    return ms < 0 ? 0 : (long) ms;
-}
 
 /* ---- HTTP ------------------------------------------------------------------ */
 
@@ -446,7 +430,7 @@ nf_llm_write (nf_llm_t *self, const nf_ai_input_t *in, nf_ai_t *out, int64_t *to
             status = NF_LLM_RETRYABLE;
             if (code)
                 snprintf (why, sizeof why, "HTTP %ld from the LLM", code);
-            wait_ms = nf_llm_retry_after_ms (r.retry_after[0] ? r.retry_after : NULL,
+            wait_ms = nf_http_retry_after_ms (r.retry_after[0] ? r.retry_after : NULL,
                                              (double) time (NULL));
             if (wait_ms < 0)
                 wait_ms = backoff_ms;

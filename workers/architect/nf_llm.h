@@ -63,8 +63,4 @@ int nf_llm_render (const char *tpl, const nf_ai_input_t *in, size_t transcript_b
 int nf_llm_parse (const char *body, size_t len, nf_ai_t *out, int64_t *tokens, char *err,
                   size_t errlen);
 
-/* Milliseconds a Retry-After header value asks for (delta seconds or an
-   HTTP date, relative to NOW seconds since the epoch), or -1. */
-long nf_llm_retry_after_ms (const char *value, double now);
-
 #endif

@@ -88,14 +88,6 @@ s_json (const msgpack_object *o)
 }
 
 static void
-s_pack (msgpack_packer *pk, const json_t *j)
-{
-    char *text = json_dumps (j, JSON_ENCODE_ANY | JSON_COMPACT);
-    nf_json_to_mp (text, strlen (text), pk);
-    free (text);
-}
-
-static void
 s_usage (nf_result_t *result, const nf_usage_t *u)
 {
     msgpack_packer pk;
@@ -121,9 +113,9 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
             nf_result_output_packer (result, &pk);
             msgpack_pack_map (&pk, out.note[0] ? 3 : 2);
             nf_pk_str (&pk, "videos");
-            s_pack (&pk, videos);
+            nf_pk_json (&pk, videos);
             nf_pk_str (&pk, "channels");
-            s_pack (&pk, channels);
+            nf_pk_json (&pk, channels);
             if (out.note[0])
                 nf_pk_kv_str (&pk, "note", out.note);
             nf_info ("job %lld: discovered %zu videos, %zu channels (%lld requests, %lld quota "
@@ -145,7 +137,7 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
             nf_result_output_packer (result, &pk);
             msgpack_pack_map (&pk, transcript.len > 0 ? 2 : 1);
             nf_pk_str (&pk, "meta");
-            s_pack (&pk, meta);
+            nf_pk_json (&pk, meta);
             if (transcript.len > 0) {
                 nf_pk_str (&pk, "transcript");
                 nf_pk_strn (&pk, transcript.data, transcript.len);
