@@ -243,7 +243,8 @@ def test_template_source():
               "the title came from the fallback selector")
         check(all(isinstance(m.get("views"), int) and m.get("title") for m in metas), "fields")
         texts = [r[1] for r in v.values() if r[0] == "RAW" and r[1]]
-        check(len(texts) > 15, "transcripts from the item pages", len(texts))
+        check(len(texts) > 15, "transcripts from the item pages", len(texts),
+              sorted((r[0], r[2].get("captions"), r[4]) for r in v.values())[:5])
         missing = c.query1("SELECT count(*) FROM nf_videos v LEFT JOIN nf_channels ch USING "
                            "(channel_id) WHERE v.job_id = %s AND ch.channel_id IS NULL", job)
         eq(missing, 0, "channel facts from the item pages")
@@ -282,7 +283,8 @@ def test_proxies():
         job = c.submit("bonsai", count=20)
         v = scraped(c, job)
         eq(len(v), 20, "videos")
-        check(all(r[0] in ("RAW", "FAILED") for r in v.values()), "scraped through the proxy")
+        check(all(r[0] in ("RAW", "FAILED") for r in v.values()), "scraped through the proxy",
+              sorted((r[0], r[4]) for r in v.values()))
         s = sim.stats()
         eq(s["proxied"], s["total"], "every request went through the live proxy")
         check(not any("failed" in (r[4] or "") and "connect" in (r[4] or "") for r in v.values()),
