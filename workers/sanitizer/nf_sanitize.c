@@ -97,9 +97,8 @@ s_put_cp (nf_buf_t *out, long cp)
     nf_buf_append (out, enc, (size_t) n);
 }
 
-/* Decode &amp; &lt; &gt; &quot; &apos; &nbsp; &#N; &#xH;. Unknown entities stay. */
-static void
-s_decode_entities (const char *in, size_t len, nf_buf_t *out)
+void
+nf_html_unescape (const char *in, size_t len, nf_buf_t *out)
 {
     static const struct {
         const char *name;
@@ -477,7 +476,7 @@ nf_sanitize (const char *text, size_t len, size_t max_bytes, nf_sanitized_t *out
         s_strip_tags (p, n, &a, &noise);
         for (int pass = 0; pass < 2; pass++) {   /* &amp;#39; is encoded twice */
             nf_buf_reset (&b);
-            s_decode_entities (a.data ? a.data : "", a.len, &b);
+            nf_html_unescape (a.data ? a.data : "", a.len, &b);
             nf_buf_reset (&a);
             s_strip_tags (b.data ? b.data : "", b.len, &a, &noise);
         }

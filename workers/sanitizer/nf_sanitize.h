@@ -28,6 +28,8 @@
 #ifndef NF_SANITIZE_H
 #define NF_SANITIZE_H
 
+#include "nf_util.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -54,5 +56,11 @@ void nf_sanitized_free (nf_sanitized_t *out);
 /* The quality formula above, from its inputs. */
 double nf_quality_score (size_t words, size_t unique_words, size_t real_words,
                          size_t noise_bytes, size_t kept_bytes);
+
+/* Append IN (LEN bytes) to OUT with &amp; &lt; &gt; &quot; &apos; &nbsp;
+   &#39; &#N; &#xH; decoded (one level); unknown or unterminated entities
+   stay as they are, invalid code points become U+FFFD. The scraper uses it
+   for timed text too. */
+void nf_html_unescape (const char *in, size_t len, nf_buf_t *out);
 
 #endif

@@ -1,5 +1,6 @@
 /*  nf_youtube: see nf_youtube.h. */
 #include "nf_youtube.h"
+#include "nf_sanitize.h"
 #include "nf_template.h"
 
 #include <ctype.h>
@@ -234,83 +235,6 @@ nf_yt_pick_track (const json_t *tracks, const char *lang)
 }
 
 /* ---- timed text ------------------------------------------------------------------ */
-
-static void
-s_put_utf8 (nf_buf_t *out, unsigned long cp)
-{
-    char b[4];
-    if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        cp = 0xFFFD;
-    if (cp < 0x80) {
-        b[0] = (char) cp;
-        nf_buf_append (out, b, 1);
-    }
-    else if (cp < 0x800) {
-        b[0] = (char) (0xC0 | (cp >> 6));
-        b[1] = (char) (0x80 | (cp & 0x3F));
-        nf_buf_append (out, b, 2);
-    }
-    else if (cp < 0x10000) {
-        b[0] = (char) (0xE0 | (cp >> 12));
-        b[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (char) (0x80 | (cp & 0x3F));
-        nf_buf_append (out, b, 3);
-    }
-    else {
-        b[0] = (char) (0xF0 | (cp >> 18));
-        b[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
-        b[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
-        b[3] = (char) (0x80 | (cp & 0x3F));
-        nf_buf_append (out, b, 4);
-    }
-}
-
-void
-nf_html_unescape (const char *text, size_t len, nf_buf_t *out)
-{
-    static const struct {
-        const char *name;
-        const char *text;
-    } named[] = {{"amp;", "&"}, {"lt;", "<"}, {"gt;", ">"}, {"quot;", "\""}, {"apos;", "'"},
-                 {"nbsp;", " "}};
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] != '&') {
-            nf_buf_append (out, text + i, 1);
-            continue;
-        }
-        size_t left = len - i - 1;
-        const char *p = text + i + 1;
-        bool done = false;
-        for (size_t k = 0; k < sizeof named / sizeof named[0] && !done; k++) {
-            size_t n = strlen (named[k].name);
-            if (left >= n && memcmp (p, named[k].name, n) == 0) {
-                nf_buf_puts (out, named[k].text);
-                i += n;
-                done = true;
-            }
-        }
-        if (!done && left >= 3 && p[0] == '#') {
-            bool hex = p[1] == 'x' || p[1] == 'X';
-            size_t j = hex ? 2 : 1;
-            unsigned long cp = 0;
-            size_t digits = 0;
-            while (j < left && digits < 8 && (hex ? isxdigit ((unsigned char) p[j]) : isdigit ((unsigned char) p[j]))) {
-                cp = cp * (hex ? 16 : 10)
-                     + (unsigned long) (isdigit ((unsigned char) p[j]) ? p[j] - '0'
-                                                                       : (tolower ((unsigned char) p[j]) - 'a' + 10));
-                j++;
-                digits++;
-            }
-            if (digits > 0 && j < left && p[j] == ';') {
-                s_put_utf8 (out, cp);
-                i += j + 1;
-                done = true;
-            }
-        }
-        if (!done)
-            nf_buf_append (out, "&", 1);
-    }
-}
 
 static void
 s_line (nf_buf_t *out, double start_s, const char *text, size_t len)

@@ -40,12 +40,10 @@ int nf_yt_parse_channels (const char *body, size_t len, json_t *out, char *err, 
 const json_t *nf_yt_pick_track (const json_t *tracks, const char *lang);
 
 /* Timed text (XML srv1 <text start dur>, srv3 <p t d>, or json3 events)
-   to lines "[m:ss] text". HTML entities inside the text are decoded (the
-   XML carries them escaped twice). Returns the number of segments, or -1
+   to lines "[m:ss] text". HTML entities inside the text are decoded once
+   more with nf_html_unescape (nf_sanitize.h): the XML carries them escaped
+   twice. Returns the number of segments, or -1
    with ERR when the body is none of those formats. */
 int nf_timedtext_parse (const char *body, size_t len, nf_buf_t *out, char *err, size_t errlen);
-
-/* Decode &amp; &lt; &gt; &quot; &#39; &#N; &#xH; in TEXT into OUT. */
-void nf_html_unescape (const char *text, size_t len, nf_buf_t *out);
 
 #endif
