@@ -54,7 +54,6 @@ struct nf_http_t {
     char *agents[MAX_LIST];
     int nagents, agent;
     uint64_t rng;
-    nf_http_stats_t stats;
 };
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -271,12 +270,6 @@ nf_http_resp_free (nf_http_resp_t *r)
     nf_buf_free (&r->body);
 }
 
-const nf_http_stats_t *
-nf_http_stats (nf_http_t *self)
-{
-    return &self->stats;
-}
-
 /* ---- proxies ------------------------------------------------------------------------ */
 
 /* Index of the proxy to use: the current one if healthy, else the next
@@ -311,14 +304,6 @@ s_proxy_strike (nf_http_t *self, int k)
         p->strikes++;
     p->bad_until_ms = nf_clock_ms () + (int64_t) 30000 * (1 << (p->strikes - 1));
     self->proxy = (k + 1) % self->nproxies;
-    self->stats.proxy_failures++;
-}
-
-const char *
-nf_http_current_proxy (nf_http_t *self)
-{
-    int k = s_pick_proxy (self);
-    return k < 0 ? "" : self->proxies[k].url;
 }
 
 /* ---- politeness ------------------------------------------------------------------ */
@@ -471,7 +456,6 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
     r->status = 0;
     r->from_cache = false;
     r->requests = 0;
-    r->blocks = 0;
     r->error[0] = 0;
     r->klass = NF_HTTP_TRANSIENT;
     char safe[256];
@@ -482,7 +466,6 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
     bool cached = *self->cache_dir
                   && s_cache_load (self, url, &r->body, etag, sizeof etag, &age) == 0;
     if (cached && age < (double) self->opts.cache_ttl_s) {
-        self->stats.cache_hits++;
         r->from_cache = true;
         r->status = 200;
         r->klass = NF_HTTP_OK;
@@ -527,7 +510,6 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
         CURLcode rc = curl_easy_perform (c);
         curl_slist_free_all (headers);
         r->requests++;
-        self->stats.requests++;
         long status = 0;
         if (rc == CURLE_OK)
             curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status);
@@ -550,7 +532,6 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
             nf_buf_reset (&r->body);
             nf_buf_append (&r->body, stale.data ? stale.data : "", stale.len);
             s_cache_store (self, url, etag, stale.data ? stale.data : "", stale.len);
-            self->stats.revalidated++;
             r->status = 200;
             r->from_cache = true;
             r->klass = NF_HTTP_OK;
@@ -606,14 +587,11 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
             break;
         }
         if (r->klass == NF_HTTP_BLOCKED) {
-            r->blocks++;
-            self->stats.blocks++;
             self->agent = (self->agent + 1) % self->nagents;
             s_proxy_strike (self, proxy);
         }
         if (attempt == self->opts.retries)
             break;
-        self->stats.retries++;
         if (wait < 0)
             wait = self->opts.backoff_base_ms * (1L << (attempt < 10 ? attempt : 10));
         if (wait > self->opts.max_wait_ms)

@@ -64,14 +64,8 @@ typedef struct {
     nf_buf_t body;            /* the body (from the network or the cache) */
     bool from_cache;          /* served from the cache (fresh or revalidated) */
     int requests;             /* HTTP requests this call made */
-    int blocks;               /* blocked answers seen */
     char error[512];          /* what went wrong, when not OK */
 } nf_http_resp_t;
-
-/* Counters since the client was made. */
-typedef struct {
-    uint64_t requests, cache_hits, revalidated, blocks, retries, proxy_failures;
-} nf_http_stats_t;
 
 typedef struct nf_http_t nf_http_t;
 
@@ -88,10 +82,6 @@ void nf_http_resp_free (nf_http_resp_t *r);
 
 /* GET URL into R (reset first). Returns R->klass. */
 nf_http_class_t nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r);
-
-const nf_http_stats_t *nf_http_stats (nf_http_t *self);
-/* The proxy the next request would use ("" for direct). */
-const char *nf_http_current_proxy (nf_http_t *self);
 
 /* Retry-After (seconds or an HTTP date) in milliseconds from NOW (epoch
    seconds), or -1 when VALUE is neither. */

@@ -106,6 +106,22 @@ s_rfc3339 (const char *day, char *out, size_t cap)
         snprintf (out, cap, "%s", day ? day : "");
 }
 
+/* URL of a videos.list or channels.list request (PATH) for IDS[AT..STOP). */
+static void
+s_list_url (nf_scraper_t *s, const char *path, const json_t *ids, size_t at, size_t stop,
+            nf_buf_t *url)
+{
+    nf_buf_t list;
+    nf_buf_init (&list);
+    for (size_t k = at; k < stop; k++)
+        nf_buf_printf (&list, "%s%s", k > at ? "," : "", json_string_value (json_array_get (ids, k)));
+    nf_buf_reset (url);
+    nf_buf_printf (url, "%s/%s", s->api_url, path);
+    s_param (url, "id", list.data);
+    s_param (url, "key", s->api_key);
+    nf_buf_free (&list);
+}
+
 /* An API GET: counts usage, maps errors. 0 with R's body, or -1 with OUT
    set (quota: *QUOTA true and OUT left ok for the caller to decide). */
 static int
@@ -222,16 +238,7 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
         size_t end = cursor + want < json_array_size (ids) ? cursor + want : json_array_size (ids);
         for (size_t at = cursor; at < end; at += BATCH) {
             size_t stop = at + BATCH < end ? at + BATCH : end;
-            nf_buf_t list;
-            nf_buf_init (&list);
-            for (size_t k = at; k < stop; k++)
-                nf_buf_printf (&list, "%s%s", k > at ? "," : "",
-                               json_string_value (json_array_get (ids, k)));
-            nf_buf_reset (&url);
-            nf_buf_printf (&url, "%s/videos?part=snippet,statistics,contentDetails", s->api_url);
-            s_param (&url, "id", list.data);
-            s_param (&url, "key", s->api_key);
-            nf_buf_free (&list);
+            s_list_url (s, "videos?part=snippet,statistics,contentDetails", ids, at, stop, &url);
             if (s_api_get (s, url.data, 1, &r, usage, out, &lookup_quota) != 0)
                 break;
             size_t before_n = json_array_size (videos);
@@ -257,16 +264,8 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
     }
     for (size_t at = 0; out->error[0] == 0 && !channel_quota && at < json_array_size (chan_ids);
          at += BATCH) {
-        nf_buf_t list;
-        nf_buf_init (&list);
-        for (size_t k = at; k < at + BATCH && k < json_array_size (chan_ids); k++)
-            nf_buf_printf (&list, "%s%s", k > at ? "," : "",
-                           json_string_value (json_array_get (chan_ids, k)));
-        nf_buf_reset (&url);
-        nf_buf_printf (&url, "%s/channels?part=snippet,statistics", s->api_url);
-        s_param (&url, "id", list.data);
-        s_param (&url, "key", s->api_key);
-        nf_buf_free (&list);
+        size_t stop = at + BATCH < json_array_size (chan_ids) ? at + BATCH : json_array_size (chan_ids);
+        s_list_url (s, "channels?part=snippet,statistics", chan_ids, at, stop, &url);
         if (s_api_get (s, url.data, 1, &r, usage, out, &channel_quota) != 0)
             break;
         char err[256];
