@@ -252,13 +252,6 @@ s_origin (struct MHD_Connection *c, char *out, size_t cap)
     snprintf (out, cap, "http://%s", host ? host : "127.0.0.1");
 }
 
-static char *
-s_recall_text (s_sim_t *sim, uint64_t tag, char *buf, size_t cap)
-{
-    s_recall (sim, tag, buf, cap);
-    return buf;
-}
-
 /* ---- quota -------------------------------------------------------------------- */
 
 static bool
@@ -418,6 +411,16 @@ s_count (char *buf, size_t cap, int64_t n)
     return buf;
 }
 
+/* A videos.list or channels.list answer of KIND holding ITEMS (taken). */
+static enum MHD_Result
+s_send_list (s_sim_t *sim, struct MHD_Connection *c, const char *kind, json_t *items)
+{
+    json_int_t n = (json_int_t) json_array_size (items);
+    return s_send_json (sim, c,
+                        json_pack ("{s:s, s:{s:I, s:I}, s:o}", "kind", kind, "pageInfo",
+                                   "totalResults", n, "resultsPerPage", n, "items", items));
+}
+
 static enum MHD_Result
 s_videos (s_sim_t *sim, struct MHD_Connection *c)
 {
@@ -435,7 +438,7 @@ s_videos (s_sim_t *sim, struct MHD_Connection *c)
         if (nf_yt_video_decode (ids[i], &tag, &index) != 0 || index >= (uint32_t) sim->world.catalog)
             continue;
         char q[256], pub[32], dur[32], a[24], b[24], d[24];
-        s_recall_text (sim, tag, q, sizeof q);
+        s_recall (sim, tag, q, sizeof q);
         nf_ytvideo_t v;
         nf_yt_video (&sim->world, tag, index, q, &v);
         if (v.is_private)
@@ -462,11 +465,7 @@ s_videos (s_sim_t *sim, struct MHD_Connection *c)
                               "contentDetails", "duration", dur, "definition", "hd", "caption",
                               v.captions == 2 ? "true" : "false"));
     }
-    json_t *doc = json_pack ("{s:s, s:{s:I, s:I}, s:o}", "kind", "youtube#videoListResponse",
-                             "pageInfo", "totalResults", (json_int_t) json_array_size (items),
-                             "resultsPerPage", (json_int_t) json_array_size (items), "items",
-                             items);
-    return s_send_json (sim, c, doc);
+    return s_send_list (sim, c, "youtube#videoListResponse", items);
 }
 
 static enum MHD_Result
@@ -487,7 +486,7 @@ s_channels (s_sim_t *sim, struct MHD_Connection *c)
             || index >= nf_yt_channel_count (&sim->world))
             continue;
         char q[256], a[24], b[24], d[24];
-        s_recall_text (sim, tag, q, sizeof q);
+        s_recall (sim, tag, q, sizeof q);
         nf_ytchannel_t ch;
         nf_yt_channel (&sim->world, tag, index, q, &ch);
         json_t *snippet = json_pack ("{s:s, s:s}", "title", ch.title, "description",
@@ -505,11 +504,7 @@ s_channels (s_sim_t *sim, struct MHD_Connection *c)
                                                  "id", ch.id, "snippet", snippet, "statistics",
                                                  stats));
     }
-    json_t *doc = json_pack ("{s:s, s:{s:I, s:I}, s:o}", "kind", "youtube#channelListResponse",
-                             "pageInfo", "totalResults", (json_int_t) json_array_size (items),
-                             "resultsPerPage", (json_int_t) json_array_size (items), "items",
-                             items);
-    return s_send_json (sim, c, doc);
+    return s_send_list (sim, c, "youtube#channelListResponse", items);
 }
 
 /* ---- /watch ------------------------------------------------------------------------ */
@@ -535,7 +530,7 @@ s_watch (s_sim_t *sim, struct MHD_Connection *c)
                             "<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
                             "<body>This page isn't available.</body></html>");
     char q[256], origin[300], pub[32], dur[32], num[24];
-    s_recall_text (sim, tag, q, sizeof q);
+    s_recall (sim, tag, q, sizeof q);
     s_origin (c, origin, sizeof origin);
     nf_ytvideo_t v;
     nf_yt_video (&sim->world, tag, index, q, &v);
@@ -670,7 +665,7 @@ s_timedtext (s_sim_t *sim, struct MHD_Connection *c)
         || index >= (uint32_t) sim->world.catalog)
         return s_send_text (c, 404, "text/plain", "no such track\n");
     char q[256];
-    s_recall_text (sim, tag, q, sizeof q);
+    s_recall (sim, tag, q, sizeof q);
     nf_ytvideo_t v;
     nf_yt_video (&sim->world, tag, index, q, &v);
     bool asr = kind && strcmp (kind, "asr") == 0;
@@ -745,7 +740,7 @@ s_site_item (s_sim_t *sim, struct MHD_Connection *c, const char *id)
     if (nf_yt_video_decode (id, &tag, &index) != 0 || index >= (uint32_t) sim->world.catalog)
         return s_send_text (c, 404, "text/html", "<html><body>no such item</body></html>");
     char q[256], pub[32];
-    s_recall_text (sim, tag, q, sizeof q);
+    s_recall (sim, tag, q, sizeof q);
     nf_ytvideo_t v;
     nf_yt_video (&sim->world, tag, index, q, &v);
     if (v.is_private || v.unavailable)
