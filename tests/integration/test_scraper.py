@@ -51,7 +51,9 @@ def discovered(c, job):
 
 
 def scraped(c, job):
-    c.wait(lambda: c.count_state(job, "DISCOVERED") == 0 and c.job_status(job) == "processing",
+    # Status first: "processing" means discovery's videos exist (one transaction).
+    # Counting first raced: 0 DISCOVERED before discovery, "processing" just after.
+    c.wait(lambda: c.job_status(job) == "processing" and c.count_state(job, "DISCOVERED") == 0,
            120, "every video scraped")
     return {r[0]: r[1:] for r in c.query(
         "SELECT video_id, state, transcript, meta, attempts, last_error FROM nf_videos "
