@@ -498,6 +498,9 @@ nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t errlen)
         nf_buf_puts (out, o->via.boolean ? "true" : "false");
         return 0;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        /* Past 2^63-1 neither jansson nor a 64-bit column reads it back. */
+        if (o->via.u64 > INT64_MAX)
+            return ERR ("integer above 2^63-1");
         nf_buf_printf (out, "%llu", (unsigned long long) o->via.u64);
         return 0;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:

@@ -72,6 +72,24 @@ test_task_roundtrip (void)
     nf_buf_free (&b);
 }
 
+/* Integers convert to JSON only within int64: past it, jansson and the
+   broker's bigint columns cannot read them back (found by fuzz_proto). */
+static void
+test_json_int_range (void)
+{
+    char err[256] = "";
+    nf_buf_t json;
+    nf_buf_init (&json);
+    msgpack_object o = {.type = MSGPACK_OBJECT_POSITIVE_INTEGER};
+    o.via.u64 = (uint64_t) INT64_MAX;
+    CHECK_INT (nf_mp_to_json (&o, &json, err, sizeof err), 0);
+    CHECK_STR (json.data, "9223372036854775807");
+    o.via.u64 = (uint64_t) INT64_MAX + 1;
+    CHECK_INT (nf_mp_to_json (&o, &json, err, sizeof err), -1);
+    CHECK (strstr (err, "2^63") != NULL);
+    nf_buf_free (&json);
+}
+
 static void
 test_reply_roundtrip (void)
 {
@@ -236,6 +254,7 @@ main (void)
 {
     test_buf_empty_repair ();
     test_task_roundtrip ();
+    test_json_int_range ();
     test_reply_roundtrip ();
     test_hostile_bytes ();
     test_utf8 ();
