@@ -365,7 +365,7 @@ static const char *const s_es[] = {
 };
 static const char *const s_es_n[] = {"plan", "sistema", "presupuesto", "horario", "m\xC3\xA9todo"};
 static const char *const s_es_v[] = {"organizar", "mejorar", "probar", "repetir"};
-static const char *const s_es_a[] = {"sencillo", "honesto", "pr\xC3\xA1" "ctico", "barato"};
+static const char *const s_es_a[] = {"sencillo", "honesto", "pr\u00e1ctico", "barato"};
 
 #define N_OF(a) (sizeof (a) / sizeof ((a)[0]))
 
