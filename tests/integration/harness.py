@@ -176,8 +176,11 @@ class Cluster:
         except AssertionError:
             return None
 
-    def submit(self, niche="test niche", **options):
-        r = self.request("nf.submit", {"v": 1, "niche": niche, "options": options})
+    def submit(self, niche="test niche", priority=None, **options):
+        body = {"v": 1, "niche": niche, "options": options}
+        if priority:
+            body["priority"] = priority
+        r = self.request("nf.submit", body)
         check(r.get("ok"), "submit accepted", r)
         return r["job_id"]
 

@@ -335,6 +335,127 @@ def sigterm_drain():
         c.stop()
 
 
+def s_collect(sub, seconds, until):
+    """Read (topic, body) pairs from SUB until UNTIL(events) or SECONDS pass."""
+    events, deadline = [], time.time() + seconds
+    while time.time() < deadline and not until(events):
+        if sub.poll(100):
+            topic, body = sub.recv_multipart()
+            events.append((topic.decode(), msgpack.unpackb(body, raw=False)))
+    return events
+
+
+def pub_events():
+    """PUB: every transition of a job is published once on its own topic (video and job
+    events match the history tables), a job's topic carries no other job's events, and
+    nf.stats arrives every second with the services and their workers."""
+    c = Cluster("pub", 26270)
+    try:
+        c.start_broker()
+        pub = f"tcp://127.0.0.1:{c.ports[2]}"
+        every = c.ctx.socket(zmq.SUB)
+        every.setsockopt(zmq.LINGER, 0)
+        every.connect(pub)
+        every.setsockopt(zmq.SUBSCRIBE, b"nf.job.")
+        every.setsockopt(zmq.SUBSCRIBE, b"nf.stats.")
+        # Jobs are submitted before any worker exists, so the second
+        # subscriber can name the first job's topic before anything moves.
+        a = c.submit("pub a", count=12, top_n=5)
+        b = c.submit("pub b", count=8, top_n=3)
+        one = c.ctx.socket(zmq.SUB)
+        one.setsockopt(zmq.LINGER, 0)
+        one.connect(pub)
+        one.setsockopt(zmq.SUBSCRIBE, f"nf.job.{a}.".encode())
+        time.sleep(0.5)   # ZeroMQ's slow joiner: let both subscriptions reach the broker
+        c.all_workers()
+        done = ("completed", "partial", "failed")
+
+        def finished(evs):
+            ends = {e["job_id"] for t, e in evs if e.get("type") == "job" and e.get("to") in done}
+            return ends >= {a, b}
+        events = s_collect(every, 60, finished)
+        check(finished(events), "both jobs' final events received", [e for t, e in events if e.get("type") == "job"])
+        events += s_collect(every, 2.5, lambda evs: False)   # the jobs take under a second: wait for stats
+        for job in (a, b):
+            mine = [(t, e) for t, e in events if t.startswith("nf.job.") and e["job_id"] == job]
+            for t, e in mine:
+                eq(t, f"nf.job.{job}.", "topic of a job event")
+                eq(e["v"], 1, "event version")
+            jobs = [(e["from"], e["to"]) for t, e in mine if e["type"] == "job"]
+            hist = c.query("SELECT from_status, to_status FROM nf_job_history WHERE job_id = %s "
+                           "ORDER BY id", job)
+            eq(jobs, [tuple(r) for r in hist], f"job {job} events = job history")
+            vids = sorted((e["video_id"], e["from"] or "", e["to"]) for t, e in mine
+                          if e["type"] == "video" and e["from"] != e["to"])
+            vhist = sorted((r[0], r[1] or "", r[2]) for r in c.query(
+                "SELECT video_id, from_state, to_state FROM nf_video_history WHERE job_id = %s", job))
+            check(len(vhist) > 0, "video history rows exist")
+            eq(vids, vhist, f"job {job} video events = video history")
+        stats = [e for t, e in events if t == "nf.stats."]
+        check(len(stats) >= 2, "stats published every second", len(stats), sorted({t for t, e in events}))
+        last = stats[-1]
+        eq((last["v"], last["type"], last["database"]), (1, "stats", True), "stats header")
+        for svc in ("discover", "scrape", "sanitize", "geo", "analyze", "architect", "export"):
+            eq(last["services"][svc]["workers"], 1, f"workers of {svc} in stats")
+        check(last["applied"] > 0, "stats count applied results", last)
+        only = s_collect(one, 2, lambda evs: False)
+        check(len(only) > 0, "the job-topic subscriber received events")
+        eq({e["job_id"] for t, e in only}, {a}, "a job's topic carries only that job")
+        # It subscribed after the submission, so all but the 'pending' event, in order.
+        eq([e for t, e in only], [e for t, e in events if t.startswith("nf.job.") and e["job_id"] == a
+                                  and not (e["type"] == "job" and e["to"] == "pending")],
+           "the job-topic subscriber saw every later event of its job")
+        every.close()
+        one.close()
+    finally:
+        c.stop()
+
+
+def priority_admission():
+    """NF_MAX_ACTIVE_JOBS=1: one job active at a time, the waiting ones admitted high,
+    standard, bulk, background (then by age); with room for all, claims serve the
+    high-priority job's videos before the bulk job's."""
+    c = Cluster("prio", 26290, NF_MAX_ACTIVE_JOBS="1")
+    try:
+        c.start_broker()
+        first = c.submit("first", count=12, top_n=5, priority="background")
+        c.wait(lambda: c.job_status(first) == "queued", 10, "the first job admitted at once")
+        bg = c.submit("bg", count=12, top_n=5, priority="background")
+        bulk = c.submit("bulk", count=12, top_n=5, priority="bulk")
+        std = c.submit("std", count=12, top_n=5)
+        high = c.submit("high", count=12, top_n=5, priority="high")
+        time.sleep(1.5)   # a few broker ticks: nobody else is admitted while one is active
+        eq([c.job_status(j) for j in (bg, bulk, std, high)], ["pending"] * 4, "the others wait")
+        c.all_workers()
+        jobs = (first, bg, bulk, std, high)
+        c.wait(lambda: all(c.job_status(j) == "completed" for j in jobs), 60, "all five completed")
+        order = [r[0] for r in c.query("SELECT job_id FROM nf_job_history WHERE to_status = 'queued' ORDER BY id")]
+        eq(order, [first, high, std, bulk, bg], "admission order")
+        spans = c.query("SELECT job_id, min(at) FILTER (WHERE to_status = 'queued'), "
+                        "max(at) FILTER (WHERE to_status = 'completed') FROM nf_job_history GROUP BY 1")
+        spans = sorted(spans, key=lambda r: order.index(r[0]))
+        for prev, nxt in zip(spans, spans[1:]):
+            check(nxt[1] >= prev[2], "a job is admitted only after the previous one ended", prev, nxt)
+    finally:
+        c.stop()
+
+    c = Cluster("prio_claim", 26293)
+    try:
+        c.start_broker()
+        c.worker("discover")
+        bulk = c.submit("bulk", count=30, top_n=5, priority="bulk")
+        high = c.submit("high", count=30, top_n=5, priority="high")
+        c.wait(lambda: c.count_state(bulk, "DISCOVERED") == 30 and c.count_state(high, "DISCOVERED") == 30,
+               20, "both jobs discovered")
+        c.worker("scrape", "--delay-ms", "5")
+        c.wait(lambda: c.count_state(bulk, "RAW") + c.count_state(high, "RAW") == 60, 30, "60 RAW")
+        last_high = c.query1("SELECT max(id) FROM nf_video_history WHERE job_id = %s AND to_state = 'RAW'", high)
+        first_bulk = c.query1("SELECT min(id) FROM nf_video_history WHERE job_id = %s AND to_state = 'RAW'", bulk)
+        check(last_high < first_bulk, "every high-priority video scraped before any bulk one", last_high, first_bulk)
+    finally:
+        c.stop()
+
+
 run({f.__name__: f for f in (full_pipeline, thousand_tasks, kill_worker, always_fails, crash_poison,
                              kill_broker, late_reply, garbage_frames, pg_restart, submit_validation,
-                             cancel_and_retry, sigterm_drain)})
+                             cancel_and_retry, sigterm_drain, pub_events, priority_admission)})
