@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 jobs=$(nproc)
 
+echo "== format (clang-format, .clang-format)"
+find shared proto broker workers tools tests fuzz bench -name '*.[ch]' -print0 \
+  | xargs -0 clang-format --dry-run --Werror
+
 echo "== lint (cppcheck)"
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
   --suppress=missingIncludeSystem -I shared -I proto -I broker \
