@@ -97,8 +97,8 @@ main (int argc, char **argv)
     }
     double took = s_now () - t0;
     qsort (lat, nlat, sizeof *lat, s_cmp);
-    printf ("requests %ld errors %ld seconds %.2f rps %.0f p50_ms %.2f p99_ms %.2f\n", done,
-            errors, took, (double) done / took, nlat ? lat[nlat / 2] * 1e3 : 0,
+    printf ("requests %ld errors %ld seconds %.2f rps %.0f p50_ms %.2f p99_ms %.2f\n", done, errors,
+            took, (double) done / took, nlat ? lat[nlat / 2] * 1e3 : 0,
             nlat ? lat[(size_t) ((double) nlat * 0.99)] * 1e3 : 0);
     for (int i = 0; i < conns; i++)
         curl_easy_cleanup (easy[i]);

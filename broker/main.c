@@ -19,7 +19,7 @@ main (int argc, char **argv)
         return 0;
     }
     if (nf_config_argc (config) == 1 && strcmp (nf_config_arg (config, 0), "config-table") == 0) {
-        nf_config_print_markdown (stdout);   /* the README's table: every program's settings */
+        nf_config_print_markdown (stdout); /* the README's table: every program's settings */
         nf_config_destroy (&config);
         return 0;
     }
@@ -33,7 +33,7 @@ main (int argc, char **argv)
         return rc;
     }
     nf_config_apply_logging (config);
-    zsys_init ();   /* installs czmq's SIGINT/SIGTERM handler: it sets zsys_interrupted */
+    zsys_init (); /* installs czmq's SIGINT/SIGTERM handler: it sets zsys_interrupted */
     nf_broker_t *broker = nf_broker_new (config);
     int rc = broker ? nf_broker_run (broker) : 1;
     nf_broker_destroy (&broker);

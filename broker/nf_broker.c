@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #define IDLE_CLAIM_MS 100   /* pause between claims that found nothing */
-#define TICK_MS 250         /* scheduler tick */
-#define STATS_MS 1000       /* global stats publication */
-#define DRAIN_MS 30000      /* longest wait for work in flight at shutdown */
-#define BURST 1000          /* messages read per socket per loop turn */
+#define TICK_MS       250   /* scheduler tick */
+#define STATS_MS      1000  /* global stats publication */
+#define DRAIN_MS      30000 /* longest wait for work in flight at shutdown */
+#define BURST         1000  /* messages read per socket per loop turn */
 
 typedef struct s_worker_t s_worker_t;
 
@@ -30,42 +30,42 @@ typedef struct {
 } s_service_t;
 
 typedef struct {
-    nf_claim_t claim;        /* token, stage, job, video, attempt, body */
-    s_worker_t *worker;      /* holding it, or NULL while queued */
+    nf_claim_t claim;   /* token, stage, job, video, attempt, body */
+    s_worker_t *worker; /* holding it, or NULL while queued */
 } s_task_t;
 
 struct s_worker_t {
-    char *id;                /* hex routing id */
-    zframe_t *identity;      /* routing id frame */
-    s_service_t *service;    /* what it serves */
-    int64_t expiry;          /* declared dead after this */
-    s_task_t *task;          /* in hand, or NULL */
-    void *idle_handle;       /* its place in service->idle, or NULL */
+    char *id;             /* hex routing id */
+    zframe_t *identity;   /* routing id frame */
+    s_service_t *service; /* what it serves */
+    int64_t expiry;       /* declared dead after this */
+    s_task_t *task;       /* in hand, or NULL */
+    void *idle_handle;    /* its place in service->idle, or NULL */
 };
 
 struct nf_broker_t {
-    nf_config_t *config;     /* borrowed */
-    nf_db_t *db;             /* database handle */
-    nf_store_t *store;       /* pipeline SQL */
-    zsock_t *workers;        /* ROUTER for workers */
-    zsock_t *clients;        /* ROUTER for clients */
-    zsock_t *pub;            /* progress events */
-    zhashx_t *services;      /* name -> s_service_t */
-    zhashx_t *peers;         /* hex id -> s_worker_t */
-    zhashx_t *inflight;      /* token -> s_task_t (dispatched) */
-    zlistx_t *outcomes;      /* nf_outcome_t * waiting for the next flush */
-    nf_release_t *releases;  /* leases to release at the next flush */
+    nf_config_t *config;    /* borrowed */
+    nf_db_t *db;            /* database handle */
+    nf_store_t *store;      /* pipeline SQL */
+    zsock_t *workers;       /* ROUTER for workers */
+    zsock_t *clients;       /* ROUTER for clients */
+    zsock_t *pub;           /* progress events */
+    zhashx_t *services;     /* name -> s_service_t */
+    zhashx_t *peers;        /* hex id -> s_worker_t */
+    zhashx_t *inflight;     /* token -> s_task_t (dispatched) */
+    zlistx_t *outcomes;     /* nf_outcome_t * waiting for the next flush */
+    nf_release_t *releases; /* leases to release at the next flush */
     size_t nreleases, capreleases;
-    int64_t oldest_ms;       /* arrival of the oldest waiting outcome */
-    int64_t heartbeat_ms;    /* heartbeat interval */
-    int64_t expiry_ms;       /* liveness x heartbeat */
-    int64_t flush_ms;        /* flush deadline */
-    int claim_batch;         /* most tasks per claim */
-    size_t max_frame;        /* body limit */
+    int64_t oldest_ms;    /* arrival of the oldest waiting outcome */
+    int64_t heartbeat_ms; /* heartbeat interval */
+    int64_t expiry_ms;    /* liveness x heartbeat */
+    int64_t flush_ms;     /* flush deadline */
+    int claim_batch;      /* most tasks per claim */
+    size_t max_frame;     /* body limit */
     int64_t heartbeat_at, tick_at, stats_at;
-    uint64_t dropped;        /* malformed messages dropped */
-    uint64_t dead_workers;   /* workers declared dead */
-    unsigned db_generation;  /* nf_db_generation when leases were last reconciled */
+    uint64_t dropped;       /* malformed messages dropped */
+    uint64_t dead_workers;  /* workers declared dead */
+    unsigned db_generation; /* nf_db_generation when leases were last reconciled */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -128,7 +128,7 @@ static void
 s_worker_send (nf_broker_t *self, s_worker_t *w, int command, s_task_t *task)
 {
     zmsg_t *msg = zmsg_new ();
-    zmsg_append (msg, &(zframe_t *) {zframe_dup (w->identity)});
+    zmsg_append (msg, &(zframe_t *){zframe_dup (w->identity)});
     zmsg_addstr (msg, "");
     zmsg_addstr (msg, NF_MDPW);
     uint8_t cmd = (uint8_t) command;
@@ -136,7 +136,7 @@ s_worker_send (nf_broker_t *self, s_worker_t *w, int command, s_task_t *task)
     if (task) {
         zmsg_addstr (msg, task->claim.token);
         zmsg_addstr (msg, "");
-        zmsg_append (msg, &(zframe_t *) {zframe_dup (task->claim.body)});
+        zmsg_append (msg, &(zframe_t *){zframe_dup (task->claim.body)});
     }
     if (zmsg_send (&msg, self->workers) != 0)
         zmsg_destroy (&msg);
@@ -326,7 +326,7 @@ s_client_reply (nf_broker_t *self, zframe_t *identity, const char *service, cons
                 size_t len)
 {
     zmsg_t *msg = zmsg_new ();
-    zmsg_append (msg, &(zframe_t *) {zframe_dup (identity)});
+    zmsg_append (msg, &(zframe_t *){zframe_dup (identity)});
     zmsg_addstr (msg, "");
     zmsg_addstr (msg, NF_MDPC);
     zmsg_addstr (msg, service);
@@ -372,8 +372,8 @@ s_on_client_message (nf_broker_t *self, zmsg_t *msg)
         s_client_reply (self, identity, service, "501", 3);
     else {
         char err[256];
-        nf_msg_t *req = nf_msg_decode (zframe_data (body), zframe_size (body), self->max_frame,
-                                       err, sizeof err);
+        nf_msg_t *req = nf_msg_decode (zframe_data (body), zframe_size (body), self->max_frame, err,
+                                       sizeof err);
         if (!req) {
             char text[300];
             snprintf (text, sizeof text, "malformed request: %s", err);
@@ -481,8 +481,7 @@ s_reconcile_leases (nf_broker_t *self)
     nf_buf_puts (&held, "{");
     for (s_task_t *t = zhashx_first (self->inflight); t; t = zhashx_next (self->inflight))
         nf_buf_printf (&held, "%s%s", held.len > 1 ? "," : "", t->claim.token);
-    for (s_service_t *svc = zhashx_first (self->services); svc;
-         svc = zhashx_next (self->services))
+    for (s_service_t *svc = zhashx_first (self->services); svc; svc = zhashx_next (self->services))
         for (s_task_t *t = zlistx_first (svc->queue); t; t = zlistx_next (svc->queue))
             nf_buf_printf (&held, "%s%s", held.len > 1 ? "," : "", t->claim.token);
     for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
@@ -642,8 +641,10 @@ nf_broker_new (nf_config_t *config)
         nf_broker_destroy (&self);
         return NULL;
     }
-    self->workers = s_bind (ZMQ_ROUTER, nf_config_str (config, NF_CFG_WORKERS_BIND), self->max_frame);
-    self->clients = s_bind (ZMQ_ROUTER, nf_config_str (config, NF_CFG_CLIENTS_BIND), self->max_frame);
+    self->workers =
+        s_bind (ZMQ_ROUTER, nf_config_str (config, NF_CFG_WORKERS_BIND), self->max_frame);
+    self->clients =
+        s_bind (ZMQ_ROUTER, nf_config_str (config, NF_CFG_CLIENTS_BIND), self->max_frame);
     self->pub = s_bind (ZMQ_PUB, nf_config_str (config, NF_CFG_PUB_BIND), self->max_frame);
     if (!self->workers || !self->clients || !self->pub) {
         nf_broker_destroy (&self);
@@ -738,9 +739,10 @@ nf_broker_run (nf_broker_t *self)
         if (nf_db_connect (self->db) != 0)
             continue;
         s_reconcile_leases (self);
-        if (self->nreleases || (zlistx_size (self->outcomes)
-                                && (zlistx_size (self->outcomes) >= (size_t) self->claim_batch
-                                    || now - self->oldest_ms >= self->flush_ms || drain_until)))
+        if (self->nreleases
+            || (zlistx_size (self->outcomes)
+                && (zlistx_size (self->outcomes) >= (size_t) self->claim_batch
+                    || now - self->oldest_ms >= self->flush_ms || drain_until)))
             s_flush (self);
         if (now >= self->tick_at && !drain_until) {
             nf_store_tick (self->store);

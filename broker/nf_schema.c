@@ -9,7 +9,7 @@
 extern const char *const nf_migrations[];
 extern const int nf_migrations_count;
 
-#define NF_SCHEMA_LOCK "7245081"   /* advisory lock key: arbitrary, fixed */
+#define NF_SCHEMA_LOCK "7245081" /* advisory lock key: arbitrary, fixed */
 
 int
 nf_schema_latest (void)
@@ -31,8 +31,7 @@ nf_schema_migrate (nf_db_t *db)
         != 0)
         goto done;
     PGresult *res = nf_db_exec (db, "schema_version",
-                                "SELECT coalesce(max(version), 0) FROM nf_schema_version", 0,
-                                NULL);
+                                "SELECT coalesce(max(version), 0) FROM nf_schema_version", 0, NULL);
     if (!res)
         goto done;
     int have = atoi (PQgetvalue (res, 0, 0));

@@ -27,17 +27,17 @@ typedef struct {
 } s_sql_t;
 
 struct nf_store_t {
-    nf_db_t *db;                   /* borrowed */
-    nf_store_opts_t opts;          /* copy (owner duplicated) */
-    char *owner;                   /* lease owner */
-    s_sql_t sql[MAX_STAGES];       /* per stage, in table order */
-    size_t nstages;                /* rows used in sql */
-    nf_event_fn *on_event;         /* progress sink */
-    void *event_arg;               /* its argument */
-    zlistx_t *events;              /* events of the open transaction */
-    nf_store_stats_t stats;        /* counters */
-    char lease_ms[24];             /* lease length as a parameter */
-    char max_attempts[24];         /* max attempts as a parameter */
+    nf_db_t *db;             /* borrowed */
+    nf_store_opts_t opts;    /* copy (owner duplicated) */
+    char *owner;             /* lease owner */
+    s_sql_t sql[MAX_STAGES]; /* per stage, in table order */
+    size_t nstages;          /* rows used in sql */
+    nf_event_fn *on_event;   /* progress sink */
+    void *event_arg;         /* its argument */
+    zlistx_t *events;        /* events of the open transaction */
+    nf_store_stats_t stats;  /* counters */
+    char lease_ms[24];       /* lease length as a parameter */
+    char max_attempts[24];   /* max attempts as a parameter */
 };
 
 /* An event held until its transaction commits. */
@@ -68,8 +68,8 @@ s_dup (const char *s)
 }
 
 static void
-s_event (nf_store_t *self, int64_t job_id, const char *video_id, const char *from,
-         const char *to, const char *service, const char *reason)
+s_event (nf_store_t *self, int64_t job_id, const char *video_id, const char *from, const char *to,
+         const char *service, const char *reason)
 {
     s_event_t *e = calloc (1, sizeof *e);
     e->job_id = job_id;
@@ -138,20 +138,20 @@ s_gen_writes (nf_buf_t *b, const nf_stage_t *stage, const char *src)
                            col, src, col, src, col, col);
             break;
         case NF_COL_INT:
-            nf_buf_printf (b, ", %s = CASE WHEN %s ? '%s' THEN (%s->>'%s')::int ELSE v.%s END",
-                           col, src, col, src, col, col);
+            nf_buf_printf (b, ", %s = CASE WHEN %s ? '%s' THEN (%s->>'%s')::int ELSE v.%s END", col,
+                           src, col, src, col, col);
             break;
         }
     }
 }
 
 #define LEASE_CLEAR "lease_token = NULL, lease_owner = NULL, lease_expires = NULL"
-#define BATCH_ROWS                                                                             \
-    "WITH r AS (SELECT (x->>'job_id')::bigint AS job_id, x->>'video_id' AS video_id, "         \
-    "(x->>'token')::uuid AS token, (x->>'attempt')::int AS attempt, x->'o' AS o, "             \
-    "x->>'text' AS text, coalesce((x->>'perm')::boolean, false) AS perm, "                     \
+#define BATCH_ROWS                                                                     \
+    "WITH r AS (SELECT (x->>'job_id')::bigint AS job_id, x->>'video_id' AS video_id, " \
+    "(x->>'token')::uuid AS token, (x->>'attempt')::int AS attempt, x->'o' AS o, "     \
+    "x->>'text' AS text, coalesce((x->>'perm')::boolean, false) AS perm, "             \
     "coalesce((x->>'delay_ms')::float8, 0) AS delay_ms FROM jsonb_array_elements($1::jsonb) x) "
-#define FENCE                                                                                  \
+#define FENCE                                                                                    \
     " FROM r WHERE v.job_id = r.job_id AND v.video_id = r.video_id AND v.lease_token = r.token " \
     "AND v.lease_expires >= now() AND v.state = $2 "
 
@@ -256,8 +256,10 @@ s_gen_job_items (const nf_stage_t *stage)
             switch (c->kind) {
             case NF_COL_TEXT: nf_buf_printf (&vals, ", o->>'%s'", col); break;
             case NF_COL_JSON_MERGE:
-                nf_buf_printf (&vals, ", CASE WHEN jsonb_typeof(o->'%s') = 'object' THEN "
-                                      "o->'%s' ELSE '{}'::jsonb END", col, col);
+                nf_buf_printf (&vals,
+                               ", CASE WHEN jsonb_typeof(o->'%s') = 'object' THEN "
+                               "o->'%s' ELSE '{}'::jsonb END",
+                               col, col);
                 break;
             case NF_COL_JSON: nf_buf_printf (&vals, ", o->'%s'", col); break;
             case NF_COL_REAL: nf_buf_printf (&vals, ", (o->>'%s')::real", col); break;
@@ -284,12 +286,13 @@ s_gen_job_items (const nf_stage_t *stage)
                      "rejected_reason = CASE WHEN r.st = 'reject' THEN coalesce(r.reason, "
                      "'rejected') ELSE v.rejected_reason END");
     s_gen_writes (&b, stage, "r.o");
-    nf_buf_puts (&b, " FROM r WHERE v.job_id = $1::bigint AND v.video_id = r.video_id AND v.state = "
-                     "$4 RETURNING v.video_id, v.state, r.reason), h AS (INSERT INTO "
-                     "nf_video_history (job_id, video_id, from_state, to_state, service, attempt, "
-                     "reason) SELECT $1::bigint, video_id, $4, state, $5, $6::int, CASE WHEN state "
-                     "= 'REJECTED' THEN reason END FROM u WHERE state <> $4) SELECT video_id, "
-                     "state FROM u");
+    nf_buf_puts (&b,
+                 " FROM r WHERE v.job_id = $1::bigint AND v.video_id = r.video_id AND v.state = "
+                 "$4 RETURNING v.video_id, v.state, r.reason), h AS (INSERT INTO "
+                 "nf_video_history (job_id, video_id, from_state, to_state, service, attempt, "
+                 "reason) SELECT $1::bigint, video_id, $4, state, $5, $6::int, CASE WHEN state "
+                 "= 'REJECTED' THEN reason END FROM u WHERE state <> $4) SELECT video_id, "
+                 "state FROM u");
     return b.data;
 }
 
@@ -333,7 +336,8 @@ s_gen_job_input (const nf_stage_t *st)
         "video_id) AS n FROM nf_video_history WHERE job_id = $1::bigint GROUP BY 1) s), "
         "'timings', (SELECT coalesce(json_object_agg(service, json_build_object('first', f, "
         "'last', l, 'transitions', n)), '{}') FROM (SELECT service, min(at) AS f, max(at) AS l, "
-        "count(*) AS n FROM nf_video_history WHERE job_id = $1::bigint GROUP BY 1) s), 'stats', (SELECT "
+        "count(*) AS n FROM nf_video_history WHERE job_id = $1::bigint GROUP BY 1) s), 'stats', "
+        "(SELECT "
         "json_build_object('quota_units', quota_units, 'http_requests', http_requests, 'tokens', "
         "tokens, 'target', target, 'priority', priority, 'created_at', created_at) FROM nf_jobs "
         "WHERE id = $1::bigint))::text",
@@ -543,10 +547,10 @@ s_claim_job (nf_store_t *self, s_sql_t *q, int limit, nf_claim_fn *fn, void *arg
     char lim[16], min_ready[24];
     snprintf (lim, sizeof lim, "%d", limit);
     snprintf (min_ready, sizeof min_ready, "%lld", (long long) self->opts.min_ready);
-    const char *params[] = {q->stage->service, self->max_attempts, q->barrier, lim,
+    const char *params[] = {q->stage->service, self->max_attempts, q->barrier,         lim,
                             self->owner,       self->lease_ms,     q->stage->state_in, min_ready};
-    PGresult *res = nf_db_exec (self->db, q->names[0], q->claim,
-                                q->stage->needs_min_ready ? 8 : 6, params);
+    PGresult *res =
+        nf_db_exec (self->db, q->names[0], q->claim, q->stage->needs_min_ready ? 8 : 6, params);
     if (!res)
         return -1;
     int n = PQntuples (res);
@@ -568,7 +572,7 @@ s_claim_job (nf_store_t *self, s_sql_t *q, int limit, nf_claim_fn *fn, void *arg
         const char *iparams[] = {PQgetvalue (res, i, 0), q->stage->state_in};
         PGresult *in = nf_db_exec (self->db, q->input_name, q->input, 2, iparams);
         if (!in)
-            continue;   /* the lease expires and the job is claimed again */
+            continue; /* the lease expires and the job is claimed again */
         nf_buf_reset (&b);
         s_encode_task (&b, q->stage, claim.token, claim.job_id, NULL, claim.attempt,
                        PQgetvalue (res, i, 5), PQgetvalue (res, i, 6), PQgetvalue (res, i, 7),
@@ -585,8 +589,7 @@ s_claim_job (nf_store_t *self, s_sql_t *q, int limit, nf_claim_fn *fn, void *arg
 }
 
 int
-nf_store_claim (nf_store_t *self, const nf_stage_t *stage, int limit, nf_claim_fn *fn,
-                void *arg)
+nf_store_claim (nf_store_t *self, const nf_stage_t *stage, int limit, nf_claim_fn *fn, void *arg)
 {
     s_sql_t *q = s_sql (self, stage);
     if (!q || limit <= 0)
@@ -599,13 +602,13 @@ int
 nf_store_release_owned (nf_store_t *self)
 {
     const char *params[] = {self->owner};
-    PGresult *a = nf_db_exec (self->db, "release_owned_videos",
-                              "UPDATE nf_videos SET " LEASE_CLEAR " WHERE lease_owner = $1", 1,
-                              params);
-    PGresult *b = a ? nf_db_exec (self->db, "release_owned_jobs",
-                                  "UPDATE nf_jobs SET " LEASE_CLEAR " WHERE lease_owner = $1", 1,
-                                  params)
-                    : NULL;
+    PGresult *a =
+        nf_db_exec (self->db, "release_owned_videos",
+                    "UPDATE nf_videos SET " LEASE_CLEAR " WHERE lease_owner = $1", 1, params);
+    PGresult *b =
+        a ? nf_db_exec (self->db, "release_owned_jobs",
+                        "UPDATE nf_jobs SET " LEASE_CLEAR " WHERE lease_owner = $1", 1, params)
+          : NULL;
     if (a && b && (atoi (PQcmdTuples (a)) || atoi (PQcmdTuples (b))))
         nf_info ("released %s video and %s job leases held by '%s' before a restart",
                  PQcmdTuples (a), PQcmdTuples (b), self->owner);
@@ -630,7 +633,8 @@ nf_store_release_orphans (nf_store_t *self, const char *held)
     if (!res)
         return -1;
     if (atoi (PQgetvalue (res, 0, 0)))
-        nf_warn ("released %s leases claimed before the connection was lost", PQgetvalue (res, 0, 0));
+        nf_warn ("released %s leases claimed before the connection was lost",
+                 PQgetvalue (res, 0, 0));
     PQclear (res);
     return 0;
 }
@@ -730,7 +734,7 @@ s_batch_row (nf_store_t *self, nf_buf_t *b, nf_outcome_t *o)
         size_t mark = b->len;
         nf_buf_puts (b, ",\"o\":");
         if (nf_mp_to_json (o->output, b, err, sizeof err) != 0) {
-            b->len = mark;   /* drop the half-written output */
+            b->len = mark; /* drop the half-written output */
             b->data[mark] = 0;
         }
     }
@@ -747,8 +751,7 @@ s_apply_video_kind (nf_store_t *self, s_sql_t *q, nf_reply_status_t kind, nf_out
     nf_buf_puts (&b, "[");
     size_t rows = 0;
     for (size_t i = 0; i < n; i++)
-        if (list[i] && list[i]->stage == q->stage && list[i]->video_id
-            && list[i]->status == kind) {
+        if (list[i] && list[i]->stage == q->stage && list[i]->video_id && list[i]->status == kind) {
             s_batch_row (self, &b, list[i]);
             rows++;
         }
@@ -761,8 +764,8 @@ s_apply_video_kind (nf_store_t *self, s_sql_t *q, nf_reply_status_t kind, nf_out
                              kind == NF_REPLY_OK ? q->stage->state_out : self->max_attempts};
     int which = kind == NF_REPLY_OK ? 1 : kind == NF_REPLY_REJECT ? 2 : 3;
     const char *sql = kind == NF_REPLY_OK ? q->ok : kind == NF_REPLY_REJECT ? q->reject : q->error;
-    PGresult *res = nf_db_exec (self->db, q->names[which], sql, kind == NF_REPLY_REJECT ? 3 : 4,
-                                params);
+    PGresult *res =
+        nf_db_exec (self->db, q->names[which], sql, kind == NF_REPLY_REJECT ? 3 : 4, params);
     nf_buf_free (&b);
     if (!res)
         return -1;
@@ -821,8 +824,8 @@ s_check_items (const nf_stage_t *stage, const msgpack_object *items, char *err, 
         const msgpack_object *it = &items->via.array.ptr[i];
         const char *id;
         size_t len;
-        if (it->type != MSGPACK_OBJECT_MAP || !nf_mp_get_str (it, "video_id", &id, &len)
-            || len == 0 || len > 128) {
+        if (it->type != MSGPACK_OBJECT_MAP || !nf_mp_get_str (it, "video_id", &id, &len) || len == 0
+            || len > 128) {
             snprintf (err, errlen,
                       "invalid reply: videos[%u] needs a 'video_id' string of 1 to 128 bytes", i);
             return -1;
@@ -852,10 +855,10 @@ s_apply_files (nf_store_t *self, nf_outcome_t *o, const msgpack_object *files)
         const msgpack_object *v = &files->via.map.ptr[i].val;
         if (k->type != MSGPACK_OBJECT_STR || k->via.str.size == 0 || k->via.str.size > 16)
             continue;
-        const char *data = v->type == MSGPACK_OBJECT_BIN ? v->via.bin.ptr
+        const char *data = v->type == MSGPACK_OBJECT_BIN   ? v->via.bin.ptr
                            : v->type == MSGPACK_OBJECT_STR ? v->via.str.ptr
                                                            : NULL;
-        size_t len = v->type == MSGPACK_OBJECT_BIN ? v->via.bin.size
+        size_t len = v->type == MSGPACK_OBJECT_BIN   ? v->via.bin.size
                      : v->type == MSGPACK_OBJECT_STR ? v->via.str.size
                                                      : 0;
         if (!data)
@@ -935,13 +938,18 @@ s_apply_job (nf_store_t *self, nf_outcome_t *o)
                   (long long) nf_backoff_ms (o->attempt, self->opts.retry_base_ms,
                                              self->opts.retry_max_ms, r));
         bool permanent = o->status == NF_REPLY_REJECT || !o->retryable;
-        const char *params[] = {id, o->token, o->text ? o->text : "", delay,
-                                self->max_attempts, permanent ? "true" : "false",
+        const char *params[] = {id,
+                                o->token,
+                                o->text ? o->text : "",
+                                delay,
+                                self->max_attempts,
+                                permanent ? "true" : "false",
                                 o->stage->service};
         PGresult *res = nf_db_exec (
             self->db, "job_error",
             "WITH o AS (SELECT id, attempts FROM nf_jobs WHERE id = $1::bigint AND lease_token = "
-            "$2::uuid AND lease_expires >= now() FOR UPDATE), u AS (UPDATE nf_jobs j SET " LEASE_CLEAR
+            "$2::uuid AND lease_expires >= now() FOR UPDATE), u AS (UPDATE nf_jobs j "
+            "SET " LEASE_CLEAR
             ", last_error = $3, next_attempt_at = now() + make_interval(secs => $4::float8 / "
             "1000), updated_at = now() FROM o WHERE j.id = o.id RETURNING j.id, (o.attempts >= "
             "$5::int OR $6::boolean) AS exhausted), l AS (INSERT INTO nf_processing_log (module, "
@@ -993,16 +1001,15 @@ s_apply_job (nf_store_t *self, nf_outcome_t *o)
         nf_buf_init (&b);
         if (nf_mp_to_json (items, &b, err, sizeof err) != 0) {
             nf_buf_free (&b);
-            return -2;   /* isolated by the caller */
+            return -2; /* isolated by the caller */
         }
         /* Creating stages take (job, items, state_out, service, attempt);
            the others (job, items, state_out, state_in, service, attempt). */
         const char *create[] = {id, b.data, o->stage->state_out, o->stage->service, attempt};
-        const char *update[] = {id, b.data, o->stage->state_out, o->stage->state_in,
-                                o->stage->service, attempt};
-        PGresult *ir = o->stage->state_in
-                           ? nf_db_exec (self->db, q->names[4], q->items, 6, update)
-                           : nf_db_exec (self->db, q->names[4], q->items, 5, create);
+        const char *update[] = {
+            id, b.data, o->stage->state_out, o->stage->state_in, o->stage->service, attempt};
+        PGresult *ir = o->stage->state_in ? nf_db_exec (self->db, q->names[4], q->items, 6, update)
+                                          : nf_db_exec (self->db, q->names[4], q->items, 5, create);
         nf_buf_free (&b);
         if (!ir)
             return -1;
@@ -1012,8 +1019,9 @@ s_apply_job (nf_store_t *self, nf_outcome_t *o)
                          PQgetvalue (ir, i, 1), o->stage->service, NULL);
         PQclear (ir);
     }
-    if (o->output && (s_apply_channels (self, nf_mp_get (o->output, "channels")) != 0
-                      || s_apply_files (self, o, nf_mp_get (o->output, "files")) != 0))
+    if (o->output
+        && (s_apply_channels (self, nf_mp_get (o->output, "channels")) != 0
+            || s_apply_files (self, o, nf_mp_get (o->output, "files")) != 0))
         return -1;
     /* A job stage may say why it did less than asked ("quotaExceeded: ..."):
        kept in processing_log and as the reason of the job's next status. */
@@ -1117,8 +1125,8 @@ s_transaction (nf_store_t *self, nf_outcome_t **list, size_t n, const nf_release
 }
 
 int
-nf_store_apply (nf_store_t *self, nf_outcome_t **outcomes, size_t n,
-                const nf_release_t *releases, size_t r)
+nf_store_apply (nf_store_t *self, nf_outcome_t **outcomes, size_t n, const nf_release_t *releases,
+                size_t r)
 {
     char err[256];
     /* Replies whose fields have the wrong type become permanent errors up
@@ -1215,9 +1223,9 @@ nf_store_tick (nf_store_t *self)
             if (!res)
                 return -1;
             for (int r = 0; r < PQntuples (res); r++)
-                s_event (self, strtoll (PQgetvalue (res, r, 0), NULL, 10),
-                         PQgetvalue (res, r, 1), q->stage->state_in, NF_STATE_FAILED,
-                         q->stage->service, PQgetvalue (res, r, 2));
+                s_event (self, strtoll (PQgetvalue (res, r, 0), NULL, 10), PQgetvalue (res, r, 1),
+                         q->stage->state_in, NF_STATE_FAILED, q->stage->service,
+                         PQgetvalue (res, r, 2));
             PQclear (res);
             s_events_flush (self, true);
         }
@@ -1332,12 +1340,12 @@ s_name_ok (const char *s, size_t n)
 }
 
 typedef struct {
-    const char *key;                       /* option name */
-    bool is_int;                           /* integer, else string */
-    int64_t min, max;                      /* integer range */
-    bool (*check) (const char *, size_t);  /* string check, or NULL with ENUM */
-    const char *enums;                     /* space-separated allowed strings */
-    const char *want;                      /* for the error message */
+    const char *key;                      /* option name */
+    bool is_int;                          /* integer, else string */
+    int64_t min, max;                     /* integer range */
+    bool (*check) (const char *, size_t); /* string check, or NULL with ENUM */
+    const char *enums;                    /* space-separated allowed strings */
+    const char *want;                     /* for the error message */
 } s_option_t;
 
 static const s_option_t s_options[] = {
@@ -1351,7 +1359,8 @@ static const s_option_t s_options[] = {
     {"region", false, 0, 0, s_region_ok, NULL, "an ISO 3166-1 alpha-2 code such as US or GB"},
     {"lang", false, 0, 0, s_lang_ok, NULL, "a language code such as en or en-GB"},
     {"format", false, 0, 0, NULL, "long short any", "long, short or any"},
-    {"order", false, 0, 0, NULL, "relevance date viewCount rating", "relevance, date, viewCount or rating"},
+    {"order", false, 0, 0, NULL, "relevance date viewCount rating",
+     "relevance, date, viewCount or rating"},
     {"source", false, 0, 0, s_name_ok, NULL, "youtube or template:NAME (lower case, digits, - _)"},
 };
 
@@ -1418,8 +1427,10 @@ s_submit (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
         name[prio_len] = 0;
         priority = nf_priority_parse (name);
         if (priority < 0)
-            nf_buf_printf (&errors, "%spriority: '%s' is not one of high, standard, bulk, "
-                                    "background", errors.len ? "; " : "", name);
+            nf_buf_printf (&errors,
+                           "%spriority: '%s' is not one of high, standard, bulk, "
+                           "background",
+                           errors.len ? "; " : "", name);
     }
     int64_t count = 50, top_n = 10;
     nf_buf_puts (&options, "{");
@@ -1496,7 +1507,8 @@ s_submit (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     const char *params[] = {n1, s1, options.data, prio_s, first->service, target};
     PGresult *res = nf_db_exec (
         self->db, "submit",
-        "WITH j AS (INSERT INTO nf_jobs (niche, sub_niche, options, priority, phase, target) VALUES "
+        "WITH j AS (INSERT INTO nf_jobs (niche, sub_niche, options, priority, phase, target) "
+        "VALUES "
         "($1, $2, $3::jsonb, $4::smallint, $5, $6::int) RETURNING id), h AS (INSERT INTO "
         "nf_job_history (job_id, from_status, to_status, reason) SELECT id, NULL, 'pending', "
         "'submitted' FROM j) SELECT id FROM j",
@@ -1554,7 +1566,8 @@ s_status (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
         "nf_videos WHERE job_id = j.id GROUP BY state) s)::text, (SELECT "
         "coalesce(json_object_agg(r, n), '{}') FROM (SELECT rejected_reason AS r, count(*) AS n "
         "FROM nf_videos WHERE job_id = j.id AND state = 'REJECTED' GROUP BY 1) s)::text, (SELECT "
-        "coalesce(json_agg(format ORDER BY format), '[]') FROM (SELECT format FROM nf_exports WHERE "
+        "coalesce(json_agg(format ORDER BY format), '[]') FROM (SELECT format FROM nf_exports "
+        "WHERE "
         "job_id = j.id ORDER BY format) e)::text FROM nf_jobs j WHERE j.id = $1::bigint",
         1, params);
     if (!res)
@@ -1603,9 +1616,9 @@ s_job_current (nf_store_t *self, const char *id, char *out, size_t outlen, char 
                size_t phaselen)
 {
     const char *params[] = {id};
-    PGresult *res = nf_db_exec (self->db, "job_current",
-                                "SELECT status, phase FROM nf_jobs WHERE id = $1::bigint", 1,
-                                params);
+    PGresult *res =
+        nf_db_exec (self->db, "job_current",
+                    "SELECT status, phase FROM nf_jobs WHERE id = $1::bigint", 1, params);
     if (!res)
         return -1;
     int rc = PQntuples (res) ? 0 : 1;
@@ -1639,9 +1652,9 @@ s_cancel (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     if (nf_db_begin (self->db) != 0)
         return -1;
     int rc = s_job_current (self, id, status, sizeof status, phase, sizeof phase);
-    int moved = rc == 0 ? s_job_status (self, strtoll (id, NULL, 10), "cancelling",
-                                        "cancelled by request")
-                        : rc;
+    int moved =
+        rc == 0 ? s_job_status (self, strtoll (id, NULL, 10), "cancelling", "cancelled by request")
+                : rc;
     const char *params[] = {id};
     PGresult *res = moved == 1 ? nf_db_exec (self->db, "cancel_leases",
                                              "WITH v AS (UPDATE nf_videos SET " LEASE_CLEAR
@@ -1687,8 +1700,9 @@ s_retry (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
             return -1;
         char msg[160];
         snprintf (msg, sizeof msg,
-                  rc ? "no such job" : "job %s is %s; only failed, partial or completed jobs can "
-                                       "be retried",
+                  rc ? "no such job"
+                     : "job %s is %s; only failed, partial or completed jobs can "
+                       "be retried",
                   id, status);
         nf_client_error_encode (reply, msg);
         return 0;
@@ -1720,9 +1734,8 @@ s_retry (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
                  "retry", "nf.retry");
         for (size_t s = 0; s < nst; s++)
             if (stages[s].state_in && strcmp (stages[s].state_in, state) == 0) {
-                const nf_stage_t *next = stages[s].scope == NF_SCOPE_JOB
-                                             ? &stages[s]
-                                             : nf_stage_next_job (&stages[s]);
+                const nf_stage_t *next =
+                    stages[s].scope == NF_SCOPE_JOB ? &stages[s] : nf_stage_next_job (&stages[s]);
                 size_t idx = next ? (size_t) (next - stages) : nst;
                 if (idx < at)
                     at = idx;
@@ -1782,8 +1795,8 @@ s_export (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     }
     else {
         size_t len = 0;
-        unsigned char *bytes = PQunescapeBytea ((const unsigned char *) PQgetvalue (res, 0, 0),
-                                                &len);
+        unsigned char *bytes =
+            PQunescapeBytea ((const unsigned char *) PQgetvalue (res, 0, 0), &len);
         msgpack_packer pk;
         nf_pk_init_buf (&pk, reply);
         msgpack_pack_map (&pk, 4);

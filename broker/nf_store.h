@@ -26,39 +26,39 @@
 typedef struct nf_store_t nf_store_t;
 
 typedef struct {
-    const char *owner;         /* lease owner name (the broker id) */
-    int64_t lease_ms;          /* lease length */
-    int64_t max_attempts;      /* attempts per stage */
-    int64_t retry_base_ms;     /* first retry delay */
-    int64_t retry_max_ms;      /* retry delay cap */
-    int64_t min_ready;         /* READY videos needed to export */
-    int64_t max_active_jobs;   /* admission limit */
-    size_t max_frame;          /* largest task body to build */
+    const char *owner;       /* lease owner name (the broker id) */
+    int64_t lease_ms;        /* lease length */
+    int64_t max_attempts;    /* attempts per stage */
+    int64_t retry_base_ms;   /* first retry delay */
+    int64_t retry_max_ms;    /* retry delay cap */
+    int64_t min_ready;       /* READY videos needed to export */
+    int64_t max_active_jobs; /* admission limit */
+    size_t max_frame;        /* largest task body to build */
 } nf_store_opts_t;
 
 /* A claimed task (ownership of video_id and body passes to the callback). */
 typedef struct {
-    const nf_stage_t *stage;   /* stage it belongs to */
-    char token[40];            /* lease token */
-    int64_t job_id;            /* job */
-    char *video_id;            /* NULL for job-scope tasks */
-    int attempt;               /* 1-based */
-    zframe_t *body;            /* encoded task */
+    const nf_stage_t *stage; /* stage it belongs to */
+    char token[40];          /* lease token */
+    int64_t job_id;          /* job */
+    char *video_id;          /* NULL for job-scope tasks */
+    int attempt;             /* 1-based */
+    zframe_t *body;          /* encoded task */
 } nf_claim_t;
 
 /* A worker's outcome waiting to be applied. */
 typedef struct {
-    const nf_stage_t *stage;        /* from the broker's in-flight record */
-    char token[40];                 /* lease token */
-    int64_t job_id;                 /* job */
-    char *video_id;                 /* NULL for job scope; owned */
-    int attempt;                    /* attempt that produced it */
-    nf_reply_status_t status;       /* ok, reject, error */
-    char *text;                     /* reason or error, owned */
-    bool retryable;                 /* for errors */
-    nf_msg_t *msg;                  /* decoded reply body, owned (or NULL) */
-    const msgpack_object *output;   /* into msg */
-    const msgpack_object *usage;    /* into msg */
+    const nf_stage_t *stage;      /* from the broker's in-flight record */
+    char token[40];               /* lease token */
+    int64_t job_id;               /* job */
+    char *video_id;               /* NULL for job scope; owned */
+    int attempt;                  /* attempt that produced it */
+    nf_reply_status_t status;     /* ok, reject, error */
+    char *text;                   /* reason or error, owned */
+    bool retryable;               /* for errors */
+    nf_msg_t *msg;                /* decoded reply body, owned (or NULL) */
+    const msgpack_object *output; /* into msg */
+    const msgpack_object *usage;  /* into msg */
 } nf_outcome_t;
 
 void nf_outcome_destroy (nf_outcome_t **self_p);
@@ -66,11 +66,11 @@ void nf_outcome_destroy (nf_outcome_t **self_p);
 /* A progress event: a video transition (video_id set) or a job status change. */
 typedef struct {
     int64_t job_id;
-    const char *video_id;   /* NULL for job events */
-    const char *from;       /* state or status */
+    const char *video_id; /* NULL for job events */
+    const char *from;     /* state or status */
     const char *to;
-    const char *service;    /* stage, or what moved a job */
-    const char *reason;     /* may be NULL */
+    const char *service; /* stage, or what moved a job */
+    const char *reason;  /* may be NULL */
 } nf_event_t;
 typedef void (nf_event_fn) (const nf_event_t *event, void *arg);
 
@@ -121,11 +121,11 @@ int nf_store_service (nf_store_t *self, const char *service, const msgpack_objec
 
 /* Counters for logs and metrics. */
 typedef struct {
-    uint64_t claimed;        /* tasks claimed */
-    uint64_t applied;        /* outcomes applied */
-    uint64_t fenced;         /* outcomes dropped by the lease fence */
-    uint64_t isolated;       /* outcomes refused by the database, stored as errors */
-    uint64_t transactions;   /* apply transactions committed */
+    uint64_t claimed;      /* tasks claimed */
+    uint64_t applied;      /* outcomes applied */
+    uint64_t fenced;       /* outcomes dropped by the lease fence */
+    uint64_t isolated;     /* outcomes refused by the database, stored as errors */
+    uint64_t transactions; /* apply transactions committed */
 } nf_store_stats_t;
 const nf_store_stats_t *nf_store_stats (nf_store_t *self);
 

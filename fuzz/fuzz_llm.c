@@ -1,7 +1,7 @@
 /*  fuzz_llm: the chat-completions response validator. Any body is accepted
     with every field filled, or refused with a message. */
-#include "nf_fuzz.h"
 #include "nf_ai.h"
+#include "nf_fuzz.h"
 #include "nf_llm.h"
 
 #include <string.h>

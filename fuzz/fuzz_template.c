@@ -37,7 +37,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     char err[512];
     if (s_shipped_n == 0) {
         for (int i = 0; i < nf_templates_count && i < 8; i++) {
-            s_shipped[i] = nf_template_new (nf_templates[i], strlen (nf_templates[i]), err, sizeof err);
+            s_shipped[i] =
+                nf_template_new (nf_templates[i], strlen (nf_templates[i]), err, sizeof err);
             NF_FUZZ_CHECK (s_shipped[i] != NULL);
             s_shipped_n++;
         }
@@ -45,7 +46,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     const char *body = (const char *) data;
     for (size_t i = 0; i < s_shipped_n; i++) {
         err[0] = '\0';
-        json_t *r = nf_template_apply (s_shipped[i], body, size, "http://127.0.0.1/x", err, sizeof err);
+        json_t *r =
+            nf_template_apply (s_shipped[i], body, size, "http://127.0.0.1/x", err, sizeof err);
         if (r)
             s_check_result (r);
         else
@@ -58,7 +60,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         NF_FUZZ_CHECK (err[0] != '\0');
         return 0;
     }
-    json_t *r = nf_template_apply (t, s_page, sizeof s_page - 1, "http://127.0.0.1/x", err, sizeof err);
+    json_t *r =
+        nf_template_apply (t, s_page, sizeof s_page - 1, "http://127.0.0.1/x", err, sizeof err);
     if (r)
         s_check_result (r);
     nf_template_destroy (&t);

@@ -16,14 +16,16 @@ s_check_strings (const json_t *v, int depth)
     else if (json_is_array (v)) {
         size_t i;
         const json_t *e;
-        json_array_foreach (v, i, e) {
+        json_array_foreach (v, i, e)
+        {
             s_check_strings (e, depth + 1);
         }
     }
     else if (json_is_object (v)) {
         const char *k;
         const json_t *e;
-        json_object_foreach ((json_t *) v, k, e) {
+        json_object_foreach ((json_t *) v, k, e)
+        {
             s_check_strings (e, depth + 1);
         }
     }
@@ -39,7 +41,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (nf_yt_parse_search (body, size, ids, next, sizeof next, err, sizeof err) == 0) {
         size_t i;
         const json_t *id;
-        json_array_foreach (ids, i, id) {
+        json_array_foreach (ids, i, id)
+        {
             NF_FUZZ_CHECK (json_is_string (id) && json_string_length (id) > 0);
         }
         s_check_strings (ids, 0);
@@ -51,7 +54,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (nf_yt_parse_videos (body, size, "https://www.youtube.com", videos, err, sizeof err) == 0) {
         size_t i;
         const json_t *v;
-        json_array_foreach (videos, i, v) {
+        json_array_foreach (videos, i, v)
+        {
             NF_FUZZ_CHECK (json_is_string (json_object_get (v, "video_id")));
             NF_FUZZ_CHECK (json_is_object (json_object_get (v, "meta")));
         }
@@ -63,7 +67,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (nf_yt_parse_channels (body, size, chans, err, sizeof err) == 0) {
         size_t i;
         const json_t *c;
-        json_array_foreach (chans, i, c) {
+        json_array_foreach (chans, i, c)
+        {
             NF_FUZZ_CHECK (json_is_string (json_object_get (c, "channel_id")));
         }
         s_check_strings (chans, 0);

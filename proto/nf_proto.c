@@ -8,10 +8,10 @@
 #include <string.h>
 
 struct nf_msg_t {
-    char *bytes;                 /* a copy of the body: msgpack-c's objects point into it */
-    msgpack_unpacked unpacked;   /* the decoded tree (zone-owned objects) */
-    char **strings;              /* NUL-terminated copies handed out by decoders */
-    size_t nstrings;             /* entries used in strings */
+    char *bytes;               /* a copy of the body: msgpack-c's objects point into it */
+    msgpack_unpacked unpacked; /* the decoded tree (zone-owned objects) */
+    char **strings;            /* NUL-terminated copies handed out by decoders */
+    size_t nstrings;           /* entries used in strings */
 };
 
 #define ERR(...) (snprintf (err, errlen, __VA_ARGS__), -1)
@@ -19,10 +19,10 @@ struct nf_msg_t {
 /* ---- structural check -------------------------------------------------- */
 
 typedef struct {
-    const uint8_t *p;   /* the bytes */
-    size_t len;         /* their count */
-    size_t pos;         /* read position */
-    size_t elements;    /* values seen so far */
+    const uint8_t *p; /* the bytes */
+    size_t len;       /* their count */
+    size_t pos;       /* read position */
+    size_t elements;  /* values seen so far */
 } s_scan_t;
 
 static int
@@ -62,31 +62,38 @@ s_scan (s_scan_t *s, int depth, char *err, size_t errlen)
         skip = c & 0x1f;
     else
         switch (c) {
-        case 0xc4: case 0xd9: lenbytes = 1; break;
-        case 0xc5: case 0xda: lenbytes = 2; break;
-        case 0xc6: case 0xdb: lenbytes = 4; break;
+        case 0xc4:
+        case 0xd9: lenbytes = 1; break;
+        case 0xc5:
+        case 0xda: lenbytes = 2; break;
+        case 0xc6:
+        case 0xdb: lenbytes = 4; break;
         case 0xca: skip = 4; break;
         case 0xcb: skip = 8; break;
-        case 0xcc: case 0xd0: skip = 1; break;
-        case 0xcd: case 0xd1: skip = 2; break;
-        case 0xce: case 0xd2: skip = 4; break;
-        case 0xcf: case 0xd3: skip = 8; break;
-        case 0xdc: case 0xde:
+        case 0xcc:
+        case 0xd0: skip = 1; break;
+        case 0xcd:
+        case 0xd1: skip = 2; break;
+        case 0xce:
+        case 0xd2: skip = 4; break;
+        case 0xcf:
+        case 0xd3: skip = 8; break;
+        case 0xdc:
+        case 0xde:
             if (s_need (s, 2))
                 return ERR ("truncated container header at byte %zu", s->pos);
             items = s_be (s->p + s->pos, 2) * (c == 0xde ? 2 : 1);
             s->pos += 2;
             break;
-        case 0xdd: case 0xdf:
+        case 0xdd:
+        case 0xdf:
             if (s_need (s, 4))
                 return ERR ("truncated container header at byte %zu", s->pos);
             items = s_be (s->p + s->pos, 4) * (c == 0xdf ? 2 : 1);
             s->pos += 4;
             break;
-        case 0xc1:
-            return ERR ("reserved byte 0xc1 at %zu", s->pos - 1);
-        default:
-            return ERR ("msgpack ext type 0x%02x at byte %zu is not allowed", c, s->pos - 1);
+        case 0xc1: return ERR ("reserved byte 0xc1 at %zu", s->pos - 1);
+        default: return ERR ("msgpack ext type 0x%02x at byte %zu is not allowed", c, s->pos - 1);
         }
     if (lenbytes) {
         if (s_need (s, (size_t) lenbytes))
@@ -458,8 +465,8 @@ nf_client_error_encode (nf_buf_t *out, const char *text)
 
 void
 nf_reply_encode (nf_buf_t *out, const char *token, nf_reply_status_t status,
-                 const char *reason_or_error, bool retryable, const void *output,
-                 size_t output_len, const void *usage, size_t usage_len)
+                 const char *reason_or_error, bool retryable, const void *output, size_t output_len,
+                 const void *usage, size_t usage_len)
 {
     msgpack_packer pk;
     nf_pk_init_buf (&pk, out);
@@ -491,12 +498,8 @@ int
 nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t errlen)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_NIL:
-        nf_buf_puts (out, "null");
-        return 0;
-    case MSGPACK_OBJECT_BOOLEAN:
-        nf_buf_puts (out, o->via.boolean ? "true" : "false");
-        return 0;
+    case MSGPACK_OBJECT_NIL: nf_buf_puts (out, "null"); return 0;
+    case MSGPACK_OBJECT_BOOLEAN: nf_buf_puts (out, o->via.boolean ? "true" : "false"); return 0;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         /* Past 2^63-1 neither jansson nor a 64-bit column reads it back. */
         if (o->via.u64 > INT64_MAX)
@@ -513,9 +516,7 @@ nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t errlen)
         else
             nf_buf_puts (out, "null");
         return 0;
-    case MSGPACK_OBJECT_STR:
-        nf_buf_json_str (out, o->via.str.ptr, o->via.str.size);
-        return 0;
+    case MSGPACK_OBJECT_STR: nf_buf_json_str (out, o->via.str.ptr, o->via.str.size); return 0;
     case MSGPACK_OBJECT_ARRAY:
         nf_buf_puts (out, "[");
         for (uint32_t i = 0; i < o->via.array.size; i++) {
@@ -541,8 +542,7 @@ nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t errlen)
         }
         nf_buf_puts (out, "}");
         return 0;
-    default:
-        return ERR ("binary or extension value where JSON was expected");
+    default: return ERR ("binary or extension value where JSON was expected");
     }
 }
 
@@ -565,23 +565,12 @@ s_pack_json (const json_t *j, msgpack_packer *pk)
             s_pack_json (json_array_get (j, i), pk);
         break;
     }
-    case JSON_STRING:
-        nf_pk_strn (pk, json_string_value (j), json_string_length (j));
-        break;
-    case JSON_INTEGER:
-        msgpack_pack_int64 (pk, json_integer_value (j));
-        break;
-    case JSON_REAL:
-        msgpack_pack_double (pk, json_real_value (j));
-        break;
-    case JSON_TRUE:
-        msgpack_pack_true (pk);
-        break;
-    case JSON_FALSE:
-        msgpack_pack_false (pk);
-        break;
-    default:
-        msgpack_pack_nil (pk);
+    case JSON_STRING: nf_pk_strn (pk, json_string_value (j), json_string_length (j)); break;
+    case JSON_INTEGER: msgpack_pack_int64 (pk, json_integer_value (j)); break;
+    case JSON_REAL: msgpack_pack_double (pk, json_real_value (j)); break;
+    case JSON_TRUE: msgpack_pack_true (pk); break;
+    case JSON_FALSE: msgpack_pack_false (pk); break;
+    default: msgpack_pack_nil (pk);
     }
 }
 

@@ -17,8 +17,8 @@
 #include "nf_util.h"
 
 #define NF_PROTO_VERSION 1
-#define NF_MDPW "MDPW01"
-#define NF_MDPC "MDPC01"
+#define NF_MDPW          "MDPW01"
+#define NF_MDPC          "MDPC01"
 enum {
     NF_MDPW_READY = 1,
     NF_MDPW_REQUEST = 2,
@@ -26,7 +26,7 @@ enum {
     NF_MDPW_HEARTBEAT = 4,
     NF_MDPW_DISCONNECT = 5,
 };
-#define NF_PROTO_MAX_DEPTH 32
+#define NF_PROTO_MAX_DEPTH    32
 #define NF_PROTO_MAX_ELEMENTS 4000000
 
 /* A decoded body; the msgpack objects it hands out live as long as it. */
@@ -78,13 +78,13 @@ void nf_pk_kv_nil (msgpack_packer *pk, const char *key);
 /* ---- task (broker -> worker) ------------------------------------------ */
 
 typedef struct {
-    const char *service;          /* stage service name (NUL-terminated copy) */
-    const char *token;            /* lease token, echoed by the reply */
-    int64_t job_id;               /* job the task belongs to */
-    const char *video_id;         /* NULL for a job-scope task */
-    int64_t attempt;              /* 1-based attempt number */
-    const msgpack_object *job;    /* map: niche, sub_niche, options */
-    const msgpack_object *input;  /* map: the stage's input */
+    const char *service;         /* stage service name (NUL-terminated copy) */
+    const char *token;           /* lease token, echoed by the reply */
+    int64_t job_id;              /* job the task belongs to */
+    const char *video_id;        /* NULL for a job-scope task */
+    int64_t attempt;             /* 1-based attempt number */
+    const msgpack_object *job;   /* map: niche, sub_niche, options */
+    const msgpack_object *input; /* map: the stage's input */
 } nf_task_t;
 
 /* Decode a task body; the strings point into MSG-owned copies.
@@ -96,13 +96,13 @@ int nf_task_decode (nf_msg_t *msg, nf_task_t *task, char *err, size_t errlen);
 typedef enum { NF_REPLY_OK, NF_REPLY_REJECT, NF_REPLY_ERROR } nf_reply_status_t;
 
 typedef struct {
-    const char *token;              /* lease token from the task */
-    nf_reply_status_t status;       /* outcome */
-    const char *reason;             /* REJECT: rule that filtered the video */
-    const char *error;              /* ERROR: what went wrong */
-    bool retryable;                 /* ERROR: may a later attempt succeed */
-    const msgpack_object *output;   /* map or NULL: fields to store */
-    const msgpack_object *usage;    /* map or NULL: quota_units, http_requests, tokens */
+    const char *token;            /* lease token from the task */
+    nf_reply_status_t status;     /* outcome */
+    const char *reason;           /* REJECT: rule that filtered the video */
+    const char *error;            /* ERROR: what went wrong */
+    bool retryable;               /* ERROR: may a later attempt succeed */
+    const msgpack_object *output; /* map or NULL: fields to store */
+    const msgpack_object *usage;  /* map or NULL: quota_units, http_requests, tokens */
 } nf_reply_t;
 
 int nf_reply_decode (nf_msg_t *msg, nf_reply_t *reply, char *err, size_t errlen);

@@ -4,10 +4,10 @@
 #include <czmq.h>
 
 struct nf_client_t {
-    char *endpoint;       /* broker client endpoint */
-    int64_t timeout_ms;   /* per request */
-    size_t max_frame;     /* reply size limit */
-    zsock_t *socket;      /* DEALER, rebuilt after a timeout */
+    char *endpoint;     /* broker client endpoint */
+    int64_t timeout_ms; /* per request */
+    size_t max_frame;   /* reply size limit */
+    zsock_t *socket;    /* DEALER, rebuilt after a timeout */
 };
 
 static int
@@ -68,8 +68,8 @@ s_exchange (nf_client_t *self, const char *service, const void *body, size_t len
     bool interrupted = zpoller_terminated (poller);
     zpoller_destroy (&poller);
     if (!ready) {
-        snprintf (err, errlen, interrupted ? "interrupted"
-                                           : "broker at %s did not answer within %lld ms",
+        snprintf (err, errlen,
+                  interrupted ? "interrupted" : "broker at %s did not answer within %lld ms",
                   self->endpoint, (long long) self->timeout_ms);
         s_connect (self);
         return NULL;

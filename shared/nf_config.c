@@ -13,14 +13,14 @@
 typedef enum { NF_T_STR, NF_T_INT, NF_T_BOOL } nf_cfg_type_t;
 
 typedef struct {
-    const char *key;        /* flag name without the leading "--" */
-    const char *env;        /* environment variable */
-    nf_cfg_type_t type;     /* how the value is checked */
-    int64_t min, max;       /* range for integers */
-    int programs;           /* NF_PROG_* bits */
-    const char *dflt;       /* built-in default */
-    const char *help;       /* one line */
-    const char *stage;      /* for worker settings: the stages that read it (space list), or NULL */
+    const char *key;    /* flag name without the leading "--" */
+    const char *env;    /* environment variable */
+    nf_cfg_type_t type; /* how the value is checked */
+    int64_t min, max;   /* range for integers */
+    int programs;       /* NF_PROG_* bits */
+    const char *dflt;   /* built-in default */
+    const char *help;   /* one line */
+    const char *stage;  /* for worker settings: the stages that read it (space list), or NULL */
 } nf_cfg_def_t;
 
 static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
@@ -35,15 +35,16 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                              "tcp://*:5555", "endpoint the broker binds for workers (MDP/0.1)"},
     [NF_CFG_CLIENTS_BIND] = {"clients-bind", "NF_CLIENTS_BIND", NF_T_STR, 0, 0, NF_PROG_BROKER,
                              "tcp://*:5556", "endpoint the broker binds for clients (MDP/0.1)"},
-    [NF_CFG_PUB_BIND] = {"pub-bind", "NF_PUB_BIND", NF_T_STR, 0, 0, NF_PROG_BROKER,
-                         "tcp://*:5557", "endpoint the broker binds for progress events (PUB)"},
+    [NF_CFG_PUB_BIND] = {"pub-bind", "NF_PUB_BIND", NF_T_STR, 0, 0, NF_PROG_BROKER, "tcp://*:5557",
+                         "endpoint the broker binds for progress events (PUB)"},
     [NF_CFG_BROKER] = {"broker", "NF_BROKER", NF_T_STR, 0, 0, NF_PROG_WORKER,
                        "tcp://127.0.0.1:5555", "broker endpoint a worker connects to"},
     [NF_CFG_BROKER_CLIENTS] = {"broker-clients", "NF_BROKER_CLIENTS", NF_T_STR, 0, 0,
                                NF_PROG_CLIENT, "tcp://127.0.0.1:5556",
                                "broker endpoint a client (nf-submit, nf-monitor) connects to"},
     [NF_CFG_BROKER_PUB] = {"broker-pub", "NF_BROKER_PUB", NF_T_STR, 0, 0, NF_PROG_CLIENT,
-                           "tcp://127.0.0.1:5557", "broker progress endpoint a client subscribes to"},
+                           "tcp://127.0.0.1:5557",
+                           "broker progress endpoint a client subscribes to"},
     [NF_CFG_BROKER_ID] = {"broker-id", "NF_BROKER_ID", NF_T_STR, 0, 0, NF_PROG_BROKER, "",
                           "lease owner name of this broker (default: host name); a restarted "
                           "broker releases the leases of its own name"},
@@ -65,32 +66,36 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
     [NF_CFG_FLUSH_MS] = {"flush-ms", "NF_FLUSH_MS", NF_T_INT, 0, 10000, NF_PROG_BROKER, "5",
                          "longest a reply waits in memory before its batch is committed"},
     [NF_CFG_MAX_FRAME] = {"max-frame", "NF_MAX_FRAME", NF_T_INT, 1024, 1073741824, NF_PROG_ALL,
-                          "16777216", "largest ZeroMQ message accepted (bytes); larger peers "
+                          "16777216",
+                          "largest ZeroMQ message accepted (bytes); larger peers "
                           "are disconnected"},
     [NF_CFG_MAX_ACTIVE_JOBS] = {"max-active-jobs", "NF_MAX_ACTIVE_JOBS", NF_T_INT, 1, 100000,
                                 NF_PROG_BROKER, "8",
                                 "jobs admitted (pending to queued) at once, by priority"},
     [NF_CFG_MIN_READY] = {"min-ready", "NF_MIN_READY", NF_T_INT, 0, 100000, NF_PROG_BROKER, "5",
                           "READY videos a job needs to export; fewer ends it failed"},
-    [NF_CFG_RECONNECT_MAX_MS] = {"reconnect-max-ms", "NF_RECONNECT_MAX_MS", NF_T_INT, 100,
-                                 600000, NF_PROG_WORKER, "32000",
-                                 "cap of a worker's reconnect backoff"},
+    [NF_CFG_RECONNECT_MAX_MS] = {"reconnect-max-ms", "NF_RECONNECT_MAX_MS", NF_T_INT, 100, 600000,
+                                 NF_PROG_WORKER, "32000", "cap of a worker's reconnect backoff"},
     [NF_CFG_TIMEOUT_MS] = {"timeout-ms", "NF_TIMEOUT_MS", NF_T_INT, 100, 86400000, NF_PROG_CLIENT,
                            "5000", "how long a client waits for each broker reply"},
-    [NF_CFG_QUALITY_MIN] = {"quality-min", "NF_QUALITY_MIN", NF_T_INT, 0, 100, NF_PROG_WORKER,
-                            "50", "transcripts scoring below this quality are REJECTED "
-                            "low_quality", "sanitize"},
+    [NF_CFG_QUALITY_MIN] = {"quality-min", "NF_QUALITY_MIN", NF_T_INT, 0, 100, NF_PROG_WORKER, "50",
+                            "transcripts scoring below this quality are REJECTED "
+                            "low_quality",
+                            "sanitize"},
     [NF_CFG_TRANSCRIPT_MAX] = {"transcript-max", "NF_TRANSCRIPT_MAX", NF_T_INT, 1024, 16777216,
                                NF_PROG_WORKER, "200000",
                                "bytes of transcript kept; the rest is cut at a character "
-                               "boundary", "sanitize"},
+                               "boundary",
+                               "sanitize"},
     [NF_CFG_TIER1] = {"tier1", "NF_TIER1", NF_T_STR, 0, 0, NF_PROG_WORKER, "default",
                       "Tier-1 countries: `default` (US,GB,CA,AU,NZ), `extended` (adds IE,DE,NL,"
-                      "CH,NO,SE,DK,FI,AT,BE,LU,FR) or a list of ISO codes", "geo"},
+                      "CH,NO,SE,DK,FI,AT,BE,LU,FR) or a list of ISO codes",
+                      "geo"},
     [NF_CFG_WEIGHTS] = {"weights", "NF_WEIGHTS", NF_T_STR, 0, 0, NF_PROG_WORKER,
                         "0.40,0.20,0.25,0.15",
                         "composite weights: multiplier, views per subscriber, velocity, "
-                        "engagement", "analyze"},
+                        "engagement",
+                        "analyze"},
     [NF_CFG_LLM_URL] = {"llm-url", "NF_LLM_URL", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
                         "OpenAI-compatible base URL (`.../v1`); empty: the built-in generator",
                         "architect"},
@@ -99,25 +104,28 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
     [NF_CFG_LLM_API_KEY] = {"llm-api-key", "NF_LLM_API_KEY", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
                             "bearer token for the LLM (never logged)", "architect"},
     [NF_CFG_LLM_TIMEOUT_MS] = {"llm-timeout-ms", "NF_LLM_TIMEOUT_MS", NF_T_INT, 100, 600000,
-                               NF_PROG_WORKER, "60000", "timeout of one LLM request",
-                               "architect"},
-    [NF_CFG_LLM_RETRIES] = {"llm-retries", "NF_LLM_RETRIES", NF_T_INT, 0, 10, NF_PROG_WORKER,
-                            "2", "extra LLM requests per task after a 429, 5xx or invalid "
-                            "answer", "architect"},
+                               NF_PROG_WORKER, "60000", "timeout of one LLM request", "architect"},
+    [NF_CFG_LLM_RETRIES] = {"llm-retries", "NF_LLM_RETRIES", NF_T_INT, 0, 10, NF_PROG_WORKER, "2",
+                            "extra LLM requests per task after a 429, 5xx or invalid "
+                            "answer",
+                            "architect"},
     [NF_CFG_LLM_CONTEXT_TOKENS] = {"llm-context-tokens", "NF_LLM_CONTEXT_TOKENS", NF_T_INT, 100,
                                    1000000, NF_PROG_WORKER, "3000",
                                    "token budget of the transcript in the prompt (4 bytes a "
-                                   "token)", "architect"},
+                                   "token)",
+                                   "architect"},
     [NF_CFG_PROMPT_DIR] = {"prompt-dir", "NF_PROMPT_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
                            "folder with `system.txt` and `user.txt` prompt templates; empty: "
-                           "the built-in ones", "architect"},
-    [NF_CFG_OUTPUT_DIR] = {"output-dir", "NF_OUTPUT_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
-                           "folder the exporter also writes `<niche>-<job>.xlsx` (and .csv, .json) into",
-                           "export"},
-    [NF_CFG_YOUTUBE_API_URL] = {"youtube-api-url", "NF_YOUTUBE_API_URL", NF_T_STR, 0, 0,
-                                NF_PROG_WORKER, "https://www.googleapis.com/youtube/v3",
-                                "YouTube Data API v3 base URL (nf-ytsim: `http://HOST:PORT/youtube/v3`)",
-                                "discover scrape"},
+                           "the built-in ones",
+                           "architect"},
+    [NF_CFG_OUTPUT_DIR] =
+        {"output-dir", "NF_OUTPUT_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
+         "folder the exporter also writes `<niche>-<job>.xlsx` (and .csv, .json) into", "export"},
+    [NF_CFG_YOUTUBE_API_URL] =
+        {"youtube-api-url", "NF_YOUTUBE_API_URL", NF_T_STR, 0, 0, NF_PROG_WORKER,
+         "https://www.googleapis.com/youtube/v3",
+         "YouTube Data API v3 base URL (nf-ytsim: `http://HOST:PORT/youtube/v3`)",
+         "discover scrape"},
     [NF_CFG_YOUTUBE_WEB_URL] = {"youtube-web-url", "NF_YOUTUBE_WEB_URL", NF_T_STR, 0, 0,
                                 NF_PROG_WORKER, "https://www.youtube.com",
                                 "base URL of watch pages (nf-ytsim: `http://HOST:PORT`)",
@@ -128,54 +136,57 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
     [NF_CFG_HTTP_TIMEOUT_MS] = {"http-timeout-ms", "NF_HTTP_TIMEOUT_MS", NF_T_INT, 100, 600000,
                                 NF_PROG_WORKER, "15000", "timeout of one HTTP request",
                                 "discover scrape"},
-    [NF_CFG_HTTP_MAX_BYTES] = {"http-max-bytes", "NF_HTTP_MAX_BYTES", NF_T_INT, 1024,
-                               1073741824, NF_PROG_WORKER, "8388608",
+    [NF_CFG_HTTP_MAX_BYTES] = {"http-max-bytes", "NF_HTTP_MAX_BYTES", NF_T_INT, 1024, 1073741824,
+                               NF_PROG_WORKER, "8388608",
                                "largest HTTP body accepted; a larger one aborts the transfer",
                                "discover scrape"},
     [NF_CFG_HTTP_RETRIES] = {"http-retries", "NF_HTTP_RETRIES", NF_T_INT, 0, 20, NF_PROG_WORKER,
-                             "2", "extra requests after a 429, block, 5xx or network error "
-                             "(then the broker's attempts take over)", "discover scrape"},
+                             "2",
+                             "extra requests after a 429, block, 5xx or network error "
+                             "(then the broker's attempts take over)",
+                             "discover scrape"},
     [NF_CFG_HTTP_RATE] = {"http-rate", "NF_HTTP_RATE", NF_T_STR, 0, 0, NF_PROG_WORKER, "2",
                           "requests per second per host (token bucket, per process); 0: no limit",
                           "discover scrape"},
-    [NF_CFG_HTTP_BURST] = {"http-burst", "NF_HTTP_BURST", NF_T_INT, 1, 10000, NF_PROG_WORKER,
-                           "4", "token bucket size per host", "discover scrape"},
-    [NF_CFG_HTTP_DELAY_MS] = {"http-delay-ms", "NF_HTTP_DELAY_MS", NF_T_STR, 0, 0,
-                              NF_PROG_WORKER, "200-800",
+    [NF_CFG_HTTP_BURST] = {"http-burst", "NF_HTTP_BURST", NF_T_INT, 1, 10000, NF_PROG_WORKER, "4",
+                           "token bucket size per host", "discover scrape"},
+    [NF_CFG_HTTP_DELAY_MS] = {"http-delay-ms", "NF_HTTP_DELAY_MS", NF_T_STR, 0, 0, NF_PROG_WORKER,
+                              "200-800",
                               "random pause before each request, `MIN-MAX` or `N`; 0: none",
                               "discover scrape"},
-    [NF_CFG_HTTP_MAX_WAIT_MS] = {"http-max-wait-ms", "NF_HTTP_MAX_WAIT_MS", NF_T_INT, 0,
-                                 3600000, NF_PROG_WORKER, "30000",
+    [NF_CFG_HTTP_MAX_WAIT_MS] = {"http-max-wait-ms", "NF_HTTP_MAX_WAIT_MS", NF_T_INT, 0, 3600000,
+                                 NF_PROG_WORKER, "30000",
                                  "longest wait for one Retry-After or backoff inside a task",
                                  "discover scrape"},
     [NF_CFG_PROXIES] = {"proxies", "NF_PROXIES", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
                         "comma list of proxy URLs (`http://h:p`, `socks5://h:p`), rotated with "
-                        "health marking; empty: direct", "discover scrape"},
+                        "health marking; empty: direct",
+                        "discover scrape"},
     [NF_CFG_USER_AGENTS] = {"user-agents", "NF_USER_AGENTS", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
                             "file with one user agent per line; empty: a built-in desktop list",
                             "discover scrape"},
     [NF_CFG_CACHE_DIR] = {"cache-dir", "NF_CACHE_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
                           "local HTTP cache folder (TTL and ETag revalidation); empty: no cache",
                           "discover scrape"},
-    [NF_CFG_CACHE_TTL_S] = {"cache-ttl-s", "NF_CACHE_TTL_S", NF_T_INT, 0, 31536000,
-                            NF_PROG_WORKER, "86400",
+    [NF_CFG_CACHE_TTL_S] = {"cache-ttl-s", "NF_CACHE_TTL_S", NF_T_INT, 0, 31536000, NF_PROG_WORKER,
+                            "86400",
                             "seconds a cached answer is used without asking; then revalidated",
                             "discover scrape"},
-    [NF_CFG_TEMPLATE_DIR] = {"template-dir", "NF_TEMPLATE_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER,
-                             "", "folder of extraction templates (`youtube_watch.json` overrides "
+    [NF_CFG_TEMPLATE_DIR] = {"template-dir", "NF_TEMPLATE_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
+                             "folder of extraction templates (`youtube_watch.json` overrides "
                              "the built-in one; `<name>.json` for `source=template:<name>`)",
                              "discover scrape"},
 };
 
 struct nf_config_t {
-    char *name;                   /* program name, for messages */
-    char *service;                /* worker stage, for help; NULL elsewhere */
-    int program;                  /* NF_PROG_* bit of this program */
-    char *values[NF_CFG_COUNT];   /* resolved values, owned */
-    int argc;                     /* positional arguments left */
-    char **argv;                  /* borrowed pointers into main's argv */
-    bool help;                    /* --help seen */
-    bool version;                 /* --version seen */
+    char *name;                 /* program name, for messages */
+    char *service;              /* worker stage, for help; NULL elsewhere */
+    int program;                /* NF_PROG_* bit of this program */
+    char *values[NF_CFG_COUNT]; /* resolved values, owned */
+    int argc;                   /* positional arguments left */
+    char **argv;                /* borrowed pointers into main's argv */
+    bool help;                  /* --help seen */
+    bool version;               /* --version seen */
 };
 
 nf_config_t *
@@ -360,8 +371,8 @@ nf_config_print_help (nf_config_t *self, FILE *out)
 void
 nf_config_print_markdown (FILE *out)
 {
-    static const char *progs[] = {"", "broker", "worker", "broker, worker", "client",
-                                  "broker, client", "worker, client", "all"};
+    static const char *progs[] = {"",       "broker",         "worker",         "broker, worker",
+                                  "client", "broker, client", "worker, client", "all"};
     fprintf (out, "| variable | flag | default | used by | meaning |\n|---|---|---|---|---|\n");
     for (int i = 0; i < NF_CFG_COUNT; i++) {
         char used[64];

@@ -8,16 +8,16 @@
 #include <string.h>
 
 struct nf_db_t {
-    char *conninfo;          /* connection string, owned */
-    char *appname;           /* application_name reported to the server */
-    PGconn *conn;            /* NULL while disconnected */
-    zhashx_t *prepared;      /* names prepared on this connection (values unused) */
-    int64_t next_try_ms;     /* earliest monotonic time of the next connect */
-    int64_t backoff_ms;      /* current reconnect backoff */
-    char error[1024];        /* last error message */
-    bool transient;          /* last error was transient */
-    bool was_connected;      /* for logging "reconnected" */
-    unsigned generation;     /* successful connects so far */
+    char *conninfo;      /* connection string, owned */
+    char *appname;       /* application_name reported to the server */
+    PGconn *conn;        /* NULL while disconnected */
+    zhashx_t *prepared;  /* names prepared on this connection (values unused) */
+    int64_t next_try_ms; /* earliest monotonic time of the next connect */
+    int64_t backoff_ms;  /* current reconnect backoff */
+    char error[1024];    /* last error message */
+    bool transient;      /* last error was transient */
+    bool was_connected;  /* for logging "reconnected" */
+    unsigned generation; /* successful connects so far */
 };
 
 nf_db_t *
@@ -91,8 +91,8 @@ nf_db_connect (nf_db_t *self)
     self->conn = PQconnectdbParams (keys, vals, 1);
     if (!self->conn || PQstatus (self->conn) != CONNECTION_OK) {
         s_set_error (self, self->conn ? PQerrorMessage (self->conn) : "out of memory", true);
-        nf_warn ("database connect failed (next try in %lld ms): %s",
-                 (long long) self->backoff_ms, self->error);
+        nf_warn ("database connect failed (next try in %lld ms): %s", (long long) self->backoff_ms,
+                 self->error);
         s_disconnect (self);
         self->next_try_ms = now + self->backoff_ms;
         self->backoff_ms = self->backoff_ms * 2 > 5000 ? 5000 : self->backoff_ms * 2;

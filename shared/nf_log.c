@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 static struct {
-    char identity[64];      /* program name shown on each line */
-    nf_log_level_t level;   /* events below this level are dropped */
-    bool json;              /* JSON lines instead of plain text */
+    char identity[64];    /* program name shown on each line */
+    nf_log_level_t level; /* events below this level are dropped */
+    bool json;            /* JSON lines instead of plain text */
 } s_log = {"nicheflow", NF_LOG_INFO, false};
 
 static const char *s_names[] = {"debug", "info", "warn", "error"};
@@ -74,6 +74,6 @@ nf_log (nf_log_level_t level, const char *fmt, ...)
         nf_buf_free (&line);
     }
     else
-        fprintf (stderr, "%s %-5s %s[%d] %s\n", ts, s_names[level], s_log.identity,
-                 (int) getpid (), msg);
+        fprintf (stderr, "%s %-5s %s[%d] %s\n", ts, s_names[level], s_log.identity, (int) getpid (),
+                 msg);
 }

@@ -17,8 +17,8 @@ bool nf_log_enabled (nf_log_level_t level);
 void nf_log (nf_log_level_t level, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 #define nf_debug(...) nf_log (NF_LOG_DEBUG, __VA_ARGS__)
-#define nf_info(...) nf_log (NF_LOG_INFO, __VA_ARGS__)
-#define nf_warn(...) nf_log (NF_LOG_WARN, __VA_ARGS__)
+#define nf_info(...)  nf_log (NF_LOG_INFO, __VA_ARGS__)
+#define nf_warn(...)  nf_log (NF_LOG_WARN, __VA_ARGS__)
 #define nf_error(...) nf_log (NF_LOG_ERROR, __VA_ARGS__)
 
 #endif

@@ -11,8 +11,8 @@ static const nf_stage_t s_stages[] = {
     {"scrape", NF_SCOPE_VIDEO, "DISCOVERED", "RAW", "'meta', v.meta", "meta,transcript", false},
     {"sanitize", NF_SCOPE_VIDEO, "RAW", "CLEANED", "'meta', v.meta, 'transcript', v.transcript",
      "clean_text,quality,meta", false},
-    {"geo", NF_SCOPE_VIDEO, "CLEANED", "VALIDATED",
-     "'meta', v.meta, 'channel', " CHANNEL_JSON, "tier1_validated,meta", false},
+    {"geo", NF_SCOPE_VIDEO, "CLEANED", "VALIDATED", "'meta', v.meta, 'channel', " CHANNEL_JSON,
+     "tier1_validated,meta", false},
     {"analyze", NF_SCOPE_JOB, "VALIDATED", "OUTLIER",
      "'video_id', v.video_id, 'meta', v.meta, 'quality', v.quality, 'channel', " CHANNEL_JSON,
      "scores,composite,rank", false},
@@ -27,20 +27,19 @@ static const nf_stage_t s_stages[] = {
 };
 
 static const nf_column_t s_columns[] = {
-    {"meta", NF_COL_JSON_MERGE},      {"channel_id", NF_COL_TEXT},
-    {"transcript", NF_COL_TEXT},      {"clean_text", NF_COL_TEXT},
-    {"quality", NF_COL_REAL},         {"tier1_validated", NF_COL_INT},
-    {"scores", NF_COL_JSON},          {"composite", NF_COL_REAL},
-    {"rank", NF_COL_INT},             {"ai", NF_COL_JSON},
+    {"meta", NF_COL_JSON_MERGE}, {"channel_id", NF_COL_TEXT}, {"transcript", NF_COL_TEXT},
+    {"clean_text", NF_COL_TEXT}, {"quality", NF_COL_REAL},    {"tier1_validated", NF_COL_INT},
+    {"scores", NF_COL_JSON},     {"composite", NF_COL_REAL},  {"rank", NF_COL_INT},
+    {"ai", NF_COL_JSON},
 };
 
-static const char *const s_video_states[] = {"DISCOVERED", "RAW",      "CLEANED",
-                                             "VALIDATED",  "OUTLIER",  "READY",
-                                             "EXPORTED",   "FAILED",   "REJECTED"};
+static const char *const s_video_states[] = {"DISCOVERED", "RAW",     "CLEANED",
+                                             "VALIDATED",  "OUTLIER", "READY",
+                                             "EXPORTED",   "FAILED",  "REJECTED"};
 
-static const char *const s_job_statuses[] = {"pending",   "queued", "running",
-                                             "processing", "completed", "partial",
-                                             "failed",    "cancelling", "cancelled"};
+static const char *const s_job_statuses[] = {"pending",    "queued",     "running",
+                                             "processing", "completed",  "partial",
+                                             "failed",     "cancelling", "cancelled"};
 
 /* Allowed job status changes: FROM -> any of TO (space separated). */
 static const struct {
@@ -51,11 +50,11 @@ static const struct {
     {"queued", "running cancelling failed"},
     {"running", "processing failed cancelling"},
     {"processing", "completed partial failed cancelling"},
-    {"completed", "processing"},   /* nf.retry of its FAILED videos */
-    {"partial", "processing"},     /* nf.retry */
-    {"failed", "processing"},      /* nf.retry */
+    {"completed", "processing"}, /* nf.retry of its FAILED videos */
+    {"partial", "processing"},   /* nf.retry */
+    {"failed", "processing"},    /* nf.retry */
     {"cancelling", "cancelled"},
-    {"cancelled", "processing"},   /* resume */
+    {"cancelled", "processing"}, /* resume */
 };
 
 #define COUNT(a) (sizeof (a) / sizeof ((a)[0]))

@@ -21,26 +21,26 @@
 typedef enum { NF_SCOPE_VIDEO, NF_SCOPE_JOB } nf_scope_t;
 
 typedef struct {
-    const char *service;    /* MDP worker service name */
-    nf_scope_t scope;       /* per video, or once per job */
-    const char *state_in;   /* video state consumed; NULL: the stage creates videos */
-    const char *state_out;  /* video state produced on success */
-    const char *reads;      /* json_build_object(...) arguments over `v` */
-    const char *writes;     /* comma-separated nf_columns a reply may set */
-    bool needs_min_ready;   /* job fails instead when fewer than min-ready are in state_in */
+    const char *service;   /* MDP worker service name */
+    nf_scope_t scope;      /* per video, or once per job */
+    const char *state_in;  /* video state consumed; NULL: the stage creates videos */
+    const char *state_out; /* video state produced on success */
+    const char *reads;     /* json_build_object(...) arguments over `v` */
+    const char *writes;    /* comma-separated nf_columns a reply may set */
+    bool needs_min_ready;  /* job fails instead when fewer than min-ready are in state_in */
 } nf_stage_t;
 
 /* Column kinds a reply may write; the broker type-checks replies against them. */
 typedef enum { NF_COL_TEXT, NF_COL_JSON_MERGE, NF_COL_JSON, NF_COL_REAL, NF_COL_INT } nf_col_kind_t;
 
 typedef struct {
-    const char *name;       /* nf_videos column */
-    nf_col_kind_t kind;     /* msgpack type it needs and how it is stored */
+    const char *name;   /* nf_videos column */
+    nf_col_kind_t kind; /* msgpack type it needs and how it is stored */
 } nf_column_t;
 
-#define NF_STATE_FAILED "FAILED"
+#define NF_STATE_FAILED   "FAILED"
 #define NF_STATE_REJECTED "REJECTED"
-#define NF_PHASE_DONE "done"
+#define NF_PHASE_DONE     "done"
 
 /* All stages in pipeline order. */
 const nf_stage_t *nf_stages (size_t *count);

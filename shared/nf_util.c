@@ -41,7 +41,7 @@ s_reserve (nf_buf_t *buf, size_t extra)
     char *data = realloc (buf->data, cap);
     if (!data)
         abort ();
-    data[buf->len] = 0;   /* terminated even when nothing is appended after reserving */
+    data[buf->len] = 0; /* terminated even when nothing is appended after reserving */
     buf->data = data;
     buf->cap = cap;
 }
@@ -278,13 +278,17 @@ nf_time_parse (const char *text, size_t len, double *epoch)
             i = next;
         }
     }
-    if (i != len || y < 1900 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23
-        || mi < 0 || mi > 59 || sec < 0 || sec > 60)
+    if (i != len || y < 1900 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0
+        || mi > 59 || sec < 0 || sec > 60)
         return -1;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                    .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = sec};
     time_t t = timegm (&tm);
-    if (tm.tm_mday != d)   /* 2026-02-30 normalizes to March */
+    if (tm.tm_mday != d) /* 2026-02-30 normalizes to March */
         return -1;
     *epoch = (double) t + frac - offset;
     return 0;

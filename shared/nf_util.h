@@ -11,9 +11,9 @@
 /* A growable byte buffer. Always NUL-terminated after the first append.
    Allocation failure aborts (the only out-of-memory policy nicheflow has). */
 typedef struct {
-    char *data;   /* the bytes, owned */
-    size_t len;   /* bytes used, excluding the terminating NUL */
-    size_t cap;   /* bytes allocated */
+    char *data; /* the bytes, owned */
+    size_t len; /* bytes used, excluding the terminating NUL */
+    size_t cap; /* bytes allocated */
 } nf_buf_t;
 
 void nf_buf_init (nf_buf_t *buf);

@@ -8,28 +8,28 @@
 
 /* A task handed to the executor thread and back. */
 typedef struct {
-    zframe_t *address;    /* MDP client address (the lease token) */
-    zframe_t *body;       /* the task body */
-    nf_result_t result;   /* filled by the executor */
+    zframe_t *address;  /* MDP client address (the lease token) */
+    zframe_t *body;     /* the task body */
+    nf_result_t result; /* filled by the executor */
 } s_work_t;
 
 struct nf_worker_t {
-    nf_config_t *config;      /* borrowed */
-    char *service;            /* service name we serve */
-    char *endpoint;           /* broker endpoint */
-    nf_stage_fn *fn;          /* the stage */
-    void *arg;                /* the stage's argument */
-    zsock_t *socket;          /* DEALER to the broker */
-    zactor_t *executor;       /* runs fn on its own thread */
-    s_work_t *busy;           /* task in hand, or NULL */
-    int64_t heartbeat_ms;     /* heartbeat interval */
-    int liveness_max;         /* heartbeats missed before reconnecting */
-    int liveness;             /* heartbeats left before reconnecting */
-    int64_t reconnect_ms;     /* current reconnect backoff */
-    int64_t reconnect_max;    /* cap of the backoff */
-    int64_t heartbeat_at;     /* when to send the next heartbeat */
-    size_t max_frame;         /* body size limit */
-    uint64_t tasks_done;      /* counter for the exit log */
+    nf_config_t *config;   /* borrowed */
+    char *service;         /* service name we serve */
+    char *endpoint;        /* broker endpoint */
+    nf_stage_fn *fn;       /* the stage */
+    void *arg;             /* the stage's argument */
+    zsock_t *socket;       /* DEALER to the broker */
+    zactor_t *executor;    /* runs fn on its own thread */
+    s_work_t *busy;        /* task in hand, or NULL */
+    int64_t heartbeat_ms;  /* heartbeat interval */
+    int liveness_max;      /* heartbeats missed before reconnecting */
+    int liveness;          /* heartbeats left before reconnecting */
+    int64_t reconnect_ms;  /* current reconnect backoff */
+    int64_t reconnect_max; /* cap of the backoff */
+    int64_t heartbeat_at;  /* when to send the next heartbeat */
+    size_t max_frame;      /* body size limit */
+    uint64_t tasks_done;   /* counter for the exit log */
 };
 
 static void
@@ -61,8 +61,8 @@ static void
 s_execute (nf_worker_t *self, s_work_t *w)
 {
     char err[512];
-    nf_msg_t *msg = nf_msg_decode (zframe_data (w->body), zframe_size (w->body),
-                                   self->max_frame, err, sizeof err);
+    nf_msg_t *msg = nf_msg_decode (zframe_data (w->body), zframe_size (w->body), self->max_frame,
+                                   err, sizeof err);
     nf_task_t task;
     if (!msg || nf_task_decode (msg, &task, err, sizeof err) != 0) {
         nf_warn ("bad task body: %s", err);
@@ -178,8 +178,8 @@ static void
 s_send_reply (nf_worker_t *self, s_work_t *w)
 {
     char token[256] = "";
-    size_t n = zframe_size (w->address) < sizeof token - 1 ? zframe_size (w->address)
-                                                            : sizeof token - 1;
+    size_t n =
+        zframe_size (w->address) < sizeof token - 1 ? zframe_size (w->address) : sizeof token - 1;
     memcpy (token, zframe_data (w->address), n);
     nf_result_t *r = &w->result;
     nf_buf_t body;
@@ -260,7 +260,7 @@ nf_worker_run (nf_worker_t *self)
         if (wait < 0)
             wait = 0;
         if (wait > 100)
-            wait = 100;   /* notice SIGTERM promptly */
+            wait = 100; /* notice SIGTERM promptly */
         int rc = zmq_poll (items, 2, (long) wait);
         if (rc < 0 && errno != EINTR)
             break;

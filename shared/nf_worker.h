@@ -17,11 +17,11 @@
 #include "nf_proto.h"
 
 typedef struct {
-    nf_reply_status_t status;   /* outcome; NF_REPLY_OK unless set */
-    char message[1024];         /* reject reason or error text */
-    bool retryable;             /* for NF_REPLY_ERROR */
-    nf_buf_t output;            /* msgpack bytes of one map, or empty */
-    nf_buf_t usage;             /* msgpack bytes of one map, or empty */
+    nf_reply_status_t status; /* outcome; NF_REPLY_OK unless set */
+    char message[1024];       /* reject reason or error text */
+    bool retryable;           /* for NF_REPLY_ERROR */
+    nf_buf_t output;          /* msgpack bytes of one map, or empty */
+    nf_buf_t usage;           /* msgpack bytes of one map, or empty */
 } nf_result_t;
 
 /* Computes TASK into RESULT. Runs on the executor thread; ARG is the
@@ -31,8 +31,7 @@ typedef void (nf_stage_fn) (const nf_task_t *task, nf_result_t *result, void *ar
 typedef struct nf_worker_t nf_worker_t;
 
 /* A worker for SERVICE using CONFIG (borrowed; must outlive the worker). */
-nf_worker_t *nf_worker_new (nf_config_t *config, const char *service, nf_stage_fn *fn,
-                            void *arg);
+nf_worker_t *nf_worker_new (nf_config_t *config, const char *service, nf_stage_fn *fn, void *arg);
 void nf_worker_destroy (nf_worker_t **self_p);
 /* Serve until SIGTERM/SIGINT. Returns 0 after a clean drain. */
 int nf_worker_run (nf_worker_t *self);

@@ -26,13 +26,13 @@
 #include <unistd.h>
 
 typedef struct {
-    const char *service;   /* stage served */
-    const char *mode;      /* misbehaviour for matching tasks */
-    const char *match;     /* video id substring, or NULL for all */
-    const char *tag;       /* written into meta */
-    int fail_times;        /* for mode fail: attempts that fail */
-    int delay_ms;          /* sleep before replying */
-    json_t *fixture;       /* --fixture data, or NULL */
+    const char *service; /* stage served */
+    const char *mode;    /* misbehaviour for matching tasks */
+    const char *match;   /* video id substring, or NULL for all */
+    const char *tag;     /* written into meta */
+    int fail_times;      /* for mode fail: attempts that fail */
+    int delay_ms;        /* sleep before replying */
+    json_t *fixture;     /* --fixture data, or NULL */
 } s_script_t;
 
 /* Pack the JSON value J as msgpack. */
@@ -47,10 +47,11 @@ s_fixture_stage (const s_script_t *s, const nf_task_t *task, nf_result_t *result
         json_t *out = json_array ();
         size_t i;
         json_t *v;
-        json_array_foreach (videos, i, v) {
-            json_t *item = json_pack ("{s:O, s:O, s:O}", "video_id", json_object_get (v, "video_id"),
-                                      "channel_id", json_object_get (v, "channel_id"), "meta",
-                                      json_object_get (v, "meta"));
+        json_array_foreach (videos, i, v)
+        {
+            json_t *item = json_pack (
+                "{s:O, s:O, s:O}", "video_id", json_object_get (v, "video_id"), "channel_id",
+                json_object_get (v, "channel_id"), "meta", json_object_get (v, "meta"));
             json_array_append_new (out, item);
         }
         msgpack_pack_map (&pk, 2);
@@ -63,7 +64,8 @@ s_fixture_stage (const s_script_t *s, const nf_task_t *task, nf_result_t *result
     }
     size_t i;
     json_t *v;
-    json_array_foreach (videos, i, v) {
+    json_array_foreach (videos, i, v)
+    {
         if (strcmp (json_string_value (json_object_get (v, "video_id")), task->video_id) != 0)
             continue;
         json_t *t = json_object_get (v, "transcript");
@@ -101,8 +103,10 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
     if (hit && strcmp (s->mode, "hang") == 0)
         while (true)
             sleep (60);
-    if (hit && strcmp (s->mode, "fail") == 0 && (s->fail_times == 0 || task->attempt <= s->fail_times)) {
-        nf_result_error (result, true, "scripted failure on attempt %lld", (long long) task->attempt);
+    if (hit && strcmp (s->mode, "fail") == 0
+        && (s->fail_times == 0 || task->attempt <= s->fail_times)) {
+        nf_result_error (result, true, "scripted failure on attempt %lld",
+                         (long long) task->attempt);
         return;
     }
     if (hit && strcmp (s->mode, "permanent") == 0) {
@@ -113,7 +117,8 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
         nf_result_reject (result, "scripted_reject");
         return;
     }
-    if (s->fixture && (strcmp (s->service, "discover") == 0 || strcmp (s->service, "scrape") == 0)) {
+    if (s->fixture
+        && (strcmp (s->service, "discover") == 0 || strcmp (s->service, "scrape") == 0)) {
         s_fixture_stage (s, task, result);
         return;
     }

@@ -5,12 +5,12 @@
 #include "nf_analyze.h"
 #include "nf_export.h"
 #include "nf_geo.h"
+#include "nf_http.h"
 #include "nf_llm.h"
 #include "nf_sanitize.h"
+#include "nf_template.h"
 #include "nf_test.h"
 #include "nf_util.h"
-#include "nf_http.h"
-#include "nf_template.h"
 #include "nf_youtube.h"
 #include "nf_ytdata.h"
 
@@ -24,17 +24,18 @@
 static void
 test_sanitize_golden (void)
 {
-    const char *in = "WEBVTT\n\n1\n00:00:01.000 --> 00:00:03.000\n<c>so today</c> we are going to\n\n"
-                     "2\n00:00:03.000 --> 00:00:05.000\nwe are going to talk about "
-                     "&amp;#39;budget&amp;#39; travel [Music]\n\n[00:06] um the the best hostels "
-                     "in Lisbon (applause)\n\xe2\x99\xaa \xe2\x99\xaa\n>> and uh how to pack light "
-                     "light light\n";
+    const char *in =
+        "WEBVTT\n\n1\n00:00:01.000 --> 00:00:03.000\n<c>so today</c> we are going to\n\n"
+        "2\n00:00:03.000 --> 00:00:05.000\nwe are going to talk about "
+        "&amp;#39;budget&amp;#39; travel [Music]\n\n[00:06] um the the best hostels "
+        "in Lisbon (applause)\n\xe2\x99\xaa \xe2\x99\xaa\n>> and uh how to pack light "
+        "light light\n";
     nf_sanitized_t s;
     CHECK_INT (nf_sanitize (in, strlen (in), 100000, &s), 0);
     CHECK_STR (s.text, "so today we are going to talk about 'budget' travel the the best hostels "
                        "in Lisbon and how to pack light");
     CHECK_INT (s.words, 21);
-    CHECK_INT (s.unique_words, 19);   /* "the" twice, "to" twice */
+    CHECK_INT (s.unique_words, 19); /* "the" twice, "to" twice */
     CHECK_INT (s.real_words, 21);
     CHECK (!s.truncated);
     CHECK (s.noise_bytes > 0);
@@ -119,9 +120,9 @@ test_quality (void)
     nf_buf_t good, spam;
     nf_buf_init (&good);
     nf_buf_init (&spam);
-    const char *words[] = {"travel", "budget", "hostel", "train", "ticket", "city", "museum",
-                           "street", "food", "market", "night", "morning", "beach", "river",
-                           "bridge", "castle", "walk", "bus", "map", "coffee"};
+    const char *words[] = {"travel", "budget", "hostel", "train", "ticket",  "city",  "museum",
+                           "street", "food",   "market", "night", "morning", "beach", "river",
+                           "bridge", "castle", "walk",   "bus",   "map",     "coffee"};
     for (int i = 0; i < 400; i++)
         nf_buf_printf (&good, "%s %s ", words[i % 20], words[(i * 7 + 3) % 20]);
     for (int i = 0; i < 400; i++)
@@ -162,7 +163,7 @@ test_geo (void)
     CHECK_INT (ext.n, 17);
     CHECK (nf_tier1_has (&ext, "LU") && nf_tier1_has (&ext, "NZ") && !nf_tier1_has (&ext, "PL"));
     CHECK_INT (nf_tier1_parse ("extended, pl,uk", &ext, err, sizeof err), 0);
-    CHECK_INT (ext.n, 18);   /* uk is GB, already there */
+    CHECK_INT (ext.n, 18); /* uk is GB, already there */
     CHECK_INT (nf_tier1_parse ("US,USA", &ext, err, sizeof err), -1);
     CHECK (strstr (err, "'USA'") != NULL);
     CHECK_INT (nf_tier1_parse (" , ", &ext, err, sizeof err), -1);
@@ -172,13 +173,13 @@ test_geo (void)
     CHECK_STR (s_geo (&set, " gb ", NULL, NULL, cc), "channel");
     CHECK_STR (s_geo (&set, "UK", NULL, NULL, cc), "channel");
     CHECK_STR (cc, "GB");
-    CHECK_STR (s_geo (&set, "DE", "en-US", NULL, cc), "not_tier1");   /* country wins */
+    CHECK_STR (s_geo (&set, "DE", "en-US", NULL, cc), "not_tier1"); /* country wins */
     CHECK_STR (cc, "DE");
     CHECK_STR (s_geo (&set, NULL, "en-AU", NULL, cc), "language");
     CHECK_STR (cc, "AU");
     CHECK_STR (s_geo (&set, "", "en_nz", NULL, cc), "language");
-    CHECK_STR (s_geo (&set, NULL, NULL, "en-CA", cc), "language");      /* default language */
-    CHECK_STR (s_geo (&set, NULL, "en", NULL, cc), "unknown_country");  /* no region */
+    CHECK_STR (s_geo (&set, NULL, NULL, "en-CA", cc), "language");     /* default language */
+    CHECK_STR (s_geo (&set, NULL, "en", NULL, cc), "unknown_country"); /* no region */
     CHECK_STR (s_geo (&set, NULL, "en-IN", NULL, cc), "unknown_country");
     CHECK_STR (s_geo (&set, NULL, "fr-CA", NULL, cc), "unknown_country");
     CHECK_STR (s_geo (&set, "Narnia", NULL, NULL, cc), "unknown_country");
@@ -272,7 +273,7 @@ test_analyze_ties_and_missing (void)
     size_t order[3];
     nf_analyze (c, 3, &o, order);
     CHECK_NEAR (c[0].composite, c[1].composite, 0);
-    CHECK_NEAR (c[0].composite, 50.0, 1e-9);   /* every percentile is 0.5 */
+    CHECK_NEAR (c[0].composite, 50.0, 1e-9); /* every percentile is 0.5 */
     CHECK_INT (order[0], 1);
     CHECK_INT (order[1], 2);
     CHECK_INT (order[2], 0);
@@ -280,12 +281,12 @@ test_analyze_ties_and_missing (void)
     /* Missing channel statistics, hidden subscribers, unknown date, hidden
        likes and comments: only the present components count. */
     nf_candidate_t m[2] = {
-        s_cand ("x", 100, -1, 0, -1, -1, -1, -1),   /* nothing but views */
-        s_cand ("y", 50, -1, 0, -1, 3, -1, -1),     /* velocity only */
+        s_cand ("x", 100, -1, 0, -1, -1, -1, -1), /* nothing but views */
+        s_cand ("y", 50, -1, 0, -1, 3, -1, -1),   /* velocity only */
     };
     nf_analyze (m, 2, &o, NULL);
-    CHECK_NEAR (m[0].composite, 0.0, 0);            /* no component at all */
-    CHECK_NEAR (m[1].composite, 100.0, 1e-9);       /* the only one with velocity */
+    CHECK_NEAR (m[0].composite, 0.0, 0);      /* no component at all */
+    CHECK_NEAR (m[1].composite, 100.0, 1e-9); /* the only one with velocity */
     CHECK_INT (m[1].rank, 1);
     CHECK_INT (m[0].rank, 2);
 
@@ -356,7 +357,6 @@ test_time_parse (void)
     CHECK_INT (nf_time_parse ("2026-11-21Tjunk", 15, &t), -1);
 }
 
-
 /* ---- architect ------------------------------------------------------------ */
 
 static nf_ai_input_t
@@ -400,14 +400,16 @@ test_generator_golden (void)
     CHECK_STR (ai.titles[1], "I Tried Hostel Dorms So You Don't Have To");
     CHECK_STR (ai.titles[2], "5 Hostel Dorms Mistakes That Cost Beginners the Most");
     CHECK_STR (ai.titles[3], "Hostel Dorms vs Night Trains: Which One Actually Works?");
-    CHECK_STR (ai.titles[4], "The Budget Travel Guide to Solo Female Backpacking I Wish I Had Sooner");
+    CHECK_STR (ai.titles[4],
+               "The Budget Travel Guide to Solo Female Backpacking I Wish I Had Sooner");
     CHECK_STR (ai.hook, "This is the budget travel idea that pulled 6.4x more views than its "
                         "channel usually gets, and it comes down to hostel dorms. Stay for the "
                         "next minute and you'll know exactly how to use night trains yourself.");
     CHECK_INT (nf_ai_sentences (ai.hook), 2);
     CHECK_STR (ai.outline[1], "Set the stakes: what night trains changes for anyone into solo "
                               "female backpacking, with one concrete number.");
-    CHECK_STR (ai.outline[3], "Call out the common mistake around cheap and show the fix on screen.");
+    CHECK_STR (ai.outline[3],
+               "Call out the common mistake around cheap and show the fix on screen.");
     CHECK_STR (ai.thumbnail, "A close-up, surprised face on the left; on the right, night trains "
                              "shown big and simple; 2-4 word caption \"HOSTEL DORMS\" in bold "
                              "white on a green background; nothing else in frame.");
@@ -448,8 +450,10 @@ test_llm_helpers (void)
     nf_buf_init (&b);
     char err[512];
     CHECK_INT (nf_llm_render ("{{title}} | {{ multiplier }} | {{engagement}} | {{transcript}}", &in,
-                              20, &b, err, sizeof err), 0);
-    CHECK_STR (b.data, "How I Backpacked Portugal for $30 a Day | 6.40x | 5.20% | night trains save [...]");
+                              20, &b, err, sizeof err),
+               0);
+    CHECK_STR (b.data,
+               "How I Backpacked Portugal for $30 a Day | 6.40x | 5.20% | night trains save [...]");
     nf_buf_reset (&b);
     CHECK_INT (nf_llm_render ("{{subscribers}}", &in, 20, &b, err, sizeof err), 0);
     CHECK_STR (b.data, "unknown");
@@ -458,16 +462,17 @@ test_llm_helpers (void)
     CHECK_INT (nf_llm_render ("x {{title", &in, 20, &b, err, sizeof err), -1);
     nf_buf_free (&b);
 
-    const char *good = "{\"choices\":[{\"message\":{\"content\":\"{\\\"titles\\\":[\\\"a\\\",\\\"b\\\","
-                       "\\\"c\\\",\\\"d\\\",\\\"e\\\",\\\"f\\\"],\\\"hook\\\":\\\"Go. Now!\\\","
-                       "\\\"outline\\\":[\\\"1\\\",\\\"2\\\",\\\"3\\\",\\\"4\\\",\\\"5\\\"],"
-                       "\\\"thumbnail\\\":\\\"t\\\",\\\"why\\\":\\\"w\\\"}\"}}],"
-                       "\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":20,\"total_tokens\":120}}";
+    const char *good =
+        "{\"choices\":[{\"message\":{\"content\":\"{\\\"titles\\\":[\\\"a\\\",\\\"b\\\","
+        "\\\"c\\\",\\\"d\\\",\\\"e\\\",\\\"f\\\"],\\\"hook\\\":\\\"Go. Now!\\\","
+        "\\\"outline\\\":[\\\"1\\\",\\\"2\\\",\\\"3\\\",\\\"4\\\",\\\"5\\\"],"
+        "\\\"thumbnail\\\":\\\"t\\\",\\\"why\\\":\\\"w\\\"}\"}}],"
+        "\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":20,\"total_tokens\":120}}";
     nf_ai_t ai;
     int64_t tokens = 5;
     CHECK_INT (nf_llm_parse (good, strlen (good), &ai, &tokens, err, sizeof err), 0);
     CHECK_INT (tokens, 125);
-    CHECK_STR (ai.titles[4], "e");   /* a sixth title is dropped */
+    CHECK_STR (ai.titles[4], "e"); /* a sixth title is dropped */
     CHECK_STR (ai.hook, "Go. Now!");
     nf_ai_free (&ai);
     const char *bad = "{\"choices\":[{\"message\":{\"content\":\"{\\\"titles\\\":[\\\"a\\\"],"
@@ -480,7 +485,8 @@ test_llm_helpers (void)
     CHECK (strstr (err, "'why' must be a non-empty string") != NULL);
     CHECK (ai.hook == NULL && ai.titles[0] == NULL);
     CHECK_INT (nf_llm_parse ("{\"choices\":[{\"message\":{\"content\":\"not json\"}}]}", 48, &ai,
-                             &tokens, err, sizeof err), -1);
+                             &tokens, err, sizeof err),
+               -1);
     CHECK (strstr (err, "answer is not a JSON object") != NULL);
     CHECK_INT (nf_llm_parse ("<html>", 6, &ai, &tokens, err, sizeof err), -1);
     CHECK (strstr (err, "response is not JSON") != NULL);
@@ -541,15 +547,22 @@ test_template (void)
     const char *tpl =
         "{\"name\": \"t\", \"fields\": ["
         " {\"name\": \"player\", \"required\": true, \"selectors\": ["
-        "   {\"xpath\": \"//script[contains(., 'var ytInitialPlayerResponse')]\", \"post\": [{\"json\": \"\"}]},"
+        "   {\"xpath\": \"//script[contains(., 'var ytInitialPlayerResponse')]\", \"post\": "
+        "[{\"json\": \"\"}]},"
         "   {\"xpath\": \"//script[contains(., 'ytInitialPlayerResponse')]\","
-        "    \"post\": [{\"regex\": \"ytInitialPlayerResponse[]\\\"']* *= *(\\\\{.*)\", \"group\": 1}, {\"json\": \"\"}]}]},"
-        " {\"name\": \"c\", \"selectors\": [{\"from\": \"player\", \"post\": [{\"json\": \"a.b[1].c\"}]}]},"
+        "    \"post\": [{\"regex\": \"ytInitialPlayerResponse[]\\\"']* *= *(\\\\{.*)\", \"group\": "
+        "1}, {\"json\": \"\"}]}]},"
+        " {\"name\": \"c\", \"selectors\": [{\"from\": \"player\", \"post\": [{\"json\": "
+        "\"a.b[1].c\"}]}]},"
         " {\"name\": \"title\", \"selectors\": [{\"xpath\": \"//meta[@name='title']/@content\"},"
-        "   {\"xpath\": \"//title\", \"post\": [{\"regex\": \"^(.*) - YouTube$\", \"group\": 1}]}], \"post\": [\"trim\"]},"
-        " {\"name\": \"views\", \"selectors\": [{\"xpath\": \"//meta[@itemprop='interactionCount']/@content\"}], \"post\": [\"number\"]},"
-        " {\"name\": \"dur\", \"selectors\": [{\"xpath\": \"//meta[@itemprop='duration']/@content\"}], \"post\": [\"duration\"]},"
-        " {\"name\": \"links\", \"selectors\": [{\"xpath\": \"//a[@class='x']/@href\", \"all\": true}], \"post\": [\"url\"]},"
+        "   {\"xpath\": \"//title\", \"post\": [{\"regex\": \"^(.*) - YouTube$\", \"group\": "
+        "1}]}], \"post\": [\"trim\"]},"
+        " {\"name\": \"views\", \"selectors\": [{\"xpath\": "
+        "\"//meta[@itemprop='interactionCount']/@content\"}], \"post\": [\"number\"]},"
+        " {\"name\": \"dur\", \"selectors\": [{\"xpath\": "
+        "\"//meta[@itemprop='duration']/@content\"}], \"post\": [\"duration\"]},"
+        " {\"name\": \"links\", \"selectors\": [{\"xpath\": \"//a[@class='x']/@href\", \"all\": "
+        "true}], \"post\": [\"url\"]},"
         " {\"name\": \"opt\", \"selectors\": [{\"xpath\": \"//nothing\"}]}]}";
     nf_template_t *t = nf_template_new (tpl, strlen (tpl), err, sizeof err);
     CHECK (t != NULL);
@@ -557,16 +570,21 @@ test_template (void)
         fprintf (stderr, "template: %s\n", err);
         return;
     }
-    json_t *out = nf_template_apply (t, s_page, strlen (s_page), "http://h/list/p", err, sizeof err);
+    json_t *out =
+        nf_template_apply (t, s_page, strlen (s_page), "http://h/list/p", err, sizeof err);
     CHECK (out != NULL);
     CHECK_STR (json_string_value (json_object_get (out, "c")), "}{\"");
-    CHECK_INT (json_integer_value (json_object_get (json_object_get (out, "_matched"), "player")), 1);
+    CHECK_INT (json_integer_value (json_object_get (json_object_get (out, "_matched"), "player")),
+               1);
     CHECK_STR (json_string_value (json_object_get (out, "title")), "A & B");
-    CHECK_INT (json_integer_value (json_object_get (json_object_get (out, "_matched"), "title")), 1);
+    CHECK_INT (json_integer_value (json_object_get (json_object_get (out, "_matched"), "title")),
+               1);
     CHECK_INT (json_integer_value (json_object_get (out, "views")), 1234567);
     CHECK_INT (json_integer_value (json_object_get (out, "dur")), 3723);
-    CHECK_STR (json_string_value (json_array_get (json_object_get (out, "links"), 0)), "http://h/item/1");
-    CHECK_STR (json_string_value (json_array_get (json_object_get (out, "links"), 1)), "http://h/list/item/2");
+    CHECK_STR (json_string_value (json_array_get (json_object_get (out, "links"), 0)),
+               "http://h/item/1");
+    CHECK_STR (json_string_value (json_array_get (json_object_get (out, "links"), 1)),
+               "http://h/list/item/2");
     CHECK (json_object_get (out, "opt") == NULL);
     json_decref (out);
     /* No player at all: the required field names itself. */
@@ -585,11 +603,20 @@ test_template (void)
     } bad[] = {
         {"{", "not JSON"},
         {"{\"name\": \"x\", \"fields\": []}", "non-empty \"fields\""},
-        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"xpath\": \"//[\"}]}]}", "bad XPath"},
-        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"from\": \"b\"}]}]}", "not an earlier field"},
-        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"xpath\": \"//a\"}], \"post\": [\"frobnicate\"]}]}", "unknown step"},
-        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"xpath\": \"//a\", \"post\": [{\"regex\": \"(\"}]}]}]}", "bad regex"},
-        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"xpath\": \"//a\", \"post\": [{\"regex\": \"a\", \"group\": 2}]}]}]}", "no group 2"},
+        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"xpath\": "
+         "\"//[\"}]}]}",
+         "bad XPath"},
+        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"from\": \"b\"}]}]}",
+         "not an earlier field"},
+        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"xpath\": \"//a\"}], "
+         "\"post\": [\"frobnicate\"]}]}",
+         "unknown step"},
+        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"xpath\": \"//a\", "
+         "\"post\": [{\"regex\": \"(\"}]}]}]}",
+         "bad regex"},
+        {"{\"name\": \"x\", \"fields\": [{\"name\": \"a\", \"selectors\": [{\"xpath\": \"//a\", "
+         "\"post\": [{\"regex\": \"a\", \"group\": 2}]}]}]}",
+         "no group 2"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
@@ -602,12 +629,13 @@ test_template (void)
     static const struct {
         const char *step, *in;
         long long want;
-    } nums[] = {{"\"number\"", "1,234 views", 1234}, {"\"number\"", "1.2M", 1200000},
+    } nums[] = {{"\"number\"", "1,234 views", 1234},      {"\"number\"", "1.2M", 1200000},
                 {"\"number\"", "3.4K subscribers", 3400}, {"\"duration\"", "12:34", 754},
-                {"\"duration\"", "1:02:03", 3723}, {"\"duration\"", "PT15S", 15},
-                {"\"duration\"", "P1DT1S", 86401}, {"\"duration\"", "754", 754}};
+                {"\"duration\"", "1:02:03", 3723},        {"\"duration\"", "PT15S", 15},
+                {"\"duration\"", "P1DT1S", 86401},        {"\"duration\"", "754", 754}};
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-        json_t *step = json_loads (nums[i].step, JSON_DECODE_ANY, NULL), *in = json_string (nums[i].in);
+        json_t *step = json_loads (nums[i].step, JSON_DECODE_ANY, NULL),
+               *in = json_string (nums[i].in);
         json_t *r = nf_template_step (step, in);
         CHECK_INT (json_integer_value (r), nums[i].want);
         json_decref (r);
@@ -638,36 +666,41 @@ test_youtube_formats (void)
     json_t *ids = json_array ();
     const char *search = "{\"nextPageToken\": \"P2\", \"items\": [{\"id\": {\"videoId\": \"abc\"}},"
                          "{\"id\": {\"channelId\": \"UCx\"}}, {\"id\": {\"videoId\": \"def\"}}]}";
-    CHECK_INT (nf_yt_parse_search (search, strlen (search), ids, next, sizeof next, err, sizeof err), 0);
+    CHECK_INT (
+        nf_yt_parse_search (search, strlen (search), ids, next, sizeof next, err, sizeof err), 0);
     CHECK_INT (json_array_size (ids), 2);
     CHECK_STR (next, "P2");
-    CHECK_INT (nf_yt_parse_search ("{\"items\": [", 11, ids, next, sizeof next, err, sizeof err), -1);
+    CHECK_INT (nf_yt_parse_search ("{\"items\": [", 11, ids, next, sizeof next, err, sizeof err),
+               -1);
     CHECK (strstr (err, "invalid JSON") != NULL);
-    CHECK_INT (nf_yt_parse_search ("{\"items\": 3}", 12, ids, next, sizeof next, err, sizeof err), -1);
+    CHECK_INT (nf_yt_parse_search ("{\"items\": 3}", 12, ids, next, sizeof next, err, sizeof err),
+               -1);
     CHECK_INT (nf_yt_parse_search ("[]", 2, ids, next, sizeof next, err, sizeof err), -1);
     CHECK_INT (nf_yt_parse_search ("{}", 2, ids, next, sizeof next, err, sizeof err), 0);
     CHECK_STR (next, "");
     json_decref (ids);
 
     json_t *out = json_array ();
-    const char *videos = "{\"items\": [{\"id\": \"abc\", \"snippet\": {\"title\": \"T\", \"channelId\": \"UC1\","
-                         "\"publishedAt\": \"2026-01-02T03:04:05Z\", \"defaultAudioLanguage\": \"en-GB\"},"
-                         "\"statistics\": {\"viewCount\": \"1000\", \"commentCount\": \"7\"},"
-                         "\"contentDetails\": {\"duration\": \"PT45S\", \"caption\": \"true\"}},"
-                         "{\"snippet\": {}}]}";
+    const char *videos =
+        "{\"items\": [{\"id\": \"abc\", \"snippet\": {\"title\": \"T\", \"channelId\": \"UC1\","
+        "\"publishedAt\": \"2026-01-02T03:04:05Z\", \"defaultAudioLanguage\": \"en-GB\"},"
+        "\"statistics\": {\"viewCount\": \"1000\", \"commentCount\": \"7\"},"
+        "\"contentDetails\": {\"duration\": \"PT45S\", \"caption\": \"true\"}},"
+        "{\"snippet\": {}}]}";
     CHECK_INT (nf_yt_parse_videos (videos, strlen (videos), "http://w", out, err, sizeof err), 0);
     CHECK_INT (json_array_size (out), 1);
     json_t *m = json_object_get (json_array_get (out, 0), "meta");
     CHECK_INT (json_integer_value (json_object_get (m, "views")), 1000);
-    CHECK (json_object_get (m, "likes") == NULL);   /* hidden likes stay absent */
+    CHECK (json_object_get (m, "likes") == NULL); /* hidden likes stay absent */
     CHECK_INT (json_integer_value (json_object_get (m, "duration_s")), 45);
     CHECK (json_is_true (json_object_get (m, "is_short")));
     CHECK_STR (json_string_value (json_object_get (m, "url")), "http://w/watch?v=abc");
     CHECK_STR (json_string_value (json_object_get (json_array_get (out, 0), "channel_id")), "UC1");
     json_array_clear (out);
-    const char *channels = "{\"items\": [{\"id\": \"UC1\", \"snippet\": {\"title\": \"C\"},"
-                           "\"statistics\": {\"viewCount\": \"10\", \"hiddenSubscriberCount\": true,"
-                           "\"videoCount\": \"2\"}}]}";
+    const char *channels =
+        "{\"items\": [{\"id\": \"UC1\", \"snippet\": {\"title\": \"C\"},"
+        "\"statistics\": {\"viewCount\": \"10\", \"hiddenSubscriberCount\": true,"
+        "\"videoCount\": \"2\"}}]}";
     CHECK_INT (nf_yt_parse_channels (channels, strlen (channels), out, err, sizeof err), 0);
     json_t *c = json_array_get (out, 0);
     CHECK_STR (json_string_value (json_object_get (c, "channel_id")), "UC1");
@@ -684,29 +717,37 @@ test_youtube_formats (void)
     nf_yt_error_reason ("<html>", 6, reason, sizeof reason);
     CHECK_STR (reason, "");
 
-    json_t *tracks = json_loads ("[{\"baseUrl\": \"a\", \"languageCode\": \"de\"},"
-                                 "{\"baseUrl\": \"b\", \"languageCode\": \"en\", \"kind\": \"asr\"},"
-                                 "{\"baseUrl\": \"c\", \"languageCode\": \"en-US\"}]", 0, NULL);
-    CHECK_STR (json_string_value (json_object_get (nf_yt_pick_track (tracks, "en"), "baseUrl")), "c");
-    CHECK_STR (json_string_value (json_object_get (nf_yt_pick_track (tracks, "fr"), "baseUrl")), "a");
+    json_t *tracks =
+        json_loads ("[{\"baseUrl\": \"a\", \"languageCode\": \"de\"},"
+                    "{\"baseUrl\": \"b\", \"languageCode\": \"en\", \"kind\": \"asr\"},"
+                    "{\"baseUrl\": \"c\", \"languageCode\": \"en-US\"}]",
+                    0, NULL);
+    CHECK_STR (json_string_value (json_object_get (nf_yt_pick_track (tracks, "en"), "baseUrl")),
+               "c");
+    CHECK_STR (json_string_value (json_object_get (nf_yt_pick_track (tracks, "fr"), "baseUrl")),
+               "a");
     json_array_remove (tracks, 2);
-    CHECK_STR (json_string_value (json_object_get (nf_yt_pick_track (tracks, "en-GB"), "baseUrl")), "b");
+    CHECK_STR (json_string_value (json_object_get (nf_yt_pick_track (tracks, "en-GB"), "baseUrl")),
+               "b");
     CHECK (nf_yt_pick_track (NULL, "en") == NULL);
     json_decref (tracks);
 
     nf_buf_t b;
     nf_buf_init (&b);
-    const char *srv1 = "<?xml version=\"1.0\"?><transcript><text start=\"61.5\" dur=\"2\">I&amp;#39;m "
-                       "here &amp;amp; now</text><text start=\"63\">  </text></transcript>";
+    const char *srv1 =
+        "<?xml version=\"1.0\"?><transcript><text start=\"61.5\" dur=\"2\">I&amp;#39;m "
+        "here &amp;amp; now</text><text start=\"63\">  </text></transcript>";
     CHECK_INT (nf_timedtext_parse (srv1, strlen (srv1), &b, err, sizeof err), 1);
     CHECK_STR (b.data, "[1:01] I'm here & now\n");
     nf_buf_reset (&b);
-    const char *srv3 = "<timedtext format=\"3\"><body><p t=\"2000\" d=\"1\">a<s>b</s></p></body></timedtext>";
+    const char *srv3 =
+        "<timedtext format=\"3\"><body><p t=\"2000\" d=\"1\">a<s>b</s></p></body></timedtext>";
     CHECK_INT (nf_timedtext_parse (srv3, strlen (srv3), &b, err, sizeof err), 1);
     CHECK_STR (b.data, "[0:02] ab\n");
     nf_buf_reset (&b);
-    const char *json3 = "{\"events\": [{\"tStartMs\": 125000, \"segs\": [{\"utf8\": \"x\"}, {\"utf8\": \"\\ny\"}]},"
-                        "{\"tStartMs\": 1}]}";
+    const char *json3 =
+        "{\"events\": [{\"tStartMs\": 125000, \"segs\": [{\"utf8\": \"x\"}, {\"utf8\": \"\\ny\"}]},"
+        "{\"tStartMs\": 1}]}";
     CHECK_INT (nf_timedtext_parse (json3, strlen (json3), &b, err, sizeof err), 1);
     CHECK_STR (b.data, "[2:05] x y\n");
     nf_buf_reset (&b);
@@ -740,7 +781,7 @@ test_http_helpers (void)
     nf_http_cache_key ("http://a/s?q=x&key=SECRET&p=1", k1);
     nf_http_cache_key ("http://a/s?q=x&key=OTHER&p=1", k2);
     nf_http_cache_key ("http://a/s?q=x&p=2", k3);
-    CHECK_STR (k1, k2);   /* the key does not shape the file name */
+    CHECK_STR (k1, k2); /* the key does not shape the file name */
     CHECK (strcmp (k1, k3) != 0);
 }
 

@@ -61,7 +61,7 @@ test_task_roundtrip (void)
     nf_buf_free (&json);
     nf_msg_destroy (&msg);
     CHECK (msg == NULL);
-    nf_msg_destroy (&msg);   /* idempotent */
+    nf_msg_destroy (&msg); /* idempotent */
     /* Every truncation of a valid body fails cleanly. */
     for (size_t n = 0; n < b.len; n++) {
         nf_msg_t *m = nf_msg_decode (b.data, n, 1 << 20, err, sizeof err);
@@ -168,9 +168,9 @@ test_utf8 (void)
     nf_buf_json_str (&b, "a\"\\\n\x01\xff\xc3\xa9\0z", 10);
     CHECK_STR (b.data, "\"a\\\"\\\\\\u000a\\u0001\xef\xbf\xbd\xc3\xa9\xef\xbf\xbdz\"");
     CHECK (nf_utf8_valid ("\xc3\xa9\xf0\x9f\x8e\xac", 6));
-    CHECK (!nf_utf8_valid ("\xc0\xaf", 2));          /* overlong */
-    CHECK (!nf_utf8_valid ("\xed\xa0\x80", 3));      /* surrogate */
-    CHECK (!nf_utf8_valid ("\xf4\x90\x80\x80", 4));  /* > U+10FFFF */
+    CHECK (!nf_utf8_valid ("\xc0\xaf", 2));         /* overlong */
+    CHECK (!nf_utf8_valid ("\xed\xa0\x80", 3));     /* surrogate */
+    CHECK (!nf_utf8_valid ("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     nf_buf_reset (&b);
     nf_buf_utf8_repair (&b, "ok\xe2\x82", 4);
     CHECK_STR (b.data, "ok\xef\xbf\xbd\xef\xbf\xbd");
@@ -183,7 +183,7 @@ test_backoff (void)
     CHECK_INT (nf_backoff_ms (1, 1000, 60000, 0.0), 500);
     CHECK_INT (nf_backoff_ms (1, 1000, 60000, 0.999999), 999);
     CHECK_INT (nf_backoff_ms (3, 1000, 60000, 0.0), 2000);
-    CHECK_INT (nf_backoff_ms (30, 1000, 60000, 0.0), 30000);   /* capped */
+    CHECK_INT (nf_backoff_ms (30, 1000, 60000, 0.0), 30000); /* capped */
     CHECK (nf_backoff_ms (30, 1000, 60000, 0.5) <= 60000);
 }
 
@@ -235,10 +235,10 @@ test_config (void)
     nf_config_t *c = nf_config_new ("t", NF_PROG_BROKER);
     char *argv[] = {"t", "--max-attempts", "7", "--flush-ms=9", "pos", NULL};
     CHECK_INT (nf_config_load (c, 5, argv), 0);
-    CHECK_INT (nf_config_int (c, NF_CFG_LEASE_MS), 1234);   /* environment */
-    CHECK_INT (nf_config_int (c, NF_CFG_MAX_ATTEMPTS), 7);  /* flag */
+    CHECK_INT (nf_config_int (c, NF_CFG_LEASE_MS), 1234);  /* environment */
+    CHECK_INT (nf_config_int (c, NF_CFG_MAX_ATTEMPTS), 7); /* flag */
     CHECK_INT (nf_config_int (c, NF_CFG_FLUSH_MS), 9);
-    CHECK_INT (nf_config_int (c, NF_CFG_HEARTBEAT_MS), 1000);   /* default */
+    CHECK_INT (nf_config_int (c, NF_CFG_HEARTBEAT_MS), 1000); /* default */
     CHECK_INT (nf_config_argc (c), 1);
     CHECK_STR (nf_config_arg (c, 0), "pos");
     char *bad[] = {"t", "--max-attempts", "zero", NULL};

@@ -176,10 +176,13 @@ main (int argc, char **argv)
             nf_pk_kv_int (&pk, "job_id", job);
             nf_pk_kv_str (&pk, "format", format);
             rc = s_request (client, "nf.export", &body, &reply);
-            const msgpack_object *content = rc == EXIT_OK ? nf_mp_get (nf_msg_root (reply), "content") : NULL;
+            const msgpack_object *content =
+                rc == EXIT_OK ? nf_mp_get (nf_msg_root (reply), "content") : NULL;
             if (content && content->type == MSGPACK_OBJECT_BIN) {
                 FILE *f = fopen (out, "wb");
-                if (!f || fwrite (content->via.bin.ptr, 1, content->via.bin.size, f) != content->via.bin.size) {
+                if (!f
+                    || fwrite (content->via.bin.ptr, 1, content->via.bin.size, f)
+                           != content->via.bin.size) {
                     fprintf (stderr, "nf-submit: cannot write %s\n", out);
                     rc = EXIT_REFUSED;
                 }

@@ -90,7 +90,7 @@ s_perm (uint64_t x)
 static uint64_t
 s_unperm (uint64_t x)
 {
-    uint64_t inv = PERM_K;   /* Newton's iteration for the inverse mod 2^64 */
+    uint64_t inv = PERM_K; /* Newton's iteration for the inverse mod 2^64 */
     for (int i = 0; i < 6; i++)
         inv *= 2 - PERM_K * inv;
     return s_unshift (s_unshift (x, 29) * inv, 31);
@@ -124,7 +124,7 @@ static void
 s_video_id (uint64_t tag, uint32_t index, char out[12])
 {
     uint64_t x = s_perm ((tag << 24) | index);
-    s_encode66 (nf_yt_mix (x), x, out);   /* the top two bits check the rest */
+    s_encode66 (nf_yt_mix (x), x, out); /* the top two bits check the rest */
     out[11] = 0;
 }
 
@@ -156,7 +156,8 @@ int
 nf_yt_channel_decode (const char *id, uint64_t *tag, uint32_t *index)
 {
     uint64_t hi2, x;
-    if (!id || strlen (id) != 24 || strncmp (id, "UC", 2) != 0 || s_decode66 (id + 2, &hi2, &x) != 0)
+    if (!id || strlen (id) != 24 || strncmp (id, "UC", 2) != 0
+        || s_decode66 (id + 2, &hi2, &x) != 0)
         return -1;
     uint64_t head = s_unperm (x) ^ UINT64_C (0xC4A77E1C4A77E1);
     char again[25];
@@ -183,8 +184,8 @@ static const struct {
 } s_countries[] = {{"US", 0.38}, {"GB", 0.12}, {"CA", 0.08}, {"AU", 0.06}, {"NZ", 0.02},
                    {"IN", 0.10}, {"DE", 0.05}, {"BR", 0.05}, {"PH", 0.04}, {NULL, 0.10}};
 
-static const char *const s_channel_suffix[] = {"Academy", "Daily",  "Lab",    "Explained",
-                                               "TV",      "Journal", "Club",  "with Sam",
+static const char *const s_channel_suffix[] = {"Academy", "Daily",   "Lab",    "Explained",
+                                               "TV",      "Journal", "Club",   "with Sam",
                                                "Studio",  "Notes",   "Weekly", "Corner"};
 
 /* "budget travel" -> "Budget Travel", at most CAP bytes. */
@@ -212,8 +213,8 @@ nf_yt_channel (const nf_ytworld_t *w, uint64_t tag, uint32_t index, const char *
     uint64_t k = UINT64_C (1) << 32 | index;
     char name[64];
     s_title_case (query && *query ? query : "Creator", name, 40);
-    snprintf (c->title, sizeof c->title, "%s %s",
-              name, s_channel_suffix[(int) (s_u (w, tag, k, 1) * 12)]);
+    snprintf (c->title, sizeof c->title, "%s %s", name,
+              s_channel_suffix[(int) (s_u (w, tag, k, 1) * 12)]);
     double u = s_u (w, tag, k, 2), acc = 0;
     c->country = NULL;
     for (size_t i = 0; i < sizeof s_countries / sizeof s_countries[0]; i++) {
@@ -297,7 +298,7 @@ nf_yt_video (const nf_ytworld_t *w, uint64_t tag, uint32_t index, const char *qu
     double avg = (double) c.view_count / (double) c.video_count;
     double views = avg * s_lognormal (w, tag, index, 13, 0.0, 0.8);
     if (s_u (w, tag, index, 14) < 0.06)
-        views *= 5.0 + 55.0 * s_u (w, tag, index, 15);   /* a real outlier */
+        views *= 5.0 + 55.0 * s_u (w, tag, index, 15); /* a real outlier */
     v->views = views < 10 ? 10 : (int64_t) views;
     v->likes = (int64_t) ((double) v->views * (0.015 + 0.045 * s_u (w, tag, index, 16)));
     v->comments = (int64_t) ((double) v->views * (0.0005 + 0.0035 * s_u (w, tag, index, 17)));
@@ -306,8 +307,8 @@ nf_yt_video (const nf_ytworld_t *w, uint64_t tag, uint32_t index, const char *qu
     if (s_u (w, tag, index, 20) < 0.12)
         v->duration_s = 15 + (int) (44 * s_u (w, tag, index, 21));
     else
-        v->duration_s = (int) fmin (fmax (s_lognormal (w, tag, index, 22, log (600.0), 0.6), 61),
-                                    7200);
+        v->duration_s =
+            (int) fmin (fmax (s_lognormal (w, tag, index, 22, log (600.0), 0.6), 61), 7200);
     double ul = s_u (w, tag, index, 23);
     if (ul < 0.85) {
         v->caption_lang = "en";
@@ -348,12 +349,12 @@ static const char *const s_en[] = {
     "we will compare the cheap %N with the premium one side by side",
     "by the end of this video you will know how to %V a %N with confidence",
 };
-static const char *const s_en_n[] = {"plan", "routine", "setup", "budget", "schedule", "method",
-                                     "checklist", "habit", "strategy", "tool", "system",
-                                     "workflow", "lesson", "result", "example", "mistake"};
-static const char *const s_en_v[] = {"build", "track", "organise", "improve", "simplify",
-                                     "test", "measure", "repeat", "prepare", "adjust", "review",
-                                     "finish"};
+static const char *const s_en_n[] = {
+    "plan",     "routine", "setup",  "budget",   "schedule", "method", "checklist", "habit",
+    "strategy", "tool",    "system", "workflow", "lesson",   "result", "example",   "mistake"};
+static const char *const s_en_v[] = {"build",    "track",  "organise", "improve",
+                                     "simplify", "test",   "measure",  "repeat",
+                                     "prepare",  "adjust", "review",   "finish"};
 static const char *const s_en_a[] = {"simple",  "honest",    "practical", "surprising",
                                      "cheap",   "reliable",  "clever",    "boring",
                                      "careful", "realistic", "useful",    "quiet"};
@@ -422,7 +423,7 @@ nf_yt_transcript (const nf_ytworld_t *w, const nf_ytvideo_t *v, const char *quer
         uint64_t k = (uint64_t) v->index << 12 | (uint64_t) i;
         if (v->transcript_kind == 1 && i % 2 == 1) {
             s_emit_sentence (&e, s_u (w, v->tag, k, 41) < 0.5 ? "[Music]"
-                                                               : "um uh um like you know uh");
+                                                              : "um uh um like you know uh");
             continue;
         }
         const char *tpl = es ? s_es[(int) (s_u (w, v->tag, k, 42) * N_OF (s_es))]
@@ -440,10 +441,19 @@ nf_yt_transcript (const nf_ytworld_t *w, const nf_ytvideo_t *v, const char *quer
             char num[24];
             switch (*p) {
             case 'Q': word = q; break;
-            case 'N': word = es ? s_es_n[(int) (u * N_OF (s_es_n))] : s_en_n[(int) (u * N_OF (s_en_n))]; break;
-            case 'V': word = es ? s_es_v[(int) (u * N_OF (s_es_v))] : s_en_v[(int) (u * N_OF (s_en_v))]; break;
-            case 'A': word = es ? s_es_a[(int) (u * N_OF (s_es_a))] : s_en_a[(int) (u * N_OF (s_en_a))]; break;
-            case 'T': snprintf (num, sizeof num, "%d", 2 + (int) (u * 40)); word = num; break;
+            case 'N':
+                word = es ? s_es_n[(int) (u * N_OF (s_es_n))] : s_en_n[(int) (u * N_OF (s_en_n))];
+                break;
+            case 'V':
+                word = es ? s_es_v[(int) (u * N_OF (s_es_v))] : s_en_v[(int) (u * N_OF (s_en_v))];
+                break;
+            case 'A':
+                word = es ? s_es_a[(int) (u * N_OF (s_es_a))] : s_en_a[(int) (u * N_OF (s_en_a))];
+                break;
+            case 'T':
+                snprintf (num, sizeof num, "%d", 2 + (int) (u * 40));
+                word = num;
+                break;
             case 'Y': word = "2026"; break;
             default: break;
             }

@@ -17,29 +17,29 @@
 #define NF_YT_TITLE_MAX 300
 
 typedef struct {
-    uint64_t seed;      /* --seed */
-    int catalog;        /* videos per query (the search universe) */
-    double now;         /* the simulated "now": published dates lie before it */
+    uint64_t seed; /* --seed */
+    int catalog;   /* videos per query (the search universe) */
+    double now;    /* the simulated "now": published dates lie before it */
 } nf_ytworld_t;
 
 typedef struct {
-    char id[12];                 /* 11 characters */
-    uint64_t tag;                /* query tag */
-    uint32_t index;              /* position in the query's catalog */
-    char channel_id[25];         /* "UC" + 22 characters */
+    char id[12];         /* 11 characters */
+    uint64_t tag;        /* query tag */
+    uint32_t index;      /* position in the query's catalog */
+    char channel_id[25]; /* "UC" + 22 characters */
     uint32_t channel_index;
     char title[NF_YT_TITLE_MAX];
-    double published;            /* epoch seconds */
+    double published; /* epoch seconds */
     int duration_s;
     int64_t views, likes, comments;
     bool likes_hidden, comments_hidden;
-    const char *audio_lang;      /* BCP 47 or NULL */
-    const char *caption_lang;    /* language of the spoken text */
-    int captions;                /* 0 none, 1 auto-generated only, 2 manual and auto */
-    bool is_private;             /* search finds it, videos.list does not */
-    bool unavailable;            /* the watch page says "Video unavailable" */
-    int transcript_kind;         /* 0 clean speech, 1 noisy, 2 very short */
-    int markup;                  /* 0 standard watch page, 1 alternate (template fallback) */
+    const char *audio_lang;   /* BCP 47 or NULL */
+    const char *caption_lang; /* language of the spoken text */
+    int captions;             /* 0 none, 1 auto-generated only, 2 manual and auto */
+    bool is_private;          /* search finds it, videos.list does not */
+    bool unavailable;         /* the watch page says "Video unavailable" */
+    int transcript_kind;      /* 0 clean speech, 1 noisy, 2 very short */
+    int markup;               /* 0 standard watch page, 1 alternate (template fallback) */
 } nf_ytvideo_t;
 
 typedef struct {
@@ -47,7 +47,7 @@ typedef struct {
     uint64_t tag;
     uint32_t index;
     char title[128];
-    const char *country;         /* alpha-2 or NULL */
+    const char *country; /* alpha-2 or NULL */
     int64_t subscribers;
     bool hidden_subscribers;
     int64_t view_count;

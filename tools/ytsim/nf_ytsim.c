@@ -35,22 +35,33 @@
 
 /* Paths with counters and fault filters. */
 enum { P_SEARCH, P_VIDEOS, P_CHANNELS, P_WATCH, P_TIMEDTEXT, P_SITE, P_OTHER, P_COUNT };
-static const char *const s_path_names[P_COUNT] = {"search", "videos",    "channels", "watch",
-                                                  "timedtext", "site", "other"};
+static const char *const s_path_names[P_COUNT] = {"search",    "videos", "channels", "watch",
+                                                  "timedtext", "site",   "other"};
 
 /* Fault kinds. */
-enum { F_500, F_503, F_429, F_TRUNCATE, F_MALFORMED, F_BLOCK, F_CONSENT, F_RESET, F_GIANT, F_COUNT };
-static const char *const s_fault_names[F_COUNT] = {"500",   "503",     "429",   "truncate", "malformed",
-                                                   "block", "consent", "reset", "giant"};
+enum {
+    F_500,
+    F_503,
+    F_429,
+    F_TRUNCATE,
+    F_MALFORMED,
+    F_BLOCK,
+    F_CONSENT,
+    F_RESET,
+    F_GIANT,
+    F_COUNT
+};
+static const char *const s_fault_names[F_COUNT] = {
+    "500", "503", "429", "truncate", "malformed", "block", "consent", "reset", "giant"};
 
-#define MAX_FAULTS 16
+#define MAX_FAULTS  16
 #define MAX_QUERIES 4096
 #define GIANT_BYTES (64u << 20)
 
 typedef struct {
     int kind;
     double rate;
-    unsigned paths;   /* bit per P_* */
+    unsigned paths; /* bit per P_* */
 } s_fault_t;
 
 typedef struct {
@@ -60,8 +71,8 @@ typedef struct {
     int threads;
     int latency_ms, jitter_ms;
     int retry_after;
-    long quota;                      /* daily units, 0: unlimited */
-    const char *api_key;             /* required key, or NULL */
+    long quota;          /* daily units, 0: unlimited */
+    const char *api_key; /* required key, or NULL */
     s_fault_t faults[MAX_FAULTS];
     int nfaults;
     /* state */
@@ -70,7 +81,7 @@ typedef struct {
         uint64_t tag;
         char *query;
     } queries[MAX_QUERIES];
-    atomic_ulong seq;                /* request sequence: drives fault choice */
+    atomic_ulong seq; /* request sequence: drives fault choice */
     atomic_long quota_used;
     atomic_ulong requests[P_COUNT];
     atomic_ulong faults_served[F_COUNT];
@@ -150,7 +161,7 @@ s_api_error (struct MHD_Connection *c, unsigned code, const char *reason, const 
     json_t *e = json_pack ("{s:{s:i, s:s, s:[{s:s, s:s, s:s}], s:s}}", "error", "code", (int) code,
                            "message", message, "errors", "message", message, "domain", domain,
                            "reason", reason, "status",
-                           code == 403 ? "PERMISSION_DENIED"
+                           code == 403   ? "PERMISSION_DENIED"
                            : code == 404 ? "NOT_FOUND"
                            : code == 429 ? "RESOURCE_EXHAUSTED"
                                          : "INVALID_ARGUMENT");
@@ -285,7 +296,7 @@ s_duration_ok (const char *filter, int s)
         return s < 240;
     if (strcmp (filter, "medium") == 0)
         return s >= 240 && s <= 1200;
-    return s > 1200;   /* long */
+    return s > 1200; /* long */
 }
 
 static enum MHD_Result
@@ -330,7 +341,7 @@ s_search (s_sim_t *sim, struct MHD_Connection *c)
     s_remember (sim, tag, q);
     const char *order = s_arg (c, "order");
     bool filtered = dur || pa || pb;
-    (void) order;   /* relevance, date, viewCount...: the catalog order (documented) */
+    (void) order; /* relevance, date, viewCount...: the catalog order (documented) */
 
     /* Walk the catalog, keeping matches; a page after the first repeats the
        previous page's last hit first (the real API returns duplicates too). */
@@ -357,17 +368,16 @@ s_search (s_sim_t *sim, struct MHD_Connection *c)
         nf_ytchannel_t ch;
         nf_yt_channel (&sim->world, tag, v.channel_index, q, &ch);
         json_array_append_new (
-            items, json_pack ("{s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s}}", "kind",
-                              "youtube#searchResult", "id", "kind", "youtube#video", "videoId",
-                              v.id, "snippet", "publishedAt", pub, "channelId", v.channel_id,
-                              "title", v.title, "description", "A video about this niche.",
-                              "channelTitle", ch.title));
+            items,
+            json_pack ("{s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s}}", "kind",
+                       "youtube#searchResult", "id", "kind", "youtube#video", "videoId", v.id,
+                       "snippet", "publishedAt", pub, "channelId", v.channel_id, "title", v.title,
+                       "description", "A video about this niche.", "channelTitle", ch.title));
     }
-    json_t *doc = json_pack ("{s:s, s:s, s:{s:I, s:i}, s:o}", "kind",
-                             "youtube#searchListResponse", "regionCode",
-                             s_arg (c, "regionCode") ? s_arg (c, "regionCode") : "US", "pageInfo",
-                             "totalResults", (json_int_t) total, "resultsPerPage", max, "items",
-                             items);
+    json_t *doc = json_pack ("{s:s, s:s, s:{s:I, s:i}, s:o}", "kind", "youtube#searchListResponse",
+                             "regionCode", s_arg (c, "regionCode") ? s_arg (c, "regionCode") : "US",
+                             "pageInfo", "totalResults", (json_int_t) total, "resultsPerPage", max,
+                             "items", items);
     if (next > 0 && next < total) {
         char tok[32];
         int n = 0;
@@ -435,7 +445,8 @@ s_videos (s_sim_t *sim, struct MHD_Connection *c)
     for (int i = 0; i < n; i++) {
         uint64_t tag;
         uint32_t index;
-        if (nf_yt_video_decode (ids[i], &tag, &index) != 0 || index >= (uint32_t) sim->world.catalog)
+        if (nf_yt_video_decode (ids[i], &tag, &index) != 0
+            || index >= (uint32_t) sim->world.catalog)
             continue;
         char q[256], pub[32], dur[32], a[24], b[24], d[24];
         s_recall (sim, tag, q, sizeof q);
@@ -459,11 +470,11 @@ s_videos (s_sim_t *sim, struct MHD_Connection *c)
             json_object_set_new (stats, "likeCount", json_string (s_count (b, sizeof b, v.likes)));
         json_object_set_new (stats, "commentCount",
                              json_string (s_count (d, sizeof d, v.comments)));
-        json_array_append_new (
-            items, json_pack ("{s:s, s:s, s:o, s:o, s:{s:s, s:s, s:s}}", "kind", "youtube#video",
-                              "id", v.id, "snippet", snippet, "statistics", stats,
-                              "contentDetails", "duration", dur, "definition", "hd", "caption",
-                              v.captions == 2 ? "true" : "false"));
+        json_array_append_new (items, json_pack ("{s:s, s:s, s:o, s:o, s:{s:s, s:s, s:s}}", "kind",
+                                                 "youtube#video", "id", v.id, "snippet", snippet,
+                                                 "statistics", stats, "contentDetails", "duration",
+                                                 dur, "definition", "hd", "caption",
+                                                 v.captions == 2 ? "true" : "false"));
     }
     return s_send_list (sim, c, "youtube#videoListResponse", items);
 }
@@ -489,20 +500,20 @@ s_channels (s_sim_t *sim, struct MHD_Connection *c)
         s_recall (sim, tag, q, sizeof q);
         nf_ytchannel_t ch;
         nf_yt_channel (&sim->world, tag, index, q, &ch);
-        json_t *snippet = json_pack ("{s:s, s:s}", "title", ch.title, "description",
-                                     "Videos every week.");
+        json_t *snippet =
+            json_pack ("{s:s, s:s}", "title", ch.title, "description", "Videos every week.");
         if (ch.country)
             json_object_set_new (snippet, "country", json_string (ch.country));
-        json_t *stats = json_pack ("{s:s, s:b, s:s}", "viewCount",
-                                   s_count (a, sizeof a, ch.view_count), "hiddenSubscriberCount",
-                                   ch.hidden_subscribers, "videoCount",
-                                   s_count (d, sizeof d, ch.video_count));
+        json_t *stats =
+            json_pack ("{s:s, s:b, s:s}", "viewCount", s_count (a, sizeof a, ch.view_count),
+                       "hiddenSubscriberCount", ch.hidden_subscribers, "videoCount",
+                       s_count (d, sizeof d, ch.video_count));
         if (!ch.hidden_subscribers)
             json_object_set_new (stats, "subscriberCount",
                                  json_string (s_count (b, sizeof b, ch.subscribers)));
-        json_array_append_new (items, json_pack ("{s:s, s:s, s:o, s:o}", "kind", "youtube#channel",
-                                                 "id", ch.id, "snippet", snippet, "statistics",
-                                                 stats));
+        json_array_append_new (items,
+                               json_pack ("{s:s, s:s, s:o, s:o}", "kind", "youtube#channel", "id",
+                                          ch.id, "snippet", snippet, "statistics", stats));
     }
     return s_send_list (sim, c, "youtube#channelListResponse", items);
 }
@@ -566,11 +577,10 @@ s_watch (s_sim_t *sim, struct MHD_Connection *c)
             snprintf (url, sizeof url, "%s/api/timedtext?v=%s&lang=%s&kind=asr", origin, v.id,
                       v.caption_lang);
             snprintf (name, sizeof name, "%s (auto-generated)", s_lang_name (v.caption_lang));
-            json_array_append_new (tracks, json_pack ("{s:s, s:{s:s}, s:s, s:s, s:s, s:b}",
-                                                      "baseUrl", url, "name", "simpleText", name,
-                                                      "vssId", "a.asr", "languageCode",
-                                                      v.caption_lang, "kind", "asr",
-                                                      "isTranslatable", 1));
+            json_array_append_new (
+                tracks, json_pack ("{s:s, s:{s:s}, s:s, s:s, s:s, s:b}", "baseUrl", url, "name",
+                                   "simpleText", name, "vssId", "a.asr", "languageCode",
+                                   v.caption_lang, "kind", "asr", "isTranslatable", 1));
             json_object_set_new (player, "captions",
                                  json_pack ("{s:{s:o}}", "playerCaptionsTracklistRenderer",
                                             "captionTracks", tracks));
@@ -602,8 +612,9 @@ s_watch (s_sim_t *sim, struct MHD_Connection *c)
                    "<div id=\"player\"></div><script nonce=\"sim\">",
                    (long long) v.views, pub, dur, origin, v.id);
     if (v.markup == 0)
-        nf_buf_printf (&b, "var ytInitialPlayerResponse = %s;var meta = "
-                           "document.createElement('meta');",
+        nf_buf_printf (&b,
+                       "var ytInitialPlayerResponse = %s;var meta = "
+                       "document.createElement('meta');",
                        pj);
     else
         nf_buf_printf (&b, "window[\"ytInitialPlayerResponse\"] = %s;\nwindow.ytcsi = {};", pj);
@@ -616,7 +627,7 @@ s_watch (s_sim_t *sim, struct MHD_Connection *c)
 
 typedef struct {
     nf_buf_t *b;
-    int fmt;   /* 0 srv1 XML, 1 srv3 XML, 2 json3, 3 HTML paragraphs (/site) */
+    int fmt; /* 0 srv1 XML, 1 srv3 XML, 2 json3, 3 HTML paragraphs (/site) */
     bool first;
 } s_tt_t;
 
@@ -674,19 +685,22 @@ s_timedtext (s_sim_t *sim, struct MHD_Connection *c)
         return s_send_text (c, 404, "text/plain", "no such track\n");
     nf_buf_t b;
     nf_buf_init (&b);
-    s_tt_t t = {&b, fmt && strcmp (fmt, "json3") == 0 ? 2 : fmt && strcmp (fmt, "srv3") == 0 ? 1 : 0,
+    s_tt_t t = {&b,
+                fmt && strcmp (fmt, "json3") == 0  ? 2
+                : fmt && strcmp (fmt, "srv3") == 0 ? 1
+                                                   : 0,
                 true};
     if (t.fmt == 2)
         nf_buf_puts (&b, "{\"wireMagic\":\"pb3\",\"events\":[");
     else if (t.fmt == 1)
-        nf_buf_puts (&b, "<?xml version=\"1.0\" encoding=\"utf-8\" ?><timedtext format=\"3\"><body>");
+        nf_buf_puts (&b,
+                     "<?xml version=\"1.0\" encoding=\"utf-8\" ?><timedtext format=\"3\"><body>");
     else
         nf_buf_puts (&b, "<?xml version=\"1.0\" encoding=\"utf-8\" ?><transcript>");
     nf_yt_transcript (&sim->world, &v, q, asr, s_tt_segment, &t);
     nf_buf_puts (&b, t.fmt == 2 ? "]}" : t.fmt == 1 ? "</body></timedtext>" : "</transcript>");
-    return s_send_cached (sim, c, t.fmt == 2 ? "application/json; charset=UTF-8"
-                                             : "text/xml; charset=UTF-8",
-                          b.data);
+    return s_send_cached (
+        sim, c, t.fmt == 2 ? "application/json; charset=UTF-8" : "text/xml; charset=UTF-8", b.data);
 }
 
 /* ---- /site: a listing site for the generic template source ---------------------- */
@@ -704,7 +718,7 @@ s_site_search (s_sim_t *sim, struct MHD_Connection *c)
         page = 1;
     uint64_t tag = nf_yt_query_tag (&sim->world, q);
     s_remember (sim, tag, q);
-    nf_buf_t eq;   /* q again, percent-encoded for the next link */
+    nf_buf_t eq; /* q again, percent-encoded for the next link */
     nf_buf_init (&eq);
     for (const unsigned char *p = (const unsigned char *) q; *p; p++)
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')
@@ -714,7 +728,8 @@ s_site_search (s_sim_t *sim, struct MHD_Connection *c)
             nf_buf_printf (&eq, "%%%02X", *p);
     nf_buf_t b;
     nf_buf_init (&b);
-    nf_buf_puts (&b, "<!DOCTYPE html><html><head><title>Search</title></head><body><ul id=\"results\">");
+    nf_buf_puts (
+        &b, "<!DOCTYPE html><html><head><title>Search</title></head><body><ul id=\"results\">");
     long first = (page - 1) * SITE_PAGE;
     for (long i = first; i < first + SITE_PAGE && i < sim->world.catalog; i++) {
         nf_ytvideo_t v;
@@ -750,25 +765,31 @@ s_site_item (s_sim_t *sim, struct MHD_Connection *c, const char *id)
     s_iso_time (v.published, pub, sizeof pub);
     nf_buf_t b;
     nf_buf_init (&b);
-    nf_buf_printf (&b, "<!DOCTYPE html><html lang=\"%s\"><head><title>", v.audio_lang ? v.audio_lang : "en");
+    nf_buf_printf (&b, "<!DOCTYPE html><html lang=\"%s\"><head><title>",
+                   v.audio_lang ? v.audio_lang : "en");
     s_html_escape (&b, v.title);
     nf_buf_puts (&b, "</title></head><body><h1 class=\"title\">");
     s_html_escape (&b, v.title);
     nf_buf_printf (&b, "</h1><p><span class=\"views\">%lld views</span> ", (long long) v.views);
     if (!v.likes_hidden)
         nf_buf_printf (&b, "<span class=\"likes\">%lld</span> ", (long long) v.likes);
-    nf_buf_printf (&b, "<span class=\"comments\">%lld comments</span> <time datetime=\"%s\">%.10s</time> "
-                   "<span class=\"duration\">%d:%02d</span></p><p><a class=\"channel\" data-id=\"%s\"",
-                   (long long) v.comments, pub, pub, v.duration_s / 60, v.duration_s % 60, ch.id);
+    nf_buf_printf (
+        &b,
+        "<span class=\"comments\">%lld comments</span> <time datetime=\"%s\">%.10s</time> "
+        "<span class=\"duration\">%d:%02d</span></p><p><a class=\"channel\" data-id=\"%s\"",
+        (long long) v.comments, pub, pub, v.duration_s / 60, v.duration_s % 60, ch.id);
     if (ch.country)
         nf_buf_printf (&b, " data-country=\"%s\"", ch.country);
     nf_buf_puts (&b, " href=\"#\">");
     s_html_escape (&b, ch.title);
     nf_buf_puts (&b, "</a> ");
     if (!ch.hidden_subscribers)
-        nf_buf_printf (&b, "<span class=\"subs\">%lld subscribers</span> ", (long long) ch.subscribers);
-    nf_buf_printf (&b, "<span class=\"channel-views\">%lld</span> <span class=\"channel-videos\">%lld</span></p>",
-                   (long long) ch.view_count, (long long) ch.video_count);
+        nf_buf_printf (&b, "<span class=\"subs\">%lld subscribers</span> ",
+                       (long long) ch.subscribers);
+    nf_buf_printf (
+        &b,
+        "<span class=\"channel-views\">%lld</span> <span class=\"channel-videos\">%lld</span></p>",
+        (long long) ch.view_count, (long long) ch.video_count);
     if (v.captions > 0) {
         nf_buf_puts (&b, "<div class=\"transcript\">");
         s_tt_t t = {&b, 3, true};
@@ -792,17 +813,15 @@ s_stats (s_sim_t *sim, struct MHD_Connection *c, bool reset)
         json_object_set_new (req, s_path_names[i], json_integer ((json_int_t) n));
     }
     for (int i = 0; i < F_COUNT; i++)
-        json_object_set_new (faults, s_fault_names[i],
-                             json_integer ((json_int_t) (reset ? atomic_exchange (
-                                                                     &sim->faults_served[i], 0)
-                                                               : sim->faults_served[i])));
-    json_t *doc = json_pack ("{s:o, s:I, s:o, s:I, s:I, s:I, s:I, s:I}", "requests", req, "total",
-                             (json_int_t) total, "faults", faults, "quota_used",
-                             (json_int_t) sim->quota_used, "quota_refused",
-                             (json_int_t) sim->quota_refused, "not_modified",
-                             (json_int_t) sim->not_modified, "proxied",
-                             (json_int_t) sim->proxied, "catalog",
-                             (json_int_t) sim->world.catalog);
+        json_object_set_new (
+            faults, s_fault_names[i],
+            json_integer ((json_int_t) (reset ? atomic_exchange (&sim->faults_served[i], 0)
+                                              : sim->faults_served[i])));
+    json_t *doc = json_pack (
+        "{s:o, s:I, s:o, s:I, s:I, s:I, s:I, s:I}", "requests", req, "total", (json_int_t) total,
+        "faults", faults, "quota_used", (json_int_t) sim->quota_used, "quota_refused",
+        (json_int_t) sim->quota_refused, "not_modified", (json_int_t) sim->not_modified, "proxied",
+        (json_int_t) sim->proxied, "catalog", (json_int_t) sim->world.catalog);
     if (reset) {
         sim->quota_used = 0;
         sim->quota_refused = 0;
@@ -859,9 +878,11 @@ s_fault (s_sim_t *sim, struct MHD_Connection *c, int kind, int path)
     switch (kind) {
     case F_500:
         return api ? s_api_error (c, 500, "backendError", "global", "Backend Error")
-                   : s_send_text (c, 500, "text/html", "<html><body>500 Internal Server Error</body></html>");
+                   : s_send_text (c, 500, "text/html",
+                                  "<html><body>500 Internal Server Error</body></html>");
     case F_503:
-        return s_send_text (c, 503, "text/html", "<html><body>503 Service Unavailable</body></html>");
+        return s_send_text (c, 503, "text/html",
+                            "<html><body>503 Service Unavailable</body></html>");
     case F_429: {
         struct MHD_Response *r = MHD_create_response_from_buffer (
             strlen ("Too Many Requests\n"), (void *) "Too Many Requests\n", MHD_RESPMEM_PERSISTENT);
@@ -895,15 +916,14 @@ s_fault (s_sim_t *sim, struct MHD_Connection *c, int kind, int path)
         return rc;
     }
     case F_GIANT: {
-        struct MHD_Response *r = MHD_create_response_from_callback (GIANT_BYTES, 64 * 1024,
-                                                                    s_giant_reader, NULL, NULL);
+        struct MHD_Response *r =
+            MHD_create_response_from_callback (GIANT_BYTES, 64 * 1024, s_giant_reader, NULL, NULL);
         MHD_add_response_header (r, "Content-Type", api ? "application/json" : "text/html");
         enum MHD_Result rc = MHD_queue_response (c, 200, r);
         MHD_destroy_response (r);
         return rc;
     }
-    default:   /* F_RESET: close the connection without an answer */
-        return MHD_NO;
+    default: /* F_RESET: close the connection without an answer */ return MHD_NO;
     }
 }
 
@@ -912,15 +932,15 @@ s_handle (void *cls, struct MHD_Connection *c, const char *url, const char *meth
           const char *version, const char *upload, size_t *upload_size, void **state)
 {
     s_sim_t *sim = cls;
-    if (*state == NULL) {   /* first call: headers only */
+    if (*state == NULL) { /* first call: headers only */
         *state = (void *) 1;
         return MHD_YES;
     }
-    if (*upload_size) {   /* ignore request bodies */
+    if (*upload_size) { /* ignore request bodies */
         *upload_size = 0;
         return MHD_YES;
     }
-    if (strncmp (url, "http://", 7) == 0) {   /* proxy form */
+    if (strncmp (url, "http://", 7) == 0) { /* proxy form */
         const char *slash = strchr (url + 7, '/');
         url = slash ? slash : "/";
         sim->proxied++;
@@ -933,7 +953,8 @@ s_handle (void *cls, struct MHD_Connection *c, const char *url, const char *meth
     sim->requests[path]++;
     if (sim->latency_ms > 0 || sim->jitter_ms > 0) {
         unsigned long n = sim->seq;
-        int extra = sim->jitter_ms > 0 ? (int) (nf_yt_mix (n ^ 0x5151) % (unsigned) sim->jitter_ms) : 0;
+        int extra =
+            sim->jitter_ms > 0 ? (int) (nf_yt_mix (n ^ 0x5151) % (unsigned) sim->jitter_ms) : 0;
         usleep ((useconds_t) (sim->latency_ms + extra) * 1000u);
     }
     int fault = s_pick_fault (sim, path);
@@ -957,8 +978,7 @@ s_handle (void *cls, struct MHD_Connection *c, const char *url, const char *meth
         if (strncmp (url, "/site/item/", 11) == 0)
             return s_site_item (sim, c, url + 11);
         return s_send_text (c, 404, "text/html", "<html><body>not found</body></html>");
-    default:
-        return s_api_error (c, 404, "notFound", "global", "Not Found");
+    default: return s_api_error (c, 404, "notFound", "global", "Not Found");
     }
 }
 
@@ -967,25 +987,28 @@ s_handle (void *cls, struct MHD_Connection *c, const char *url, const char *meth
 static void
 s_usage (FILE *out)
 {
-    fprintf (out,
-             "Usage: nf-ytsim [options]\n"
-             "Simulates the YouTube Data API v3, watch pages and timed text on loopback.\n\n"
-             "  --port N               port (default 8089; 0 picks one, printed at start)\n"
-             "  --bind ADDR            IPv4 address to bind (default 127.0.0.1)\n"
-             "  --seed N               world seed (default 1)\n"
-             "  --catalog N            videos per search query (default 2000)\n"
-             "  --now YYYY-MM-DD       simulated date (default today, UTC midnight)\n"
-             "  --threads N            worker threads (default 4); with latency: a thread per connection\n"
-             "  --latency-ms N         fixed delay before each answer\n"
-             "  --jitter-ms N          random extra delay in [0, N)\n"
-             "  --quota N              daily quota units (search 100, videos/channels 1); 0: none\n"
-             "  --api-key KEY          refuse API requests without this key (400 keyInvalid)\n"
-             "  --retry-after S        Retry-After seconds of injected 429s (default 1)\n"
-             "  --fault KIND:RATE[:PATHS]  inject a fault into RATE (0..1) of requests;\n"
-             "                         KIND: 500 503 429 truncate malformed block consent reset giant;\n"
-             "                         PATHS: comma list of search,videos,channels,watch,timedtext,site\n"
-             "                         (default: all); repeatable\n"
-             "  --help, --version\n");
+    fprintf (
+        out,
+        "Usage: nf-ytsim [options]\n"
+        "Simulates the YouTube Data API v3, watch pages and timed text on loopback.\n\n"
+        "  --port N               port (default 8089; 0 picks one, printed at start)\n"
+        "  --bind ADDR            IPv4 address to bind (default 127.0.0.1)\n"
+        "  --seed N               world seed (default 1)\n"
+        "  --catalog N            videos per search query (default 2000)\n"
+        "  --now YYYY-MM-DD       simulated date (default today, UTC midnight)\n"
+        "  --threads N            worker threads (default 4); with latency: a thread per "
+        "connection\n"
+        "  --latency-ms N         fixed delay before each answer\n"
+        "  --jitter-ms N          random extra delay in [0, N)\n"
+        "  --quota N              daily quota units (search 100, videos/channels 1); 0: none\n"
+        "  --api-key KEY          refuse API requests without this key (400 keyInvalid)\n"
+        "  --retry-after S        Retry-After seconds of injected 429s (default 1)\n"
+        "  --fault KIND:RATE[:PATHS]  inject a fault into RATE (0..1) of requests;\n"
+        "                         KIND: 500 503 429 truncate malformed block consent reset giant;\n"
+        "                         PATHS: comma list of "
+        "search,videos,channels,watch,timedtext,site\n"
+        "                         (default: all); repeatable\n"
+        "  --help, --version\n");
 }
 
 static int
@@ -1104,19 +1127,20 @@ main (int argc, char **argv)
     sigemptyset (&set);
     sigaddset (&set, SIGINT);
     sigaddset (&set, SIGTERM);
-    pthread_sigmask (SIG_BLOCK, &set, NULL);   /* MHD's threads inherit the mask */
+    pthread_sigmask (SIG_BLOCK, &set, NULL); /* MHD's threads inherit the mask */
     bool per_conn = sim.latency_ms > 0 || sim.jitter_ms > 0;
     unsigned flags = MHD_USE_ERROR_LOG
                      | (per_conn ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD
                                  : MHD_USE_EPOLL_INTERNAL_THREAD);
-    struct MHD_Daemon *d = per_conn
-        ? MHD_start_daemon (flags, 0, NULL, NULL, s_handle, &sim, MHD_OPTION_SOCK_ADDR, &addr,
-                            MHD_OPTION_CONNECTION_TIMEOUT, 15u, MHD_OPTION_CONNECTION_LIMIT, 2000u,
-                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END)
-        : MHD_start_daemon (flags, 0, NULL, NULL, s_handle, &sim, MHD_OPTION_SOCK_ADDR, &addr,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned) sim.threads,
-                            MHD_OPTION_CONNECTION_TIMEOUT, 15u, MHD_OPTION_CONNECTION_LIMIT, 2000u,
-                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        per_conn
+            ? MHD_start_daemon (flags, 0, NULL, NULL, s_handle, &sim, MHD_OPTION_SOCK_ADDR, &addr,
+                                MHD_OPTION_CONNECTION_TIMEOUT, 15u, MHD_OPTION_CONNECTION_LIMIT,
+                                2000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END)
+            : MHD_start_daemon (flags, 0, NULL, NULL, s_handle, &sim, MHD_OPTION_SOCK_ADDR, &addr,
+                                MHD_OPTION_THREAD_POOL_SIZE, (unsigned) sim.threads,
+                                MHD_OPTION_CONNECTION_TIMEOUT, 15u, MHD_OPTION_CONNECTION_LIMIT,
+                                2000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!d) {
         fprintf (stderr, "nf-ytsim: cannot listen on %s:%d\n", sim.bind, sim.port);
         return 1;
@@ -1125,8 +1149,8 @@ main (int argc, char **argv)
     char day[32];
     s_iso_time (sim.world.now, day, sizeof day);
     fprintf (stderr, "nf-ytsim: listening on http://%s:%u (seed %llu, catalog %d, now %s)\n",
-             sim.bind, info ? info->port : (unsigned) sim.port,
-             (unsigned long long) sim.world.seed, sim.world.catalog, day);
+             sim.bind, info ? info->port : (unsigned) sim.port, (unsigned long long) sim.world.seed,
+             sim.world.catalog, day);
     int sig = 0;
     sigwait (&set, &sig);
     MHD_stop_daemon (d);

@@ -41,14 +41,14 @@ s_candidate (const msgpack_object *v, double reference, nf_candidate_t *c)
     c->age_days = -1;
     if (nf_mp_get_str (meta, "published_at", &pub, &pub_len)
         && nf_time_parse (pub, pub_len, &published) == 0 && reference > 0)
-        c->age_days = fmax (0.0, (reference - published) / 86400.0);   /* clock skew: new */
+        c->age_days = fmax (0.0, (reference - published) / 86400.0); /* clock skew: new */
     double duration = 0;
     bool is_short;
     if (nf_mp_get_bool (meta, "is_short", &is_short))
         c->is_short = is_short;
     else
-        c->is_short = nf_mp_get_num (meta, "duration_s", &duration) && duration > 0
-                      && duration <= 60;
+        c->is_short =
+            nf_mp_get_num (meta, "duration_s", &duration) && duration > 0 && duration <= 60;
     bool hidden = false;
     nf_mp_get_bool (ch, "hidden_subscribers", &hidden);
     c->has_subscribers = !hidden && nf_mp_get_num (ch, "subscribers", &c->subscribers);
@@ -79,7 +79,7 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
         opts.max_age_days = value;
     opts.format = nf_mp_is_str (nf_mp_get (options, "format"), "long")    ? NF_FORMAT_LONG
                   : nf_mp_is_str (nf_mp_get (options, "format"), "short") ? NF_FORMAT_SHORT
-                                                                           : NF_FORMAT_ANY;
+                                                                          : NF_FORMAT_ANY;
     double reference = 0;
     const char *created;
     size_t created_len;

@@ -1,5 +1,5 @@
 /*  nf_analyze: see nf_analyze.h. */
-#define _GNU_SOURCE   /* qsort_r */
+#define _GNU_SOURCE /* qsort_r */
 #include "nf_analyze.h"
 
 #include <math.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 
 const char *const nf_component_names[NF_C_COUNT] = {"multiplier", "views_per_sub", "velocity",
-                                                     "engagement"};
+                                                    "engagement"};
 
 int
 nf_weights_parse (const char *spec, double weights[NF_C_COUNT], char *err, size_t errlen)
@@ -37,16 +37,18 @@ nf_weights_parse (const char *spec, double weights[NF_C_COUNT], char *err, size_
         }
     }
     if (*p || sum <= 0) {
-        snprintf (err, errlen, *p ? "expected 4 comma-separated weights in '%s'"
-                                  : "the weights in '%s' are all zero", spec);
+        snprintf (err, errlen,
+                  *p ? "expected 4 comma-separated weights in '%s'"
+                     : "the weights in '%s' are all zero",
+                  spec);
         return -1;
     }
     return 0;
 }
 
 typedef struct {
-    double v;   /* value */
-    size_t i;   /* candidate index */
+    double v; /* value */
+    size_t i; /* candidate index */
 } s_pair_t;
 
 static int
@@ -63,7 +65,7 @@ s_percentiles (nf_candidate_t *c, size_t n, int k, s_pair_t *tmp)
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (!c[i].filtered && c[i].has[k])
-            tmp[m++] = (s_pair_t) {c[i].value[k], i};
+            tmp[m++] = (s_pair_t){c[i].value[k], i};
     qsort (tmp, m, sizeof *tmp, s_cmp_pair);
     for (size_t a = 0; a < m;) {
         size_t b = a;

@@ -29,31 +29,31 @@ typedef enum { NF_FORMAT_ANY, NF_FORMAT_LONG, NF_FORMAT_SHORT } nf_format_t;
 
 typedef struct {
     /* inputs */
-    const char *video_id;        /* borrowed */
-    double views;                /* view count */
-    double likes, comments;      /* counts (when present) */
+    const char *video_id;   /* borrowed */
+    double views;           /* view count */
+    double likes, comments; /* counts (when present) */
     bool has_likes, has_comments;
-    double age_days;             /* days since publication; < 0 when unknown */
-    bool is_short;               /* a Short (meta.is_short, else duration <= 60 s) */
-    double subscribers;          /* channel subscribers (when present) */
-    bool has_subscribers;        /* false when hidden or unknown */
-    double channel_views;        /* channel total views */
-    double channel_videos;       /* channel video count */
-    bool has_channel;            /* channel totals known and both > 0 */
+    double age_days;       /* days since publication; < 0 when unknown */
+    bool is_short;         /* a Short (meta.is_short, else duration <= 60 s) */
+    double subscribers;    /* channel subscribers (when present) */
+    bool has_subscribers;  /* false when hidden or unknown */
+    double channel_views;  /* channel total views */
+    double channel_videos; /* channel video count */
+    bool has_channel;      /* channel totals known and both > 0 */
     /* outputs */
-    double value[NF_C_COUNT];    /* raw components */
-    bool has[NF_C_COUNT];        /* component present */
-    double pct[NF_C_COUNT];      /* percentile 0..1 (when present) */
-    double composite;            /* 0..100 */
-    int rank;                    /* 1-based among candidates; 0 when filtered */
-    const char *filtered;        /* filter reason, or NULL */
+    double value[NF_C_COUNT]; /* raw components */
+    bool has[NF_C_COUNT];     /* component present */
+    double pct[NF_C_COUNT];   /* percentile 0..1 (when present) */
+    double composite;         /* 0..100 */
+    int rank;                 /* 1-based among candidates; 0 when filtered */
+    const char *filtered;     /* filter reason, or NULL */
 } nf_candidate_t;
 
 typedef struct {
-    double weights[NF_C_COUNT];  /* multiplier, views/sub, velocity, engagement */
-    int64_t min_views;           /* 0: no minimum */
-    int64_t max_age_days;        /* 0: no maximum */
-    nf_format_t format;          /* which videos take part */
+    double weights[NF_C_COUNT]; /* multiplier, views/sub, velocity, engagement */
+    int64_t min_views;          /* 0: no minimum */
+    int64_t max_age_days;       /* 0: no maximum */
+    nf_format_t format;         /* which videos take part */
 } nf_analyze_opts_t;
 
 extern const char *const nf_component_names[NF_C_COUNT];

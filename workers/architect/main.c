@@ -13,8 +13,8 @@
 #include <string.h>
 
 typedef struct {
-    nf_llm_opts_t llm_opts;   /* from the configuration */
-    nf_llm_t *llm;            /* NULL: the built-in generator */
+    nf_llm_opts_t llm_opts; /* from the configuration */
+    nf_llm_t *llm;          /* NULL: the built-in generator */
 } s_state_t;
 
 static int
@@ -24,7 +24,7 @@ s_init (nf_config_t *config, void *arg)
     const char *url = nf_config_str (config, NF_CFG_LLM_URL);
     if (!*url)
         return 0;
-    st->llm_opts = (nf_llm_opts_t) {
+    st->llm_opts = (nf_llm_opts_t){
         .url = url,
         .model = nf_config_str (config, NF_CFG_LLM_MODEL),
         .api_key = nf_config_str (config, NF_CFG_LLM_API_KEY),

@@ -2,7 +2,7 @@
     with the video's key phrases and metrics. Variety between videos comes
     from a hash of the video id, so the same input always gives the same
     text (golden-tested in tests/test_stages.c). */
-#define _GNU_SOURCE   /* qsort_r */
+#define _GNU_SOURCE /* qsort_r */
 #include "nf_ai.h"
 #include "nf_util.h"
 
@@ -61,8 +61,8 @@ nf_ai_sentences (const char *text)
 /* ---- key phrases ------------------------------------------------------- */
 
 typedef struct {
-    char *text;   /* phrase (owned) */
-    int count;    /* occurrences */
+    char *text; /* phrase (owned) */
+    int count;  /* occurrences */
 } s_phrase_t;
 
 static int
@@ -91,7 +91,7 @@ s_count_unique (s_phrase_t *list, size_t n)
             free (list[i].text);
         }
         else
-            list[u++] = (s_phrase_t) {list[i].text, 1};
+            list[u++] = (s_phrase_t){list[i].text, 1};
     }
     return u;
 }
@@ -121,7 +121,7 @@ nf_ai_key_phrases (const char *text, char **phrases, size_t max)
             char **w2 = realloc (words, cap * sizeof *words);
             bool *s2 = w2 ? realloc (stop, cap * sizeof *stop) : NULL;
             if (!w2 || !s2)
-                abort ();   /* nicheflow's out-of-memory policy (nf_util.h) */
+                abort (); /* nicheflow's out-of-memory policy (nf_util.h) */
             words = w2;
             stop = s2;
         }
@@ -137,12 +137,12 @@ nf_ai_key_phrases (const char *text, char **phrases, size_t max)
     for (size_t i = 0; i < nw; i++) {
         if (stop[i])
             continue;
-        uni[nu++] = (s_phrase_t) {strdup (words[i]), 0};
+        uni[nu++] = (s_phrase_t){strdup (words[i]), 0};
         if (i + 1 < nw && !stop[i + 1] && strcmp (words[i], words[i + 1]) != 0) {
             char *b = NULL;
             if (asprintf (&b, "%s %s", words[i], words[i + 1]) < 0)
                 abort ();
-            bi[nb++] = (s_phrase_t) {b, 0};
+            bi[nb++] = (s_phrase_t){b, 0};
         }
     }
     qsort (bi, nb, sizeof *bi, s_cmp_text);
@@ -220,8 +220,7 @@ s_human (double n, char *out, size_t len)
         snprintf (out, len, "%.0f", n);
 }
 
-static char *
-s_printf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+static char *s_printf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
 static char *
 s_printf (const char *fmt, ...)
@@ -241,7 +240,7 @@ nf_ai_generate (const nf_ai_input_t *in, nf_ai_t *out)
     memset (out, 0, sizeof *out);
     char *kp[3] = {NULL, NULL, NULL};
     size_t nk = nf_ai_key_phrases (in->transcript, kp, 3);
-    if (nk < 3)   /* a thin transcript: the title's words fill in */
+    if (nk < 3) /* a thin transcript: the title's words fill in */
         nk += nf_ai_key_phrases (in->title, kp + nk, 3 - nk);
     const char *fallback[] = {in->niche && *in->niche ? in->niche : "this topic", "the basics",
                               "the details"};
@@ -260,31 +259,37 @@ nf_ai_generate (const nf_ai_input_t *in, nf_ai_t *out)
     out->titles[2] = s_printf ("%d %s Mistakes That Cost Beginners the Most", counts[h % 4], k1);
     out->titles[3] = s_printf ("%s vs %s: Which One Actually Works?", k1, k2);
     char *sub_title = sub ? s_title_case (sub) : NULL;
-    out->titles[4] = sub ? s_printf ("The %s Guide to %s I Wish I Had Sooner", niche, sub_title)
-                         : s_printf ("The Honest %s Guide to %s (%s Views Can't Be Wrong)",
-                                     niche, k2, views);
+    out->titles[4] =
+        sub ? s_printf ("The %s Guide to %s I Wish I Had Sooner", niche, sub_title)
+            : s_printf ("The Honest %s Guide to %s (%s Views Can't Be Wrong)", niche, k2, views);
     free (sub_title);
 
     if (in->has_multiplier && in->multiplier >= 1.5)
-        out->hook = s_printf ("This is the %s idea that pulled %.1fx more views than its channel "
-                              "usually gets, and it comes down to %s. Stay for the next minute "
-                              "and you'll know exactly how to use %s yourself.",
-                              in->niche && *in->niche ? in->niche : "", in->multiplier, kp[0], kp[1]);
+        out->hook =
+            s_printf ("This is the %s idea that pulled %.1fx more views than its channel "
+                      "usually gets, and it comes down to %s. Stay for the next minute "
+                      "and you'll know exactly how to use %s yourself.",
+                      in->niche && *in->niche ? in->niche : "", in->multiplier, kp[0], kp[1]);
     else
         out->hook = s_printf ("%s views say people want to know about %s. In the next minute "
                               "I'll show you the part everyone gets wrong, and how %s fixes it.",
                               views, kp[0], kp[1]);
 
     out->outline[0] = s_printf ("Open on the payoff: show the result of %s in the first 15 "
-                                "seconds, before any intro.", kp[0]);
+                                "seconds, before any intro.",
+                                kp[0]);
     out->outline[1] = s_printf ("Set the stakes: what %s changes for anyone into %s, with one "
-                                "concrete number.", kp[1], sub ? sub : (in->niche ? in->niche : "the topic"));
+                                "concrete number.",
+                                kp[1], sub ? sub : (in->niche ? in->niche : "the topic"));
     out->outline[2] = s_printf ("Walk through %s step by step, the way the original \"%.80s\" "
-                                "does, but with your own example.", kp[0], in->title ? in->title : "");
+                                "does, but with your own example.",
+                                kp[0], in->title ? in->title : "");
     out->outline[3] = s_printf ("Call out the common mistake around %s and show the fix on "
-                                "screen.", kp[2]);
+                                "screen.",
+                                kp[2]);
     out->outline[4] = s_printf ("Close with a one-line takeaway and ask viewers which %s tip "
-                                "they'll try first, to pull comments.", kp[1]);
+                                "they'll try first, to pull comments.",
+                                kp[1]);
 
     static const char *const colors[] = {"yellow", "electric blue", "red", "green"};
     char *caps = strdup (kp[0]);
@@ -292,7 +297,8 @@ nf_ai_generate (const nf_ai_input_t *in, nf_ai_t *out)
         *p = (char) toupper ((unsigned char) *p);
     out->thumbnail = s_printf ("A close-up, surprised face on the left; on the right, %s shown "
                                "big and simple; 2-4 word caption \"%s\" in bold white on a %s "
-                               "background; nothing else in frame.", kp[1], caps, colors[(h >> 3) % 4]);
+                               "background; nothing else in frame.",
+                               kp[1], caps, colors[(h >> 3) % 4]);
     free (caps);
 
     nf_buf_t why;
@@ -328,7 +334,8 @@ nf_ai_generate (const nf_ai_input_t *in, nf_ai_t *out)
                        in->pct_engagement >= 0.66   ? "high"
                        : in->pct_engagement >= 0.33 ? "typical"
                                                     : "low");
-    nf_buf_printf (&why, "%s transcript keeps returning to \"%s\" and \"%s\": one concrete "
+    nf_buf_printf (&why,
+                   "%s transcript keeps returning to \"%s\" and \"%s\": one concrete "
                    "promise, paid off on screen.",
                    in->has_engagement ? "and the" : "The", kp[0], kp[1]);
     out->why = why.data;

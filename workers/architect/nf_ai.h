@@ -14,33 +14,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NF_AI_TITLES 5
-#define NF_AI_POINTS 5
-#define NF_AI_FIELD_MAX 2000   /* bytes a field may hold */
+#define NF_AI_TITLES    5
+#define NF_AI_POINTS    5
+#define NF_AI_FIELD_MAX 2000 /* bytes a field may hold */
 
 /* What the content is written from (all borrowed, NUL-terminated; a
    missing number has its has_ flag false). */
 typedef struct {
-    const char *video_id;     /* for deterministic variety */
-    const char *niche;        /* job niche */
-    const char *sub_niche;    /* job sub-niche, may be "" */
-    const char *title;        /* the outlier's title */
-    const char *channel;      /* channel title, may be "" */
-    const char *transcript;   /* cleaned transcript, may be "" */
+    const char *video_id;   /* for deterministic variety */
+    const char *niche;      /* job niche */
+    const char *sub_niche;  /* job sub-niche, may be "" */
+    const char *title;      /* the outlier's title */
+    const char *channel;    /* channel title, may be "" */
+    const char *transcript; /* cleaned transcript, may be "" */
     double views, subscribers, multiplier, views_per_sub, velocity, engagement, age_days,
         channel_avg, composite, quality;
-    bool has_subscribers, has_multiplier, has_views_per_sub, has_velocity, has_engagement,
-        has_age, has_channel_avg;
-    double pct_multiplier, pct_velocity, pct_engagement;   /* 0..1, -1 when missing */
-    int rank;                 /* rank among the job's candidates */
+    bool has_subscribers, has_multiplier, has_views_per_sub, has_velocity, has_engagement, has_age,
+        has_channel_avg;
+    double pct_multiplier, pct_velocity, pct_engagement; /* 0..1, -1 when missing */
+    int rank;                                            /* rank among the job's candidates */
 } nf_ai_input_t;
 
 typedef struct {
-    char *titles[NF_AI_TITLES];   /* owned */
-    char *hook;                   /* owned */
-    char *outline[NF_AI_POINTS];  /* owned */
-    char *thumbnail;              /* owned */
-    char *why;                    /* owned */
+    char *titles[NF_AI_TITLES];  /* owned */
+    char *hook;                  /* owned */
+    char *outline[NF_AI_POINTS]; /* owned */
+    char *thumbnail;             /* owned */
+    char *why;                   /* owned */
 } nf_ai_t;
 
 void nf_ai_free (nf_ai_t *ai);

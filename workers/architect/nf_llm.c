@@ -12,18 +12,18 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_RESPONSE (4 << 20)   /* bytes of a response body kept */
-#define MAX_TEMPLATE (1 << 20)   /* bytes of a prompt template read */
+#define MAX_RESPONSE (4 << 20) /* bytes of a response body kept */
+#define MAX_TEMPLATE (1 << 20) /* bytes of a prompt template read */
 
-extern const char *const nf_prompts[];   /* prompts/system.txt, prompts/user.txt */
+extern const char *const nf_prompts[]; /* prompts/system.txt, prompts/user.txt */
 extern const int nf_prompts_count;
 
 struct nf_llm_t {
-    nf_llm_opts_t opts;   /* borrowed strings */
-    char *system;         /* system prompt template (owned) */
-    char *user;           /* user prompt template (owned) */
-    char *endpoint;       /* {url}/chat/completions (owned) */
-    CURL *curl;           /* reused handle (keeps the connection) */
+    nf_llm_opts_t opts; /* borrowed strings */
+    char *system;       /* system prompt template (owned) */
+    char *user;         /* user prompt template (owned) */
+    char *endpoint;     /* {url}/chat/completions (owned) */
+    CURL *curl;         /* reused handle (keeps the connection) */
 };
 
 /* ---- templates ------------------------------------------------------------ */
@@ -79,7 +79,7 @@ s_value (const char *name, size_t len, const nf_ai_input_t *in, size_t budget, n
             size_t cut = budget;
             while (cut > 0 && t[cut] != ' ')
                 cut--;
-            if (cut == 0) {   /* one giant word: cut at a character boundary */
+            if (cut == 0) { /* one giant word: cut at a character boundary */
                 cut = budget;
                 while (cut > 0 && ((unsigned char) t[cut] & 0xC0) == 0x80)
                     cut--;
@@ -158,8 +158,8 @@ nf_llm_new (const nf_llm_opts_t *opts, char *err, size_t errlen)
     if (self->opts.max_wait_ms <= 0)
         self->opts.max_wait_ms = 30000;
     self->system = s_load (opts->prompt_dir, "system.txt", nf_prompts[0], err, errlen);
-    self->user = self->system ? s_load (opts->prompt_dir, "user.txt", nf_prompts[1], err, errlen)
-                              : NULL;
+    self->user =
+        self->system ? s_load (opts->prompt_dir, "user.txt", nf_prompts[1], err, errlen) : NULL;
     nf_ai_input_t probe;
     memset (&probe, 0, sizeof probe);
     nf_buf_t b;
@@ -171,8 +171,9 @@ nf_llm_new (const nf_llm_opts_t *opts, char *err, size_t errlen)
     size_t ulen = strlen (opts->url ? opts->url : "");
     while (ulen > 0 && opts->url[ulen - 1] == '/')
         ulen--;
-    if (ok && (asprintf (&self->endpoint, "%.*s/chat/completions", (int) ulen, opts->url) < 0
-               || !(self->curl = curl_easy_init ()))) {
+    if (ok
+        && (asprintf (&self->endpoint, "%.*s/chat/completions", (int) ulen, opts->url) < 0
+            || !(self->curl = curl_easy_init ()))) {
         snprintf (err, errlen, "cannot start libcurl");
         ok = false;
     }
@@ -243,8 +244,7 @@ s_list (json_t *obj, const char *key, char **out, int n, nf_buf_t *problems)
 }
 
 int
-nf_llm_parse (const char *body, size_t len, nf_ai_t *out, int64_t *tokens, char *err,
-              size_t errlen)
+nf_llm_parse (const char *body, size_t len, nf_ai_t *out, int64_t *tokens, char *err, size_t errlen)
 {
     memset (out, 0, sizeof *out);
     json_error_t jerr;
@@ -267,8 +267,8 @@ nf_llm_parse (const char *body, size_t len, nf_ai_t *out, int64_t *tokens, char 
         json_decref (root);
         return -1;
     }
-    json_t *answer = json_loadb (json_string_value (content), json_string_length (content), 0,
-                                 &jerr);
+    json_t *answer =
+        json_loadb (json_string_value (content), json_string_length (content), 0, &jerr);
     json_decref (root);
     if (!json_is_object (answer)) {
         snprintf (err, errlen, "answer is not a JSON object: %s",
@@ -281,8 +281,8 @@ nf_llm_parse (const char *body, size_t len, nf_ai_t *out, int64_t *tokens, char 
     s_list (answer, "titles", out->titles, NF_AI_TITLES, &problems);
     out->hook = s_field (answer, "hook", &problems);
     if (out->hook && nf_ai_sentences (out->hook) > 2)
-        nf_buf_printf (&problems, "%s'hook' has %d sentences (at most 2)",
-                       problems.len ? "; " : "", nf_ai_sentences (out->hook));
+        nf_buf_printf (&problems, "%s'hook' has %d sentences (at most 2)", problems.len ? "; " : "",
+                       nf_ai_sentences (out->hook));
     s_list (answer, "outline", out->outline, NF_AI_POINTS, &problems);
     out->thumbnail = s_field (answer, "thumbnail", &problems);
     out->why = s_field (answer, "why", &problems);
@@ -296,7 +296,6 @@ nf_llm_parse (const char *body, size_t len, nf_ai_t *out, int64_t *tokens, char 
     nf_buf_free (&problems);
     return rc;
 }
-
 
 /* ---- HTTP ------------------------------------------------------------------ */
 
@@ -313,7 +312,7 @@ s_on_body (char *data, size_t size, size_t n, void *arg)
     size_t len = size * n;
     if (r->body.len + len > MAX_RESPONSE) {
         r->too_big = true;
-        return 0;   /* abort the transfer */
+        return 0; /* abort the transfer */
     }
     nf_buf_append (&r->body, data, len);
     return len;
@@ -378,16 +377,16 @@ s_payload (nf_llm_t *self, const nf_ai_input_t *in, char *err, size_t errlen)
     char *text = NULL;
     if (nf_llm_render (self->system, in, self->opts.transcript_bytes, &sys, err, errlen) == 0
         && nf_llm_render (self->user, in, self->opts.transcript_bytes, &user, err, errlen) == 0) {
-        nf_buf_t s2, u2;   /* strings from the database are repaired; be sure anyway */
+        nf_buf_t s2, u2; /* strings from the database are repaired; be sure anyway */
         nf_buf_init (&s2);
         nf_buf_init (&u2);
         nf_buf_utf8_repair (&s2, sys.data ? sys.data : "", sys.len);
         nf_buf_utf8_repair (&u2, user.data ? user.data : "", user.len);
-        json_t *req = json_pack ("{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:{s:s}, s:f}", "model",
-                                 self->opts.model, "messages", "role", "system", "content",
-                                 s2.data ? s2.data : "", "role", "user", "content",
-                                 u2.data ? u2.data : "", "response_format", "type", "json_object",
-                                 "temperature", 0.7);
+        json_t *req =
+            json_pack ("{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:{s:s}, s:f}", "model", self->opts.model,
+                       "messages", "role", "system", "content", s2.data ? s2.data : "", "role",
+                       "user", "content", u2.data ? u2.data : "", "response_format", "type",
+                       "json_object", "temperature", 0.7);
         text = req ? json_dumps (req, JSON_COMPACT) : NULL;
         json_decref (req);
         nf_buf_free (&s2);
@@ -419,7 +418,8 @@ nf_llm_write (nf_llm_t *self, const nf_ai_input_t *in, nf_ai_t *out, int64_t *to
         long wait_ms = -1;
         if (code == 200) {
             if (nf_llm_parse (r.body.data ? r.body.data : "", r.body.len, out, tokens, why,
-                              sizeof why) == 0)
+                              sizeof why)
+                == 0)
                 status = NF_LLM_OK;
             else {
                 status = NF_LLM_INVALID;
@@ -431,15 +431,17 @@ nf_llm_write (nf_llm_t *self, const nf_ai_input_t *in, nf_ai_t *out, int64_t *to
             if (code)
                 snprintf (why, sizeof why, "HTTP %ld from the LLM", code);
             wait_ms = nf_http_retry_after_ms (r.retry_after[0] ? r.retry_after : NULL,
-                                             (double) time (NULL));
+                                              (double) time (NULL));
             if (wait_ms < 0)
                 wait_ms = backoff_ms;
             backoff_ms *= 2;
         }
         else {
             status = NF_LLM_PERMANENT;
-            snprintf (why, sizeof why, "HTTP %ld from the LLM (check NF_LLM_URL, NF_LLM_MODEL "
-                                       "and NF_LLM_API_KEY)", code);
+            snprintf (why, sizeof why,
+                      "HTTP %ld from the LLM (check NF_LLM_URL, NF_LLM_MODEL "
+                      "and NF_LLM_API_KEY)",
+                      code);
         }
         nf_buf_free (&r.body);
         snprintf (err, errlen, "%s (request %d of %d)", why, attempt + 1, self->opts.retries + 1);
@@ -447,7 +449,8 @@ nf_llm_write (nf_llm_t *self, const nf_ai_input_t *in, nf_ai_t *out, int64_t *to
             break;
         nf_warn ("LLM: %s", err);
         if (attempt < self->opts.retries && wait_ms > 0)
-            zclock_sleep ((int) (wait_ms > self->opts.max_wait_ms ? self->opts.max_wait_ms : wait_ms));
+            zclock_sleep (
+                (int) (wait_ms > self->opts.max_wait_ms ? self->opts.max_wait_ms : wait_ms));
     }
     free (payload);
     return status;

@@ -31,14 +31,14 @@
 typedef enum { NF_LLM_OK, NF_LLM_RETRYABLE, NF_LLM_INVALID, NF_LLM_PERMANENT } nf_llm_status_t;
 
 typedef struct {
-    const char *url;          /* base URL, ".../v1" */
-    const char *model;        /* model name */
-    const char *api_key;      /* bearer token or "" */
-    long timeout_ms;          /* per request */
-    int retries;              /* extra requests after a failure */
-    size_t transcript_bytes;  /* transcript budget in the prompt */
-    const char *prompt_dir;   /* folder with system.txt and user.txt, or "" */
-    long max_wait_ms;         /* cap on a Retry-After wait (30000 by default) */
+    const char *url;         /* base URL, ".../v1" */
+    const char *model;       /* model name */
+    const char *api_key;     /* bearer token or "" */
+    long timeout_ms;         /* per request */
+    int retries;             /* extra requests after a failure */
+    size_t transcript_bytes; /* transcript budget in the prompt */
+    const char *prompt_dir;  /* folder with system.txt and user.txt, or "" */
+    long max_wait_ms;        /* cap on a Retry-After wait (30000 by default) */
 } nf_llm_opts_t;
 
 typedef struct nf_llm_t nf_llm_t;
@@ -55,8 +55,8 @@ nf_llm_status_t nf_llm_write (nf_llm_t *self, const nf_ai_input_t *in, nf_ai_t *
 
 /* Render template TPL for IN (the transcript cut to TRANSCRIPT_BYTES at a
    word boundary). 0, or -1 with ERR naming an unknown placeholder. */
-int nf_llm_render (const char *tpl, const nf_ai_input_t *in, size_t transcript_bytes,
-                   nf_buf_t *out, char *err, size_t errlen);
+int nf_llm_render (const char *tpl, const nf_ai_input_t *in, size_t transcript_bytes, nf_buf_t *out,
+                   char *err, size_t errlen);
 
 /* Parse a chat-completions response BODY into OUT and its token usage.
    0, or -1 with ERR listing every field that is wrong. */

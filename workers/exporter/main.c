@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 typedef struct {
-    const char *output_dir;   /* NF_OUTPUT_DIR ("" = none); borrowed from the config */
+    const char *output_dir; /* NF_OUTPUT_DIR ("" = none); borrowed from the config */
 } s_opts_t;
 
 static int
@@ -87,14 +87,14 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
                 nf_export_files_free (&files);
                 return;
             }
-            nf_info ("job %lld: wrote %s/%s (%zu bytes)", (long long) task->job_id,
-                     o->output_dir, name, data[i]->len);
+            nf_info ("job %lld: wrote %s/%s (%zu bytes)", (long long) task->job_id, o->output_dir,
+                     name, data[i]->len);
             free (name);
         }
         free (niche);
     }
     const msgpack_object *videos = nf_mp_get (task->input, "videos");
-    uint32_t n = videos->via.array.size;   /* nf_export_build checked the array */
+    uint32_t n = videos->via.array.size; /* nf_export_build checked the array */
     msgpack_packer pk;
     nf_result_output_packer (result, &pk);
     msgpack_pack_map (&pk, 2);

@@ -1,6 +1,6 @@
 /*  nf_export: see nf_export.h. The outlier table is described once (s_cols)
     and every format is written from the same rows of cells. */
-#define _GNU_SOURCE   /* asprintf, mkstemps */
+#define _GNU_SOURCE /* asprintf, mkstemps */
 #include "nf_export.h"
 #include "nf_states.h"
 #include "nf_version.h"
@@ -19,17 +19,40 @@
 typedef enum { K_INT, K_NUM1, K_NUM2, K_PCT, K_DATE, K_DURATION, K_STR, K_LINK } s_kind_t;
 
 typedef struct {
-    const char *key;      /* CSV header and JSON key */
-    const char *header;   /* workbook header */
-    s_kind_t kind;        /* how the value is typed and formatted */
+    const char *key;    /* CSV header and JSON key */
+    const char *header; /* workbook header */
+    s_kind_t kind;      /* how the value is typed and formatted */
 } s_col_t;
 
 /* The "Outliers" sheet, then the "AI Content" columns (C_AI on). */
 enum {
-    C_RANK, C_VIDEO_ID, C_URL, C_TITLE, C_CHANNEL, C_COUNTRY, C_SUBSCRIBERS, C_VIEWS, C_LIKES,
-    C_COMMENTS, C_PUBLISHED, C_AGE, C_DURATION, C_MULTIPLIER, C_VPS, C_VELOCITY, C_ENGAGEMENT,
-    C_COMPOSITE, C_QUALITY, C_AI, C_TITLES = C_AI, C_HOOK, C_OUTLINE, C_THUMBNAIL, C_WHY,
-    C_AI_SOURCE, C_COUNT
+    C_RANK,
+    C_VIDEO_ID,
+    C_URL,
+    C_TITLE,
+    C_CHANNEL,
+    C_COUNTRY,
+    C_SUBSCRIBERS,
+    C_VIEWS,
+    C_LIKES,
+    C_COMMENTS,
+    C_PUBLISHED,
+    C_AGE,
+    C_DURATION,
+    C_MULTIPLIER,
+    C_VPS,
+    C_VELOCITY,
+    C_ENGAGEMENT,
+    C_COMPOSITE,
+    C_QUALITY,
+    C_AI,
+    C_TITLES = C_AI,
+    C_HOOK,
+    C_OUTLINE,
+    C_THUMBNAIL,
+    C_WHY,
+    C_AI_SOURCE,
+    C_COUNT
 };
 
 static const s_col_t s_cols[C_COUNT] = {
@@ -61,14 +84,14 @@ static const s_col_t s_cols[C_COUNT] = {
 };
 
 typedef struct {
-    bool set;    /* a value is present */
-    double num;  /* numeric kinds (dates: seconds since the epoch) */
-    char *str;   /* text kinds (owned) */
+    bool set;   /* a value is present */
+    double num; /* numeric kinds (dates: seconds since the epoch) */
+    char *str;  /* text kinds (owned) */
 } s_cell_t;
 
 typedef struct {
-    s_cell_t c[C_COUNT];   /* one per column */
-    int64_t rank;          /* sort key */
+    s_cell_t c[C_COUNT]; /* one per column */
+    int64_t rank;        /* sort key */
 } s_row_t;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -80,7 +103,7 @@ nf_cell_fit (const char *text, size_t len)
     while (i < len) {
         unsigned char b = (unsigned char) text[i];
         size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-        size_t u = n == 4 ? 2 : 1;   /* 4-byte sequences are surrogate pairs in UTF-16 */
+        size_t u = n == 4 ? 2 : 1; /* 4-byte sequences are surrogate pairs in UTF-16 */
         if (units + u > NF_CELL_MAX || i + n > len)
             break;
         units += u;
@@ -92,8 +115,9 @@ nf_cell_fit (const char *text, size_t len)
 bool
 nf_cell_dangerous (const char *text)
 {
-    return text && (*text == '=' || *text == '+' || *text == '-' || *text == '@'
-                    || *text == '\t' || *text == '\r');
+    return text
+           && (*text == '=' || *text == '+' || *text == '-' || *text == '@' || *text == '\t'
+               || *text == '\r');
 }
 
 char *
@@ -256,14 +280,14 @@ s_date (double epoch, char out[11])
 /* ---- metadata: key/value pairs shared by the workbook and the JSON ------- */
 
 typedef struct {
-    char *key;     /* label (owned) */
-    char *text;    /* value as text (owned), or NULL for a number */
-    double num;    /* value when TEXT is NULL */
+    char *key;  /* label (owned) */
+    char *text; /* value as text (owned), or NULL for a number */
+    double num; /* value when TEXT is NULL */
 } s_kv_t;
 
 typedef struct {
-    s_kv_t *items;   /* pairs (owned) */
-    size_t n, cap;   /* used, allocated */
+    s_kv_t *items; /* pairs (owned) */
+    size_t n, cap; /* used, allocated */
 } s_kvs_t;
 
 static void
@@ -273,10 +297,10 @@ s_kv_add (s_kvs_t *kv, const char *key, const char *text, double num)
         kv->cap = kv->cap ? kv->cap * 2 : 32;
         s_kv_t *items = realloc (kv->items, kv->cap * sizeof *kv->items);
         if (!items)
-            abort ();   /* nicheflow's out-of-memory policy (nf_util.h) */
+            abort (); /* nicheflow's out-of-memory policy (nf_util.h) */
         kv->items = items;
     }
-    kv->items[kv->n++] = (s_kv_t) {strdup (key), text ? strdup (text) : NULL, num};
+    kv->items[kv->n++] = (s_kv_t){strdup (key), text ? strdup (text) : NULL, num};
 }
 
 static void
@@ -320,7 +344,8 @@ s_metadata (const nf_task_t *task, size_t outliers, s_kvs_t *kv)
     nf_buf_free (&opts);
     int64_t priority = 1;
     nf_mp_get_int (stats, "priority", &priority);
-    s_kv_add (kv, "Priority", nf_priority_name (priority < 0 || priority > 3 ? -1 : (int) priority), 0);
+    s_kv_add (kv, "Priority", nf_priority_name (priority < 0 || priority > 3 ? -1 : (int) priority),
+              0);
     s_kv_add (kv, "Target outliers", NULL, s_count (stats, "target"));
     char *created = s_dup (stats, "created_at");
     s_kv_add (kv, "Job created", created ? created : "", 0);
@@ -350,7 +375,8 @@ s_metadata (const nf_task_t *task, size_t outliers, s_kvs_t *kv)
             if (e->key.type != MSGPACK_OBJECT_STR)
                 continue;
             char label[160];
-            snprintf (label, sizeof label, "Rejected: %.*s", (int) (e->key.via.str.size > 100 ? 100 : e->key.via.str.size),
+            snprintf (label, sizeof label, "Rejected: %.*s",
+                      (int) (e->key.via.str.size > 100 ? 100 : e->key.via.str.size),
                       e->key.via.str.ptr);
             double n = e->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (double) e->val.via.u64 : 0;
             s_kv_add (kv, label, NULL, n);
@@ -487,10 +513,10 @@ s_json (const nf_task_t *task, s_row_t *rows, size_t n, const s_kvs_t *kv, nf_bu
 /* ---- XLSX ----------------------------------------------------------------- */
 
 typedef struct {
-    lxw_format *header;        /* bold, bottom border */
-    lxw_format *kind[K_LINK + 1];   /* per column kind */
-    lxw_format *wrap;          /* wrapped text, top aligned */
-    lxw_format *bold;          /* section titles */
+    lxw_format *header;           /* bold, bottom border */
+    lxw_format *kind[K_LINK + 1]; /* per column kind */
+    lxw_format *wrap;             /* wrapped text, top aligned */
+    lxw_format *bold;             /* section titles */
 } s_formats_t;
 
 /* Display width (code points of the longest line, capped) of TEXT. */
@@ -528,7 +554,7 @@ s_xlsx_datetime (double epoch, lxw_datetime *dt)
     time_t t = (time_t) epoch;
     struct tm tm;
     gmtime_r (&t, &tm);
-    *dt = (lxw_datetime) {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, 0, 0, 0};
+    *dt = (lxw_datetime){tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, 0, 0, 0};
 }
 
 static lxw_error
@@ -541,7 +567,8 @@ s_xlsx_cell (lxw_worksheet *ws, lxw_row_t r, int k, const s_cell_t *cell, s_form
     case K_STR: return s_xlsx_str (ws, r, (lxw_col_t) k, cell->str, NULL);
     case K_LINK:
         if (strlen (cell->str) < 2000
-            && worksheet_write_url (ws, r, (lxw_col_t) k, cell->str, fm->kind[K_LINK]) == LXW_NO_ERROR)
+            && worksheet_write_url (ws, r, (lxw_col_t) k, cell->str, fm->kind[K_LINK])
+                   == LXW_NO_ERROR)
             return LXW_NO_ERROR;
         return s_xlsx_str (ws, r, (lxw_col_t) k, cell->str, NULL);
     case K_DATE: {
@@ -583,8 +610,8 @@ static void
 s_sheet_ai (lxw_workbook *wb, s_row_t *rows, size_t n, s_formats_t *fm)
 {
     lxw_worksheet *ws = workbook_add_worksheet (wb, "AI Content");
-    static const int cols[] = {C_RANK, C_VIDEO_ID, C_TITLE, C_TITLES, C_HOOK, C_OUTLINE,
-                               C_THUMBNAIL, C_WHY, C_AI_SOURCE};
+    static const int cols[] = {C_RANK,    C_VIDEO_ID,  C_TITLE, C_TITLES,   C_HOOK,
+                               C_OUTLINE, C_THUMBNAIL, C_WHY,   C_AI_SOURCE};
     static const double widths[] = {6, 14, 40, 50, 50, 60, 50, 70, 12};
     for (size_t j = 0; j < sizeof cols / sizeof cols[0]; j++) {
         worksheet_write_string (ws, 0, (lxw_col_t) j, s_cols[cols[j]].header, fm->header);
@@ -635,7 +662,7 @@ s_sheet_metadata (lxw_workbook *wb, const nf_task_t *task, const s_kvs_t *kv, s_
     const msgpack_object *timings = nf_mp_get (task->input, "timings");
     size_t nst;
     const nf_stage_t *stages = nf_stages (&nst);
-    for (size_t i = 0; i < nst; i++) {   /* in pipeline order */
+    for (size_t i = 0; i < nst; i++) { /* in pipeline order */
         const msgpack_object *t = nf_mp_get (timings, stages[i].service);
         if (!t)
             continue;
@@ -684,7 +711,8 @@ s_xlsx (const nf_task_t *task, s_row_t *rows, size_t n, const s_kvs_t *kv, const
         return -1;
     }
     close (fd);
-    lxw_workbook_options opt = {.constant_memory = 0, .tmpdir = (char *) (tmpdir && *tmpdir ? tmpdir : NULL)};
+    lxw_workbook_options opt = {.constant_memory = 0,
+                                .tmpdir = (char *) (tmpdir && *tmpdir ? tmpdir : NULL)};
     lxw_workbook *wb = workbook_new_opt (path, &opt);
     if (!wb) {
         unlink (path);
@@ -697,9 +725,9 @@ s_xlsx (const nf_task_t *task, s_row_t *rows, size_t n, const s_kvs_t *kv, const
     format_set_bold (fm.header);
     format_set_bottom (fm.header, LXW_BORDER_THIN);
     format_set_text_wrap (fm.header);
-    static const char *const numfmt[] = {[K_INT] = "#,##0", [K_NUM1] = "#,##0.0",
-                                         [K_NUM2] = "#,##0.00", [K_PCT] = "0.00%",
-                                         [K_DATE] = "yyyy-mm-dd", [K_DURATION] = "[h]:mm:ss"};
+    static const char *const numfmt[] = {
+        [K_INT] = "#,##0", [K_NUM1] = "#,##0.0",    [K_NUM2] = "#,##0.00",
+        [K_PCT] = "0.00%", [K_DATE] = "yyyy-mm-dd", [K_DURATION] = "[h]:mm:ss"};
     for (int k = K_INT; k <= K_DURATION; k++) {
         fm.kind[k] = workbook_add_format (wb);
         format_set_num_format (fm.kind[k], numfmt[k]);
@@ -713,7 +741,8 @@ s_xlsx (const nf_task_t *task, s_row_t *rows, size_t n, const s_kvs_t *kv, const
     s_sheet_outliers (wb, rows, n, &fm);
     s_sheet_ai (wb, rows, n, &fm);
     s_sheet_metadata (wb, task, kv, &fm);
-    lxw_doc_properties props = {.title = "nicheflow outliers", .author = "nicheflow",
+    lxw_doc_properties props = {.title = "nicheflow outliers",
+                                .author = "nicheflow",
                                 .comments = "Generated by nicheflow " NF_VERSION};
     workbook_set_properties (wb, &props);
     lxw_error e = workbook_close (wb);

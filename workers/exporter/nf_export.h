@@ -23,20 +23,20 @@
 #include "nf_proto.h"
 #include "nf_util.h"
 
-#define NF_CELL_MAX 32767   /* xlsx: characters (UTF-16 units) in a cell */
+#define NF_CELL_MAX 32767 /* xlsx: characters (UTF-16 units) in a cell */
 
 typedef struct {
-    nf_buf_t xlsx;   /* the workbook */
-    nf_buf_t csv;    /* outliers and their AI content */
-    nf_buf_t json;   /* everything */
+    nf_buf_t xlsx; /* the workbook */
+    nf_buf_t csv;  /* outliers and their AI content */
+    nf_buf_t json; /* everything */
 } nf_export_files_t;
 
 /* Build the three files of TASK (an `export` task). TMPDIR is where
    libxlsxwriter may write its temporary file ("" for /tmp). 0, or -1 with
    ERR. Cost: linear in the videos; the workbook passes through one
    temporary file, removed before returning. */
-int nf_export_build (const nf_task_t *task, const char *tmpdir, nf_export_files_t *out,
-                     char *err, size_t errlen);
+int nf_export_build (const nf_task_t *task, const char *tmpdir, nf_export_files_t *out, char *err,
+                     size_t errlen);
 void nf_export_files_free (nf_export_files_t *files);
 
 /* Bytes of TEXT (LEN bytes of UTF-8) that fit in NF_CELL_MAX UTF-16 units,

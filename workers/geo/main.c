@@ -8,8 +8,8 @@ static int
 s_init (nf_config_t *config, void *arg)
 {
     char err[256];
-    if (nf_tier1_parse (nf_config_str (config, NF_CFG_TIER1), (nf_tier1_t *) arg, err,
-                        sizeof err) != 0) {
+    if (nf_tier1_parse (nf_config_str (config, NF_CFG_TIER1), (nf_tier1_t *) arg, err, sizeof err)
+        != 0) {
         fprintf (stderr, "nf-geo-validator: NF_TIER1: %s\n", err);
         return -1;
     }

@@ -39,7 +39,8 @@ s_code (const char *text, size_t len, char code[3])
         text++, len--;
     while (len && isspace ((unsigned char) text[len - 1]))
         len--;
-    if (!text || len != 2 || !isalpha ((unsigned char) text[0]) || !isalpha ((unsigned char) text[1]))
+    if (!text || len != 2 || !isalpha ((unsigned char) text[0])
+        || !isalpha ((unsigned char) text[1]))
         return false;
     code[0] = (char) toupper ((unsigned char) text[0]);
     code[1] = (char) toupper ((unsigned char) text[1]);
@@ -75,8 +76,10 @@ nf_tier1_parse (const char *spec, nf_tier1_t *set, char *err, size_t errlen)
         else {
             char code[3];
             if (!s_code (p, n, code)) {
-                snprintf (err, errlen, "'%.*s' is not an ISO 3166-1 alpha-2 code or a preset "
-                          "(default, extended)", (int) (n > 40 ? 40 : n), p);
+                snprintf (err, errlen,
+                          "'%.*s' is not an ISO 3166-1 alpha-2 code or a preset "
+                          "(default, extended)",
+                          (int) (n > 40 ? 40 : n), p);
                 return -1;
             }
             if (s_add (set, code, err, errlen) != 0)
@@ -129,7 +132,7 @@ nf_geo_check (const nf_tier1_t *set, const char *country, size_t country_len,
 const char *
 nf_geo_reason (nf_geo_verdict_t verdict)
 {
-    return verdict == NF_GEO_NOT_TIER1 ? "not_tier1"
+    return verdict == NF_GEO_NOT_TIER1         ? "not_tier1"
            : verdict == NF_GEO_UNKNOWN_COUNTRY ? "unknown_country"
                                                : "";
 }

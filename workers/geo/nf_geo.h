@@ -15,8 +15,8 @@
 #define NF_TIER1_MAX 64
 
 typedef struct {
-    char codes[NF_TIER1_MAX][3];   /* upper-case alpha-2 codes */
-    size_t n;                      /* codes used */
+    char codes[NF_TIER1_MAX][3]; /* upper-case alpha-2 codes */
+    size_t n;                    /* codes used */
 } nf_tier1_t;
 
 /* Parse SPEC: "default", "extended", or a comma/space separated list of
@@ -27,9 +27,9 @@ bool nf_tier1_has (const nf_tier1_t *set, const char *code);
 typedef enum { NF_GEO_PASS, NF_GEO_NOT_TIER1, NF_GEO_UNKNOWN_COUNTRY } nf_geo_verdict_t;
 
 typedef struct {
-    nf_geo_verdict_t verdict;   /* the outcome */
-    char country[3];            /* the country used ("" when none) */
-    const char *source;         /* "channel", "language" or "none" */
+    nf_geo_verdict_t verdict; /* the outcome */
+    char country[3];          /* the country used ("" when none) */
+    const char *source;       /* "channel", "language" or "none" */
 } nf_geo_result_t;
 
 /* Judge one video. Any argument may be NULL or of any length (not

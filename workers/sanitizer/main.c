@@ -5,8 +5,8 @@
 #include "nf_worker.h"
 
 typedef struct {
-    int64_t quality_min;     /* NF_QUALITY_MIN */
-    int64_t max_bytes;       /* NF_TRANSCRIPT_MAX */
+    int64_t quality_min; /* NF_QUALITY_MIN */
+    int64_t max_bytes;   /* NF_TRANSCRIPT_MAX */
 } s_opts_t;
 
 static int

@@ -10,23 +10,23 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#define MAX_OVERLAP 40   /* longest rolling repeat looked for, in words */
-#define MAX_CUE 80       /* longest [bracketed cue] removed, in bytes */
-#define MAX_PHRASE 6     /* longest phrase whose back-to-back repeat collapses */
-#define MAX_WORD_CPS 24  /* longest real word, in code points */
+#define MAX_OVERLAP  40 /* longest rolling repeat looked for, in words */
+#define MAX_CUE      80 /* longest [bracketed cue] removed, in bytes */
+#define MAX_PHRASE   6  /* longest phrase whose back-to-back repeat collapses */
+#define MAX_WORD_CPS 24 /* longest real word, in code points */
 
 static const char *const s_fillers = "um umm uh uhh uhm er erm ah ahh hmm hm mm mhm";
 static const char *const s_paren_cues = "music applause laughter laughs laughing cheering "
                                         "inaudible silence crosstalk";
 
 typedef struct {
-    char *text;   /* the token as it appears (owned) */
-    char *key;    /* case-folded, punctuation trimmed (owned); "" for punctuation */
+    char *text; /* the token as it appears (owned) */
+    char *key;  /* case-folded, punctuation trimmed (owned); "" for punctuation */
 } s_token_t;
 
 typedef struct {
-    s_token_t *items;   /* tokens (owned) */
-    size_t n, cap;      /* used, allocated */
+    s_token_t *items; /* tokens (owned) */
+    size_t n, cap;    /* used, allocated */
 } s_tokens_t;
 
 static void
@@ -36,7 +36,7 @@ s_tokens_push (s_tokens_t *t, s_token_t tok)
         t->cap = t->cap ? t->cap * 2 : 256;
         s_token_t *items = realloc (t->items, t->cap * sizeof *t->items);
         if (!items)
-            abort ();   /* nicheflow's out-of-memory policy (nf_util.h) */
+            abort (); /* nicheflow's out-of-memory policy (nf_util.h) */
         t->items = items;
     }
     t->items[t->n++] = tok;
@@ -103,8 +103,8 @@ nf_html_unescape (const char *in, size_t len, nf_buf_t *out)
     static const struct {
         const char *name;
         const char *text;
-    } named[] = {{"amp", "&"}, {"lt", "<"}, {"gt", ">"}, {"quot", "\""}, {"apos", "'"},
-                 {"nbsp", " "}, {"#39", "'"}};
+    } named[] = {{"amp", "&"},  {"lt", "<"},   {"gt", ">"}, {"quot", "\""},
+                 {"apos", "'"}, {"nbsp", " "}, {"#39", "'"}};
     for (size_t i = 0; i < len;) {
         if (in[i] == '&') {
             const char *semi = memchr (in + i, ';', len - i < 12 ? len - i : 12);
@@ -147,13 +147,12 @@ static void
 s_normalize (const char *in, size_t len, nf_buf_t *out)
 {
     utf8proc_uint8_t *mapped = NULL;
-    utf8proc_ssize_t n = utf8proc_map ((const utf8proc_uint8_t *) in, (utf8proc_ssize_t) len,
-                                       &mapped,
-                                       UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT
-                                           | UTF8PROC_IGNORE | UTF8PROC_STRIPCC);
+    utf8proc_ssize_t n = utf8proc_map (
+        (const utf8proc_uint8_t *) in, (utf8proc_ssize_t) len, &mapped,
+        UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_IGNORE | UTF8PROC_STRIPCC);
     if (n >= 0)
         nf_buf_append (out, mapped, (size_t) n);
-    else   /* cannot happen on repaired input; keep the text rather than lose it */
+    else /* cannot happen on repaired input; keep the text rather than lose it */
         nf_buf_append (out, in, len);
     free (mapped);
 }
@@ -286,9 +285,10 @@ s_key (const char *text, size_t len)
         end = back;
     }
     utf8proc_uint8_t *folded = NULL;
-    if (end == start || utf8proc_map (p + start, (utf8proc_ssize_t) (end - start), &folded,
-                                      UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD)
-                            < 0) {
+    if (end == start
+        || utf8proc_map (p + start, (utf8proc_ssize_t) (end - start), &folded,
+                         UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD)
+               < 0) {
         free (folded);
         return strdup ("");
     }
@@ -474,7 +474,7 @@ nf_sanitize (const char *text, size_t len, size_t max_bytes, nf_sanitized_t *out
         nf_buf_reset (&a);
         nf_buf_reset (&b);
         s_strip_tags (p, n, &a, &noise);
-        for (int pass = 0; pass < 2; pass++) {   /* &amp;#39; is encoded twice */
+        for (int pass = 0; pass < 2; pass++) { /* &amp;#39; is encoded twice */
             nf_buf_reset (&b);
             nf_html_unescape (a.data ? a.data : "", a.len, &b);
             nf_buf_reset (&a);
@@ -485,7 +485,8 @@ nf_sanitize (const char *text, size_t len, size_t max_bytes, nf_sanitized_t *out
         nf_buf_reset (&a);
         s_strip_cues (b.data ? b.data : "", b.len, &a, &noise);
         s_tokenize (a.data ? a.data : "", a.len, &seg, &noise);
-        bool cue_number = seg.n == 1 && strspn (seg.items[0].text, "0123456789") == strlen (seg.items[0].text);
+        bool cue_number =
+            seg.n == 1 && strspn (seg.items[0].text, "0123456789") == strlen (seg.items[0].text);
         bool header = seg.n >= 1 && strcmp (seg.items[0].text, "WEBVTT") == 0;
         if (cue_number || header) {
             for (size_t i = 0; i < seg.n; i++)
@@ -541,7 +542,8 @@ nf_sanitize (const char *text, size_t len, size_t max_bytes, nf_sanitized_t *out
     s_tokens_free (&kept);
     out->text = clean.data ? clean.data : strdup ("");
     out->noise_bytes = noise;
-    out->quality = s_quality (out->words, out->unique_words, out->real_words, noise, clean.len, out);
+    out->quality =
+        s_quality (out->words, out->unique_words, out->real_words, noise, clean.len, out);
     nf_buf_free (&repaired);
     nf_buf_free (&a);
     nf_buf_free (&b);

@@ -34,18 +34,18 @@
 #include <stddef.h>
 
 typedef struct {
-    char *text;            /* cleaned text (owned, NUL-terminated, valid UTF-8) */
-    double quality;        /* 0..100, one decimal */
-    size_t words;          /* word tokens in TEXT */
-    size_t unique_words;   /* distinct case-folded words */
-    size_t real_words;     /* words made of letters that look like language */
-    size_t input_bytes;    /* bytes considered (after the cap) */
-    size_t noise_bytes;    /* markup, cues, fillers and repeats removed */
-    bool truncated;        /* the input was longer than the cap */
-    double length;         /* component L, 0..1 */
-    double diversity;      /* component D, 0..1 */
-    double real;           /* component W, 0..1 */
-    double clean;          /* component C, 0..1 */
+    char *text;          /* cleaned text (owned, NUL-terminated, valid UTF-8) */
+    double quality;      /* 0..100, one decimal */
+    size_t words;        /* word tokens in TEXT */
+    size_t unique_words; /* distinct case-folded words */
+    size_t real_words;   /* words made of letters that look like language */
+    size_t input_bytes;  /* bytes considered (after the cap) */
+    size_t noise_bytes;  /* markup, cues, fillers and repeats removed */
+    bool truncated;      /* the input was longer than the cap */
+    double length;       /* component L, 0..1 */
+    double diversity;    /* component D, 0..1 */
+    double real;         /* component W, 0..1 */
+    double clean;        /* component C, 0..1 */
 } nf_sanitized_t;
 
 /* Sanitize TEXT (LEN bytes, any bytes at all) keeping at most MAX_BYTES of
@@ -54,8 +54,8 @@ int nf_sanitize (const char *text, size_t len, size_t max_bytes, nf_sanitized_t 
 void nf_sanitized_free (nf_sanitized_t *out);
 
 /* The quality formula above, from its inputs. */
-double nf_quality_score (size_t words, size_t unique_words, size_t real_words,
-                         size_t noise_bytes, size_t kept_bytes);
+double nf_quality_score (size_t words, size_t unique_words, size_t real_words, size_t noise_bytes,
+                         size_t kept_bytes);
 
 /* Append IN (LEN bytes) to OUT with &amp; &lt; &gt; &quot; &apos; &nbsp;
    &#39; &#N; &#xH; decoded (one level); unknown or unterminated entities

@@ -43,7 +43,8 @@ s_init (nf_config_t *config, void *arg)
         return -1;
     }
     if (nf_http_parse_range (nf_config_str (config, NF_CFG_HTTP_DELAY_MS), &o.delay_min_ms,
-                             &o.delay_max_ms) != 0) {
+                             &o.delay_max_ms)
+        != 0) {
         fprintf (stderr, "nf-scraper: NF_HTTP_DELAY_MS: '%s' is not N or MIN-MAX\n",
                  nf_config_str (config, NF_CFG_HTTP_DELAY_MS));
         return -1;
@@ -60,7 +61,7 @@ s_init (nf_config_t *config, void *arg)
         fprintf (stderr, "nf-scraper: %s\n", err);
         return -1;
     }
-    app->scraper = (nf_scraper_t) {
+    app->scraper = (nf_scraper_t){
         .api_url = nf_config_str (config, NF_CFG_YOUTUBE_API_URL),
         .web_url = nf_config_str (config, NF_CFG_YOUTUBE_WEB_URL),
         .api_key = nf_config_str (config, NF_CFG_YOUTUBE_API_KEY),
@@ -80,9 +81,10 @@ s_json (const msgpack_object *o)
     nf_buf_t b;
     nf_buf_init (&b);
     char err[128];
-    json_t *j = nf_mp_to_json (o, &b, err, sizeof err) == 0
-                    ? json_loadb (b.data ? b.data : "null", b.len ? b.len : 4, JSON_DECODE_ANY, NULL)
-                    : NULL;
+    json_t *j =
+        nf_mp_to_json (o, &b, err, sizeof err) == 0
+            ? json_loadb (b.data ? b.data : "null", b.len ? b.len : 4, JSON_DECODE_ANY, NULL)
+            : NULL;
     nf_buf_free (&b);
     return j;
 }
@@ -159,7 +161,7 @@ main (int argc, char **argv)
     s_app_t app = {.stage = "scrape"};
     if (argc > 1 && (strcmp (argv[1], "discover") == 0 || strcmp (argv[1], "scrape") == 0)) {
         app.stage = argv[1];
-        argv[1] = argv[0];   /* drop the stage word */
+        argv[1] = argv[0]; /* drop the stage word */
         argc--;
         argv++;
     }

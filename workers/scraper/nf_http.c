@@ -1,6 +1,6 @@
 /*  nf_http: see nf_http.h. One curl easy handle per client (a worker runs
     one task at a time), so connections to a host are kept alive. */
-#define _GNU_SOURCE   /* strcasestr */
+#define _GNU_SOURCE /* strcasestr */
 #include "nf_http.h"
 #include "nf_log.h"
 
@@ -13,10 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_HOSTS 32
-#define MAX_LIST 64
+#define MAX_HOSTS     32
+#define MAX_LIST      64
 #define MAX_REDIRECTS 3
-#define CACHE_MAGIC "NFCACHE1\n"
+#define CACHE_MAGIC   "NFCACHE1\n"
 
 static const char *const s_builtin_agents[] = {
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -39,7 +39,7 @@ typedef struct {
 
 typedef struct {
     char *url;
-    int64_t bad_until_ms;   /* unhealthy until then */
+    int64_t bad_until_ms; /* unhealthy until then */
     int strikes;
 } s_proxy_t;
 
@@ -156,7 +156,8 @@ nf_http_cache_key (const char *url, char out[17])
     size_t i = 0;
     while (url[i]) {
         /* skip a key=... parameter: the secret never shapes a file name */
-        if (i > 0 && (url[i - 1] == '?' || url[i - 1] == '&') && strncmp (url + i, "key=", 4) == 0) {
+        if (i > 0 && (url[i - 1] == '?' || url[i - 1] == '&')
+            && strncmp (url + i, "key=", 4) == 0) {
             i += strcspn (url + i, "&#");
             if (url[i] == '&')
                 i++;
@@ -463,15 +464,15 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
 
     char etag[128] = "";
     double age = 0;
-    bool cached = *self->cache_dir
-                  && s_cache_load (self, url, &r->body, etag, sizeof etag, &age) == 0;
+    bool cached =
+        *self->cache_dir && s_cache_load (self, url, &r->body, etag, sizeof etag, &age) == 0;
     if (cached && age < (double) self->opts.cache_ttl_s) {
         r->from_cache = true;
         r->status = 200;
         r->klass = NF_HTTP_OK;
         return r->klass;
     }
-    nf_buf_t stale;   /* the stale copy, for a 304 */
+    nf_buf_t stale; /* the stale copy, for a 304 */
     nf_buf_init (&stale);
     if (cached)
         nf_buf_append (&stale, r->body.data ? r->body.data : "", r->body.len);
@@ -486,8 +487,7 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
         int proxy = s_pick_proxy (self);
         CURL *c = self->curl;
         curl_easy_reset (c);
-        struct curl_slist *headers =
-            curl_slist_append (NULL, "Accept-Language: en-US,en;q=0.9");
+        struct curl_slist *headers = curl_slist_append (NULL, "Accept-Language: en-US,en;q=0.9");
         char inm[160];
         if (cached && *etag) {
             snprintf (inm, sizeof inm, "If-None-Match: %s", etag);
@@ -524,8 +524,9 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
             }
             r->klass = NF_HTTP_TRANSIENT;
             snprintf (r->error, sizeof r->error, "%s: %s", safe, curl_easy_strerror (rc));
-            if (proxy >= 0 && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_PROXY
-                               || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR))
+            if (proxy >= 0
+                && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_PROXY
+                    || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR))
                 s_proxy_strike (self, proxy);
         }
         else if (status == 304 && cached) {
@@ -547,7 +548,7 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
             else if (loc && redirects < MAX_REDIRECTS) {
                 snprintf (target, sizeof target, "%s", loc);
                 redirects++;
-                attempt--;   /* a redirect is not a failure */
+                attempt--; /* a redirect is not a failure */
                 continue;
             }
             else {

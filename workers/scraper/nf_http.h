@@ -44,27 +44,27 @@ typedef enum {
 } nf_http_class_t;
 
 typedef struct {
-    long timeout_ms;          /* per request */
-    size_t max_bytes;         /* body cap */
-    int retries;              /* extra requests after a block or a transient failure */
-    double rate;              /* requests per second per host; 0: unlimited */
-    int burst;                /* token bucket size */
-    long delay_min_ms, delay_max_ms;   /* random pause before each request */
-    long max_wait_ms;         /* cap on one Retry-After or backoff wait */
-    long backoff_base_ms;     /* first backoff when no Retry-After */
-    const char *proxies;      /* comma list, or "" */
-    const char *user_agents;  /* file with one per line, or "" for the built-in list */
-    const char *cache_dir;    /* "" disables the cache */
-    long cache_ttl_s;         /* fresh for this long */
+    long timeout_ms;                 /* per request */
+    size_t max_bytes;                /* body cap */
+    int retries;                     /* extra requests after a block or a transient failure */
+    double rate;                     /* requests per second per host; 0: unlimited */
+    int burst;                       /* token bucket size */
+    long delay_min_ms, delay_max_ms; /* random pause before each request */
+    long max_wait_ms;                /* cap on one Retry-After or backoff wait */
+    long backoff_base_ms;            /* first backoff when no Retry-After */
+    const char *proxies;             /* comma list, or "" */
+    const char *user_agents;         /* file with one per line, or "" for the built-in list */
+    const char *cache_dir;           /* "" disables the cache */
+    long cache_ttl_s;                /* fresh for this long */
 } nf_http_opts_t;
 
 typedef struct {
-    long status;              /* final HTTP status, 0 when none */
+    long status; /* final HTTP status, 0 when none */
     nf_http_class_t klass;
-    nf_buf_t body;            /* the body (from the network or the cache) */
-    bool from_cache;          /* served from the cache (fresh or revalidated) */
-    int requests;             /* HTTP requests this call made */
-    char error[512];          /* what went wrong, when not OK */
+    nf_buf_t body;   /* the body (from the network or the cache) */
+    bool from_cache; /* served from the cache (fresh or revalidated) */
+    int requests;    /* HTTP requests this call made */
+    char error[512]; /* what went wrong, when not OK */
 } nf_http_resp_t;
 
 typedef struct nf_http_t nf_http_t;

@@ -15,7 +15,7 @@ extern const char *const nf_templates[];
 extern const int nf_templates_count;
 static const char *const s_template_names[] = {"youtube_watch", "simsite"};
 
-#define BATCH 50
+#define BATCH        50
 #define SEARCH_UNITS 100
 
 /* Not ok: PREFIX then DETAIL. */
@@ -114,7 +114,8 @@ s_list_url (nf_scraper_t *s, const char *path, const json_t *ids, size_t at, siz
     nf_buf_t list;
     nf_buf_init (&list);
     for (size_t k = at; k < stop; k++)
-        nf_buf_printf (&list, "%s%s", k > at ? "," : "", json_string_value (json_array_get (ids, k)));
+        nf_buf_printf (&list, "%s%s", k > at ? "," : "",
+                       json_string_value (json_array_get (ids, k)));
     nf_buf_reset (url);
     nf_buf_printf (url, "%s/%s", s->api_url, path);
     s_param (url, "id", list.data);
@@ -170,9 +171,8 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
     json_t *seen = json_object ();
     size_t i;
     const json_t *id;
-    json_array_foreach (known, i, id)
-        if (json_is_string (id))
-            json_object_set (seen, json_string_value (id), json_true ());
+    json_array_foreach (known, i, id) if (json_is_string (id))
+        json_object_set (seen, json_string_value (id), json_true ());
 
     char q[512], after[40], before[40];
     const char *sub = json_string_value (json_object_get (job, "sub_niche"));
@@ -182,12 +182,12 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
     s_rfc3339 (s_opt_str (job, "until"), before, sizeof before);
     const char *format = s_opt_str (job, "format");
 
-    json_t *ids = json_array ();   /* new ids in search order */
+    json_t *ids = json_array (); /* new ids in search order */
     json_t *chan_seen = json_object (), *chan_ids = json_array ();
     char token[256] = "";
     long pages = 0, dropped = 0;
-    size_t cursor = 0;             /* ids before it were looked up */
-    bool quota = false, exhausted = false;   /* quota: an answer said quotaExceeded */
+    size_t cursor = 0;                     /* ids before it were looked up */
+    bool quota = false, exhausted = false; /* quota: an answer said quotaExceeded */
     bool lookup_quota = false, channel_quota = false;
     nf_http_resp_t r;
     nf_http_resp_init (&r);
@@ -217,13 +217,15 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
             json_t *page = json_array ();
             char err[256];
             if (nf_yt_parse_search (r.body.data, r.body.len, page, token, sizeof token, err,
-                                    sizeof err) != 0) {
+                                    sizeof err)
+                != 0) {
                 json_decref (page);
                 s_fail (out, true, "search.list: ", err);
                 break;
             }
             pages++;
-            json_array_foreach (page, i, id) {
+            json_array_foreach (page, i, id)
+            {
                 const char *v = json_string_value (id);
                 if (!json_object_get (seen, v)) {
                     json_object_set (seen, v, json_true ());
@@ -234,7 +236,7 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
             exhausted = !*token;
         }
         if (out->error[0] || json_array_size (ids) == cursor)
-            break;   /* (after a quota stop, the ids found are still looked up) */
+            break; /* (after a quota stop, the ids found are still looked up) */
         size_t end = cursor + want < json_array_size (ids) ? cursor + want : json_array_size (ids);
         for (size_t at = cursor; at < end; at += BATCH) {
             size_t stop = at + BATCH < end ? at + BATCH : end;
@@ -243,8 +245,8 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
                 break;
             size_t before_n = json_array_size (videos);
             char err[256];
-            if (nf_yt_parse_videos (r.body.data, r.body.len, s->web_url, videos, err,
-                                    sizeof err) != 0) {
+            if (nf_yt_parse_videos (r.body.data, r.body.len, s->web_url, videos, err, sizeof err)
+                != 0) {
                 s_fail (out, true, "videos.list: ", err);
                 break;
             }
@@ -255,7 +257,8 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
             break;
     }
     quota = quota || lookup_quota;
-    json_array_foreach (videos, i, id) {
+    json_array_foreach (videos, i, id)
+    {
         const char *c = json_string_value (json_object_get (id, "channel_id"));
         if (c && !json_object_get (chan_seen, c)) {
             json_object_set (chan_seen, c, json_true ());
@@ -264,7 +267,8 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
     }
     for (size_t at = 0; out->error[0] == 0 && !channel_quota && at < json_array_size (chan_ids);
          at += BATCH) {
-        size_t stop = at + BATCH < json_array_size (chan_ids) ? at + BATCH : json_array_size (chan_ids);
+        size_t stop =
+            at + BATCH < json_array_size (chan_ids) ? at + BATCH : json_array_size (chan_ids);
         s_list_url (s, "channels?part=snippet,statistics", chan_ids, at, stop, &url);
         if (s_api_get (s, url.data, 1, &r, usage, out, &channel_quota) != 0)
             break;
@@ -317,9 +321,9 @@ s_expand (const char *pattern, const char *web, const char *query, nf_buf_t *out
 static void
 s_item_meta (const json_t *fields, const char *url, const char *source, json_t *meta)
 {
-    static const char *const keys[] = {"title", "description", "channel_title", "views", "likes",
-                                       "comments", "published_at", "duration_s",
-                                       "default_audio_language"};
+    static const char *const keys[] = {"title",        "description", "channel_title",
+                                       "views",        "likes",       "comments",
+                                       "published_at", "duration_s",  "default_audio_language"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const json_t *v = json_object_get (fields, keys[i]);
         if (v)
@@ -327,8 +331,9 @@ s_item_meta (const json_t *fields, const char *url, const char *source, json_t *
     }
     const json_t *d = json_object_get (fields, "duration_s");
     if (json_is_integer (d))
-        json_object_set_new (meta, "is_short",
-                             json_boolean (json_integer_value (d) > 0 && json_integer_value (d) <= 60));
+        json_object_set_new (
+            meta, "is_short",
+            json_boolean (json_integer_value (d) > 0 && json_integer_value (d) <= 60));
     json_object_set_new (meta, "url", json_string (url));
     json_object_set_new (meta, "source", json_string (source));
     json_object_set (meta, "template_matched", json_object_get (fields, "_matched"));
@@ -378,9 +383,8 @@ s_discover_template (nf_scraper_t *s, const char *name, const json_t *job, const
     json_t *seen = json_object (), *chan_seen = json_object ();
     size_t i;
     const json_t *id;
-    json_array_foreach (known, i, id)
-        if (json_is_string (id))
-            json_object_set (seen, json_string_value (id), json_true ());
+    json_array_foreach (known, i, id) if (json_is_string (id))
+        json_object_set (seen, json_string_value (id), json_true ());
     nf_buf_t url;
     nf_buf_init (&url);
     s_expand (json_string_value (json_object_get (listing, "start")), s->web_url, q, &url);
@@ -395,15 +399,17 @@ s_discover_template (nf_scraper_t *s, const char *name, const json_t *job, const
             break;
         }
         pages++;
-        json_t *list = nf_template_apply (lister, r.body.data, r.body.len, url.data, err, sizeof err);
+        json_t *list =
+            nf_template_apply (lister, r.body.data, r.body.len, url.data, err, sizeof err);
         const json_t *items = json_object_get (list, "items");
         char next[2048] = "";
         const char *nx = json_string_value (json_object_get (list, "next"));
         snprintf (next, sizeof next, "%s", nx ? nx : "");
-        json_array_foreach (items, i, id) {
+        json_array_foreach (items, i, id)
+        {
             const char *item_url = json_string_value (id);
             char vid[17];
-            nf_http_cache_key (item_url, vid);   /* a stable id from the URL */
+            nf_http_cache_key (item_url, vid); /* a stable id from the URL */
             if (added >= need || json_object_get (seen, vid))
                 continue;
             json_object_set (seen, vid, json_true ());
@@ -415,7 +421,8 @@ s_discover_template (nf_scraper_t *s, const char *name, const json_t *job, const
                 s_fail (out, ik != NF_HTTP_CLIENT, "item page: ", r.error);
                 break;
             }
-            json_t *fields = nf_template_apply (t, r.body.data, r.body.len, item_url, err, sizeof err);
+            json_t *fields =
+                nf_template_apply (t, r.body.data, r.body.len, item_url, err, sizeof err);
             if (!fields) {
                 nf_warn ("%s: %s", item_url, err);
                 continue;
@@ -454,8 +461,8 @@ s_discover_template (nf_scraper_t *s, const char *name, const json_t *job, const
         nf_buf_puts (&url, next);
     }
     if (out->error[0] == 0 && added < need)
-        snprintf (out->note, sizeof out->note, "found %ld of %ld items in %ld listing pages",
-                  added, need, pages);
+        snprintf (out->note, sizeof out->note, "found %ld of %ld items in %ld listing pages", added,
+                  need, pages);
     nf_http_resp_free (&r);
     nf_buf_free (&url);
     json_decref (seen);
@@ -477,7 +484,7 @@ nf_discover (nf_scraper_t *s, const json_t *job, const json_t *known, json_t *vi
         s_fail (out, false, "unknown source: ", source);
     else
         s_discover_youtube (s, job, known, videos, channels, usage, out);
-    if (out->error[0]) {   /* a failed discovery creates nothing */
+    if (out->error[0]) { /* a failed discovery creates nothing */
         json_array_clear (videos);
         json_array_clear (channels);
     }
@@ -563,8 +570,10 @@ nf_scrape (nf_scraper_t *s, const char *video_id, const json_t *meta, const json
         json_object_set (meta_out, "title", json_object_get (page, "title"));
     const char *lang = s_opt_str (job, "lang");
     const char *audio = json_string_value (json_object_get (meta, "default_audio_language"));
-    const json_t *track = nf_yt_pick_track (json_object_get (page, "caption_tracks"),
-                                            lang && *lang ? lang : audio && *audio ? audio : "en");
+    const json_t *track =
+        nf_yt_pick_track (json_object_get (page, "caption_tracks"), lang && *lang     ? lang
+                                                                    : audio && *audio ? audio
+                                                                                      : "en");
     if (!track) {
         json_object_set_new (meta_out, "captions", json_string ("none"));
         json_decref (page);
@@ -579,13 +588,13 @@ nf_scrape (nf_scraper_t *s, const char *video_id, const json_t *meta, const json
         snprintf (tt, sizeof tt, "%s", base);
     else
         snprintf (tt, sizeof tt, "%s%s%s", s->web_url, base[0] == '/' ? "" : "/", base);
-    json_object_set_new (meta_out, "captions", json_string (kind && strcmp (kind, "asr") == 0
-                                                                ? "asr" : "manual"));
+    json_object_set_new (meta_out, "captions",
+                         json_string (kind && strcmp (kind, "asr") == 0 ? "asr" : "manual"));
     json_object_set_new (meta_out, "caption_lang", json_string (code ? code : ""));
     json_decref (page);
     k = nf_http_get (s->http, tt, &r);
     usage->http_requests += r.requests;
-    if (k == NF_HTTP_GONE) {   /* the track went away: no transcript */
+    if (k == NF_HTTP_GONE) { /* the track went away: no transcript */
         json_object_set_new (meta_out, "captions", json_string ("missing"));
         nf_http_resp_free (&r);
         return;

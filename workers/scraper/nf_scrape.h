@@ -35,24 +35,24 @@
 #include <stdint.h>
 
 typedef struct {
-    const char *api_url;       /* NF_YOUTUBE_API_URL */
-    const char *web_url;       /* NF_YOUTUBE_WEB_URL */
-    const char *api_key;       /* NF_YOUTUBE_API_KEY */
-    const char *template_dir;  /* NF_TEMPLATE_DIR or "" */
-    nf_http_t *http;           /* borrowed */
-    nf_template_t *watch;      /* borrowed: the watch page template */
+    const char *api_url;      /* NF_YOUTUBE_API_URL */
+    const char *web_url;      /* NF_YOUTUBE_WEB_URL */
+    const char *api_key;      /* NF_YOUTUBE_API_KEY */
+    const char *template_dir; /* NF_TEMPLATE_DIR or "" */
+    nf_http_t *http;          /* borrowed */
+    nf_template_t *watch;     /* borrowed: the watch page template */
 } nf_scraper_t;
 
 typedef struct {
-    int64_t quota_units;       /* Data API units spent (cache hits cost none) */
-    int64_t http_requests;     /* requests that went to the network */
+    int64_t quota_units;   /* Data API units spent (cache hits cost none) */
+    int64_t http_requests; /* requests that went to the network */
 } nf_usage_t;
 
 typedef struct {
     bool ok;
-    bool retryable;            /* when not ok */
-    char error[1024];          /* when not ok */
-    char note[512];            /* discover: why it stopped early, or "" */
+    bool retryable;   /* when not ok */
+    char error[1024]; /* when not ok */
+    char note[512];   /* discover: why it stopped early, or "" */
 } nf_outcome_t;
 
 /* Discover for JOB ({"niche", "sub_niche", "options"}), skipping KNOWN (array

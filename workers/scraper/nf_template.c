@@ -17,7 +17,7 @@
 
 struct nf_template_t {
     json_t *doc;
-    const char *name;   /* inside doc */
+    const char *name; /* inside doc */
 };
 
 static void
@@ -42,13 +42,15 @@ s_check_steps (const json_t *steps, const char *field, char *err, size_t errlen)
     }
     size_t i;
     const json_t *s;
-    json_array_foreach (steps, i, s) {
+    json_array_foreach (steps, i, s)
+    {
         if (json_is_string (s)) {
             bool known = false;
             for (size_t k = 0; k < sizeof s_simple_steps / sizeof s_simple_steps[0]; k++)
                 known = known || strcmp (json_string_value (s), s_simple_steps[k]) == 0;
             if (!known) {
-                snprintf (err, errlen, "field '%s': unknown step '%s'", field, json_string_value (s));
+                snprintf (err, errlen, "field '%s': unknown step '%s'", field,
+                          json_string_value (s));
                 return -1;
             }
             continue;
@@ -73,8 +75,8 @@ s_check_steps (const json_t *steps, const char *field, char *err, size_t errlen)
             }
         }
         else if (!json_is_string (path)) {
-            snprintf (err, errlen, "field '%s': a step is a name, {\"regex\": ...} or {\"json\": ...}",
-                      field);
+            snprintf (err, errlen,
+                      "field '%s': a step is a name, {\"regex\": ...} or {\"json\": ...}", field);
             return -1;
         }
     }
@@ -99,7 +101,8 @@ nf_template_new (const char *text, size_t len, char *err, size_t errlen)
     }
     size_t i;
     const json_t *f;
-    json_array_foreach (fields, i, f) {
+    json_array_foreach (fields, i, f)
+    {
         const char *fname = json_string_value (json_object_get (f, "name"));
         const json_t *sels = json_object_get (f, "selectors");
         if (!fname || !*fname || !json_is_array (sels) || json_array_size (sels) == 0) {
@@ -115,7 +118,8 @@ nf_template_new (const char *text, size_t len, char *err, size_t errlen)
             goto fail;
         size_t k;
         const json_t *sel;
-        json_array_foreach (sels, k, sel) {
+        json_array_foreach (sels, k, sel)
+        {
             const char *xp = json_string_value (json_object_get (sel, "xpath"));
             const char *from = json_string_value (json_object_get (sel, "from"));
             if (!xp == !from) {
@@ -136,13 +140,14 @@ nf_template_new (const char *text, size_t len, char *err, size_t errlen)
                 bool earlier = false;
                 for (size_t j = 0; j < i; j++)
                     earlier = earlier
-                              || strcmp (json_string_value (json_object_get (
-                                             json_array_get (fields, j), "name")),
+                              || strcmp (json_string_value (
+                                             json_object_get (json_array_get (fields, j), "name")),
                                          from)
                                      == 0;
                 if (!earlier) {
-                    snprintf (err, errlen, "field '%s' selector %zu: from '%s' is not an earlier "
-                                           "field",
+                    snprintf (err, errlen,
+                              "field '%s' selector %zu: from '%s' is not an earlier "
+                              "field",
                               fname, k + 1, from);
                     goto fail;
                 }
@@ -191,7 +196,7 @@ nf_duration_parse (const char *t)
 {
     if (!t || !*t)
         return -1;
-    if (t[0] == 'P') {   /* ISO 8601: PnDTnHnMnS */
+    if (t[0] == 'P') { /* ISO 8601: PnDTnHnMnS */
         long total = 0, n = 0;
         bool digits = false, in_time = false;
         for (const char *p = t + 1; *p; p++) {
@@ -272,7 +277,7 @@ s_number (const char *t)
     while (*p == ' ')
         p++;
     char s = (char) toupper ((unsigned char) *p);
-    bool word_end = *p && !isalpha ((unsigned char) p[1]);   /* "1.2M" but not "12 Mar" */
+    bool word_end = *p && !isalpha ((unsigned char) p[1]); /* "1.2M" but not "12 Mar" */
     if (s == 'K' && word_end)
         v *= 1e3;
     else if (s == 'M' && word_end)
@@ -402,11 +407,12 @@ nf_template_step (const json_t *step, const json_t *value)
         return NULL;
     const char *name = json_string_value (step);
     const json_t *path = json_object_get (step, "json");
-    if (json_is_array (value) && !path) {   /* scalar steps map over arrays */
+    if (json_is_array (value) && !path) { /* scalar steps map over arrays */
         json_t *out = json_array ();
         size_t i;
         const json_t *item;
-        json_array_foreach (value, i, item) {
+        json_array_foreach (value, i, item)
+        {
             json_t *r = nf_template_step (step, item);
             if (r)
                 json_array_append_new (out, r);
@@ -450,7 +456,7 @@ nf_template_step (const json_t *step, const json_t *value)
         free (copy);
         return out;
     }
-    return NULL;   /* "url" needs the page: see s_apply_steps */
+    return NULL; /* "url" needs the page: see s_apply_steps */
 }
 
 /* "url": V (a string or an array of them) resolved against BASE_URL. */
@@ -461,7 +467,8 @@ s_resolve (const json_t *v, const char *base_url)
         json_t *out = json_array ();
         size_t i;
         const json_t *item;
-        json_array_foreach (v, i, item) {
+        json_array_foreach (v, i, item)
+        {
             json_t *r = s_resolve (item, base_url);
             if (r)
                 json_array_append_new (out, r);
@@ -470,7 +477,8 @@ s_resolve (const json_t *v, const char *base_url)
     }
     if (!json_is_string (v))
         return NULL;
-    xmlChar *abs = xmlBuildURI (BAD_CAST json_string_value (v), BAD_CAST (base_url ? base_url : ""));
+    xmlChar *abs =
+        xmlBuildURI (BAD_CAST json_string_value (v), BAD_CAST (base_url ? base_url : ""));
     json_t *out = abs ? json_string ((const char *) abs) : NULL;
     xmlFree (abs);
     return out;
@@ -481,7 +489,8 @@ s_apply_steps (const json_t *steps, json_t *v, const char *base_url)
 {
     size_t i;
     const json_t *s;
-    json_array_foreach (steps, i, s) {
+    json_array_foreach (steps, i, s)
+    {
         if (!v)
             return NULL;
         json_t *next = json_is_string (s) && strcmp (json_string_value (s), "url") == 0
@@ -500,7 +509,7 @@ s_node_text (xmlNodePtr node)
 {
     xmlChar *c = xmlNodeGetContent (node);
     json_t *v = c ? json_string ((const char *) c) : NULL;
-    if (c && !v) {   /* not UTF-8: repair */
+    if (c && !v) { /* not UTF-8: repair */
         nf_buf_t b;
         nf_buf_init (&b);
         nf_buf_utf8_repair (&b, (const char *) c, strlen ((const char *) c));
@@ -533,17 +542,10 @@ s_xpath (xmlXPathContextPtr ctx, const char *expr, bool all)
                 out = s_node_text (r->nodesetval->nodeTab[0]);
         }
         break;
-    case XPATH_STRING:
-        out = json_string ((const char *) r->stringval);
-        break;
-    case XPATH_NUMBER:
-        out = json_real (r->floatval);
-        break;
-    case XPATH_BOOLEAN:
-        out = json_boolean (r->boolval);
-        break;
-    default:
-        break;
+    case XPATH_STRING: out = json_string ((const char *) r->stringval); break;
+    case XPATH_NUMBER: out = json_real (r->floatval); break;
+    case XPATH_BOOLEAN: out = json_boolean (r->boolval); break;
+    default: break;
     }
     xmlXPathFreeObject (r);
     return out;
@@ -572,19 +574,22 @@ nf_template_apply (const nf_template_t *self, const char *body, size_t len, cons
     const json_t *fields = json_object_get (self->doc, "fields");
     size_t i;
     const json_t *f;
-    json_array_foreach (fields, i, f) {
+    json_array_foreach (fields, i, f)
+    {
         const char *name = json_string_value (json_object_get (f, "name"));
         const json_t *sels = json_object_get (f, "selectors");
         json_t *value = NULL;
         size_t k;
         const json_t *sel;
-        json_array_foreach (sels, k, sel) {
+        json_array_foreach (sels, k, sel)
+        {
             const char *xp = json_string_value (json_object_get (sel, "xpath"));
             json_t *v = NULL;
             if (xp)
                 v = ctx ? s_xpath (ctx, xp, json_is_true (json_object_get (sel, "all"))) : NULL;
             else {
-                json_t *src = json_object_get (out, json_string_value (json_object_get (sel, "from")));
+                json_t *src =
+                    json_object_get (out, json_string_value (json_object_get (sel, "from")));
                 v = src ? json_incref (src) : NULL;
             }
             v = s_apply_steps (json_object_get (sel, "post"), v, base_url);
@@ -599,9 +604,9 @@ nf_template_apply (const nf_template_t *self, const char *body, size_t len, cons
         if (value)
             json_object_set_new (out, name, value);
         else if (json_is_true (json_object_get (f, "required"))) {
-            snprintf (err, errlen, "template %s: required field '%s' not found (%zu selector%s tried)",
-                      self->name, name, json_array_size (sels),
-                      json_array_size (sels) == 1 ? "" : "s");
+            snprintf (
+                err, errlen, "template %s: required field '%s' not found (%zu selector%s tried)",
+                self->name, name, json_array_size (sels), json_array_size (sels) == 1 ? "" : "s");
             json_decref (out);
             out = NULL;
             break;

@@ -43,9 +43,8 @@ nf_yt_error_reason (const char *body, size_t len, char *out, size_t cap)
 {
     out[0] = 0;
     json_t *doc = json_loadb (body ? body : "", len, 0, NULL);
-    const char *r = json_string_value (
-        json_object_get (json_array_get (json_object_get (json_object_get (doc, "error"), "errors"), 0),
-                         "reason"));
+    const char *r = json_string_value (json_object_get (
+        json_array_get (json_object_get (json_object_get (doc, "error"), "errors"), 0), "reason"));
     if (r)
         snprintf (out, cap, "%s", r);
     json_decref (doc);
@@ -63,7 +62,8 @@ nf_yt_parse_search (const char *body, size_t len, json_t *ids, char *next, size_
     }
     size_t i;
     const json_t *it;
-    json_array_foreach (items, i, it) {
+    json_array_foreach (items, i, it)
+    {
         const json_t *id = json_object_get (it, "id");
         const char *vid = json_string_value (json_object_get (id, "videoId"));
         if (vid && *vid && strlen (vid) < 64)
@@ -102,7 +102,7 @@ s_set_str (json_t *obj, const char *key, const json_t *src, size_t max)
     if (!s)
         return;
     size_t n = json_string_length (src);
-    if (n > max) {   /* cut at a character boundary */
+    if (n > max) { /* cut at a character boundary */
         n = max;
         while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
             n--;
@@ -122,9 +122,11 @@ nf_yt_parse_videos (const char *body, size_t len, const char *web_url, json_t *o
     }
     size_t i;
     const json_t *it;
-    json_array_foreach (items, i, it) {
+    json_array_foreach (items, i, it)
+    {
         const char *id = json_string_value (json_object_get (it, "id"));
-        const json_t *sn = json_object_get (it, "snippet"), *st = json_object_get (it, "statistics"),
+        const json_t *sn = json_object_get (it, "snippet"),
+                     *st = json_object_get (it, "statistics"),
                      *cd = json_object_get (it, "contentDetails");
         const char *channel = json_string_value (json_object_get (sn, "channelId"));
         if (!id || !*id || strlen (id) >= 64)
@@ -134,7 +136,8 @@ nf_yt_parse_videos (const char *body, size_t len, const char *web_url, json_t *o
         s_set_str (meta, "description", json_object_get (sn, "description"), NF_YT_DESCRIPTION_MAX);
         s_set_str (meta, "channel_title", json_object_get (sn, "channelTitle"), 300);
         s_set_str (meta, "published_at", json_object_get (sn, "publishedAt"), 64);
-        s_set_str (meta, "default_audio_language", json_object_get (sn, "defaultAudioLanguage"), 32);
+        s_set_str (meta, "default_audio_language", json_object_get (sn, "defaultAudioLanguage"),
+                   32);
         s_set_str (meta, "default_language", json_object_get (sn, "defaultLanguage"), 32);
         json_int_t n;
         if (s_count (st, "viewCount", &n))
@@ -174,17 +177,19 @@ nf_yt_parse_channels (const char *body, size_t len, json_t *out, char *err, size
     }
     size_t i;
     const json_t *it;
-    json_array_foreach (items, i, it) {
+    json_array_foreach (items, i, it)
+    {
         const char *id = json_string_value (json_object_get (it, "id"));
-        const json_t *sn = json_object_get (it, "snippet"), *st = json_object_get (it, "statistics");
+        const json_t *sn = json_object_get (it, "snippet"),
+                     *st = json_object_get (it, "statistics");
         if (!id || !*id || strlen (id) >= 64)
             continue;
         json_t *data = json_object ();
         s_set_str (data, "title", json_object_get (sn, "title"), 300);
         const char *country = json_string_value (json_object_get (sn, "country"));
-        json_object_set_new (data, "country", country && strlen (country) == 2
-                                                  ? json_string (country)
-                                                  : json_null ());
+        json_object_set_new (data, "country",
+                             country && strlen (country) == 2 ? json_string (country)
+                                                              : json_null ());
         bool hidden = json_is_true (json_object_get (st, "hiddenSubscriberCount"));
         json_int_t n;
         json_object_set_new (data, "hidden_subscribers", json_boolean (hidden));
@@ -219,7 +224,8 @@ nf_yt_pick_track (const json_t *tracks, const char *lang)
     int best_score = -1;
     size_t i;
     const json_t *t;
-    json_array_foreach (tracks, i, t) {
+    json_array_foreach (tracks, i, t)
+    {
         if (!json_is_string (json_object_get (t, "baseUrl")))
             continue;
         const char *kind = json_string_value (json_object_get (t, "kind"));
@@ -267,7 +273,8 @@ s_json3 (const char *body, size_t len, nf_buf_t *out, char *err, size_t errlen)
     int n = 0;
     size_t i;
     const json_t *e;
-    json_array_foreach (events, i, e) {
+    json_array_foreach (events, i, e)
+    {
         const json_t *segs = json_object_get (e, "segs");
         if (!json_is_array (segs))
             continue;
@@ -275,7 +282,8 @@ s_json3 (const char *body, size_t len, nf_buf_t *out, char *err, size_t errlen)
         nf_buf_init (&text);
         size_t k;
         const json_t *s;
-        json_array_foreach (segs, k, s) {
+        json_array_foreach (segs, k, s)
+        {
             const char *u = json_string_value (json_object_get (s, "utf8"));
             if (u)
                 nf_buf_puts (&text, u);
@@ -329,8 +337,7 @@ nf_timedtext_parse (const char *body, size_t len, nf_buf_t *out, char *err, size
                 parent = c;
     int n = 0;
     for (xmlNodePtr c = parent->children; c; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE
-            || xmlStrcmp (c->name, BAD_CAST (srv3 ? "p" : "text")) != 0)
+        if (c->type != XML_ELEMENT_NODE || xmlStrcmp (c->name, BAD_CAST (srv3 ? "p" : "text")) != 0)
             continue;
         xmlChar *at = xmlGetProp (c, BAD_CAST (srv3 ? "t" : "start"));
         double start = at ? strtod ((const char *) at, NULL) : 0;

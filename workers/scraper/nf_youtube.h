@@ -25,8 +25,8 @@ int nf_yt_parse_search (const char *body, size_t len, json_t *ids, char *next, s
 
 /* videos.list: append {"video_id", "channel_id", "meta"} per item to OUT
    (meta fields as in proto/README.md; url from WEB_URL). */
-int nf_yt_parse_videos (const char *body, size_t len, const char *web_url, json_t *out,
-                        char *err, size_t errlen);
+int nf_yt_parse_videos (const char *body, size_t len, const char *web_url, json_t *out, char *err,
+                        size_t errlen);
 
 /* channels.list: append per item {"channel_id", "title", "country",
    "subscribers", "hidden_subscribers", "view_count", "video_count"} to OUT
