@@ -3,6 +3,7 @@
     scheduler and checks heartbeats. */
 #include "nf_broker.h"
 #include "nf_log.h"
+#include "nf_metrics.h"
 #include "nf_schema.h"
 #include "nf_store.h"
 #include "nf_version.h"
@@ -14,6 +15,7 @@
 #define TICK_MS       250   /* scheduler tick */
 #define STATS_MS      1000  /* global stats publication */
 #define DRAIN_MS      30000 /* longest wait for work in flight at shutdown */
+#define WAITING_MS    5000  /* database queue depth for the metrics */
 #define BURST         1000  /* messages read per socket per loop turn */
 
 typedef struct s_worker_t s_worker_t;
@@ -27,11 +29,21 @@ typedef struct {
     int64_t next_claim_ms;   /* no claim before this time */
     uint64_t dispatched;     /* tasks sent */
     uint64_t replies;        /* replies received */
+    uint64_t completed;      /* transitions committed (events) */
+    uint64_t failed;         /* videos moved to FAILED */
+    uint64_t retried;        /* retries scheduled */
+    uint64_t rejected;       /* videos moved to REJECTED */
+    uint64_t lease_expired;  /* dispatched tasks whose lease ran out before a reply */
+    int64_t waiting;         /* claimable in the database (metrics only) */
+    size_t in_flight;        /* dispatched, no reply yet (metrics only) */
+    nf_hist_t claim_hist;    /* nf_store_claim latency */
 } s_service_t;
 
 typedef struct {
-    nf_claim_t claim;   /* token, stage, job, video, attempt, body */
-    s_worker_t *worker; /* holding it, or NULL while queued */
+    nf_claim_t claim;     /* token, stage, job, video, attempt, body */
+    s_worker_t *worker;   /* holding it, or NULL while queued */
+    int64_t lease_end_ms; /* when its lease runs out (once dispatched) */
+    bool expired;         /* counted as a lease expiry */
 } s_task_t;
 
 struct s_worker_t {
@@ -65,6 +77,11 @@ struct nf_broker_t {
     int64_t heartbeat_at, tick_at, stats_at;
     uint64_t dropped;       /* malformed messages dropped */
     uint64_t dead_workers;  /* workers declared dead */
+    nf_metrics_t *metrics;  /* Prometheus endpoint, or NULL */
+    nf_hist_t commit_hist;  /* nf_store_apply latency */
+    int64_t lease_ms;       /* lease length, for expiry counting */
+    int64_t waiting_at;     /* next queue-depth query */
+    int64_t started_ms;     /* process start, for uptime */
     unsigned db_generation; /* nf_db_generation when leases were last reconciled */
 };
 
@@ -100,6 +117,19 @@ static void
 s_publish_event (const nf_event_t *ev, void *arg)
 {
     nf_broker_t *self = (nf_broker_t *) arg;
+    s_service_t *svc =
+        ev->video_id && ev->service ? zhashx_lookup (self->services, ev->service) : NULL;
+    if (svc) {
+        bool same = ev->from && ev->to && strcmp (ev->from, ev->to) == 0;
+        if (same)
+            svc->retried++;
+        else if (ev->to && strcmp (ev->to, NF_STATE_FAILED) == 0)
+            svc->failed++;
+        else if (ev->to && strcmp (ev->to, "REJECTED") == 0)
+            svc->rejected++;
+        else
+            svc->completed++;
+    }
     msgpack_packer pk;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init (&sb);
@@ -427,7 +457,9 @@ s_dispatch (nf_broker_t *self, bool claim)
             int want = (int) (idle - zlistx_size (svc->queue));
             if (want > self->claim_batch)
                 want = self->claim_batch;
+            int64_t t0 = nf_clock_us ();
             int got = nf_store_claim (self->store, svc->stage, want, s_on_claim, svc);
+            nf_hist_add (&svc->claim_hist, (double) (nf_clock_us () - t0) / 1e6);
             if (got <= 0)
                 svc->next_claim_ms = now + IDLE_CLAIM_MS;
         }
@@ -440,6 +472,7 @@ s_dispatch (nf_broker_t *self, bool claim)
             w->task = t;
             t->worker = w;
             zhashx_insert (self->inflight, t->claim.token, t);
+            t->lease_end_ms = now + self->lease_ms;
             s_worker_send (self, w, NF_MDPW_REQUEST, t);
             svc->dispatched++;
         }
@@ -456,7 +489,10 @@ s_flush (nf_broker_t *self)
     size_t i = 0;
     for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
         list[i++] = o;
-    if (nf_store_apply (self->store, list, n, self->releases, self->nreleases) == 0) {
+    int64_t t0 = nf_clock_us ();
+    int rc = nf_store_apply (self->store, list, n, self->releases, self->nreleases);
+    nf_hist_add (&self->commit_hist, (double) (nf_clock_us () - t0) / 1e6);
+    if (rc == 0) {
         for (i = 0; i < n; i++)
             nf_outcome_destroy (&list[i]);
         zlistx_purge (self->outcomes);
@@ -500,6 +536,13 @@ s_purge_dead (nf_broker_t *self)
     for (s_worker_t *w = zhashx_first (self->peers); w; w = zhashx_next (self->peers))
         if (w->expiry < now)
             zlistx_add_end (dead, w);
+    for (s_task_t *t = zhashx_first (self->inflight); t; t = zhashx_next (self->inflight))
+        if (!t->expired && now > t->lease_end_ms) {
+            t->expired = true;
+            s_service_t *svc = zhashx_lookup (self->services, t->claim.stage->service);
+            if (svc)
+                svc->lease_expired++;
+        }
     for (s_worker_t *w = zlistx_first (dead); w; w = zlistx_next (dead)) {
         nf_warn ("worker %s (%s) missed its heartbeats; declared dead", w->id, w->service->name);
         self->dead_workers++;
@@ -551,6 +594,100 @@ s_publish_stats (nf_broker_t *self)
     msgpack_sbuffer_destroy (&sb);
 }
 
+static void
+s_waiting (const char *service, int64_t n, void *arg)
+{
+    nf_broker_t *self = (nf_broker_t *) arg;
+    s_service_t *svc = zhashx_lookup (self->services, service);
+    if (svc)
+        svc->waiting += n;
+}
+
+/* One family: HELP and TYPE, then a line per service of FIELD. */
+#define S_PER_SERVICE(m_name, m_type, m_help, m_expr)                                       \
+    do {                                                                                    \
+        nf_buf_printf (&b, "# HELP %s %s\n# TYPE %s %s\n", m_name, m_help, m_name, m_type); \
+        for (s_service_t *svc = zhashx_first (self->services); svc;                         \
+             svc = zhashx_next (self->services))                                            \
+            nf_buf_printf (&b, "%s{service=\"%s\"} %lld\n", m_name, svc->name,              \
+                           (long long) (m_expr));                                           \
+    } while (0)
+
+static void
+s_render_metrics (nf_broker_t *self, int64_t now)
+{
+    if (now >= self->waiting_at && nf_db_connected (self->db)) {
+        for (s_service_t *svc = zhashx_first (self->services); svc;
+             svc = zhashx_next (self->services))
+            svc->waiting = 0;
+        nf_store_waiting (self->store, s_waiting, self);
+        self->waiting_at = now + WAITING_MS;
+    }
+    const nf_store_stats_t *st = nf_store_stats (self->store);
+    nf_buf_t b;
+    nf_buf_init (&b);
+    S_PER_SERVICE ("nf_tasks_dispatched_total", "counter", "Tasks sent to workers.",
+                   svc->dispatched);
+    S_PER_SERVICE ("nf_tasks_replies_total", "counter", "Replies received from workers.",
+                   svc->replies);
+    S_PER_SERVICE ("nf_tasks_completed_total", "counter",
+                   "Video transitions committed to the next state.", svc->completed);
+    S_PER_SERVICE ("nf_tasks_failed_total", "counter", "Videos moved to FAILED.", svc->failed);
+    S_PER_SERVICE ("nf_tasks_retried_total", "counter", "Retries scheduled with backoff.",
+                   svc->retried);
+    S_PER_SERVICE ("nf_tasks_rejected_total", "counter", "Videos moved to REJECTED.",
+                   svc->rejected);
+    S_PER_SERVICE ("nf_lease_expiries_total", "counter",
+                   "Dispatched tasks whose lease ran out before their reply.", svc->lease_expired);
+    S_PER_SERVICE ("nf_queue_depth", "gauge",
+                   "Tasks claimable now in the database (refreshed every 5 s).", svc->waiting);
+    S_PER_SERVICE ("nf_queue_claimed", "gauge", "Tasks claimed and waiting for an idle worker.",
+                   zlistx_size (svc->queue));
+    for (s_service_t *svc = zhashx_first (self->services); svc; svc = zhashx_next (self->services))
+        svc->in_flight = 0;
+    for (s_task_t *t = zhashx_first (self->inflight); t; t = zhashx_next (self->inflight)) {
+        s_service_t *svc = zhashx_lookup (self->services, t->claim.stage->service);
+        if (svc)
+            svc->in_flight++;
+    }
+    S_PER_SERVICE ("nf_tasks_in_flight", "gauge", "Tasks held by workers now.", svc->in_flight);
+    S_PER_SERVICE ("nf_workers", "gauge", "Workers registered (alive).", svc->workers);
+    S_PER_SERVICE ("nf_workers_idle", "gauge", "Workers waiting for a task.",
+                   zlistx_size (svc->idle));
+    nf_buf_printf (&b, "# HELP nf_claim_seconds Latency of one claim query.\n"
+                       "# TYPE nf_claim_seconds histogram\n");
+    for (s_service_t *svc = zhashx_first (self->services); svc;
+         svc = zhashx_next (self->services)) {
+        char labels[96];
+        snprintf (labels, sizeof labels, "service=\"%s\"", svc->name);
+        nf_hist_render (&svc->claim_hist, &b, "nf_claim_seconds", labels);
+    }
+    nf_buf_printf (&b, "# HELP nf_commit_seconds Latency of one batched commit of replies.\n"
+                       "# TYPE nf_commit_seconds histogram\n");
+    nf_hist_render (&self->commit_hist, &b, "nf_commit_seconds", "");
+    nf_buf_printf (&b,
+                   "# HELP nf_claimed_total Tasks claimed.\n# TYPE nf_claimed_total counter\n"
+                   "nf_claimed_total %llu\n"
+                   "# HELP nf_applied_total Replies applied.\n# TYPE nf_applied_total counter\n"
+                   "nf_applied_total %llu\n"
+                   "# HELP nf_fenced_total Replies refused: their lease was no longer theirs.\n"
+                   "# TYPE nf_fenced_total counter\nnf_fenced_total %llu\n"
+                   "# HELP nf_dropped_total Malformed messages dropped.\n"
+                   "# TYPE nf_dropped_total counter\nnf_dropped_total %llu\n"
+                   "# HELP nf_dead_workers_total Workers declared dead (missed heartbeats).\n"
+                   "# TYPE nf_dead_workers_total counter\nnf_dead_workers_total %llu\n"
+                   "# HELP nf_database_up 1 when the broker is connected to PostgreSQL.\n"
+                   "# TYPE nf_database_up gauge\nnf_database_up %d\n"
+                   "# HELP nf_uptime_seconds Seconds since the broker started.\n"
+                   "# TYPE nf_uptime_seconds gauge\nnf_uptime_seconds %.1f\n",
+                   (unsigned long long) st->claimed, (unsigned long long) st->applied,
+                   (unsigned long long) st->fenced, (unsigned long long) self->dropped,
+                   (unsigned long long) self->dead_workers, nf_db_connected (self->db) ? 1 : 0,
+                   (double) (now - self->started_ms) / 1000.0);
+    nf_metrics_set (self->metrics, b.data, b.len);
+    nf_buf_free (&b);
+}
+
 /* ---- life cycle --------------------------------------------------------------- */
 
 static void
@@ -598,6 +735,8 @@ nf_broker_new (nf_config_t *config)
     self->flush_ms = nf_config_int (config, NF_CFG_FLUSH_MS);
     self->claim_batch = (int) nf_config_int (config, NF_CFG_CLAIM_BATCH);
     self->max_frame = (size_t) nf_config_int (config, NF_CFG_MAX_FRAME);
+    self->lease_ms = nf_config_int (config, NF_CFG_LEASE_MS);
+    self->started_ms = nf_clock_ms ();
     self->services = zhashx_new ();
     zhashx_set_destructor (self->services, s_service_free);
     self->peers = zhashx_new ();
@@ -627,6 +766,7 @@ nf_broker_new (nf_config_t *config)
         .retry_max_ms = nf_config_int (config, NF_CFG_RETRY_MAX_MS),
         .min_ready = nf_config_int (config, NF_CFG_MIN_READY),
         .max_active_jobs = nf_config_int (config, NF_CFG_MAX_ACTIVE_JOBS),
+        .sources = nf_config_str (config, NF_CFG_SOURCES),
         .max_frame = self->max_frame,
     };
     self->store = nf_store_new (self->db, &opts, s_publish_event, self);
@@ -650,6 +790,18 @@ nf_broker_new (nf_config_t *config)
         nf_broker_destroy (&self);
         return NULL;
     }
+    const char *metrics = nf_config_str (config, NF_CFG_METRICS_BIND);
+    if (*metrics) {
+        char err[200];
+        self->metrics = nf_metrics_new (metrics, err, sizeof err);
+        if (!self->metrics) {
+            nf_error ("%s", err);
+            nf_broker_destroy (&self);
+            return NULL;
+        }
+        s_render_metrics (self, nf_clock_ms ());
+        nf_info ("metrics on port %d (GET /metrics)", nf_metrics_port (self->metrics));
+    }
     self->db_generation = nf_db_generation (self->db);
     nf_info ("nf-broker %s up: workers %s, clients %s, events %s, owner '%s', schema v%d",
              NF_VERSION, nf_config_str (config, NF_CFG_WORKERS_BIND),
@@ -664,6 +816,7 @@ nf_broker_destroy (nf_broker_t **self_p)
     if (!self_p || !*self_p)
         return;
     nf_broker_t *self = *self_p;
+    nf_metrics_destroy (&self->metrics);
     while (zhashx_size (self->peers))
         s_worker_delete (self, zhashx_first (self->peers), false);
     for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
@@ -751,6 +904,8 @@ nf_broker_run (nf_broker_t *self)
         s_dispatch (self, !drain_until);
         if (now >= self->stats_at) {
             s_publish_stats (self);
+            if (self->metrics)
+                s_render_metrics (self, now);
             self->stats_at = now + STATS_MS;
         }
     }

@@ -1277,6 +1277,36 @@ nf_store_tick (nf_store_t *self)
     return 0;
 }
 
+int
+nf_store_waiting (nf_store_t *self, nf_waiting_fn *fn, void *arg)
+{
+    PGresult *res = nf_db_exec (
+        self->db, "waiting",
+        "SELECT 'v', v.state, count(*) FROM nf_videos v JOIN nf_jobs j ON j.id = v.job_id WHERE "
+        "j.status IN ('running', 'processing') AND v.next_attempt_at <= now() AND "
+        "(v.lease_token IS NULL OR v.lease_expires < now()) GROUP BY v.state UNION ALL SELECT "
+        "'j', phase, count(*) FROM nf_jobs WHERE status IN ('queued', 'running', 'processing') "
+        "AND next_attempt_at <= now() AND (lease_token IS NULL OR lease_expires < now()) GROUP "
+        "BY phase",
+        0, NULL);
+    if (!res)
+        return -1;
+    size_t nst;
+    const nf_stage_t *stages = nf_stages (&nst);
+    for (int r = 0; r < PQntuples (res); r++) {
+        const char *what = PQgetvalue (res, r, 1);
+        int64_t n = strtoll (PQgetvalue (res, r, 2), NULL, 10);
+        bool video = PQgetvalue (res, r, 0)[0] == 'v';
+        for (size_t s = 0; s < nst; s++)
+            if (video ? stages[s].scope == NF_SCOPE_VIDEO && stages[s].state_in
+                            && strcmp (stages[s].state_in, what) == 0
+                      : stages[s].scope == NF_SCOPE_JOB && strcmp (stages[s].service, what) == 0)
+                fn (stages[s].service, n, arg);
+    }
+    PQclear (res);
+    return 0;
+}
+
 /* ---- client services ------------------------------------------------------ */
 
 /* Reply {v, ok: true, <key>: <json>} for each of N (key, json) pairs. */
@@ -1482,6 +1512,23 @@ s_submit (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
             nf_buf_printf (&errors, "%soptions.%s: must be %s", errors.len ? "; " : "", def->key,
                            def->want);
     }
+    const msgpack_object *src =
+        opts && opts->type == MSGPACK_OBJECT_MAP ? nf_mp_get (opts, "source") : NULL;
+    if (src && src->type == MSGPACK_OBJECT_STR && s_name_ok (src->via.str.ptr, src->via.str.size)
+        && !nf_word_in (self->opts.sources, src->via.str.ptr, src->via.str.size))
+        nf_buf_printf (&errors, "%soptions.source: unknown source '%.*s' (this broker accepts: %s)",
+                       errors.len ? "; " : "", (int) src->via.str.size, src->via.str.ptr,
+                       self->opts.sources);
+    const msgpack_object *since =
+        opts && opts->type == MSGPACK_OBJECT_MAP ? nf_mp_get (opts, "since") : NULL;
+    const msgpack_object *until =
+        opts && opts->type == MSGPACK_OBJECT_MAP ? nf_mp_get (opts, "until") : NULL;
+    if (since && until && since->type == MSGPACK_OBJECT_STR && until->type == MSGPACK_OBJECT_STR
+        && s_date_ok (since->via.str.ptr, since->via.str.size)
+        && s_date_ok (until->via.str.ptr, until->via.str.size)
+        && memcmp (since->via.str.ptr, until->via.str.ptr, 10) > 0)
+        nf_buf_printf (&errors, "%soptions.since: %.10s is after until %.10s",
+                       errors.len ? "; " : "", since->via.str.ptr, until->via.str.ptr);
     if (top_n > count)
         nf_buf_printf (&errors, "%soptions.top_n: %lld is more than count %lld",
                        errors.len ? "; " : "", (long long) top_n, (long long) count);
@@ -1770,6 +1817,51 @@ s_retry (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     return 0;
 }
 
+/* nf.resume: a cancelled, failed or partial job goes back to the queue at
+   its first stage, keeping its videos; discovery then looks for what is
+   missing to reach `count` (it skips the ids the job has). */
+static int
+s_resume (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
+{
+    char id[24], status[32], phase[32];
+    if (s_job_id (req, id, sizeof id, reply) != 0)
+        return 0;
+    if (nf_db_begin (self->db) != 0)
+        return -1;
+    int rc = s_job_current (self, id, status, sizeof status, phase, sizeof phase);
+    if (rc != 0 || !nf_job_transition_ok (status, "pending")) {
+        nf_db_rollback (self->db);
+        if (rc < 0)
+            return -1;
+        char msg[160];
+        snprintf (msg, sizeof msg,
+                  rc ? "no such job"
+                     : "job %s is %s; only cancelled, failed or partial jobs can be resumed",
+                  id, status);
+        nf_client_error_encode (reply, msg);
+        return 0;
+    }
+    const char *jp[] = {id, nf_stage_next_job (NULL)->service};
+    PGresult *res = nf_db_exec (self->db, "resume_job",
+                                "UPDATE nf_jobs SET phase = $2, attempts = 0, next_attempt_at = "
+                                "now(), last_error = NULL, " LEASE_CLEAR " WHERE id = $1::bigint",
+                                2, jp);
+    if (!res
+        || s_job_status (self, strtoll (id, NULL, 10), "pending",
+                         "nf.resume: discovering what is missing to reach the target")
+               != 1
+        || nf_db_commit (self->db) != 0) {
+        PQclear (res);
+        nf_db_rollback (self->db);
+        s_events_flush (self, false);
+        return -1;
+    }
+    PQclear (res);
+    s_events_flush (self, true);
+    s_reply_ok_status (reply, "pending", -1);
+    return 0;
+}
+
 static int
 s_export (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
 {
@@ -1827,6 +1919,8 @@ nf_store_service (nf_store_t *self, const char *service, const msgpack_object *r
         return s_cancel (self, request, reply);
     if (strcmp (service, "nf.retry") == 0)
         return s_retry (self, request, reply);
+    if (strcmp (service, "nf.resume") == 0)
+        return s_resume (self, request, reply);
     if (strcmp (service, "nf.export") == 0)
         return s_export (self, request, reply);
     nf_client_error_encode (reply, "unknown service");

@@ -33,6 +33,7 @@ typedef struct {
     int64_t retry_max_ms;    /* retry delay cap */
     int64_t min_ready;       /* READY videos needed to export */
     int64_t max_active_jobs; /* admission limit */
+    const char *sources;     /* space list of the sources nf.submit accepts */
     size_t max_frame;        /* largest task body to build */
 } nf_store_opts_t;
 
@@ -128,5 +129,10 @@ typedef struct {
     uint64_t transactions; /* apply transactions committed */
 } nf_store_stats_t;
 const nf_store_stats_t *nf_store_stats (nf_store_t *self);
+
+/* Tasks claimable now (due, unleased, of an active job), per stage: FN is
+   called with each stage's service and count. 0, or -1 on a database error. */
+typedef void (nf_waiting_fn) (const char *service, int64_t n, void *arg);
+int nf_store_waiting (nf_store_t *self, nf_waiting_fn *fn, void *arg);
 
 #endif

@@ -74,6 +74,14 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                                 "jobs admitted (pending to queued) at once, by priority"},
     [NF_CFG_MIN_READY] = {"min-ready", "NF_MIN_READY", NF_T_INT, 0, 100000, NF_PROG_BROKER, "5",
                           "READY videos a job needs to export; fewer ends it failed"},
+    [NF_CFG_SOURCES] = {"sources", "NF_SOURCES", NF_T_STR, 0, 0, NF_PROG_BROKER,
+                        "youtube template:simsite",
+                        "space list of the discovery sources nf.submit accepts (template:NAME "
+                        "for each template the scrapers have)"},
+    [NF_CFG_METRICS_BIND] = {"metrics-bind", "NF_METRICS_BIND", NF_T_STR, 0, 0, NF_PROG_BROKER,
+                             "127.0.0.1:9464",
+                             "ADDRESS:PORT of the Prometheus endpoint (GET /metrics); empty "
+                             "turns it off"},
     [NF_CFG_RECONNECT_MAX_MS] = {"reconnect-max-ms", "NF_RECONNECT_MAX_MS", NF_T_INT, 100, 600000,
                                  NF_PROG_WORKER, "32000", "cap of a worker's reconnect backoff"},
     [NF_CFG_TIMEOUT_MS] = {"timeout-ms", "NF_TIMEOUT_MS", NF_T_INT, 100, 86400000, NF_PROG_CLIENT,

@@ -50,11 +50,11 @@ static const struct {
     {"queued", "running cancelling failed"},
     {"running", "processing failed cancelling"},
     {"processing", "completed partial failed cancelling"},
-    {"completed", "processing"}, /* nf.retry of its FAILED videos */
-    {"partial", "processing"},   /* nf.retry */
-    {"failed", "processing"},    /* nf.retry */
+    {"completed", "processing"},       /* nf.retry of its FAILED videos */
+    {"partial", "processing pending"}, /* nf.retry; nf.resume */
+    {"failed", "processing pending"},  /* nf.retry; nf.resume */
     {"cancelling", "cancelled"},
-    {"cancelled", "processing"}, /* resume */
+    {"cancelled", "pending"}, /* nf.resume */
 };
 
 #define COUNT(a) (sizeof (a) / sizeof ((a)[0]))

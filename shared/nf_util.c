@@ -303,6 +303,14 @@ nf_clock_ms (void)
 }
 
 int64_t
+nf_clock_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
 nf_backoff_ms (int attempt, int64_t base_ms, int64_t cap_ms, double random)
 {
     if (attempt < 1)

@@ -46,6 +46,8 @@ int nf_time_parse (const char *text, size_t len, double *epoch);
 
 /* Milliseconds on a monotonic clock. */
 int64_t nf_clock_ms (void);
+/* Monotonic microseconds. */
+int64_t nf_clock_us (void);
 
 /* Capped exponential backoff with "equal jitter": for attempt N (1-based)
    the delay lies in [d/2, d] where d = min (cap, base * 2^(N-1)).
