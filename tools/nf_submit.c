@@ -1,56 +1,100 @@
 /*  nf-submit: enqueue niches and look after jobs, as an MDP/0.1 client of
-    the broker (it never touches the database).
-
-      nf-submit NICHE [--sub-niche S] [--count N] [--top-n N] [--since DATE]
-                [--until DATE] [--region CC] [--lang L] [--min-views N]
-                [--format long|short|any] [--max-pages N] [--order O]
-                [--priority high|standard|bulk|background]
-      nf-submit status JOB | list | cancel JOB | retry JOB
-      nf-submit export JOB -o FILE [--format xlsx|csv|json]
-
-    Exit codes: 0 done, 1 the broker refused the request, 2 bad arguments,
-    3 broker unreachable. */
+    the broker (it never touches the database). Usage and exit codes are in
+    s_usage below and in the README. */
 #include "nf_client.h"
 #include "nf_config.h"
 #include "nf_log.h"
 #include "nf_version.h"
 
 #include <czmq.h>
+#include <jansson.h>
+#include <unistd.h>
 
-enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+enum {
+    EXIT_OK = 0,          /* done; a waited job completed */
+    EXIT_REFUSED = 1,     /* the broker refused the request (its message says why) */
+    EXIT_USAGE = 2,       /* bad arguments */
+    EXIT_UNREACHABLE = 3, /* no answer from the broker */
+    EXIT_PARTIAL = 4,     /* a waited job ended partial */
+    EXIT_FAILED = 5,      /* a waited job ended failed */
+    EXIT_CANCELLED = 6,   /* a waited job ended cancelled */
+};
 
 static const char *s_usage =
     "Usage:\n"
     "  nf-submit NICHE [--sub-niche S] [--count N] [--top-n N] [--since YYYY-MM-DD]\n"
     "            [--until YYYY-MM-DD] [--region CC] [--lang L] [--min-views N]\n"
-    "            [--format long|short|any] [--max-pages N] [--order O]\n"
-    "            [--priority high|standard|bulk|background]\n"
-    "  nf-submit status JOB\n"
-    "  nf-submit list\n"
-    "  nf-submit cancel JOB\n"
-    "  nf-submit retry JOB\n"
+    "            [--max-age-days N] [--format long|short|any] [--max-pages N] [--order O]\n"
+    "            [--source youtube|template:NAME] [--priority high|standard|bulk|background]\n"
+    "            [--wait [-o FILE] [--timeout S]]\n"
+    "  nf-submit --file NICHES.txt [options as above] [--wait [-o DIR]]\n"
+    "            (one niche a line: 'niche | sub-niche'; # starts a comment)\n"
+    "  nf-submit status [JOB] [--json]      a job, or the recent jobs\n"
+    "  nf-submit list [--json] [--limit N]  recent jobs\n"
+    "  nf-submit cancel JOB | retry JOB\n"
+    "  nf-submit resume JOB [--wait [-o FILE]]\n"
+    "  nf-submit wait JOB [-o FILE] [--timeout S]\n"
     "  nf-submit export JOB -o FILE [--format xlsx|csv|json]\n"
-    "Exit codes: 0 done, 1 refused by the broker, 2 bad arguments, 3 broker unreachable.\n\n";
+    "Exit codes: 0 done (a waited job completed), 1 refused by the broker, 2 bad arguments,\n"
+    "3 broker unreachable, 4 partial, 5 failed, 6 cancelled (waited jobs; the worst wins).\n\n";
 
-/* Integer options map to ints on the wire, the rest to strings. */
+/* Submission options: integer options map to ints on the wire. */
 static const struct {
     const char *flag;
     const char *key;
     bool is_int;
 } s_opts[] = {
-    {"--count", "count", true},         {"--top-n", "top_n", true},
-    {"--min-views", "min_views", true}, {"--max-pages", "max_pages", true},
-    {"--since", "since", false},        {"--until", "until", false},
-    {"--region", "region", false},      {"--lang", "lang", false},
-    {"--format", "format", false},      {"--order", "order", false},
+    {"--count", "count", true},
+    {"--top-n", "top_n", true},
+    {"--min-views", "min_views", true},
+    {"--max-pages", "max_pages", true},
+    {"--max-age-days", "max_age_days", true},
+    {"--since", "since", false},
+    {"--until", "until", false},
+    {"--region", "region", false},
+    {"--lang", "lang", false},
+    {"--format", "format", false},
+    {"--order", "order", false},
+    {"--source", "source", false},
 };
+#define NOPTS (sizeof s_opts / sizeof s_opts[0])
+
+/* The video states in pipeline order, and each stage's input state. */
+static const char *const s_flow[] = {"DISCOVERED", "RAW",   "CLEANED", "VALIDATED",
+                                     "OUTLIER",    "READY", "EXPORTED"};
+#define NFLOW (sizeof s_flow / sizeof s_flow[0])
+
+typedef struct {
+    nf_client_t *client;
+    const char *pub;  /* broker PUB endpoint */
+    bool json;        /* --json */
+    bool tty;         /* progress redrawn in place on stderr */
+    double timeout_s; /* --timeout of a wait; 0 none */
+} s_ctx_t;
+
+typedef struct {
+    int64_t id;
+    char *label;     /* niche (| sub-niche) */
+    char *out;       /* download here when done, or NULL */
+    bool pick_ext;   /* OUT lacks its extension: xlsx if exported, else the first format */
+    json_t *exports; /* last nf.status exports (formats) */
+    json_t *job;     /* last nf.status job object */
+    json_t *counts;  /* last nf.status counts */
+    bool done;       /* final status seen */
+    int64_t started; /* ms, for the ETA */
+    char last[512];  /* last plain line printed */
+} s_job_t;
+
+/* ---- requests -------------------------------------------------------------- */
 
 static int
-s_request (nf_client_t *client, const char *service, msgpack_sbuffer *body, nf_msg_t **reply)
+s_request (s_ctx_t *ctx, const char *service, msgpack_sbuffer *body, nf_msg_t **reply, bool quiet)
 {
     char err[300];
-    if (nf_client_request (client, service, body->data, body->size, reply, err, sizeof err) != 0) {
-        fprintf (stderr, "nf-submit: %s\n", err);
+    if (nf_client_request (ctx->client, service, body->data, body->size, reply, err, sizeof err)
+        != 0) {
+        if (!quiet)
+            fprintf (stderr, "nf-submit: %s\n", err);
         return EXIT_UNREACHABLE;
     }
     bool ok = false;
@@ -64,15 +108,35 @@ s_request (nf_client_t *client, const char *service, msgpack_sbuffer *body, nf_m
     return EXIT_OK;
 }
 
-static void
-s_print_obj (const msgpack_object *o)
+/* A request whose body is {v, job_id}. */
+static int
+s_job_request (s_ctx_t *ctx, const char *service, int64_t job, nf_msg_t **reply, bool quiet)
 {
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 2);
+    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
+    nf_pk_kv_int (&pk, "job_id", job);
+    int rc = s_request (ctx, service, &body, reply, quiet);
+    msgpack_sbuffer_destroy (&body);
+    return rc;
+}
+
+/* KEY of the reply as a jansson value (new reference), or NULL. */
+static json_t *
+s_reply_json (nf_msg_t *reply, const char *key)
+{
+    const msgpack_object *o = nf_mp_get (nf_msg_root (reply), key);
     nf_buf_t b;
     nf_buf_init (&b);
     char err[64];
+    json_t *j = NULL;
     if (o && nf_mp_to_json (o, &b, err, sizeof err) == 0)
-        printf ("%s\n", b.data);
+        j = json_loadb (b.data, b.len, JSON_DECODE_ANY, NULL);
     nf_buf_free (&b);
+    return j;
 }
 
 static int
@@ -86,6 +150,642 @@ s_parse_job (const char *text, int64_t *job)
     }
     *job = v;
     return 0;
+}
+
+/* Exit code of a final job status. */
+static int
+s_status_code (const char *status)
+{
+    if (!status)
+        return EXIT_UNREACHABLE;
+    if (strcmp (status, "completed") == 0)
+        return EXIT_OK;
+    if (strcmp (status, "partial") == 0)
+        return EXIT_PARTIAL;
+    if (strcmp (status, "cancelled") == 0)
+        return EXIT_CANCELLED;
+    return EXIT_FAILED;
+}
+
+static bool
+s_final (const char *status)
+{
+    return status
+           && (strcmp (status, "completed") == 0 || strcmp (status, "partial") == 0
+               || strcmp (status, "failed") == 0 || strcmp (status, "cancelled") == 0);
+}
+
+/* ---- export ------------------------------------------------------------------ */
+
+/* The export format a file name asks for: its extension, else xlsx. */
+static const char *
+s_format_of (const char *path)
+{
+    const char *dot = strrchr (path, '.');
+    if (dot && (strcmp (dot, ".csv") == 0 || strcmp (dot, ".json") == 0))
+        return dot + 1;
+    return "xlsx";
+}
+
+static int
+s_export (s_ctx_t *ctx, int64_t job, const char *format, const char *out)
+{
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 3);
+    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
+    nf_pk_kv_int (&pk, "job_id", job);
+    nf_pk_kv_str (&pk, "format", format);
+    nf_msg_t *reply = NULL;
+    int rc = s_request (ctx, "nf.export", &body, &reply, false);
+    msgpack_sbuffer_destroy (&body);
+    const msgpack_object *content =
+        rc == EXIT_OK ? nf_mp_get (nf_msg_root (reply), "content") : NULL;
+    if (rc == EXIT_OK && (!content || content->type != MSGPACK_OBJECT_BIN)) {
+        fprintf (stderr, "nf-submit: the broker's export reply has no content\n");
+        rc = EXIT_REFUSED;
+    }
+    else if (content) {
+        /* Write beside the target, then rename: a reader never sees half a file. */
+        char tmp[4096];
+        snprintf (tmp, sizeof tmp, "%s.part", out);
+        FILE *f = fopen (tmp, "wb");
+        bool ok =
+            f
+            && fwrite (content->via.bin.ptr, 1, content->via.bin.size, f) == content->via.bin.size;
+        ok = f && fclose (f) == 0 && ok;
+        if (!ok || rename (tmp, out) != 0) {
+            fprintf (stderr, "nf-submit: cannot write %s: %s\n", out, strerror (errno));
+            unlink (tmp);
+            rc = EXIT_REFUSED;
+        }
+        else
+            printf ("%s\n", out);
+    }
+    nf_msg_destroy (&reply);
+    return rc;
+}
+
+/* ---- progress ------------------------------------------------------------------ */
+
+static int64_t
+s_count (const json_t *counts, const char *state)
+{
+    return json_integer_value (json_object_get (counts, state));
+}
+
+/* Videos past state index K of the flow (or out of it: rejected, failed). */
+static int64_t
+s_past (const json_t *counts, size_t k)
+{
+    int64_t n = s_count (counts, "REJECTED") + s_count (counts, "FAILED");
+    for (size_t i = k + 1; i < NFLOW; i++)
+        n += s_count (counts, s_flow[i]);
+    return n;
+}
+
+static void
+s_bar (nf_buf_t *b, const char *name, int64_t done, int64_t total)
+{
+    const int width = 24;
+    int fill = total > 0 ? (int) (done * width / total) : 0;
+    if (fill > width)
+        fill = width;
+    nf_buf_printf (b, "  %-9s [", name);
+    for (int i = 0; i < width; i++)
+        nf_buf_puts (b, i < fill ? "#" : ".");
+    nf_buf_printf (b, "] %lld/%lld\n", (long long) done, (long long) total);
+}
+
+/* Render one job: a header, a bar per stage, the funnel. */
+static void
+s_render (const s_job_t *j, nf_buf_t *b, double *fraction)
+{
+    const char *status = json_string_value (json_object_get (j->job, "status"));
+    const char *phase = json_string_value (json_object_get (j->job, "phase"));
+    const json_t *opts = json_object_get (j->job, "options");
+    int64_t count = json_integer_value (json_object_get (opts, "count"));
+    int64_t top = json_integer_value (json_object_get (opts, "top_n"));
+    int64_t total = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach (j->counts, k, v)
+    {
+        total += json_integer_value (v);
+    }
+    int64_t outliers = s_count (j->counts, "OUTLIER") + s_count (j->counts, "READY")
+                       + s_count (j->counts, "EXPORTED");
+    nf_buf_printf (b, "job %lld  %s  %s  %s\n", (long long) j->id, j->label, status ? status : "?",
+                   phase && !s_final (status) ? phase : "");
+    s_bar (b, "discover", total, count);
+    s_bar (b, "scrape", s_past (j->counts, 0), total);
+    s_bar (b, "sanitize", s_past (j->counts, 1), total);
+    s_bar (b, "geo", s_past (j->counts, 2), total);
+    bool analyzed = outliers > 0
+                    || (phase && strcmp (phase, "analyze") != 0 && s_past (j->counts, 3) == total
+                        && total > 0 && s_count (j->counts, "VALIDATED") == 0);
+    s_bar (b, "analyze", analyzed ? 1 : 0, 1);
+    s_bar (b, "architect", s_count (j->counts, "READY") + s_count (j->counts, "EXPORTED"),
+           outliers ? outliers : top);
+    s_bar (b, "export", s_count (j->counts, "EXPORTED") > 0 ? 1 : 0, 1);
+    nf_buf_puts (b, "  funnel:");
+    for (size_t i = 0; i < NFLOW; i++)
+        nf_buf_printf (b, " %s %lld", s_flow[i], (long long) s_count (j->counts, s_flow[i]));
+    nf_buf_printf (b, " | REJECTED %lld FAILED %lld\n", (long long) s_count (j->counts, "REJECTED"),
+                   (long long) s_count (j->counts, "FAILED"));
+    /* Progress: discovery, then four per-video stages, then the top-N work. */
+    double f = count > 0 ? 0.2 * (double) (total < count ? total : count) / (double) count : 0;
+    if (total > 0)
+        for (size_t s = 0; s < 4; s++)
+            f += 0.15 * (double) s_past (j->counts, s) / (double) total;
+    f += analyzed ? 0.1 : 0;
+    *fraction = s_final (status) ? 1.0 : f > 0.99 ? 0.99 : f;
+}
+
+/* Draw every job; on a terminal in place (ANSI), else a line when it changed. */
+static void
+s_draw (s_ctx_t *ctx, s_job_t *jobs, size_t n, int *drawn)
+{
+    nf_buf_t b;
+    nf_buf_init (&b);
+    for (size_t i = 0; i < n; i++) {
+        if (!jobs[i].job)
+            continue;
+        double f = 0;
+        size_t at = b.len;
+        s_render (&jobs[i], &b, &f);
+        double elapsed = (double) (nf_clock_ms () - jobs[i].started) / 1000.0;
+        if (!jobs[i].done && f > 0.02)
+            nf_buf_printf (&b, "  %.0f%%  elapsed %.0fs  ETA %.0fs\n", f * 100, elapsed,
+                           elapsed * (1 - f) / f);
+        else
+            nf_buf_printf (&b, "  %.0f%%  elapsed %.0fs\n", f * 100, elapsed);
+        if (!ctx->tty) {
+            /* One plain line: the header and the funnel. */
+            const char *status = json_string_value (json_object_get (jobs[i].job, "status"));
+            char line[512];
+            nf_buf_t l;
+            nf_buf_init (&l);
+            nf_buf_printf (&l, "job %lld %s", (long long) jobs[i].id, status ? status : "?");
+            for (size_t s = 0; s < NFLOW; s++)
+                if (s_count (jobs[i].counts, s_flow[s]))
+                    nf_buf_printf (&l, " %s=%lld", s_flow[s],
+                                   (long long) s_count (jobs[i].counts, s_flow[s]));
+            for (const char *st = "REJECTED"; st; st = strcmp (st, "FAILED") ? "FAILED" : NULL)
+                if (s_count (jobs[i].counts, st))
+                    nf_buf_printf (&l, " %s=%lld", st, (long long) s_count (jobs[i].counts, st));
+            snprintf (line, sizeof line, "%s", l.data);
+            nf_buf_free (&l);
+            if (strcmp (line, jobs[i].last) != 0) {
+                fprintf (stderr, "%s\n", line);
+                snprintf (jobs[i].last, sizeof jobs[i].last, "%s", line);
+            }
+            b.len = at;
+            if (b.data)
+                b.data[at] = 0;
+        }
+    }
+    if (ctx->tty && b.len) {
+        for (int i = 0; i < *drawn; i++)
+            fputs ("\033[1A\033[2K", stderr);
+        fputs (b.data, stderr);
+        *drawn = 0;
+        for (size_t i = 0; i < b.len; i++)
+            *drawn += b.data[i] == '\n';
+    }
+    fflush (stderr);
+    nf_buf_free (&b);
+}
+
+/* Re-read every unfinished job from nf.status (the source of truth: PUB
+   is lossy, so events only make this happen sooner). 0, or -1 when the
+   broker did not answer. */
+static int
+s_resync (s_ctx_t *ctx, s_job_t *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].done)
+            continue;
+        nf_msg_t *reply = NULL;
+        int rc = s_job_request (ctx, "nf.status", jobs[i].id, &reply, true);
+        if (rc == EXIT_UNREACHABLE) {
+            nf_msg_destroy (&reply);
+            return -1;
+        }
+        if (rc == EXIT_OK) {
+            json_decref (jobs[i].job);
+            json_decref (jobs[i].counts);
+            jobs[i].job = s_reply_json (reply, "job");
+            jobs[i].counts = s_reply_json (reply, "counts");
+            json_decref (jobs[i].exports);
+            jobs[i].exports = s_reply_json (reply, "exports");
+            jobs[i].done = s_final (json_string_value (json_object_get (jobs[i].job, "status")));
+        }
+        else
+            jobs[i].done = true; /* no such job: said on stderr */
+        nf_msg_destroy (&reply);
+    }
+    return 0;
+}
+
+/* Wait for every job to end; download exports; the worst exit code. */
+static int
+s_wait (s_ctx_t *ctx, s_job_t *jobs, size_t n)
+{
+    zsock_t *sub = zsock_new (ZMQ_SUB);
+    zsock_connect (sub, "%s", ctx->pub);
+    for (size_t i = 0; i < n; i++) {
+        char topic[48];
+        snprintf (topic, sizeof topic, "nf.job.%lld.", (long long) jobs[i].id);
+        zsock_set_subscribe (sub, topic);
+        jobs[i].started = nf_clock_ms ();
+    }
+    int64_t start = nf_clock_ms (), next_sync = 0, last_ok = start;
+    int drawn = 0;
+    bool warned = false;
+    int rc = EXIT_OK;
+    for (;;) {
+        zmq_pollitem_t item = {zsock_resolve (sub), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (&item, 1, 200) < 0 && zsys_interrupted)
+            break;
+        bool event = false;
+        while (zsock_events (sub) & ZMQ_POLLIN) {
+            zmsg_t *m = zmsg_recv (sub);
+            zmsg_destroy (&m);
+            event = true;
+        }
+        int64_t now = nf_clock_ms ();
+        if (now >= next_sync || (event && now >= next_sync - 750)) {
+            if (s_resync (ctx, jobs, n) == 0) {
+                last_ok = now;
+                if (warned)
+                    fprintf (stderr, "nf-submit: the broker answers again\n");
+                warned = false;
+                s_draw (ctx, jobs, n, &drawn);
+            }
+            else if (!warned) {
+                fprintf (stderr, "nf-submit: the broker does not answer; still trying\n");
+                drawn = 0;
+                warned = true;
+            }
+            next_sync = now + 1000;
+        }
+        size_t done = 0;
+        for (size_t i = 0; i < n; i++)
+            done += jobs[i].done;
+        if (done == n)
+            break;
+        if (ctx->timeout_s > 0 && now - start > (int64_t) (ctx->timeout_s * 1000)) {
+            fprintf (stderr, "nf-submit: gave up waiting after %.0f s (--timeout)\n",
+                     ctx->timeout_s);
+            rc = EXIT_UNREACHABLE;
+            break;
+        }
+        if (now - last_ok > 120000) {
+            fprintf (stderr, "nf-submit: the broker has not answered for 120 s\n");
+            rc = EXIT_UNREACHABLE;
+            break;
+        }
+        if (zsys_interrupted) {
+            rc = EXIT_USAGE;
+            break;
+        }
+    }
+    zsock_destroy (&sub);
+    bool gave_up = rc != EXIT_OK;
+    for (size_t i = 0; i < n && !gave_up; i++) {
+        const char *status = json_string_value (json_object_get (jobs[i].job, "status"));
+        const char *reason = json_string_value (json_object_get (jobs[i].job, "reason"));
+        int code = s_status_code (status);
+        fprintf (stderr, "job %lld %s%s%s\n", (long long) jobs[i].id, status ? status : "?",
+                 reason ? ": " : "", reason ? reason : "");
+        if (jobs[i].out && (code == EXIT_OK || code == EXIT_PARTIAL)) {
+            char path[4096];
+            const char *format = s_format_of (jobs[i].out);
+            snprintf (path, sizeof path, "%s", jobs[i].out);
+            if (jobs[i].pick_ext) {
+                format = "xlsx";
+                size_t k;
+                const json_t *f;
+                bool has_xlsx = false;
+                json_array_foreach (jobs[i].exports, k, f)
+                {
+                    has_xlsx |= json_is_string (f) && strcmp (json_string_value (f), "xlsx") == 0;
+                }
+                if (!has_xlsx && json_is_string (json_array_get (jobs[i].exports, 0)))
+                    format = json_string_value (json_array_get (jobs[i].exports, 0));
+                snprintf (path, sizeof path, "%s.%s", jobs[i].out, format);
+            }
+            int e = s_export (ctx, jobs[i].id, format, path);
+            if (e != EXIT_OK)
+                code = e;
+        }
+        if (code > rc)
+            rc = code;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_decref (jobs[i].job);
+        json_decref (jobs[i].counts);
+        json_decref (jobs[i].exports);
+        jobs[i].job = jobs[i].counts = jobs[i].exports = NULL;
+    }
+    return rc;
+}
+
+/* ---- submission --------------------------------------------------------------- */
+
+typedef struct {
+    const char *values[NOPTS];
+    const char *sub;      /* --sub-niche */
+    const char *priority; /* --priority */
+    const char *file;     /* --file */
+    const char *out;      /* -o */
+    bool wait;            /* --wait */
+} s_submit_args_t;
+
+static int
+s_submit_one (s_ctx_t *ctx, const s_submit_args_t *a, const char *niche, const char *sub,
+              int64_t *id)
+{
+    size_t nopt = 0;
+    for (size_t o = 0; o < NOPTS; o++)
+        nopt += a->values[o] != NULL;
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 3 + (sub ? 1 : 0) + (a->priority ? 1 : 0));
+    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
+    nf_pk_kv_str (&pk, "niche", niche);
+    if (sub)
+        nf_pk_kv_str (&pk, "sub_niche", sub);
+    if (a->priority)
+        nf_pk_kv_str (&pk, "priority", a->priority);
+    nf_pk_str (&pk, "options");
+    msgpack_pack_map (&pk, nopt);
+    for (size_t o = 0; o < NOPTS; o++)
+        if (a->values[o]) {
+            if (s_opts[o].is_int)
+                nf_pk_kv_int (&pk, s_opts[o].key, strtoll (a->values[o], NULL, 10));
+            else
+                nf_pk_kv_str (&pk, s_opts[o].key, a->values[o]);
+        }
+    nf_msg_t *reply = NULL;
+    int rc = s_request (ctx, "nf.submit", &body, &reply, false);
+    if (rc == EXIT_OK && !nf_mp_get_int (nf_msg_root (reply), "job_id", id))
+        rc = EXIT_REFUSED;
+    nf_msg_destroy (&reply);
+    msgpack_sbuffer_destroy (&body);
+    return rc;
+}
+
+static char *
+s_trim (char *s)
+{
+    while (isspace ((unsigned char) *s))
+        s++;
+    size_t n = strlen (s);
+    while (n && isspace ((unsigned char) s[n - 1]))
+        s[--n] = 0;
+    return s;
+}
+
+/* File-safe name for a niche: lower-case letters, digits and '-'. */
+static void
+s_slug (const char *niche, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = niche; *p && n + 1 < cap && n < 40; p++) {
+        unsigned char c = (unsigned char) *p;
+        if (isalnum (c) && c < 0x80)
+            out[n++] = (char) tolower (c);
+        else if (n && out[n - 1] != '-')
+            out[n++] = '-';
+    }
+    while (n && out[n - 1] == '-')
+        n--;
+    if (!n)
+        n = (size_t) snprintf (out, cap, "niche");
+    out[n] = 0;
+}
+
+static int
+s_cmd_submit (s_ctx_t *ctx, s_submit_args_t *a, const char *niche)
+{
+    s_job_t *jobs = NULL;
+    size_t n = 0;
+    int rc = EXIT_OK;
+    if (a->file) {
+        FILE *f = strcmp (a->file, "-") == 0 ? stdin : fopen (a->file, "r");
+        if (!f) {
+            fprintf (stderr, "nf-submit: cannot read %s: %s\n", a->file, strerror (errno));
+            return EXIT_USAGE;
+        }
+        char line[2048];
+        int lineno = 0;
+        while (fgets (line, sizeof line, f)) {
+            lineno++;
+            char *hash = strchr (line, '#');
+            if (hash)
+                *hash = 0;
+            char *bar = strchr (line, '|');
+            if (bar)
+                *bar = 0;
+            char *nic = s_trim (line), *sub = bar ? s_trim (bar + 1) : NULL;
+            if (!*nic) {
+                if (sub && *sub)
+                    fprintf (stderr, "nf-submit: %s:%d: a sub-niche without a niche; skipped\n",
+                             a->file, lineno);
+                continue;
+            }
+            int64_t id = 0;
+            int r = s_submit_one (ctx, a, nic, sub && *sub ? sub : a->sub, &id);
+            if (r != EXIT_OK) {
+                fprintf (stderr, "nf-submit: %s:%d: '%s' not submitted\n", a->file, lineno, nic);
+                if (r > rc)
+                    rc = r;
+                if (r == EXIT_UNREACHABLE)
+                    break;
+                continue;
+            }
+            printf ("%lld\t%s\n", (long long) id, nic);
+            jobs = realloc (jobs, (n + 1) * sizeof *jobs);
+            memset (&jobs[n], 0, sizeof jobs[n]);
+            jobs[n].id = id;
+            jobs[n].label = strdup (nic);
+            if (a->out) {
+                char slug[64], path[4096];
+                s_slug (nic, slug, sizeof slug);
+                snprintf (path, sizeof path, "%s/%s-%lld", a->out, slug, (long long) id);
+                jobs[n].out = strdup (path);
+                jobs[n].pick_ext = true;
+            }
+            n++;
+        }
+        if (f != stdin)
+            fclose (f);
+        if (n == 0 && rc == EXIT_OK) {
+            fprintf (stderr, "nf-submit: %s holds no niche\n", a->file);
+            rc = EXIT_USAGE;
+        }
+    }
+    else {
+        int64_t id = 0;
+        rc = s_submit_one (ctx, a, niche, a->sub, &id);
+        if (rc == EXIT_OK) {
+            printf ("%lld\n", (long long) id);
+            jobs = calloc (1, sizeof *jobs);
+            jobs[0].id = id;
+            jobs[0].label = strdup (niche);
+            jobs[0].out = a->out ? strdup (a->out) : NULL;
+            n = 1;
+        }
+    }
+    fflush (stdout);
+    if (a->wait && n) {
+        if (a->file && a->out && mkdir (a->out, 0755) != 0 && errno != EEXIST) {
+            fprintf (stderr, "nf-submit: cannot create %s: %s\n", a->out, strerror (errno));
+            rc = EXIT_USAGE;
+        }
+        else {
+            int w = s_wait (ctx, jobs, n);
+            if (w > rc)
+                rc = w;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        free (jobs[i].label);
+        free (jobs[i].out);
+    }
+    free (jobs);
+    return rc;
+}
+
+/* ---- status and list ----------------------------------------------------------- */
+
+static void
+s_print_json (const json_t *j)
+{
+    char *s = json_dumps (j, JSON_COMPACT | JSON_ENSURE_ASCII);
+    printf ("%s\n", s ? s : "null");
+    free (s);
+}
+
+static int
+s_cmd_status (s_ctx_t *ctx, int64_t job)
+{
+    nf_msg_t *reply = NULL;
+    int rc = s_job_request (ctx, "nf.status", job, &reply, false);
+    if (rc == EXIT_OK) {
+        json_t *j = s_reply_json (reply, "job"), *counts = s_reply_json (reply, "counts");
+        json_t *rejected = s_reply_json (reply, "rejected"),
+               *exports = s_reply_json (reply, "exports");
+        if (ctx->json) {
+            json_t *all = json_pack ("{s:O, s:O, s:O, s:O}", "job", j, "counts", counts, "rejected",
+                                     rejected, "exports", exports);
+            s_print_json (all);
+            json_decref (all);
+        }
+        else {
+            s_job_t one = {.id = job, .job = j, .counts = counts};
+            const char *niche = json_string_value (json_object_get (j, "niche"));
+            const char *sub = json_string_value (json_object_get (j, "sub_niche"));
+            char label[512];
+            snprintf (label, sizeof label, "%s%s%s", niche ? niche : "", sub && *sub ? " | " : "",
+                      sub && *sub ? sub : "");
+            one.label = label;
+            nf_buf_t b;
+            nf_buf_init (&b);
+            double f;
+            s_render (&one, &b, &f);
+            fputs (b.data, stdout);
+            nf_buf_free (&b);
+            const char *reason = json_string_value (json_object_get (j, "reason"));
+            if (reason)
+                printf ("  reason: %s\n", reason);
+            const char *k;
+            json_t *v;
+            json_object_foreach (rejected, k, v)
+            {
+                printf ("  rejected %s: %lld\n", k, (long long) json_integer_value (v));
+            }
+            printf ("  usage: %lld quota units, %lld HTTP requests, %lld LLM tokens\n",
+                    (long long) json_integer_value (json_object_get (j, "quota_units")),
+                    (long long) json_integer_value (json_object_get (j, "http_requests")),
+                    (long long) json_integer_value (json_object_get (j, "tokens")));
+            if (json_array_size (exports)) {
+                printf ("  exports:");
+                size_t i;
+                json_array_foreach (exports, i, v)
+                {
+                    printf (" %s", json_string_value (v));
+                }
+                printf ("  (nf-submit export %lld -o FILE)\n", (long long) job);
+            }
+        }
+        json_decref (j);
+        json_decref (counts);
+        json_decref (rejected);
+        json_decref (exports);
+    }
+    nf_msg_destroy (&reply);
+    return rc;
+}
+
+static const char *const s_priorities[] = {"high", "standard", "bulk", "background"};
+
+static int
+s_cmd_list (s_ctx_t *ctx, int64_t limit)
+{
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 2);
+    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
+    nf_pk_kv_int (&pk, "limit", limit);
+    nf_msg_t *reply = NULL;
+    int rc = s_request (ctx, "nf.list", &body, &reply, false);
+    msgpack_sbuffer_destroy (&body);
+    if (rc == EXIT_OK) {
+        json_t *jobs = s_reply_json (reply, "jobs");
+        if (ctx->json)
+            s_print_json (jobs);
+        else {
+            printf ("%6s  %-10s  %-10s  %-10s  %-19s  %s\n", "JOB", "STATUS", "PHASE", "PRIORITY",
+                    "CREATED", "NICHE");
+            size_t i;
+            json_t *j;
+            json_array_foreach (jobs, i, j)
+            {
+                json_int_t p = json_integer_value (json_object_get (j, "priority"));
+                const char *created = json_string_value (json_object_get (j, "created_at"));
+                const char *sub = json_string_value (json_object_get (j, "sub_niche"));
+                printf ("%6lld  %-10s  %-10s  %-10s  %-19.19s  %s%s%s\n",
+                        (long long) json_integer_value (json_object_get (j, "id")),
+                        json_string_value (json_object_get (j, "status")),
+                        json_string_value (json_object_get (j, "phase")),
+                        p >= 0 && p < 4 ? s_priorities[p] : "?", created ? created : "",
+                        json_string_value (json_object_get (j, "niche")), sub && *sub ? " | " : "",
+                        sub && *sub ? sub : "");
+            }
+        }
+        json_decref (jobs);
+    }
+    nf_msg_destroy (&reply);
+    return rc;
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+/* "nf-submit: A B C" and the usage, for bad arguments. */
+static int
+s_usage_error (const char *a, const char *b, const char *c)
+{
+    fprintf (stderr, "nf-submit: %s%s%s\n%s", a, b, c, s_usage);
+    return EXIT_USAGE;
 }
 
 int
@@ -109,156 +809,122 @@ main (int argc, char **argv)
     }
     nf_config_apply_logging (config);
     const char *cmd = nf_config_arg (config, 0);
-    nf_client_t *client = nf_client_new (nf_config_str (config, NF_CFG_BROKER_CLIENTS),
-                                         nf_config_int (config, NF_CFG_TIMEOUT_MS),
-                                         (size_t) nf_config_int (config, NF_CFG_MAX_FRAME));
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    nf_msg_t *reply = NULL;
-    int rc = EXIT_USAGE;
-    int64_t job = 0;
-    if (!client) {
-        fprintf (stderr, "nf-submit: cannot create a client socket\n");
-        rc = EXIT_UNREACHABLE;
-    }
-    else if (strcmp (cmd, "status") == 0 || strcmp (cmd, "cancel") == 0
-             || strcmp (cmd, "retry") == 0) {
-        if (nargs == 2 && s_parse_job (nf_config_arg (config, 1), &job) == 0) {
-            msgpack_pack_map (&pk, 2);
-            nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
-            nf_pk_kv_int (&pk, "job_id", job);
-            char service[16];
-            snprintf (service, sizeof service, "nf.%s", cmd);
-            rc = s_request (client, service, &body, &reply);
-            if (rc == EXIT_OK && strcmp (cmd, "status") == 0) {
-                const msgpack_object *root = nf_msg_root (reply);
-                s_print_obj (nf_mp_get (root, "job"));
-                s_print_obj (nf_mp_get (root, "counts"));
-            }
-            else if (rc == EXIT_OK) {
-                char *status = nf_mp_dup_str (nf_msg_root (reply), "status");
-                printf ("job %lld: %s\n", (long long) job, status ? status : "?");
-                free (status);
-            }
-        }
-        else if (nargs != 2)
-            fprintf (stderr, "nf-submit: %s needs exactly one JOB\n%s", cmd, s_usage);
-    }
-    else if (strcmp (cmd, "list") == 0 && nargs == 1) {
-        msgpack_pack_map (&pk, 1);
-        nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
-        rc = s_request (client, "nf.list", &body, &reply);
-        if (rc == EXIT_OK)
-            s_print_obj (nf_mp_get (nf_msg_root (reply), "jobs"));
-    }
-    else if (strcmp (cmd, "export") == 0) {
-        const char *out = NULL, *format = "xlsx";
-        bool args_ok = nargs >= 2 && s_parse_job (nf_config_arg (config, 1), &job) == 0;
-        for (int i = 2; args_ok && i < nargs; i++) {
-            const char *a = nf_config_arg (config, i);
-            const char *v = nf_config_arg (config, i + 1);
-            if ((strcmp (a, "-o") == 0 || strcmp (a, "--output") == 0) && v)
-                out = v, i++;
-            else if (strcmp (a, "--format") == 0 && v)
-                format = v, i++;
-            else {
-                fprintf (stderr, "nf-submit: export: unexpected '%s'\n%s", a, s_usage);
-                args_ok = false;
-            }
-        }
-        if (args_ok && !out)
-            fprintf (stderr, "nf-submit: export needs -o FILE\n%s", s_usage);
-        else if (args_ok) {
-            msgpack_pack_map (&pk, 3);
-            nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
-            nf_pk_kv_int (&pk, "job_id", job);
-            nf_pk_kv_str (&pk, "format", format);
-            rc = s_request (client, "nf.export", &body, &reply);
-            const msgpack_object *content =
-                rc == EXIT_OK ? nf_mp_get (nf_msg_root (reply), "content") : NULL;
-            if (content && content->type == MSGPACK_OBJECT_BIN) {
-                FILE *f = fopen (out, "wb");
-                if (!f
-                    || fwrite (content->via.bin.ptr, 1, content->via.bin.size, f)
-                           != content->via.bin.size) {
-                    fprintf (stderr, "nf-submit: cannot write %s\n", out);
-                    rc = EXIT_REFUSED;
+    s_ctx_t ctx = {.pub = nf_config_str (config, NF_CFG_BROKER_PUB), .tty = isatty (2) != 0};
+    s_submit_args_t sa = {0};
+    const char *format = NULL, *job_arg = NULL;
+    int64_t limit = 20;
+    int rc = EXIT_OK;
+    bool is_submit = strcmp (cmd, "status") && strcmp (cmd, "list") && strcmp (cmd, "cancel")
+                     && strcmp (cmd, "retry") && strcmp (cmd, "resume") && strcmp (cmd, "wait")
+                     && strcmp (cmd, "export");
+    /* Every flag after the command (or the niche), checked here once. */
+    int first = is_submit && strcmp (cmd, "--file") != 0 ? 1 : (is_submit ? 0 : 1);
+    for (int i = first; rc == EXIT_OK && i < nargs; i++) {
+        const char *a = nf_config_arg (config, i);
+        const char *v = i + 1 < nargs ? nf_config_arg (config, i + 1) : NULL;
+        bool takes = true, known = true;
+        if (strcmp (a, "--wait") == 0)
+            sa.wait = true, takes = false;
+        else if (strcmp (a, "--json") == 0)
+            ctx.json = true, takes = false;
+        else if (!v && a[0] == '-')
+            rc = s_usage_error (a, " needs a value", "");
+        else if (strcmp (a, "-o") == 0 || strcmp (a, "--output") == 0)
+            sa.out = v;
+        else if (strcmp (a, "--timeout") == 0)
+            ctx.timeout_s = atof (v);
+        else if (strcmp (a, "--limit") == 0)
+            limit = atoll (v);
+        else if (!is_submit && strcmp (a, "--format") == 0)
+            format = v;
+        else if (is_submit && strcmp (a, "--sub-niche") == 0)
+            sa.sub = v;
+        else if (is_submit && strcmp (a, "--priority") == 0)
+            sa.priority = v;
+        else if (is_submit && strcmp (a, "--file") == 0)
+            sa.file = v;
+        else {
+            known = false;
+            for (size_t o = 0; is_submit && o < NOPTS; o++)
+                if (strcmp (a, s_opts[o].flag) == 0) {
+                    sa.values[o] = v;
+                    known = true;
                 }
-                if (f)
-                    fclose (f);
-                if (rc == EXIT_OK)
-                    printf ("%s\n", out);
+            if (!known && !is_submit && a[0] != '-' && !job_arg)
+                job_arg = a, known = true, takes = false;
+            if (!known)
+                rc = s_usage_error ("unexpected argument '", a, "'");
+        }
+        if (takes && rc == EXIT_OK)
+            i++;
+    }
+    for (size_t o = 0; rc == EXIT_OK && o < NOPTS; o++)
+        if (sa.values[o] && s_opts[o].is_int) {
+            char *end;
+            strtoll (sa.values[o], &end, 10);
+            if (!*sa.values[o] || *end) {
+                fprintf (stderr, "nf-submit: %s: '%s' is not a whole number\n%s", s_opts[o].flag,
+                         sa.values[o], s_usage);
+                rc = EXIT_USAGE;
             }
+        }
+    if (rc == EXIT_OK && is_submit && cmd[0] == '-' && strcmp (cmd, "--file") != 0)
+        rc = s_usage_error ("unknown flag '", cmd, "'");
+    int64_t job = 0;
+    bool needs_job = !is_submit && strcmp (cmd, "list") != 0 && strcmp (cmd, "status") != 0;
+    if (rc == EXIT_OK && needs_job && !job_arg)
+        rc = s_usage_error (cmd, " needs a JOB", "");
+    if (rc == EXIT_OK && job_arg && s_parse_job (job_arg, &job) != 0)
+        rc = EXIT_USAGE;
+    if (rc == EXIT_OK && strcmp (cmd, "export") == 0 && !sa.out)
+        rc = s_usage_error (cmd, " needs -o FILE", "");
+    if (rc == EXIT_OK) {
+        ctx.client = nf_client_new (nf_config_str (config, NF_CFG_BROKER_CLIENTS),
+                                    nf_config_int (config, NF_CFG_TIMEOUT_MS),
+                                    (size_t) nf_config_int (config, NF_CFG_MAX_FRAME));
+        if (!ctx.client) {
+            fprintf (stderr, "nf-submit: cannot create a client socket\n");
+            rc = EXIT_UNREACHABLE;
+        }
+    }
+    if (rc != EXIT_OK)
+        ;
+    else if (is_submit)
+        rc = s_cmd_submit (&ctx, &sa, cmd);
+    else if (strcmp (cmd, "status") == 0)
+        rc = job ? s_cmd_status (&ctx, job) : s_cmd_list (&ctx, limit);
+    else if (strcmp (cmd, "list") == 0)
+        rc = s_cmd_list (&ctx, limit);
+    else if (strcmp (cmd, "export") == 0)
+        rc = s_export (&ctx, job, format ? format : s_format_of (sa.out), sa.out);
+    else if (strcmp (cmd, "wait") == 0 || (strcmp (cmd, "resume") == 0)) {
+        nf_msg_t *reply = NULL;
+        if (strcmp (cmd, "resume") == 0) {
+            rc = s_job_request (&ctx, "nf.resume", job, &reply, false);
+            if (rc == EXIT_OK)
+                printf ("job %lld: resumed (pending)\n", (long long) job);
+        }
+        nf_msg_destroy (&reply);
+        if (rc == EXIT_OK && (sa.wait || strcmp (cmd, "wait") == 0)) {
+            char label[32];
+            snprintf (label, sizeof label, "job %lld", (long long) job);
+            s_job_t one = {.id = job, .label = label, .out = (char *) sa.out};
+            rc = s_wait (&ctx, &one, 1);
         }
     }
     else {
-        /* A submission: NICHE then option flags. */
-        const char *sub = NULL, *priority = NULL;
-        const char *values[sizeof s_opts / sizeof s_opts[0]] = {0};
-        bool args_ok = cmd[0] != '-';
-        if (!args_ok)
-            fprintf (stderr, "nf-submit: unknown flag '%s'\n%s", cmd, s_usage);
-        for (int i = 1; args_ok && i < nargs; i++) {
-            const char *a = nf_config_arg (config, i);
-            const char *v = nf_config_arg (config, i + 1);
-            bool known = false;
-            if (strcmp (a, "--sub-niche") == 0 && v)
-                sub = v, known = true;
-            else if (strcmp (a, "--priority") == 0 && v)
-                priority = v, known = true;
-            for (size_t o = 0; !known && o < sizeof s_opts / sizeof s_opts[0]; o++)
-                if (strcmp (a, s_opts[o].flag) == 0 && v) {
-                    values[o] = v;
-                    known = true;
-                }
-            if (!known) {
-                fprintf (stderr, "nf-submit: unexpected argument '%s'%s\n%s", a,
-                         a[0] == '-' && !v ? " (missing its value?)" : "", s_usage);
-                args_ok = false;
-            }
-            i++;
+        char service[16];
+        snprintf (service, sizeof service, "nf.%s", cmd);
+        nf_msg_t *reply = NULL;
+        rc = s_job_request (&ctx, service, job, &reply, false);
+        if (rc == EXIT_OK) {
+            char *status = nf_mp_dup_str (nf_msg_root (reply), "status");
+            printf ("job %lld: %s\n", (long long) job, status ? status : "?");
+            free (status);
         }
-        for (size_t o = 0; args_ok && o < sizeof s_opts / sizeof s_opts[0]; o++)
-            if (values[o] && s_opts[o].is_int) {
-                char *end;
-                strtoll (values[o], &end, 10);
-                if (!*values[o] || *end) {
-                    fprintf (stderr, "nf-submit: %s: '%s' is not a whole number\n", s_opts[o].flag,
-                             values[o]);
-                    args_ok = false;
-                }
-            }
-        if (args_ok) {
-            size_t nopt = 0;
-            for (size_t o = 0; o < sizeof s_opts / sizeof s_opts[0]; o++)
-                nopt += values[o] != NULL;
-            msgpack_pack_map (&pk, 2 + (sub ? 1 : 0) + (priority ? 1 : 0) + 1);
-            nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
-            nf_pk_kv_str (&pk, "niche", cmd);
-            if (sub)
-                nf_pk_kv_str (&pk, "sub_niche", sub);
-            if (priority)
-                nf_pk_kv_str (&pk, "priority", priority);
-            nf_pk_str (&pk, "options");
-            msgpack_pack_map (&pk, nopt);
-            for (size_t o = 0; o < sizeof s_opts / sizeof s_opts[0]; o++)
-                if (values[o]) {
-                    if (s_opts[o].is_int)
-                        nf_pk_kv_int (&pk, s_opts[o].key, strtoll (values[o], NULL, 10));
-                    else
-                        nf_pk_kv_str (&pk, s_opts[o].key, values[o]);
-                }
-            rc = s_request (client, "nf.submit", &body, &reply);
-            int64_t id = 0;
-            if (rc == EXIT_OK && nf_mp_get_int (nf_msg_root (reply), "job_id", &id))
-                printf ("%lld\n", (long long) id);
-        }
+        nf_msg_destroy (&reply);
     }
-    nf_msg_destroy (&reply);
-    msgpack_sbuffer_destroy (&body);
-    nf_client_destroy (&client);
+    nf_client_destroy (&ctx.client);
     nf_config_destroy (&config);
     return rc;
 }
