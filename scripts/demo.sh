@@ -60,6 +60,7 @@ export NF_BROKER_CLIENTS="tcp://127.0.0.1:$cl" NF_BROKER_PUB="tcp://127.0.0.1:$p
 export NF_YOUTUBE_API_URL="http://127.0.0.1:$sim/youtube/v3" NF_YOUTUBE_WEB_URL="http://127.0.0.1:$sim"
 export NF_YOUTUBE_API_KEY=demo-key NF_HTTP_RATE=0 NF_HTTP_DELAY_MS=0
 export NF_CACHE_DIR="$run/cache" NF_OUTPUT_DIR="$root/out" NF_RETRY_BASE_MS=200
+export NF_METRICS_BIND="127.0.0.1:$((base + 5))"
 mkdir -p "$root/out"
 
 start() {   # start NAME CMD...: log to $run/NAME.log, remember the pid
@@ -83,41 +84,21 @@ if [ $# -eq 0 ]; then
 fi
 echo "== submit: $*"
 submit="$build/tools/nf-submit"
-job=""
 for _ in $(seq 1 50); do   # the broker applies its migrations first
-  job=$("$submit" "$@" 2>/dev/null) && break
+  "$submit" list >/dev/null 2>&1 && break
   sleep 0.2
 done
-[ -n "$job" ] || { echo "demo: the broker did not accept the job; see $run/broker.log" >&2; exit 1; }
-job=${job##* }
-echo "job $job"
-
-status=""
-last=""
-deadline=$(( $(date +%s) + timeout ))
-while :; do
-  out=$("$submit" status "$job" 2>/dev/null || true)
-  read -r status line < <(printf '%s\n' "$out" | /usr/bin/python3 -c '
-import json, sys
-lines = [l for l in sys.stdin.read().splitlines() if l.strip()]
-try:
-    job, counts = json.loads(lines[0]), json.loads(lines[1])
-except Exception:
-    print("? waiting"); sys.exit(0)
-order = ["DISCOVERED", "RAW", "CLEANED", "VALIDATED", "OUTLIER", "READY", "EXPORTED", "REJECTED", "FAILED"]
-print(job.get("status", "?"), " ".join("%s=%d" % (s, counts[s]) for s in order if counts.get(s)))
-')
-  [ "$line" != "$last" ] && echo "  $(date +%T) ${status}  ${line}"
-  last=$line
-  case "$status" in completed|partial|failed|cancelled) break ;; esac
-  if [ "$(date +%s)" -ge "$deadline" ]; then
-    echo "demo: job $job not done after ${timeout}s; see the logs in $run" >&2
-    NF_DEMO_KEEP=1; exit 1
-  fi
-  sleep 0.25
-done
-echo "job $job: $status"
-[ "$status" = failed ] || [ "$status" = cancelled ] && { NF_DEMO_KEEP=1; exit 1; }
+# --wait shows the progress (bars on a terminal, plain lines otherwise),
+# re-reading nf.status every second, and exits 0 completed, 4 partial,
+# 5 failed, 6 cancelled, 3 broker unreachable or --timeout.
+rc=0
+job=$("$submit" "$@" --wait --timeout "$timeout") || rc=$?
+job=${job%%$'\n'*}
+[ -n "$job" ] || { echo "demo: the broker did not accept the job; see $run/broker.log" >&2; NF_DEMO_KEEP=1; exit 1; }
+case $rc in
+  0|4) ;;
+  *) echo "demo: job $job ended with exit code $rc; see the logs in $run" >&2; NF_DEMO_KEEP=1; exit 1 ;;
+esac
 file=$(ls -t "$root"/out/*-"$job".xlsx 2>/dev/null | head -n1 || true)
 [ -n "$file" ] || { echo "demo: no workbook for job $job in out/" >&2; exit 1; }
 t_end=$(date +%s)

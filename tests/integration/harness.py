@@ -28,13 +28,15 @@ class Cluster:
         self.pg_port = pg_port
         self.db = f"nf_{name}_{uuid.uuid4().hex[:8]}"
         self.ports = (port_base, port_base + 1, port_base + 2)
+        self.metrics_port = port_base + 3
         self.procs = []
         self.logdir = os.path.join(BUILD, "test-logs", name)
         os.makedirs(self.logdir, exist_ok=True)
         self.broker = None
         self.broker_env = {"NF_HEARTBEAT_MS": "200", "NF_LIVENESS": "3",
                            "NF_RETRY_BASE_MS": "50", "NF_RETRY_MAX_MS": "200",
-                           "NF_LOG_LEVEL": "info", **broker_env}
+                           "NF_LOG_LEVEL": "info",
+                           "NF_METRICS_BIND": f"127.0.0.1:{port_base + 3}", **broker_env}
         admin = psycopg2.connect(host="127.0.0.1", port=pg_port, user="postgres", dbname="postgres")
         admin.autocommit = True
         admin.cursor().execute(f'CREATE DATABASE "{self.db}"')

@@ -25,7 +25,7 @@ def full_pipeline():
         eq(c.query1("SELECT quota_units FROM nf_jobs WHERE id = %s", job), 100, "quota counted")
         env = c.env()
         out = os.path.join(c.logdir, "export.json")
-        st = subprocess.run([f"{BUILD}/tools/nf-submit", "status", str(job)], env=env, capture_output=True, text=True, timeout=10)
+        st = subprocess.run([f"{BUILD}/tools/nf-submit", "status", str(job), "--json"], env=env, capture_output=True, text=True, timeout=10)
         eq(st.returncode, 0, "nf-submit status exit code")
         check('"completed"' in st.stdout, "status output names the state", st.stdout)
         ex = subprocess.run([f"{BUILD}/tools/nf-submit", "export", str(job), "-o", out, "--format", "json"], env=env, capture_output=True, text=True, timeout=10)
@@ -349,7 +349,7 @@ def pub_events():
     """PUB: every transition of a job is published once on its own topic (video and job
     events match the history tables), a job's topic carries no other job's events, and
     nf.stats arrives every second with the services and their workers."""
-    c = Cluster("pub", 26270)
+    c = Cluster("pub", 26400)
     try:
         c.start_broker()
         pub = f"tcp://127.0.0.1:{c.ports[2]}"
@@ -415,7 +415,7 @@ def priority_admission():
     """NF_MAX_ACTIVE_JOBS=1: one job active at a time, the waiting ones admitted high,
     standard, bulk, background (then by age); with room for all, claims serve the
     high-priority job's videos before the bulk job's."""
-    c = Cluster("prio", 26290, NF_MAX_ACTIVE_JOBS="1")
+    c = Cluster("prio", 26410, NF_MAX_ACTIVE_JOBS="1")
     try:
         c.start_broker()
         first = c.submit("first", count=12, top_n=5, priority="background")
@@ -439,7 +439,7 @@ def priority_admission():
     finally:
         c.stop()
 
-    c = Cluster("prio_claim", 26293)
+    c = Cluster("prio_claim", 26420)
     try:
         c.start_broker()
         c.worker("discover")
