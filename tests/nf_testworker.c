@@ -11,6 +11,8 @@
       --mode hang        never reply (keeps heartbeating)
       --mode badfield    reply with a wrongly typed field
       --delay-ms MS      sleep before replying ("reply late" when > lease)
+      --max-videos N     discover finds at most N new videos a call (as if
+                         the quota ran out); it always skips known_ids
       --tag TEXT         written into meta.<service>_by, to see who applied
       --fixture FILE     discover and scrape serve the videos, channels and
                          transcripts of a JSON file instead of made-up ones:
@@ -32,6 +34,7 @@ typedef struct {
     const char *tag;     /* written into meta */
     int fail_times;      /* for mode fail: attempts that fail */
     int delay_ms;        /* sleep before replying */
+    int max_videos;      /* discover: at most this many new videos a call (0: no cap) */
     json_t *fixture;     /* --fixture data, or NULL */
 } s_script_t;
 
@@ -125,15 +128,30 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
     msgpack_packer pk;
     nf_result_output_packer (result, &pk);
     if (strcmp (s->service, "discover") == 0) {
+        /* Like nf-scraper: skip the ids the job has, find what is missing
+           to reach count (at most --max-videos, as if the quota ran out). */
         int64_t count = 20;
         const msgpack_object *opts = nf_mp_get (task->job, "options");
         nf_mp_get_int (opts, "count", &count);
+        const msgpack_object *known = nf_mp_get (task->input, "known_ids");
+        uint32_t nknown = known && known->type == MSGPACK_OBJECT_ARRAY ? known->via.array.size : 0;
+        int64_t need = count - (int64_t) nknown;
+        if (need < 0)
+            need = 0;
+        if (s->max_videos > 0 && need > s->max_videos)
+            need = s->max_videos;
         msgpack_pack_map (&pk, 2);
         nf_pk_str (&pk, "videos");
-        msgpack_pack_array (&pk, (size_t) count);
-        for (int64_t i = 0; i < count; i++) {
+        msgpack_pack_array (&pk, (size_t) need);
+        for (int64_t i = 0, made = 0; made < need; i++) {
             char id[32], ch[32];
             snprintf (id, sizeof id, "v%05lld", (long long) i);
+            bool have = false;
+            for (uint32_t k = 0; k < nknown && !have; k++)
+                have = nf_mp_is_str (&known->via.array.ptr[k], id);
+            if (have)
+                continue;
+            made++;
             snprintf (ch, sizeof ch, "c%lld", (long long) (i % 3));
             msgpack_pack_map (&pk, 3);
             nf_pk_kv_str (&pk, "video_id", id);
@@ -233,6 +251,8 @@ main (int argc, char **argv)
             script.tag = argv[++i];
         else if (strcmp (a, "--fail-times") == 0 && v)
             script.fail_times = atoi (argv[++i]);
+        else if (strcmp (a, "--max-videos") == 0 && v)
+            script.max_videos = atoi (argv[++i]);
         else if (strcmp (a, "--delay-ms") == 0 && v)
             script.delay_ms = atoi (argv[++i]);
         else if (strcmp (a, "--fixture") == 0 && v) {

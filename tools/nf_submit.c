@@ -801,8 +801,9 @@ main (int argc, char **argv)
     }
     int nargs = nf_config_argc (config);
     if (nf_config_wants_help (config) || nargs == 0) {
-        fputs (s_usage, nargs ? stdout : stderr);
-        nf_config_print_help (config, nargs ? stdout : stderr);
+        FILE *to = nf_config_wants_help (config) ? stdout : stderr;
+        fputs (s_usage, to);
+        nf_config_print_help (config, to);
         int rc = nf_config_wants_help (config) ? EXIT_OK : EXIT_USAGE;
         nf_config_destroy (&config);
         return rc;
