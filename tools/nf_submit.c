@@ -611,7 +611,10 @@ s_cmd_submit (s_ctx_t *ctx, s_submit_args_t *a, const char *niche)
                 continue;
             }
             printf ("%lld\t%s\n", (long long) id, nic);
-            jobs = realloc (jobs, (n + 1) * sizeof *jobs);
+            s_job_t *grown = realloc (jobs, (n + 1) * sizeof *jobs);
+            if (!grown)
+                abort (); /* the one out-of-memory policy (nf_util.h) */
+            jobs = grown;
             memset (&jobs[n], 0, sizeof jobs[n]);
             jobs[n].id = id;
             jobs[n].label = strdup (nic);
