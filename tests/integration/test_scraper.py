@@ -221,7 +221,8 @@ def test_cache():
 
 
 def test_template_source():
-    c = Cluster("scr_tpl", 26360)
+    # The broker accepts only the sources it is told of (NF_SOURCES).
+    c = Cluster("scr_tpl", 26360, NF_SOURCES="youtube template:simsite template:mysite")
     tdir = os.path.join(c.logdir, "templates")
     os.makedirs(tdir, exist_ok=True)
     src = os.path.join(os.environ["NF_SOURCE_DIR"], "workers/scraper/templates")

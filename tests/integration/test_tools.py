@@ -203,4 +203,67 @@ def metrics():
         c.stop()
 
 
-run({f.__name__: f for f in (submit_wait, submit_file, resume, metrics)})
+def monitor():
+    """nf-monitor in tmux: the job, its counts, the services and the error feed grouped by
+    class on screen; p pauses; it says the broker is unreachable while it restarts and comes
+    back; q quits. --json lines parse and follow the job to its end; --once prints a snapshot
+    and exits 0, or 3 when no broker answers."""
+    import json, shutil, signal
+    c = Cluster("tools_monitor", 26455, NF_MAX_ATTEMPTS="2")
+    sock = f"nf-test-{os.getpid()}"
+    tmux = ["tmux", "-L", sock]
+    check(shutil.which("tmux") is not None, "tmux installed")
+    try:
+        c.start_broker()
+        c.all_workers(skip=("sanitize",))
+        c.worker("sanitize", "--mode", "fail", "--match", "v0000")
+        script = os.path.join(c.logdir, "monitor.sh")
+        with open(script, "w") as f:
+            f.write("".join(f"export {k}='{v}'\n" for k, v in c.env().items() if k.startswith("NF_")))
+            f.write(f"exec {BUILD}/tools/nf-monitor\n")
+        subprocess.run(tmux + ["new-session", "-d", "-s", "mon", "-x", "160", "-y", "48", f"bash {script}"], check=True, timeout=10)
+        js = subprocess.Popen([f"{BUILD}/tools/nf-monitor", "--json"], env=c.env(), stdout=subprocess.PIPE, text=True)
+        time.sleep(0.8)
+        job = c.submit("monitor niche", count=30, top_n=5)
+
+        def screen():
+            return subprocess.run(tmux + ["capture-pane", "-p", "-t", "mon"], capture_output=True, text=True, timeout=10).stdout
+        c.wait(lambda: re.search(rf"^ +{job} completed +done +monitor niche +0 +0 +0 +15 +0 +0 +5 +0 +10 *$", screen(), re.M),
+               30, "the job's final row on screen")
+        shot = screen()
+        check(re.search(r"^sanitize +1 +1 ", shot, re.M), "services with workers", shot)
+        check(re.search(r"FAILURES 10, RETRIES 10 in the last minute", shot), "failures and retries", shot)
+        check(re.search(r"^ +20 in the last minute: scripted failure on attempt #$", shot, re.M), "error feed grouped by class", shot)
+        subprocess.run(tmux + ["send-keys", "-t", "mon", "p"], check=True, timeout=10)
+        c.wait(lambda: "[PAUSED" in screen(), 5, "paused shown")
+        subprocess.run(tmux + ["send-keys", "-t", "mon", "p"], check=True, timeout=10)
+        c.broker.send_signal(signal.SIGTERM)
+        c.broker.wait(15)
+        c.wait(lambda: "UNREACHABLE" in screen(), 15, "unreachable shown")
+        c.start_broker()
+        c.wait(lambda: "connected" in screen() and "UNREACHABLE" not in screen(), 15, "reconnected")
+        subprocess.run(tmux + ["send-keys", "-t", "mon", "q"], check=True, timeout=10)
+        c.wait(lambda: subprocess.run(tmux + ["has-session", "-t", "mon"], capture_output=True).returncode != 0, 10, "q quits")
+        js.terminate()
+        lines = js.communicate(timeout=10)[0].splitlines()
+        events = [json.loads(l) for l in lines]
+        mine = [e for e in events if e.get("job_id") == job]
+        check(any(e["type"] == "job" and e["to"] == "completed" for e in mine), "--json followed the job to its end")
+        eq(sum(1 for e in mine if e["type"] == "video" and e["to"] == "FAILED"), 10, "--json FAILED events")
+        check(any(e["topic"] == "nf.stats." for e in events), "--json stats events")
+        p = subprocess.run([f"{BUILD}/tools/nf-monitor", "--once"], env=c.env(), capture_output=True, text=True, timeout=20)
+        eq(p.returncode, 0, "--once exit code")
+        check(re.search(rf"^ +{job} completed ", p.stdout, re.M) and "SERVICES" in p.stdout, "--once snapshot", p.stdout)
+        p = subprocess.run([f"{BUILD}/tools/nf-monitor", "--once", "--json"], env=c.env(), capture_output=True, text=True, timeout=20)
+        snap = json.loads(p.stdout)
+        eq(snap["jobs"][0]["counts"]["EXPORTED"], 5, "--once --json counts")
+        env = c.env({"NF_BROKER_CLIENTS": "tcp://127.0.0.1:1", "NF_BROKER_PUB": "tcp://127.0.0.1:2", "NF_TIMEOUT_MS": "300"})
+        p = subprocess.run([f"{BUILD}/tools/nf-monitor", "--once"], env=env, capture_output=True, text=True, timeout=20)
+        eq(p.returncode, 3, "--once with no broker")
+        eq(subprocess.run([f"{BUILD}/tools/nf-monitor", "--bogus"], env=env, capture_output=True).returncode, 2, "bad argument")
+    finally:
+        subprocess.run(tmux + ["kill-server"], capture_output=True, timeout=10)
+        c.stop()
+
+
+run({f.__name__: f for f in (submit_wait, submit_file, resume, metrics, monitor)})

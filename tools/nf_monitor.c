@@ -1,0 +1,526 @@
+/*  nf-monitor: the operators' view of a running nicheflow. It subscribes to
+    the broker's PUB socket (every job's events and the stats of each
+    second) and re-reads nf.list / nf.status each second as a client, so a
+    lost event (PUB is lossy) or a broker restart never leaves it wrong;
+    ZeroMQ reconnects the subscription by itself.
+
+      nf-monitor              full-screen dashboard (ncurses): jobs with
+                              state and counts, services with workers and
+                              throughput, failures and retries, and a live
+                              error feed grouped by class. Keys: q quit,
+                              p pause, j next job filter, a all jobs.
+      nf-monitor --json       every event as a JSON line (for log pipelines)
+      nf-monitor --once       a snapshot (text, or JSON with --json), then exit
+      nf-monitor --job N      only job N
+
+    Exit codes: 0, 2 bad arguments, 3 broker unreachable (--once). */
+#include "nf_client.h"
+#include "nf_config.h"
+#include "nf_log.h"
+#include "nf_version.h"
+
+#include <curses.h>
+#include <czmq.h>
+#include <jansson.h>
+#include <locale.h>
+
+#define MAX_CLASSES 64
+#define WINDOW_MS   60000
+
+static const char *const s_states[] = {"DISCOVERED", "RAW",      "CLEANED",  "VALIDATED", "OUTLIER",
+                                       "READY",      "EXPORTED", "REJECTED", "FAILED"};
+#define NSTATES (sizeof s_states / sizeof s_states[0])
+
+typedef struct {
+    char text[96];   /* the class: the reason with its numbers blanked */
+    int64_t at[256]; /* times seen (ring), ms */
+    size_t n;        /* entries in the ring */
+    size_t head;
+} s_class_t;
+
+typedef struct {
+    nf_client_t *client;
+    zsock_t *sub;
+    int64_t only_job;   /* --job, or 0 */
+    json_t *jobs;       /* last nf.list, each with "counts" for the shown ones */
+    json_t *stats;      /* last nf.stats body */
+    json_t *prev_stats; /* the one before, for rates */
+    int64_t stats_at;   /* when the last stats arrived, ms */
+    double stats_dt;    /* seconds between the last two */
+    bool reachable;     /* the last request was answered */
+    s_class_t classes[MAX_CLASSES];
+    int64_t failures[512], retries[512]; /* event times (rings) */
+    size_t nfail, nretry;
+} s_mon_t;
+
+/* ---- data ------------------------------------------------------------------- */
+
+static json_t *
+s_reply_json (nf_msg_t *reply, const char *key)
+{
+    const msgpack_object *o = nf_mp_get (nf_msg_root (reply), key);
+    nf_buf_t b;
+    nf_buf_init (&b);
+    char err[64];
+    json_t *j = NULL;
+    if (o && nf_mp_to_json (o, &b, err, sizeof err) == 0)
+        j = json_loadb (b.data, b.len, JSON_DECODE_ANY, NULL);
+    nf_buf_free (&b);
+    return j;
+}
+
+static nf_msg_t *
+s_call (s_mon_t *m, const char *service, int64_t job)
+{
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 2);
+    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
+    if (job)
+        nf_pk_kv_int (&pk, "job_id", job);
+    else
+        nf_pk_kv_int (&pk, "limit", 12);
+    nf_msg_t *reply = NULL;
+    char err[256];
+    int rc = nf_client_request (m->client, service, body.data, body.size, &reply, err, sizeof err);
+    msgpack_sbuffer_destroy (&body);
+    m->reachable = rc == 0;
+    return rc == 0 ? reply : NULL;
+}
+
+/* Re-read the recent jobs and the counts of each shown one. */
+static void
+s_refresh (s_mon_t *m)
+{
+    json_t *jobs = NULL;
+    if (m->only_job)
+        jobs = json_array ();
+    else {
+        nf_msg_t *reply = s_call (m, "nf.list", 0);
+        if (!reply)
+            return;
+        jobs = s_reply_json (reply, "jobs");
+        nf_msg_destroy (&reply);
+        if (!json_is_array (jobs)) {
+            json_decref (jobs);
+            return;
+        }
+    }
+    if (m->only_job) {
+        nf_msg_t *reply = s_call (m, "nf.status", m->only_job);
+        if (!reply) {
+            json_decref (jobs);
+            return;
+        }
+        json_t *j = s_reply_json (reply, "job");
+        if (j) {
+            json_object_set_new (j, "counts", s_reply_json (reply, "counts"));
+            json_array_append_new (jobs, j);
+        }
+        nf_msg_destroy (&reply);
+    }
+    else {
+        size_t i;
+        json_t *j;
+        json_array_foreach (jobs, i, j)
+        {
+            if (i >= 8)
+                break;
+            nf_msg_t *reply =
+                s_call (m, "nf.status", json_integer_value (json_object_get (j, "id")));
+            if (reply)
+                json_object_set_new (j, "counts", s_reply_json (reply, "counts"));
+            nf_msg_destroy (&reply);
+        }
+    }
+    json_decref (m->jobs);
+    m->jobs = jobs;
+}
+
+/* The class of an error reason: numbers blanked (except an HTTP status). */
+static void
+s_classify (const char *reason, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = reason; *p && n + 2 < cap;) {
+        if (isdigit ((unsigned char) *p)) {
+            bool http = p - reason >= 5 && strncmp (p - 5, "HTTP ", 5) == 0;
+            const char *q = p;
+            while (isdigit ((unsigned char) *q))
+                q++;
+            if (http)
+                while (p < q && n + 2 < cap)
+                    out[n++] = *p++;
+            else
+                out[n++] = '#';
+            p = q;
+        }
+        else
+            out[n++] = *p++;
+    }
+    out[n] = 0;
+}
+
+static void
+s_ring_add (int64_t *ring, size_t cap, size_t *n, int64_t at)
+{
+    ring[*n % cap] = at;
+    (*n)++;
+}
+
+static size_t
+s_ring_recent (const int64_t *ring, size_t cap, size_t n, int64_t now)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n && i < cap; i++)
+        c += now - ring[i] <= WINDOW_MS;
+    return c;
+}
+
+static void
+s_on_event (s_mon_t *m, const char *topic, json_t *ev, int64_t now)
+{
+    if (strcmp (topic, "nf.stats.") == 0) {
+        json_decref (m->prev_stats);
+        m->prev_stats = m->stats;
+        m->stats = json_incref (ev);
+        m->stats_dt = m->stats_at ? (double) (now - m->stats_at) / 1000.0 : 0;
+        m->stats_at = now;
+        return;
+    }
+    const char *from = json_string_value (json_object_get (ev, "from"));
+    const char *to = json_string_value (json_object_get (ev, "to"));
+    const char *reason = json_string_value (json_object_get (ev, "reason"));
+    if (!json_is_string (json_object_get (ev, "video_id")) || !to)
+        return;
+    bool retry = from && strcmp (from, to) == 0, failed = strcmp (to, "FAILED") == 0;
+    if (retry)
+        s_ring_add (m->retries, 512, &m->nretry, now);
+    if (failed)
+        s_ring_add (m->failures, 512, &m->nfail, now);
+    if ((retry || failed) && reason && *reason) {
+        char cls[96];
+        s_classify (reason, cls, sizeof cls);
+        s_class_t *c = NULL;
+        for (size_t i = 0; i < MAX_CLASSES && !c; i++)
+            if (m->classes[i].n == 0 || strcmp (m->classes[i].text, cls) == 0)
+                c = &m->classes[i];
+        if (!c) { /* all taken: reuse the quietest */
+            c = &m->classes[0];
+            for (size_t i = 1; i < MAX_CLASSES; i++)
+                if (s_ring_recent (m->classes[i].at, 256, m->classes[i].n, now)
+                    < s_ring_recent (c->at, 256, c->n, now))
+                    c = &m->classes[i];
+            c->n = 0;
+        }
+        snprintf (c->text, sizeof c->text, "%s", cls);
+        s_ring_add (c->at, 256, &c->n, now);
+    }
+}
+
+/* Read what the SUB socket has; --json prints each event as a line. */
+static void
+s_drain (s_mon_t *m, bool print)
+{
+    while (zsock_events (m->sub) & ZMQ_POLLIN) {
+        zmsg_t *msg = zmsg_recv (m->sub);
+        char *topic = zmsg_popstr (msg);
+        zframe_t *body = zmsg_pop (msg);
+        char err[128];
+        nf_msg_t *dec =
+            body ? nf_msg_decode (zframe_data (body), zframe_size (body), 1 << 24, err, sizeof err)
+                 : NULL;
+        nf_buf_t b;
+        nf_buf_init (&b);
+        json_t *ev = NULL;
+        if (dec && nf_mp_to_json (nf_msg_root (dec), &b, err, sizeof err) == 0)
+            ev = json_loadb (b.data, b.len, 0, NULL);
+        if (json_is_object (ev) && topic) {
+            int64_t job = json_integer_value (json_object_get (ev, "job_id"));
+            if (!m->only_job || job == m->only_job || strcmp (topic, "nf.stats.") == 0) {
+                s_on_event (m, topic, ev, nf_clock_ms ());
+                if (print) {
+                    json_object_set_new (ev, "topic", json_string (topic));
+                    char *line = json_dumps (ev, JSON_COMPACT | JSON_SORT_KEYS);
+                    printf ("%s\n", line);
+                    fflush (stdout);
+                    free (line);
+                }
+            }
+        }
+        json_decref (ev);
+        nf_buf_free (&b);
+        nf_msg_destroy (&dec);
+        zframe_destroy (&body);
+        zstr_free (&topic);
+        zmsg_destroy (&msg);
+    }
+}
+
+static void
+s_poll (s_mon_t *m, int ms, bool print)
+{
+    zmq_pollitem_t item = {zsock_resolve (m->sub), 0, ZMQ_POLLIN, 0};
+    zmq_poll (&item, 1, ms);
+    s_drain (m, print);
+}
+
+/* ---- text views ------------------------------------------------------------ */
+
+static int64_t
+s_count (const json_t *job, const char *state)
+{
+    return json_integer_value (json_object_get (json_object_get (job, "counts"), state));
+}
+
+/* The snapshot lines (for --once and for the screen). */
+static void
+s_lines (s_mon_t *m, nf_buf_t *b, int64_t now, bool live)
+{
+    nf_buf_printf (b, "JOBS%s\n", m->only_job ? " (filtered)" : "");
+    nf_buf_printf (b, "%6s %-11s %-10s %-24s", "JOB", "STATUS", "PHASE", "NICHE");
+    const char *abbr[] = {"DISC", "RAW", "CLEAN", "VALID", "OUTL", "READY", "EXPRT", "REJ", "FAIL"};
+    for (size_t s = 0; s < NSTATES; s++)
+        nf_buf_printf (b, " %6s", abbr[s]);
+    nf_buf_puts (b, "\n");
+    size_t i;
+    json_t *j;
+    json_array_foreach (m->jobs, i, j)
+    {
+        const char *niche = json_string_value (json_object_get (j, "niche"));
+        nf_buf_printf (b, "%6lld %-11s %-10s %-24.24s",
+                       (long long) json_integer_value (json_object_get (j, "id")),
+                       json_string_value (json_object_get (j, "status")),
+                       json_string_value (json_object_get (j, "phase")), niche ? niche : "");
+        for (size_t s = 0; s < NSTATES; s++)
+            nf_buf_printf (b, " %6lld", (long long) s_count (j, s_states[s]));
+        nf_buf_puts (b, "\n");
+    }
+    nf_buf_printf (b, "\nSERVICES%s\n", m->stats ? "" : " (no stats from the broker yet)");
+    nf_buf_printf (b, "%-10s %7s %5s %7s %10s %9s %8s\n", "SERVICE", "WORKERS", "IDLE", "QUEUED",
+                   "DISPATCHED", "REPLIES", "PER SEC");
+    const json_t *svcs = json_object_get (m->stats, "services");
+    const json_t *prev = json_object_get (m->prev_stats, "services");
+    const char *name;
+    json_t *sv;
+    json_object_foreach ((json_t *) svcs, name, sv)
+    {
+        int64_t replies = json_integer_value (json_object_get (sv, "replies"));
+        int64_t before =
+            json_integer_value (json_object_get (json_object_get (prev, name), "replies"));
+        double rate = m->stats_dt > 0 && prev ? (double) (replies - before) / m->stats_dt : 0;
+        nf_buf_printf (b, "%-10s %7lld %5lld %7lld %10lld %9lld %8.1f\n", name,
+                       (long long) json_integer_value (json_object_get (sv, "workers")),
+                       (long long) json_integer_value (json_object_get (sv, "idle")),
+                       (long long) json_integer_value (json_object_get (sv, "queued")),
+                       (long long) json_integer_value (json_object_get (sv, "dispatched")),
+                       (long long) replies, rate);
+    }
+    if (m->stats)
+        nf_buf_printf (b, "database %s, dead workers %lld, fenced replies %lld, dropped %lld\n",
+                       json_is_true (json_object_get (m->stats, "database")) ? "up" : "DOWN",
+                       (long long) json_integer_value (json_object_get (m->stats, "dead_workers")),
+                       (long long) json_integer_value (json_object_get (m->stats, "fenced")),
+                       (long long) json_integer_value (json_object_get (m->stats, "dropped")));
+    if (!live)
+        return; /* a snapshot has seen no events: no feed to show */
+    nf_buf_printf (b, "\nFAILURES %zu, RETRIES %zu in the last minute\n",
+                   s_ring_recent (m->failures, 512, m->nfail, now),
+                   s_ring_recent (m->retries, 512, m->nretry, now));
+    bool shown[MAX_CLASSES] = {false};
+    for (int k = 0; k < 8; k++) {
+        size_t best = MAX_CLASSES, best_n = 0;
+        for (size_t c = 0; c < MAX_CLASSES; c++) {
+            size_t n = m->classes[c].n && !shown[c]
+                           ? s_ring_recent (m->classes[c].at, 256, m->classes[c].n, now)
+                           : 0;
+            if (n > best_n) {
+                best = c;
+                best_n = n;
+            }
+        }
+        if (best == MAX_CLASSES)
+            break;
+        shown[best] = true;
+        nf_buf_printf (b, "  %5zu in the last minute: %s\n", best_n, m->classes[best].text);
+    }
+}
+
+/* ---- screen ---------------------------------------------------------------- */
+
+static void
+s_screen (s_mon_t *m, const char *endpoint, bool paused, int64_t now)
+{
+    nf_buf_t b;
+    nf_buf_init (&b);
+    s_lines (m, &b, now, true);
+    erase ();
+    attron (A_BOLD);
+    mvprintw (0, 0, "nf-monitor %s  broker %s  %s%s", NF_VERSION, endpoint,
+              m->reachable ? "connected" : "UNREACHABLE, retrying",
+              paused ? "  [PAUSED: p resumes]" : "");
+    attroff (A_BOLD);
+    mvprintw (1, 0, "q quit  p pause  j next job  a all jobs   stats %s",
+              m->stats_at ? (now - m->stats_at < 3000 ? "live" : "stale") : "waiting");
+    int row = 3;
+    char *save = NULL;
+    for (char *line = strtok_r (b.data, "\n", &save); line && row < LINES;
+         line = strtok_r (NULL, "\n", &save)) {
+        bool head = isupper ((unsigned char) line[0]);
+        if (head)
+            attron (A_BOLD);
+        mvaddnstr (row++, 0, line, COLS - 1);
+        if (head)
+            attroff (A_BOLD);
+    }
+    refresh ();
+    nf_buf_free (&b);
+}
+
+/* The job after the current filter among those listed (0 after the last). */
+static int64_t
+s_next_job (const s_mon_t *m)
+{
+    int64_t next = 0;
+    size_t i;
+    json_t *j;
+    json_array_foreach (m->jobs, i, j)
+    {
+        int64_t id = json_integer_value (json_object_get (j, "id"));
+        if ((m->only_job == 0 || id < m->only_job) && id > next)
+            next = id;
+    }
+    return next;
+}
+
+int
+main (int argc, char **argv)
+{
+    nf_config_t *config = nf_config_new ("nf-monitor", NF_PROG_CLIENT);
+    if (!config || nf_config_load (config, argc, argv) != 0)
+        return 2;
+    const char *usage =
+        "Usage: nf-monitor [--json] [--once] [--job N]\n"
+        "  (no flag: full-screen dashboard; keys q quit, p pause, j next job, a all)\n"
+        "Exit codes: 0, 2 bad arguments, 3 broker unreachable (--once).\n\n";
+    if (nf_config_wants_version (config)) {
+        printf ("nf-monitor %s\n", NF_VERSION);
+        nf_config_destroy (&config);
+        return 0;
+    }
+    if (nf_config_wants_help (config)) {
+        fputs (usage, stdout);
+        nf_config_print_help (config, stdout);
+        nf_config_destroy (&config);
+        return 0;
+    }
+    nf_config_apply_logging (config);
+    bool json = false, once = false;
+    s_mon_t m = {0};
+    int rc = 0;
+    for (int i = 0; i < nf_config_argc (config) && rc == 0; i++) {
+        const char *a = nf_config_arg (config, i);
+        if (strcmp (a, "--json") == 0)
+            json = true;
+        else if (strcmp (a, "--once") == 0)
+            once = true;
+        else if (strcmp (a, "--job") == 0 && i + 1 < nf_config_argc (config)) {
+            char *end;
+            m.only_job = strtoll (nf_config_arg (config, ++i), &end, 10);
+            if (*end || m.only_job <= 0)
+                rc = 2;
+        }
+        else
+            rc = 2;
+        if (rc)
+            fprintf (stderr, "nf-monitor: unexpected argument '%s'\n%s", a, usage);
+    }
+    if (rc) {
+        nf_config_destroy (&config);
+        return rc;
+    }
+    const char *endpoint = nf_config_str (config, NF_CFG_BROKER_CLIENTS);
+    int64_t timeout = nf_config_int (config, NF_CFG_TIMEOUT_MS);
+    m.client = nf_client_new (endpoint, timeout < 2000 ? timeout : 2000,
+                              (size_t) nf_config_int (config, NF_CFG_MAX_FRAME));
+    m.sub = zsock_new (ZMQ_SUB);
+    zsock_connect (m.sub, "%s", nf_config_str (config, NF_CFG_BROKER_PUB));
+    char topic[48] = "nf.job.";
+    if (m.only_job)
+        snprintf (topic, sizeof topic, "nf.job.%lld.", (long long) m.only_job);
+    zsock_set_subscribe (m.sub, topic);
+    zsock_set_subscribe (m.sub, "nf.stats.");
+
+    if (once) {
+        /* One stats message (at most 2.5 s), then the jobs. */
+        int64_t until = nf_clock_ms () + 2500;
+        while (!m.stats && nf_clock_ms () < until && !zsys_interrupted)
+            s_poll (&m, 100, false);
+        s_refresh (&m);
+        if (!m.reachable) {
+            fprintf (stderr, "nf-monitor: the broker at %s does not answer\n", endpoint);
+            rc = 3;
+        }
+        else if (json) {
+            json_t *snap = json_pack ("{s:O, s:O}", "jobs", m.jobs ? m.jobs : json_array (),
+                                      "stats", m.stats ? m.stats : json_null ());
+            char *text = json_dumps (snap, JSON_COMPACT | JSON_SORT_KEYS);
+            printf ("%s\n", text);
+            free (text);
+            json_decref (snap);
+        }
+        else {
+            nf_buf_t b;
+            nf_buf_init (&b);
+            s_lines (&m, &b, nf_clock_ms (), false);
+            fputs (b.data, stdout);
+            nf_buf_free (&b);
+        }
+    }
+    else if (json) {
+        while (!zsys_interrupted)
+            s_poll (&m, 500, true);
+    }
+    else {
+        setlocale (LC_ALL, "");
+        initscr ();
+        cbreak ();
+        noecho ();
+        nodelay (stdscr, TRUE);
+        keypad (stdscr, TRUE);
+        curs_set (0);
+        bool paused = false;
+        int64_t next_refresh = 0;
+        while (!zsys_interrupted) {
+            s_poll (&m, 200, false);
+            int ch = getch ();
+            if (ch == 'q' || ch == 'Q')
+                break;
+            if (ch == 'p' || ch == 'P')
+                paused = !paused, next_refresh = 0;
+            if (ch == 'j' || ch == 'a') {
+                m.only_job = ch == 'a' ? 0 : s_next_job (&m);
+                json_decref (m.jobs);
+                m.jobs = NULL;
+                next_refresh = 0;
+            }
+            int64_t now = nf_clock_ms ();
+            if (now >= next_refresh) {
+                if (!paused)
+                    s_refresh (&m);
+                s_screen (&m, endpoint, paused, now);
+                next_refresh = now + 1000;
+            }
+        }
+        endwin ();
+    }
+    json_decref (m.jobs);
+    json_decref (m.stats);
+    json_decref (m.prev_stats);
+    zsock_destroy (&m.sub);
+    nf_client_destroy (&m.client);
+    nf_config_destroy (&config);
+    return rc;
+}
