@@ -1731,29 +1731,55 @@ s_cancel (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     return 0;
 }
 
+/* The start of nf.retry and nf.resume: read REQ's job id into ID (24
+   bytes), begin a transaction and read the job's STATUS and PHASE (32
+   bytes each). 1 when ALLOWED (status) says the request may go on; 0 when
+   REPLY holds the refusal ("job N is S; " WHY, or no such job) and the
+   transaction is rolled back; -1 on a database error. */
+static int
+s_job_begin (nf_store_t *self, const msgpack_object *req, bool (*allowed) (const char *),
+             const char *why, char *id, char *status, char *phase, nf_buf_t *reply)
+{
+    if (s_job_id (req, id, 24, reply) != 0)
+        return 0;
+    if (nf_db_begin (self->db) != 0)
+        return -1;
+    int rc = s_job_current (self, id, status, 32, phase, 32);
+    if (rc == 0 && allowed (status))
+        return 1;
+    nf_db_rollback (self->db);
+    if (rc < 0)
+        return -1;
+    char msg[200];
+    if (rc)
+        snprintf (msg, sizeof msg, "no such job");
+    else
+        snprintf (msg, sizeof msg, "job %s is %s; %s", id, status, why);
+    nf_client_error_encode (reply, msg);
+    return 0;
+}
+
+static bool
+s_retry_ok (const char *status)
+{
+    return nf_job_transition_ok (status, "processing") && strcmp (status, "cancelled") != 0;
+}
+
+static bool
+s_resume_ok (const char *status)
+{
+    return nf_job_transition_ok (status, "pending");
+}
+
 static int
 s_retry (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
 {
     char id[24], status[32], phase[32];
-    if (s_job_id (req, id, sizeof id, reply) != 0)
-        return 0;
-    if (nf_db_begin (self->db) != 0)
-        return -1;
-    int rc = s_job_current (self, id, status, sizeof status, phase, sizeof phase);
-    if (rc != 0 || !nf_job_transition_ok (status, "processing")
-        || strcmp (status, "cancelled") == 0) {
-        nf_db_rollback (self->db);
-        if (rc < 0)
-            return -1;
-        char msg[160];
-        snprintf (msg, sizeof msg,
-                  rc ? "no such job"
-                     : "job %s is %s; only failed, partial or completed jobs can "
-                       "be retried",
-                  id, status);
-        nf_client_error_encode (reply, msg);
-        return 0;
-    }
+    int go =
+        s_job_begin (self, req, s_retry_ok, "only failed, partial or completed jobs can be retried",
+                     id, status, phase, reply);
+    if (go <= 0)
+        return go;
     const char *params[] = {id};
     PGresult *res = nf_db_exec (
         self->db, "retry_videos",
@@ -1824,23 +1850,11 @@ static int
 s_resume (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
 {
     char id[24], status[32], phase[32];
-    if (s_job_id (req, id, sizeof id, reply) != 0)
-        return 0;
-    if (nf_db_begin (self->db) != 0)
-        return -1;
-    int rc = s_job_current (self, id, status, sizeof status, phase, sizeof phase);
-    if (rc != 0 || !nf_job_transition_ok (status, "pending")) {
-        nf_db_rollback (self->db);
-        if (rc < 0)
-            return -1;
-        char msg[160];
-        snprintf (msg, sizeof msg,
-                  rc ? "no such job"
-                     : "job %s is %s; only cancelled, failed or partial jobs can be resumed",
-                  id, status);
-        nf_client_error_encode (reply, msg);
-        return 0;
-    }
+    int go = s_job_begin (self, req, s_resume_ok,
+                          "only cancelled, failed or partial jobs can be resumed", id, status,
+                          phase, reply);
+    if (go <= 0)
+        return go;
     const char *jp[] = {id, nf_stage_next_job (NULL)->service};
     PGresult *res = nf_db_exec (self->db, "resume_job",
                                 "UPDATE nf_jobs SET phase = $2, attempts = 0, next_attempt_at = "

@@ -546,6 +546,20 @@ nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t errlen)
     }
 }
 
+json_t *
+nf_mp_get_json (const msgpack_object *map, const char *key)
+{
+    const msgpack_object *o = nf_mp_get (map, key);
+    nf_buf_t b;
+    nf_buf_init (&b);
+    char err[64];
+    json_t *j = NULL;
+    if (o && nf_mp_to_json (o, &b, err, sizeof err) == 0)
+        j = json_loadb (b.data, b.len, JSON_DECODE_ANY, NULL);
+    nf_buf_free (&b);
+    return j;
+}
+
 static void
 s_pack_json (const json_t *j, msgpack_packer *pk)
 {

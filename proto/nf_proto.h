@@ -61,6 +61,9 @@ bool nf_mp_is_str (const msgpack_object *o, const char *text);
 int nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t errlen);
 /* Pack the JSON text JSON (LEN bytes) as msgpack. 0 or -1. */
 int nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk);
+/* The value of KEY in MAP as a new jansson value, or NULL when it is
+   missing or cannot be converted. */
+json_t *nf_mp_get_json (const msgpack_object *map, const char *key);
 /* Pack the jansson value J (any type) onto PK. */
 void nf_pk_json (msgpack_packer *pk, const json_t *j);
 

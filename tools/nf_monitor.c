@@ -58,15 +58,7 @@ typedef struct {
 static json_t *
 s_reply_json (nf_msg_t *reply, const char *key)
 {
-    const msgpack_object *o = nf_mp_get (nf_msg_root (reply), key);
-    nf_buf_t b;
-    nf_buf_init (&b);
-    char err[64];
-    json_t *j = NULL;
-    if (o && nf_mp_to_json (o, &b, err, sizeof err) == 0)
-        j = json_loadb (b.data, b.len, JSON_DECODE_ANY, NULL);
-    nf_buf_free (&b);
-    return j;
+    return nf_mp_get_json (nf_msg_root (reply), key);
 }
 
 static nf_msg_t *
