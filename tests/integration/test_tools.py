@@ -266,4 +266,46 @@ def monitor():
         c.stop()
 
 
-run({f.__name__: f for f in (submit_wait, submit_file, resume, metrics, monitor)})
+def terminal():
+    """nf-submit --wait on a terminal (tmux): bars per stage redrawn in place, the funnel, an
+    ETA while running, exit 0; and every program answers --help and --version."""
+    import shutil
+    for exe in ("broker/nf-broker", "workers/nf-scraper", "workers/nf-sanitizer", "workers/nf-geo-validator",
+                "workers/nf-analyst", "workers/nf-architect", "workers/nf-exporter", "tools/nf-submit",
+                "tools/nf-monitor", "tools/nf-ytsim"):
+        name = os.path.basename(exe)
+        v = subprocess.run([f"{BUILD}/{exe}", "--version"], capture_output=True, text=True, timeout=10)
+        check(v.returncode == 0 and v.stdout.startswith(name + " "), f"{name} --version", v.stdout, v.stderr)
+        h = subprocess.run([f"{BUILD}/{exe}", "--help"], capture_output=True, text=True, timeout=10)
+        check(h.returncode == 0 and h.stdout.strip(), f"{name} --help", h.stderr)
+    c = Cluster("tools_term", 26465)
+    sock = f"nf-term-{os.getpid()}"
+    tmux = ["tmux", "-L", sock]
+    check(shutil.which("tmux") is not None, "tmux installed")
+    try:
+        c.start_broker()
+        c.all_workers(skip=("scrape",))
+        c.worker("scrape", "--delay-ms", "60")
+        script = os.path.join(c.logdir, "wait.sh")
+        with open(script, "w") as f:
+            f.write("".join(f"export {k}='{v}'\n" for k, v in c.env().items() if k.startswith("NF_")))
+            f.write(f"{BUILD}/tools/nf-submit 'terminal niche' --count 30 --top-n 5 --wait; echo EXIT=$?; sleep 60\n")
+        subprocess.run(tmux + ["new-session", "-d", "-s", "w", "-x", "140", "-y", "40", f"bash {script}"], check=True, timeout=10)
+        seen_eta, deadline, shot = False, time.time() + 60, ""
+        while time.time() < deadline and "EXIT=" not in shot:
+            shot = subprocess.run(tmux + ["capture-pane", "-p", "-t", "w"], capture_output=True, text=True, timeout=10).stdout
+            seen_eta = seen_eta or re.search(r"ETA \d+s", shot) is not None
+            time.sleep(0.1)
+        check("EXIT=0" in shot, "exit code 0 on the terminal", shot)
+        check(seen_eta, "an ETA shown while running")
+        for stage in ("discover", "scrape", "sanitize", "geo"):
+            check(re.search(rf"^  {stage} +\[#{{24}}\] 30/30$", shot, re.M), f"full bar for {stage}", shot)
+        check(re.search(r"^  architect \[#{24}\] 5/5$", shot, re.M), "architect bar", shot)
+        check("funnel: DISCOVERED 0 RAW 0 CLEANED 0 VALIDATED 25 OUTLIER 0 READY 0 EXPORTED 5" in shot, "funnel", shot)
+        eq(shot.count("  scrape    ["), 1, "redrawn in place, not scrolled")
+    finally:
+        subprocess.run(tmux + ["kill-server"], capture_output=True, timeout=10)
+        c.stop()
+
+
+run({f.__name__: f for f in (submit_wait, submit_file, resume, metrics, monitor, terminal)})
