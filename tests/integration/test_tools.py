@@ -249,7 +249,9 @@ def monitor():
         events = [json.loads(l) for l in lines]
         mine = [e for e in events if e.get("job_id") == job]
         check(any(e["type"] == "job" and e["to"] == "completed" for e in mine), "--json followed the job to its end")
-        eq(sum(1 for e in mine if e["type"] == "video" and e["to"] == "FAILED"), 10, "--json FAILED events")
+        failed = sorted((e["video_id"], e["from"], e["service"], e["reason"]) for e in mine
+                        if e["type"] == "video" and e["to"] == "FAILED")
+        eq(len(failed), 10, f"--json FAILED events {failed}")
         check(any(e["topic"] == "nf.stats." for e in events), "--json stats events")
         p = subprocess.run([f"{BUILD}/tools/nf-monitor", "--once"], env=c.env(), capture_output=True, text=True, timeout=20)
         eq(p.returncode, 0, "--once exit code")
