@@ -64,10 +64,10 @@ s_reply_json (nf_msg_t *reply, const char *key)
 static nf_msg_t *
 s_call (s_mon_t *m, const char *service, int64_t job)
 {
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
+    nf_buf_t body;
+    nf_buf_init (&body);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    nf_pk_init_buf (&pk, &body);
     msgpack_pack_map (&pk, 2);
     nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
     if (job)
@@ -76,8 +76,8 @@ s_call (s_mon_t *m, const char *service, int64_t job)
         nf_pk_kv_int (&pk, "limit", 12);
     nf_msg_t *reply = NULL;
     char err[256];
-    int rc = nf_client_request (m->client, service, body.data, body.size, &reply, err, sizeof err);
-    msgpack_sbuffer_destroy (&body);
+    int rc = nf_client_request (m->client, service, body.data, body.len, &reply, err, sizeof err);
+    nf_buf_free (&body);
     m->reachable = rc == 0;
     return rc == 0 ? reply : NULL;
 }

@@ -59,10 +59,12 @@ static const struct {
 };
 #define NOPTS (sizeof s_opts / sizeof s_opts[0])
 
-/* The video states in pipeline order, and each stage's input state. */
-static const char *const s_flow[] = {"DISCOVERED", "RAW",   "CLEANED", "VALIDATED",
-                                     "OUTLIER",    "READY", "EXPORTED"};
-#define NFLOW (sizeof s_flow / sizeof s_flow[0])
+/* The video states: the first NFLOW in pipeline order, then the two ends
+   off the pipeline. */
+static const char *const s_flow[] = {"DISCOVERED", "RAW",      "CLEANED",  "VALIDATED", "OUTLIER",
+                                     "READY",      "EXPORTED", "REJECTED", "FAILED"};
+#define NFLOW   7
+#define NSTATES (sizeof s_flow / sizeof s_flow[0])
 
 typedef struct {
     nf_client_t *client;
@@ -88,10 +90,10 @@ typedef struct {
 /* ---- requests -------------------------------------------------------------- */
 
 static int
-s_request (s_ctx_t *ctx, const char *service, msgpack_sbuffer *body, nf_msg_t **reply, bool quiet)
+s_request (s_ctx_t *ctx, const char *service, const nf_buf_t *body, nf_msg_t **reply, bool quiet)
 {
     char err[300];
-    if (nf_client_request (ctx->client, service, body->data, body->size, reply, err, sizeof err)
+    if (nf_client_request (ctx->client, service, body->data, body->len, reply, err, sizeof err)
         != 0) {
         if (!quiet)
             fprintf (stderr, "nf-submit: %s\n", err);
@@ -108,19 +110,22 @@ s_request (s_ctx_t *ctx, const char *service, msgpack_sbuffer *body, nf_msg_t **
     return EXIT_OK;
 }
 
-/* A request whose body is {v, job_id}. */
+/* A request whose body is {v, job_id} (and format when FORMAT is given). */
 static int
-s_job_request (s_ctx_t *ctx, const char *service, int64_t job, nf_msg_t **reply, bool quiet)
+s_job_request (s_ctx_t *ctx, const char *service, int64_t job, const char *format, nf_msg_t **reply,
+               bool quiet)
 {
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
+    nf_buf_t body;
+    nf_buf_init (&body);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 2);
+    nf_pk_init_buf (&pk, &body);
+    msgpack_pack_map (&pk, format ? 3 : 2);
     nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
     nf_pk_kv_int (&pk, "job_id", job);
+    if (format)
+        nf_pk_kv_str (&pk, "format", format);
     int rc = s_request (ctx, service, &body, reply, quiet);
-    msgpack_sbuffer_destroy (&body);
+    nf_buf_free (&body);
     return rc;
 }
 
@@ -182,17 +187,8 @@ s_format_of (const char *path)
 static int
 s_export (s_ctx_t *ctx, int64_t job, const char *format, const char *out)
 {
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 3);
-    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
-    nf_pk_kv_int (&pk, "job_id", job);
-    nf_pk_kv_str (&pk, "format", format);
     nf_msg_t *reply = NULL;
-    int rc = s_request (ctx, "nf.export", &body, &reply, false);
-    msgpack_sbuffer_destroy (&body);
+    int rc = s_job_request (ctx, "nf.export", job, format, &reply, false);
     const msgpack_object *content =
         rc == EXIT_OK ? nf_mp_get (nf_msg_root (reply), "content") : NULL;
     if (rc == EXIT_OK && (!content || content->type != MSGPACK_OBJECT_BIN)) {
@@ -305,8 +301,24 @@ s_draw (s_ctx_t *ctx, s_job_t *jobs, size_t n, int *drawn)
     for (size_t i = 0; i < n; i++) {
         if (!jobs[i].job)
             continue;
+        if (!ctx->tty) {
+            /* One plain line when something changed: the status and the counts. */
+            const char *status = json_string_value (json_object_get (jobs[i].job, "status"));
+            nf_buf_t l;
+            nf_buf_init (&l);
+            nf_buf_printf (&l, "job %lld %s", (long long) jobs[i].id, status ? status : "?");
+            for (size_t s = 0; s < NSTATES; s++)
+                if (s_count (jobs[i].counts, s_flow[s]))
+                    nf_buf_printf (&l, " %s=%lld", s_flow[s],
+                                   (long long) s_count (jobs[i].counts, s_flow[s]));
+            if (strncmp (l.data, jobs[i].last, sizeof jobs[i].last) != 0) {
+                fprintf (stderr, "%s\n", l.data);
+                snprintf (jobs[i].last, sizeof jobs[i].last, "%s", l.data);
+            }
+            nf_buf_free (&l);
+            continue;
+        }
         double f = 0;
-        size_t at = b.len;
         s_render (&jobs[i], &b, &f);
         double elapsed = (double) (nf_clock_ms () - jobs[i].started) / 1000.0;
         if (!jobs[i].done && f > 0.02)
@@ -314,30 +326,6 @@ s_draw (s_ctx_t *ctx, s_job_t *jobs, size_t n, int *drawn)
                            elapsed * (1 - f) / f);
         else
             nf_buf_printf (&b, "  %.0f%%  elapsed %.0fs\n", f * 100, elapsed);
-        if (!ctx->tty) {
-            /* One plain line: the header and the funnel. */
-            const char *status = json_string_value (json_object_get (jobs[i].job, "status"));
-            char line[512];
-            nf_buf_t l;
-            nf_buf_init (&l);
-            nf_buf_printf (&l, "job %lld %s", (long long) jobs[i].id, status ? status : "?");
-            for (size_t s = 0; s < NFLOW; s++)
-                if (s_count (jobs[i].counts, s_flow[s]))
-                    nf_buf_printf (&l, " %s=%lld", s_flow[s],
-                                   (long long) s_count (jobs[i].counts, s_flow[s]));
-            for (const char *st = "REJECTED"; st; st = strcmp (st, "FAILED") ? "FAILED" : NULL)
-                if (s_count (jobs[i].counts, st))
-                    nf_buf_printf (&l, " %s=%lld", st, (long long) s_count (jobs[i].counts, st));
-            snprintf (line, sizeof line, "%s", l.data);
-            nf_buf_free (&l);
-            if (strcmp (line, jobs[i].last) != 0) {
-                fprintf (stderr, "%s\n", line);
-                snprintf (jobs[i].last, sizeof jobs[i].last, "%s", line);
-            }
-            b.len = at;
-            if (b.data)
-                b.data[at] = 0;
-        }
     }
     if (ctx->tty && b.len) {
         for (int i = 0; i < *drawn; i++)
@@ -361,7 +349,7 @@ s_resync (s_ctx_t *ctx, s_job_t *jobs, size_t n)
         if (jobs[i].done)
             continue;
         nf_msg_t *reply = NULL;
-        int rc = s_job_request (ctx, "nf.status", jobs[i].id, &reply, true);
+        int rc = s_job_request (ctx, "nf.status", jobs[i].id, NULL, &reply, true);
         if (rc == EXIT_UNREACHABLE) {
             nf_msg_destroy (&reply);
             return -1;
@@ -504,10 +492,10 @@ s_submit_one (s_ctx_t *ctx, const s_submit_args_t *a, const char *niche, const c
     size_t nopt = 0;
     for (size_t o = 0; o < NOPTS; o++)
         nopt += a->values[o] != NULL;
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
+    nf_buf_t body;
+    nf_buf_init (&body);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    nf_pk_init_buf (&pk, &body);
     msgpack_pack_map (&pk, 3 + (sub ? 1 : 0) + (a->priority ? 1 : 0));
     nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
     nf_pk_kv_str (&pk, "niche", niche);
@@ -529,7 +517,7 @@ s_submit_one (s_ctx_t *ctx, const s_submit_args_t *a, const char *niche, const c
     if (rc == EXIT_OK && !nf_mp_get_int (nf_msg_root (reply), "job_id", id))
         rc = EXIT_REFUSED;
     nf_msg_destroy (&reply);
-    msgpack_sbuffer_destroy (&body);
+    nf_buf_free (&body);
     return rc;
 }
 
@@ -672,7 +660,7 @@ static int
 s_cmd_status (s_ctx_t *ctx, int64_t job)
 {
     nf_msg_t *reply = NULL;
-    int rc = s_job_request (ctx, "nf.status", job, &reply, false);
+    int rc = s_job_request (ctx, "nf.status", job, NULL, &reply, false);
     if (rc == EXIT_OK) {
         json_t *j = s_reply_json (reply, "job"), *counts = s_reply_json (reply, "counts");
         json_t *rejected = s_reply_json (reply, "rejected"),
@@ -734,16 +722,16 @@ static const char *const s_priorities[] = {"high", "standard", "bulk", "backgrou
 static int
 s_cmd_list (s_ctx_t *ctx, int64_t limit)
 {
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
+    nf_buf_t body;
+    nf_buf_init (&body);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    nf_pk_init_buf (&pk, &body);
     msgpack_pack_map (&pk, 2);
     nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
     nf_pk_kv_int (&pk, "limit", limit);
     nf_msg_t *reply = NULL;
     int rc = s_request (ctx, "nf.list", &body, &reply, false);
-    msgpack_sbuffer_destroy (&body);
+    nf_buf_free (&body);
     if (rc == EXIT_OK) {
         json_t *jobs = s_reply_json (reply, "jobs");
         if (ctx->json)
@@ -896,7 +884,7 @@ main (int argc, char **argv)
     else if (strcmp (cmd, "wait") == 0 || (strcmp (cmd, "resume") == 0)) {
         nf_msg_t *reply = NULL;
         if (strcmp (cmd, "resume") == 0) {
-            rc = s_job_request (&ctx, "nf.resume", job, &reply, false);
+            rc = s_job_request (&ctx, "nf.resume", job, NULL, &reply, false);
             if (rc == EXIT_OK)
                 printf ("job %lld: resumed (pending)\n", (long long) job);
         }
@@ -912,7 +900,7 @@ main (int argc, char **argv)
         char service[16];
         snprintf (service, sizeof service, "nf.%s", cmd);
         nf_msg_t *reply = NULL;
-        rc = s_job_request (&ctx, service, job, &reply, false);
+        rc = s_job_request (&ctx, service, job, NULL, &reply, false);
         if (rc == EXIT_OK) {
             char *status = nf_mp_dup_str (nf_msg_root (reply), "status");
             printf ("job %lld: %s\n", (long long) job, status ? status : "?");
