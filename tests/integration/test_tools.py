@@ -1,6 +1,6 @@
 """nf-submit end to end and the broker's metrics endpoint (issue: the tools
 people drive nicheflow with). Run one: test_tools.py NAME."""
-import os, re, subprocess, time, urllib.error, urllib.request
+import os, re, shutil, subprocess, time, urllib.error, urllib.request
 
 from harness import BUILD, Cluster, check, eq, run
 
@@ -8,6 +8,35 @@ from harness import BUILD, Cluster, check, eq, run
 def nf_submit(c, *args, timeout=60, env=None):
     return subprocess.run([f"{BUILD}/tools/nf-submit", *args], env=env or c.env(), capture_output=True,
                           text=True, timeout=timeout)
+
+
+class Tmux:
+    """A terminal for one command, on a tmux server of its own (ended by stop()). The
+    command runs with the cluster's NF_* environment."""
+
+    def __init__(self, c, name, command, width, height):
+        check(shutil.which("tmux") is not None, "tmux installed")
+        self.tmux = ["tmux", "-L", f"nf-{name}-{os.getpid()}"]
+        script = os.path.join(c.logdir, f"{name}.sh")
+        with open(script, "w") as f:
+            f.write("".join(f"export {k}='{v}'\n" for k, v in c.env().items() if k.startswith("NF_")))
+            f.write(command + "\n")
+        subprocess.run(self.tmux + ["new-session", "-d", "-s", name, "-x", str(width), "-y", str(height),
+                                    f"bash {script}"], check=True, timeout=10)
+        self.name = name
+
+    def screen(self):
+        return subprocess.run(self.tmux + ["capture-pane", "-p", "-t", self.name], capture_output=True, text=True,
+                              timeout=10).stdout
+
+    def keys(self, k):
+        subprocess.run(self.tmux + ["send-keys", "-t", self.name, k], check=True, timeout=10)
+
+    def alive(self):
+        return subprocess.run(self.tmux + ["has-session", "-t", self.name], capture_output=True, timeout=10).returncode == 0
+
+    def stop(self):
+        subprocess.run(self.tmux + ["kill-server"], capture_output=True, timeout=10)
 
 
 def submit_wait():
@@ -208,42 +237,34 @@ def monitor():
     class on screen; p pauses; it says the broker is unreachable while it restarts and comes
     back; q quits. --json lines parse and follow the job to its end; --once prints a snapshot
     and exits 0, or 3 when no broker answers."""
-    import json, shutil, signal
+    import json, signal
     c = Cluster("tools_monitor", 26455, NF_MAX_ATTEMPTS="2")
-    sock = f"nf-test-{os.getpid()}"
-    tmux = ["tmux", "-L", sock]
-    check(shutil.which("tmux") is not None, "tmux installed")
+    term = None
     try:
         c.start_broker()
         c.all_workers(skip=("sanitize",))
         c.worker("sanitize", "--mode", "fail", "--match", "v0000")
-        script = os.path.join(c.logdir, "monitor.sh")
-        with open(script, "w") as f:
-            f.write("".join(f"export {k}='{v}'\n" for k, v in c.env().items() if k.startswith("NF_")))
-            f.write(f"exec {BUILD}/tools/nf-monitor\n")
-        subprocess.run(tmux + ["new-session", "-d", "-s", "mon", "-x", "160", "-y", "48", f"bash {script}"], check=True, timeout=10)
+        term = Tmux(c, "mon", f"exec {BUILD}/tools/nf-monitor", 160, 48)
+        screen = term.screen
         js = subprocess.Popen([f"{BUILD}/tools/nf-monitor", "--json"], env=c.env(), stdout=subprocess.PIPE, text=True)
         time.sleep(0.8)
         job = c.submit("monitor niche", count=30, top_n=5)
-
-        def screen():
-            return subprocess.run(tmux + ["capture-pane", "-p", "-t", "mon"], capture_output=True, text=True, timeout=10).stdout
         c.wait(lambda: re.search(rf"^ +{job} completed +done +monitor niche +0 +0 +0 +15 +0 +0 +5 +0 +10 *$", screen(), re.M),
                30, "the job's final row on screen")
         shot = screen()
         check(re.search(r"^sanitize +1 +1 ", shot, re.M), "services with workers", shot)
         check(re.search(r"FAILURES 10, RETRIES 10 in the last minute", shot), "failures and retries", shot)
         check(re.search(r"^ +20 in the last minute: scripted failure on attempt #$", shot, re.M), "error feed grouped by class", shot)
-        subprocess.run(tmux + ["send-keys", "-t", "mon", "p"], check=True, timeout=10)
+        term.keys("p")
         c.wait(lambda: "[PAUSED" in screen(), 5, "paused shown")
-        subprocess.run(tmux + ["send-keys", "-t", "mon", "p"], check=True, timeout=10)
+        term.keys("p")
         c.broker.send_signal(signal.SIGTERM)
         c.broker.wait(15)
         c.wait(lambda: "UNREACHABLE" in screen(), 15, "unreachable shown")
         c.start_broker()
         c.wait(lambda: "connected" in screen() and "UNREACHABLE" not in screen(), 15, "reconnected")
-        subprocess.run(tmux + ["send-keys", "-t", "mon", "q"], check=True, timeout=10)
-        c.wait(lambda: subprocess.run(tmux + ["has-session", "-t", "mon"], capture_output=True).returncode != 0, 10, "q quits")
+        term.keys("q")
+        c.wait(lambda: not term.alive(), 10, "q quits")
         js.terminate()
         lines = js.communicate(timeout=10)[0].splitlines()
         events = [json.loads(l) for l in lines]
@@ -264,14 +285,14 @@ def monitor():
         eq(p.returncode, 3, "--once with no broker")
         eq(subprocess.run([f"{BUILD}/tools/nf-monitor", "--bogus"], env=env, capture_output=True).returncode, 2, "bad argument")
     finally:
-        subprocess.run(tmux + ["kill-server"], capture_output=True, timeout=10)
+        if term:
+            term.stop()
         c.stop()
 
 
 def terminal():
     """nf-submit --wait on a terminal (tmux): bars per stage redrawn in place, the funnel, an
     ETA while running, exit 0; and every program answers --help and --version."""
-    import shutil
     for exe in ("broker/nf-broker", "workers/nf-scraper", "workers/nf-sanitizer", "workers/nf-geo-validator",
                 "workers/nf-analyst", "workers/nf-architect", "workers/nf-exporter", "tools/nf-submit",
                 "tools/nf-monitor", "tools/nf-ytsim"):
@@ -281,21 +302,16 @@ def terminal():
         h = subprocess.run([f"{BUILD}/{exe}", "--help"], capture_output=True, text=True, timeout=10)
         check(h.returncode == 0 and h.stdout.strip(), f"{name} --help", h.stderr)
     c = Cluster("tools_term", 26465)
-    sock = f"nf-term-{os.getpid()}"
-    tmux = ["tmux", "-L", sock]
-    check(shutil.which("tmux") is not None, "tmux installed")
+    term = None
     try:
         c.start_broker()
         c.all_workers(skip=("scrape",))
         c.worker("scrape", "--delay-ms", "60")
-        script = os.path.join(c.logdir, "wait.sh")
-        with open(script, "w") as f:
-            f.write("".join(f"export {k}='{v}'\n" for k, v in c.env().items() if k.startswith("NF_")))
-            f.write(f"{BUILD}/tools/nf-submit 'terminal niche' --count 30 --top-n 5 --wait; echo EXIT=$?; sleep 60\n")
-        subprocess.run(tmux + ["new-session", "-d", "-s", "w", "-x", "140", "-y", "40", f"bash {script}"], check=True, timeout=10)
+        term = Tmux(c, "w", f"{BUILD}/tools/nf-submit 'terminal niche' --count 30 --top-n 5 --wait; echo EXIT=$?; sleep 60",
+                    140, 40)
         seen_eta, deadline, shot = False, time.time() + 60, ""
         while time.time() < deadline and "EXIT=" not in shot:
-            shot = subprocess.run(tmux + ["capture-pane", "-p", "-t", "w"], capture_output=True, text=True, timeout=10).stdout
+            shot = term.screen()
             seen_eta = seen_eta or re.search(r"ETA \d+s", shot) is not None
             time.sleep(0.1)
         check("EXIT=0" in shot, "exit code 0 on the terminal", shot)
@@ -306,7 +322,8 @@ def terminal():
         check("funnel: DISCOVERED 0 RAW 0 CLEANED 0 VALIDATED 25 OUTLIER 0 READY 0 EXPORTED 5" in shot, "funnel", shot)
         eq(shot.count("  scrape    ["), 1, "redrawn in place, not scrolled")
     finally:
-        subprocess.run(tmux + ["kill-server"], capture_output=True, timeout=10)
+        if term:
+            term.stop()
         c.stop()
 
 
