@@ -2,6 +2,7 @@
     ROUTERs, and between polls flushes replies, claims work, ticks the
     scheduler and checks heartbeats. */
 #include "nf_broker.h"
+#include "nf_curve.h"
 #include "nf_log.h"
 #include "nf_metrics.h"
 #include "nf_schema.h"
@@ -62,6 +63,7 @@ struct nf_broker_t {
     zsock_t *workers;       /* ROUTER for workers */
     zsock_t *clients;       /* ROUTER for clients */
     zsock_t *pub;           /* progress events */
+    nf_curve_t *curve;      /* CURVE keys and ZAP handler, or NULL */
     zhashx_t *services;     /* name -> s_service_t */
     zhashx_t *peers;        /* hex id -> s_worker_t */
     zhashx_t *inflight;     /* token -> s_task_t (dispatched) */
@@ -678,11 +680,17 @@ s_render_metrics (nf_broker_t *self, int64_t now)
                    "# TYPE nf_dead_workers_total counter\nnf_dead_workers_total %llu\n"
                    "# HELP nf_database_up 1 when the broker is connected to PostgreSQL.\n"
                    "# TYPE nf_database_up gauge\nnf_database_up %d\n"
+                   "# HELP nf_curve_admitted_total CURVE handshakes admitted (0: CURVE off).\n"
+                   "# TYPE nf_curve_admitted_total counter\nnf_curve_admitted_total %llu\n"
+                   "# HELP nf_curve_refused_total CURVE handshakes refused: key not allowed.\n"
+                   "# TYPE nf_curve_refused_total counter\nnf_curve_refused_total %llu\n"
                    "# HELP nf_uptime_seconds Seconds since the broker started.\n"
                    "# TYPE nf_uptime_seconds gauge\nnf_uptime_seconds %.1f\n",
                    (unsigned long long) st->claimed, (unsigned long long) st->applied,
                    (unsigned long long) st->fenced, (unsigned long long) self->dropped,
                    (unsigned long long) self->dead_workers, nf_db_connected (self->db) ? 1 : 0,
+                   (unsigned long long) nf_curve_admitted (self->curve),
+                   (unsigned long long) nf_curve_refused (self->curve),
                    (double) (now - self->started_ms) / 1000.0);
     nf_metrics_set (self->metrics, b.data, b.len);
     nf_buf_free (&b);
@@ -706,15 +714,16 @@ s_service_free (void **item)
 }
 
 static zsock_t *
-s_bind (int type, const char *endpoint, size_t max_frame)
+s_bind (nf_broker_t *self, int type, const char *endpoint)
 {
     zsock_t *sock = zsock_new (type);
     if (!sock)
         return NULL;
     zsock_set_linger (sock, 0);
+    nf_curve_server (self->curve, sock);
     if (type == ZMQ_ROUTER) {
         zsock_set_router_mandatory (sock, 1);
-        zsock_set_maxmsgsize (sock, (int64_t) max_frame + 4096);
+        zsock_set_maxmsgsize (sock, (int64_t) self->max_frame + 4096);
     }
     if (zsock_bind (sock, "%s", endpoint) < 0) {
         nf_error ("cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
@@ -781,18 +790,23 @@ nf_broker_new (nf_config_t *config)
         nf_broker_destroy (&self);
         return NULL;
     }
-    self->workers =
-        s_bind (ZMQ_ROUTER, nf_config_str (config, NF_CFG_WORKERS_BIND), self->max_frame);
-    self->clients =
-        s_bind (ZMQ_ROUTER, nf_config_str (config, NF_CFG_CLIENTS_BIND), self->max_frame);
-    self->pub = s_bind (ZMQ_PUB, nf_config_str (config, NF_CFG_PUB_BIND), self->max_frame);
+    /* The ZAP handler is bound before the first CURVE server socket exists
+       (see nf_curve.h). */
+    char err[512];
+    if (nf_curve_new (config, NF_PROG_BROKER, &self->curve, err, sizeof err) != 0) {
+        nf_error ("cannot start: %s", err);
+        nf_broker_destroy (&self);
+        return NULL;
+    }
+    self->workers = s_bind (self, ZMQ_ROUTER, nf_config_str (config, NF_CFG_WORKERS_BIND));
+    self->clients = s_bind (self, ZMQ_ROUTER, nf_config_str (config, NF_CFG_CLIENTS_BIND));
+    self->pub = s_bind (self, ZMQ_PUB, nf_config_str (config, NF_CFG_PUB_BIND));
     if (!self->workers || !self->clients || !self->pub) {
         nf_broker_destroy (&self);
         return NULL;
     }
     const char *metrics = nf_config_str (config, NF_CFG_METRICS_BIND);
     if (*metrics) {
-        char err[200];
         self->metrics = nf_metrics_new (metrics, err, sizeof err);
         if (!self->metrics) {
             nf_error ("%s", err);
@@ -803,10 +817,13 @@ nf_broker_new (nf_config_t *config)
         nf_info ("metrics on port %d (GET /metrics)", nf_metrics_port (self->metrics));
     }
     self->db_generation = nf_db_generation (self->db);
-    nf_info ("nf-broker %s up: workers %s, clients %s, events %s, owner '%s', schema v%d",
+    nf_info ("nf-broker %s up: workers %s, clients %s, events %s, owner '%s', schema v%d, %s",
              NF_VERSION, nf_config_str (config, NF_CFG_WORKERS_BIND),
              nf_config_str (config, NF_CFG_CLIENTS_BIND), nf_config_str (config, NF_CFG_PUB_BIND),
-             owner, nf_schema_latest ());
+             owner, nf_schema_latest (), self->curve ? "CURVE on" : "CURVE off (plain TCP)");
+    if (self->curve)
+        nf_info ("CURVE: broker key %s, admitting the certificates in %s",
+                 nf_curve_public (self->curve), nf_config_str (config, NF_CFG_CURVE_ALLOW));
     return self;
 }
 
@@ -831,6 +848,7 @@ nf_broker_destroy (nf_broker_t **self_p)
     zsock_destroy (&self->workers);
     zsock_destroy (&self->clients);
     zsock_destroy (&self->pub);
+    nf_curve_destroy (&self->curve);
     free (self);
     *self_p = NULL;
 }
@@ -868,17 +886,21 @@ nf_broker_run (nf_broker_t *self)
         }
         if (drain_until && (zhashx_size (self->inflight) == 0 || nf_clock_ms () > drain_until))
             break;
+        zsock_t *zap = nf_curve_zap_socket (self->curve);
         zmq_pollitem_t items[] = {
             {zsock_resolve (self->workers), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (self->clients), 0, ZMQ_POLLIN, 0},
+            {zap ? zsock_resolve (zap) : NULL, 0, ZMQ_POLLIN, 0},
         };
         long timeout = 50;
         if (zlistx_size (self->outcomes)) {
             int64_t left = self->oldest_ms + self->flush_ms - nf_clock_ms ();
             timeout = left < 0 ? 0 : left < timeout ? (long) left : timeout;
         }
-        if (zmq_poll (items, 2, timeout) < 0 && errno != EINTR)
+        if (zmq_poll (items, zap ? 3 : 2, timeout) < 0 && errno != EINTR)
             break;
+        if (zap && (items[2].revents & ZMQ_POLLIN))
+            nf_curve_zap_handle (self->curve);
         if (items[0].revents & ZMQ_POLLIN)
             s_drain_socket (self, self->workers, true);
         if (items[1].revents & ZMQ_POLLIN)

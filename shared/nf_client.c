@@ -4,26 +4,31 @@
 #include <czmq.h>
 
 struct nf_client_t {
-    char *endpoint;     /* broker client endpoint */
-    int64_t timeout_ms; /* per request */
-    size_t max_frame;   /* reply size limit */
-    zsock_t *socket;    /* DEALER, rebuilt after a timeout */
+    char *endpoint;          /* broker client endpoint */
+    int64_t timeout_ms;      /* per request */
+    size_t max_frame;        /* reply size limit */
+    zsock_t *socket;         /* DEALER, rebuilt after a timeout */
+    const nf_curve_t *curve; /* borrowed, or NULL */
+    zsock_t *watch;          /* CURVE handshake failures, or NULL */
 };
 
 static int
 s_connect (nf_client_t *self)
 {
+    nf_curve_unwatch (self->socket, &self->watch);
     zsock_destroy (&self->socket);
     self->socket = zsock_new (ZMQ_DEALER);
     if (!self->socket)
         return -1;
     zsock_set_linger (self->socket, 0);
     zsock_set_maxmsgsize (self->socket, (int64_t) self->max_frame + 4096);
+    nf_curve_client (self->curve, self->socket);
+    self->watch = nf_curve_watch (self->curve, self->socket);
     return zsock_connect (self->socket, "%s", self->endpoint);
 }
 
 nf_client_t *
-nf_client_new (const char *endpoint, int64_t timeout_ms, size_t max_frame)
+nf_client_new (const char *endpoint, int64_t timeout_ms, size_t max_frame, const nf_curve_t *curve)
 {
     nf_client_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -31,6 +36,7 @@ nf_client_new (const char *endpoint, int64_t timeout_ms, size_t max_frame)
     self->endpoint = strdup (endpoint);
     self->timeout_ms = timeout_ms;
     self->max_frame = max_frame;
+    self->curve = curve;
     if (s_connect (self) != 0)
         nf_client_destroy (&self);
     return self;
@@ -42,6 +48,7 @@ nf_client_destroy (nf_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     nf_client_t *self = *self_p;
+    nf_curve_unwatch (self->socket, &self->watch);
     zsock_destroy (&self->socket);
     free (self->endpoint);
     free (self);
@@ -58,7 +65,7 @@ s_exchange (nf_client_t *self, const char *service, const void *body, size_t len
     zmsg_addstr (msg, NF_MDPC);
     zmsg_addstr (msg, service);
     zmsg_addmem (msg, body, len);
-    if (zmsg_send (&msg, self->socket) != 0) {
+    if (!(zsock_events (self->socket) & ZMQ_POLLOUT) || zmsg_send (&msg, self->socket) != 0) {
         zmsg_destroy (&msg);
         snprintf (err, errlen, "cannot send to broker at %s", self->endpoint);
         return NULL;
@@ -68,9 +75,13 @@ s_exchange (nf_client_t *self, const char *service, const void *body, size_t len
     bool interrupted = zpoller_terminated (poller);
     zpoller_destroy (&poller);
     if (!ready) {
-        snprintf (err, errlen,
-                  interrupted ? "interrupted" : "broker at %s did not answer within %lld ms",
-                  self->endpoint, (long long) self->timeout_ms);
+        const char *refused = nf_curve_failure (self->watch);
+        if (refused && !interrupted)
+            snprintf (err, errlen, "broker at %s: %s", self->endpoint, refused);
+        else
+            snprintf (err, errlen,
+                      interrupted ? "interrupted" : "broker at %s did not answer within %lld ms",
+                      self->endpoint, (long long) self->timeout_ms);
         s_connect (self);
         return NULL;
     }

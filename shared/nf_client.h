@@ -5,11 +5,15 @@
 #ifndef NF_CLIENT_H
 #define NF_CLIENT_H
 
+#include "nf_curve.h"
 #include "nf_proto.h"
 
 typedef struct nf_client_t nf_client_t;
 
-nf_client_t *nf_client_new (const char *endpoint, int64_t timeout_ms, size_t max_frame);
+/* A client of the broker's client endpoint; CURVE (borrowed, may be NULL)
+   must outlive it. */
+nf_client_t *nf_client_new (const char *endpoint, int64_t timeout_ms, size_t max_frame,
+                            const nf_curve_t *curve);
 void nf_client_destroy (nf_client_t **self_p);
 
 /* Send BODY (LEN bytes) to SERVICE and wait for the reply. On success *REPLY

@@ -184,6 +184,16 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                              "folder of extraction templates (`youtube_watch.json` overrides "
                              "the built-in one; `<name>.json` for `source=template:<name>`)",
                              "discover scrape"},
+    [NF_CFG_CURVE_CERT] = {"curve-cert", "NF_CURVE_CERT", NF_T_STR, 0, 0, NF_PROG_ALL, "",
+                           "this program's CURVE certificate (`NAME.cert_secret` from "
+                           "nf-keygen); empty: no encryption"},
+    [NF_CFG_CURVE_BROKER_CERT] = {"curve-broker-cert", "NF_CURVE_BROKER_CERT", NF_T_STR, 0, 0,
+                                  NF_PROG_WORKER | NF_PROG_CLIENT, "",
+                                  "the broker's public certificate (`broker.cert`); needed "
+                                  "with NF_CURVE_CERT"},
+    [NF_CFG_CURVE_ALLOW] = {"curve-allow", "NF_CURVE_ALLOW", NF_T_STR, 0, 0, NF_PROG_BROKER, "",
+                            "folder of the public certificates of the workers and clients "
+                            "admitted (re-read when it changes); needed with NF_CURVE_CERT"},
 };
 
 struct nf_config_t {

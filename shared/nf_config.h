@@ -72,6 +72,9 @@ typedef enum {
     NF_CFG_CACHE_DIR,
     NF_CFG_CACHE_TTL_S,
     NF_CFG_TEMPLATE_DIR,
+    NF_CFG_CURVE_CERT,
+    NF_CFG_CURVE_BROKER_CERT,
+    NF_CFG_CURVE_ALLOW,
     NF_CFG_COUNT
 } nf_cfg_key_t;
 

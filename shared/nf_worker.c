@@ -1,5 +1,6 @@
 /*  nf_worker: see nf_worker.h. */
 #include "nf_worker.h"
+#include "nf_curve.h"
 #include "nf_log.h"
 #include "nf_version.h"
 
@@ -20,6 +21,8 @@ struct nf_worker_t {
     nf_stage_fn *fn;       /* the stage */
     void *arg;             /* the stage's argument */
     zsock_t *socket;       /* DEALER to the broker */
+    nf_curve_t *curve;     /* CURVE keys, or NULL */
+    zsock_t *watch;        /* CURVE handshake failures, or NULL */
     zactor_t *executor;    /* runs fn on its own thread */
     s_work_t *busy;        /* task in hand, or NULL */
     int64_t heartbeat_ms;  /* heartbeat interval */
@@ -111,6 +114,12 @@ nf_worker_new (nf_config_t *config, const char *service, nf_stage_fn *fn, void *
     self->reconnect_max = nf_config_int (config, NF_CFG_RECONNECT_MAX_MS);
     self->reconnect_ms = self->heartbeat_ms;
     self->max_frame = (size_t) nf_config_int (config, NF_CFG_MAX_FRAME);
+    char err[512];
+    if (nf_curve_new (config, NF_PROG_WORKER, &self->curve, err, sizeof err) != 0) {
+        nf_error ("%s", err);
+        nf_worker_destroy (&self);
+        return NULL;
+    }
     self->executor = zactor_new (s_executor_actor, self);
     if (!self->executor) {
         nf_worker_destroy (&self);
@@ -126,7 +135,9 @@ nf_worker_destroy (nf_worker_t **self_p)
         return;
     nf_worker_t *self = *self_p;
     zactor_destroy (&self->executor);
+    nf_curve_unwatch (self->socket, &self->watch);
     zsock_destroy (&self->socket);
+    nf_curve_destroy (&self->curve);
     s_work_destroy (&self->busy);
     free (self->service);
     free (self->endpoint);
@@ -151,18 +162,27 @@ s_send (nf_worker_t *self, int command, zframe_t **address, zframe_t **body)
     }
     if (body)
         zmsg_append (msg, body);
-    zmsg_send (&msg, self->socket);
+    /* Never block on a send: a socket whose connection was refused (CURVE)
+       has no pipe, and a blocked send would hang the drain at SIGTERM. A
+       message that cannot be queued is lost like one on a dead link (a
+       reply's lease then expires and the task is redone). */
+    if (zsock_events (self->socket) & ZMQ_POLLOUT)
+        zmsg_send (&msg, self->socket);
+    zmsg_destroy (&msg);
 }
 
 static int
 s_connect (nf_worker_t *self)
 {
+    nf_curve_unwatch (self->socket, &self->watch);
     zsock_destroy (&self->socket);
     self->socket = zsock_new (ZMQ_DEALER);
     if (!self->socket)
         return -1;
     zsock_set_linger (self->socket, 0);
     zsock_set_maxmsgsize (self->socket, (int64_t) self->max_frame + 4096);
+    nf_curve_client (self->curve, self->socket);
+    self->watch = nf_curve_watch (self->curve, self->socket);
     if (zsock_connect (self->socket, "%s", self->endpoint) != 0) {
         nf_error ("cannot connect to broker at %s", self->endpoint);
         return -1;
@@ -280,7 +300,9 @@ nf_worker_run (nf_worker_t *self)
         int64_t now = nf_clock_ms ();
         if (now >= self->heartbeat_at) {
             if (--self->liveness <= 0) {
-                nf_warn ("broker silent; reconnecting in %lld ms", (long long) self->reconnect_ms);
+                const char *refused = nf_curve_failure (self->watch);
+                nf_warn ("%s; reconnecting in %lld ms", refused ? refused : "broker silent",
+                         (long long) self->reconnect_ms);
                 zclock_sleep ((int) self->reconnect_ms);
                 self->reconnect_ms *= 2;
                 if (self->reconnect_ms > self->reconnect_max)

@@ -41,6 +41,7 @@ typedef struct {
 typedef struct {
     nf_client_t *client;
     zsock_t *sub;
+    nf_curve_t *curve;  /* CURVE keys, or NULL */
     int64_t only_job;   /* --job, or 0 */
     json_t *jobs;       /* last nf.list, each with "counts" for the shown ones */
     json_t *stats;      /* last nf.stats body */
@@ -433,11 +434,18 @@ main (int argc, char **argv)
         nf_config_destroy (&config);
         return rc;
     }
+    char err[512];
+    if (nf_curve_new (config, NF_PROG_CLIENT, &m.curve, err, sizeof err) != 0) {
+        fprintf (stderr, "nf-monitor: %s\n", err);
+        nf_config_destroy (&config);
+        return 2;
+    }
     const char *endpoint = nf_config_str (config, NF_CFG_BROKER_CLIENTS);
     int64_t timeout = nf_config_int (config, NF_CFG_TIMEOUT_MS);
     m.client = nf_client_new (endpoint, timeout < 2000 ? timeout : 2000,
-                              (size_t) nf_config_int (config, NF_CFG_MAX_FRAME));
+                              (size_t) nf_config_int (config, NF_CFG_MAX_FRAME), m.curve);
     m.sub = zsock_new (ZMQ_SUB);
+    nf_curve_client (m.curve, m.sub);
     zsock_connect (m.sub, "%s", nf_config_str (config, NF_CFG_BROKER_PUB));
     char topic[48] = "nf.job.";
     if (m.only_job)
@@ -513,6 +521,7 @@ main (int argc, char **argv)
     json_decref (m.prev_stats);
     zsock_destroy (&m.sub);
     nf_client_destroy (&m.client);
+    nf_curve_destroy (&m.curve);
     nf_config_destroy (&config);
     return rc;
 }

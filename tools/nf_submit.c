@@ -68,10 +68,11 @@ static const char *const s_flow[] = {"DISCOVERED", "RAW",      "CLEANED",  "VALI
 
 typedef struct {
     nf_client_t *client;
-    const char *pub;  /* broker PUB endpoint */
-    bool json;        /* --json */
-    bool tty;         /* progress redrawn in place on stderr */
-    double timeout_s; /* --timeout of a wait; 0 none */
+    const char *pub;   /* broker PUB endpoint */
+    nf_curve_t *curve; /* CURVE keys, or NULL */
+    bool json;         /* --json */
+    bool tty;          /* progress redrawn in place on stderr */
+    double timeout_s;  /* --timeout of a wait; 0 none */
 } s_ctx_t;
 
 typedef struct {
@@ -375,6 +376,7 @@ static int
 s_wait (s_ctx_t *ctx, s_job_t *jobs, size_t n)
 {
     zsock_t *sub = zsock_new (ZMQ_SUB);
+    nf_curve_client (ctx->curve, sub);
     zsock_connect (sub, "%s", ctx->pub);
     for (size_t i = 0; i < n; i++) {
         char topic[48];
@@ -862,10 +864,15 @@ main (int argc, char **argv)
         rc = EXIT_USAGE;
     if (rc == EXIT_OK && strcmp (cmd, "export") == 0 && !sa.out)
         rc = s_usage_error (cmd, " needs -o FILE", "");
+    char err[512];
+    if (rc == EXIT_OK && nf_curve_new (config, NF_PROG_CLIENT, &ctx.curve, err, sizeof err) != 0) {
+        fprintf (stderr, "nf-submit: %s\n", err);
+        rc = EXIT_USAGE;
+    }
     if (rc == EXIT_OK) {
         ctx.client = nf_client_new (nf_config_str (config, NF_CFG_BROKER_CLIENTS),
                                     nf_config_int (config, NF_CFG_TIMEOUT_MS),
-                                    (size_t) nf_config_int (config, NF_CFG_MAX_FRAME));
+                                    (size_t) nf_config_int (config, NF_CFG_MAX_FRAME), ctx.curve);
         if (!ctx.client) {
             fprintf (stderr, "nf-submit: cannot create a client socket\n");
             rc = EXIT_UNREACHABLE;
@@ -909,6 +916,7 @@ main (int argc, char **argv)
         nf_msg_destroy (&reply);
     }
     nf_client_destroy (&ctx.client);
+    nf_curve_destroy (&ctx.curve);
     nf_config_destroy (&config);
     return rc;
 }

@@ -1,7 +1,7 @@
 """Integration-test harness: starts the real nf-broker and workers against a
 real PostgreSQL, talks to the broker over real ZeroMQ sockets, and ends only
 the processes it started, by pid. Every wait is bounded."""
-import json, os, signal, subprocess, sys, time, uuid
+import json, os, re, shutil, signal, subprocess, sys, time, urllib.request, uuid
 
 import msgpack
 import psycopg2
@@ -22,8 +22,25 @@ def eq(actual, expected, what):
     check(actual == expected, f"{what}: expected {expected!r}, got {actual!r}")
 
 
+def make_keys(folder, *names):
+    """nf-keygen NAME... into FOLDER; {name: (public, secret)} as Z85 bytes."""
+    subprocess.run([f"{BUILD}/tools/nf-keygen", "-d", folder, *names], check=True,
+                   capture_output=True, timeout=30)
+    keys = {}
+    for n in names:
+        text = open(os.path.join(folder, n + ".cert_secret")).read()
+        pub = re.search(r'public-key = "(.{40})"', text).group(1)
+        sec = re.search(r'secret-key = "(.{40})"', text).group(1)
+        keys[n] = (pub.encode(), sec.encode())
+    return keys
+
+
 class Cluster:
-    def __init__(self, name, port_base, pg_port=PG_PORT, **broker_env):
+    """A broker and its workers on loopback. CURVE=True: keys by nf-keygen in
+    logdir/keys; the broker admits 'member' (every worker and client the
+    harness starts, and its own requests) and not 'intruder'."""
+
+    def __init__(self, name, port_base, pg_port=PG_PORT, curve=False, **broker_env):
         self.name = name
         self.pg_port = pg_port
         self.db = f"nf_{name}_{uuid.uuid4().hex[:8]}"
@@ -42,6 +59,17 @@ class Cluster:
         admin.cursor().execute(f'CREATE DATABASE "{self.db}"')
         admin.close()
         self.ctx = zmq.Context.instance()
+        self.curve = None
+        if curve:
+            self.keydir = os.path.join(self.logdir, "keys")
+            shutil.rmtree(self.keydir, ignore_errors=True)
+            self.curve = make_keys(self.keydir, "broker", "member", "intruder")
+            self.allowdir = os.path.join(self.keydir, "allow")
+            os.makedirs(self.allowdir)
+            shutil.copy(os.path.join(self.keydir, "member.cert"), self.allowdir)
+
+    def key(self, name):
+        return os.path.join(self.keydir, name + ".cert_secret")
 
     # -- processes ---------------------------------------------------------
     def env(self, extra=None):
@@ -54,6 +82,9 @@ class Cluster:
                   "NF_BROKER_CLIENTS": f"tcp://127.0.0.1:{self.ports[1]}",
                   "NF_BROKER_PUB": f"tcp://127.0.0.1:{self.ports[2]}",
                   "NF_BROKER_ID": f"test-{self.name}"})
+        if self.curve:
+            e.update({"NF_CURVE_CERT": self.key("member"),
+                      "NF_CURVE_BROKER_CERT": os.path.join(self.keydir, "broker.cert")})
         e.update(self.broker_env)
         e.update(extra or {})
         return e
@@ -66,6 +97,9 @@ class Cluster:
         return p
 
     def start_broker(self, extra=None):
+        if self.curve:
+            extra = {"NF_CURVE_CERT": self.key("broker"), "NF_CURVE_ALLOW": self.allowdir,
+                     "NF_CURVE_BROKER_CERT": "", **(extra or {})}
         self.broker = self.spawn([f"{BUILD}/broker/nf-broker"], "broker.log", extra)
         self.wait(lambda: self.query1("SELECT count(*) FROM pg_tables WHERE tablename = 'nf_jobs'") == 1
                   and self.mmi("nf.status") == "200", 30, "broker up")
@@ -157,9 +191,22 @@ class Cluster:
             print("dump failed:", e)
 
     # -- client protocol -----------------------------------------------------
-    def request(self, service, body, timeout=5000):
-        s = self.ctx.socket(zmq.DEALER)
+    def metrics_text(self):
+        """The broker's GET /metrics (rendered once a second)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def curve_socket(self, kind, key="member"):
+        """A pyzmq socket of KIND with this cluster's CURVE keys (if any)."""
+        s = self.ctx.socket(kind)
         s.setsockopt(zmq.LINGER, 0)
+        if self.curve:
+            s.curve_publickey, s.curve_secretkey = self.curve[key]
+            s.curve_serverkey = self.curve["broker"][0]
+        return s
+
+    def request(self, service, body, timeout=5000):
+        s = self.curve_socket(zmq.DEALER)
         s.connect(f"tcp://127.0.0.1:{self.ports[1]}")
         try:
             payload = body if isinstance(body, bytes) else msgpack.packb(body)

@@ -1,5 +1,5 @@
 """Broker integration tests (issue: Foundation). Run one: test_broker.py NAME."""
-import os, random, subprocess, tempfile, time
+import os, random, re, shutil, subprocess, tempfile, time
 
 import msgpack
 import zmq
@@ -456,6 +456,97 @@ def priority_admission():
         c.stop()
 
 
+def curve():
+    """CURVE on: workers, clients and subscribers with allowed keys work; a peer
+    with another key, or without CURVE, is refused at the handshake and the
+    broker logs and counts it; a key added to the allow folder is admitted;
+    incomplete settings are refused at start. And nf-keygen itself."""
+    c = Cluster("curve", 26470, curve=True)
+    try:
+        c.start_broker()          # its readiness check is a CURVE request
+        c.all_workers()
+        job = c.submit("budget travel", count=30, top_n=10)
+        c.wait(lambda: c.job_status(job) == "completed", 60, "job completed over CURVE")
+        eq(c.duplicate_transitions(), 0, "duplicate transitions")
+        submit = f"{BUILD}/tools/nf-submit"
+
+        def nf_submit(*args, **env):
+            return subprocess.run([submit, *args], env=c.env({"NF_TIMEOUT_MS": "1500", **env}),
+                                  capture_output=True, text=True, timeout=30)
+        r = nf_submit("status", str(job))
+        eq(r.returncode, 0, "nf-submit with the member key")
+        check("completed" in r.stdout, "status over CURVE", r.stdout)
+        # Subscribers: the member key gets the stats, the intruder nothing.
+        good, bad = c.curve_socket(zmq.SUB), c.curve_socket(zmq.SUB, "intruder")
+        for sock in (good, bad):
+            sock.setsockopt(zmq.SUBSCRIBE, b"nf.stats.")
+            sock.connect(f"tcp://127.0.0.1:{c.ports[2]}")
+        check(good.poll(3000), "stats reach a subscriber with an allowed key")
+        check(not bad.poll(2500), "no events reach a subscriber with an unknown key")
+        good.close()
+        bad.close()
+        # A client with an unknown key: refused, and told so.
+        r = nf_submit("list", NF_CURVE_CERT=c.key("intruder"))
+        eq(r.returncode, 3, "nf-submit with an unknown key: unreachable")
+        check("refused this program's CURVE key" in r.stderr, "the refusal is named", r.stderr)
+        # A client without CURVE gets no answer at all.
+        plain = c.ctx.socket(zmq.DEALER)
+        plain.setsockopt(zmq.LINGER, 0)
+        plain.connect(f"tcp://127.0.0.1:{c.ports[1]}")
+        plain.send_multipart([b"", b"MDPC01", b"mmi.service", b"nf.status"])
+        check(not plain.poll(1500), "a plain client gets no reply from a CURVE broker")
+        plain.close()
+        # A worker with an unknown key never registers and logs why.
+        intruder = c.spawn([f"{BUILD}/tests/nf-testworker", "sanitize", "--tag", "intruder"],
+                           "worker-intruder.log", {"NF_CURVE_CERT": c.key("intruder")})
+        c.wait(lambda: "refused this program's CURVE key" in open(intruder.log).read(), 20,
+               "the intruder worker logs the refusal")
+        def counter(name):
+            return int(re.search(rf"^{name} (\d+)$", c.metrics_text(), re.M).group(1))
+        c.wait(lambda: counter("nf_curve_refused_total") >= 3, 10, "refusals counted")
+        check(counter("nf_curve_admitted_total") >= 8, "admissions counted (7 workers, clients)")
+        check('nf_workers{service="sanitize"} 1' in c.metrics_text(), "only the member sanitizer registered")
+        log = open(c.broker.log).read()
+        check("CURVE: refused a peer from 127.0.0.1: key not in NF_CURVE_ALLOW, key "
+              + c.curve["intruder"][0].decode() in log, "the broker logs the refused key")
+        # Allowing the key needs no restart: the folder is re-read.
+        shutil.copy(os.path.join(c.keydir, "intruder.cert"), c.allowdir)
+        r = nf_submit("list", NF_CURVE_CERT=c.key("intruder"))
+        eq(r.returncode, 0, "admitted once its certificate is in the allow folder")
+        c.wait(lambda: 'nf_workers{service="sanitize"} 2' in c.metrics_text(), 40,
+               "the reconnecting intruder worker admitted too")
+        # Incomplete or wrong settings: refused at start, naming the setting.
+        for argv, env, rc, words in (
+                ([f"{BUILD}/broker/nf-broker"], {"NF_CURVE_CERT": c.key("broker"), "NF_CURVE_ALLOW": "",
+                                                 "NF_WORKERS_BIND": "tcp://127.0.0.1:26479"}, 1, "NF_CURVE_ALLOW"),
+                ([f"{BUILD}/broker/nf-broker"], {"NF_CURVE_CERT": c.key("broker"),
+                                                 "NF_CURVE_ALLOW": c.key("member")}, 1, "is not a folder"),
+                ([f"{BUILD}/tests/nf-testworker", "geo"], {"NF_CURVE_BROKER_CERT": ""}, 1, "NF_CURVE_BROKER_CERT"),
+                ([submit, "list"], {"NF_CURVE_CERT": "/nonexistent.cert"}, 2, "no certificate file"),
+                ([submit, "list"], {"NF_CURVE_CERT": os.path.join(c.keydir, "member.cert"),
+                                    "NF_CURVE_BROKER_CERT": "/etc/hostname"}, 2, "not a certificate")):
+            r = subprocess.run(argv, env=c.env(env), capture_output=True, text=True, timeout=60)
+            eq(r.returncode, rc, f"exit code of {argv[0]} with {env}")
+            check(words in r.stdout + r.stderr, f"{argv[0]} names the problem", words, r.stderr)
+    finally:
+        c.stop()
+    # nf-keygen: 0600 secrets, no silent overwrite, --show, names checked.
+    with tempfile.TemporaryDirectory() as d:
+        keygen = f"{BUILD}/tools/nf-keygen"
+        r = subprocess.run([keygen, "-d", d, "alpha"], capture_output=True, text=True)
+        eq(r.returncode, 0, "nf-keygen exit code")
+        pub = r.stdout.split()[0]
+        eq(len(pub), 40, "a Z85 public key printed")
+        eq(oct(os.stat(os.path.join(d, "alpha.cert_secret")).st_mode & 0o777), "0o600", "secret file mode")
+        check("secret-key" not in open(os.path.join(d, "alpha.cert")).read(), "the public file has no secret")
+        r = subprocess.run([keygen, "-d", d, "alpha"], capture_output=True, text=True)
+        eq(r.returncode, 1, "an existing certificate is kept")
+        r = subprocess.run([keygen, "--show", os.path.join(d, "alpha.cert")], capture_output=True, text=True)
+        eq(r.stdout.split(), [pub, "alpha"], "--show prints the key and name")
+        r = subprocess.run([keygen, "-d", d, "../evil"], capture_output=True, text=True)
+        eq(r.returncode, 2, "a name with a slash is refused")
+
+
 run({f.__name__: f for f in (full_pipeline, thousand_tasks, kill_worker, always_fails, crash_poison,
                              kill_broker, late_reply, garbage_frames, pg_restart, submit_validation,
-                             cancel_and_retry, sigterm_drain, pub_events, priority_admission)})
+                             cancel_and_retry, sigterm_drain, pub_events, priority_admission, curve)})
