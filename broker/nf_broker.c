@@ -78,6 +78,7 @@ struct nf_broker_t {
     size_t max_frame;     /* body limit */
     int64_t heartbeat_at, tick_at, stats_at;
     uint64_t dropped;       /* malformed messages dropped */
+    uint64_t late_fenced;   /* replies whose lease this broker had already released */
     uint64_t dead_workers;  /* workers declared dead */
     nf_metrics_t *metrics;  /* Prometheus endpoint, or NULL */
     nf_hist_t commit_hist;  /* nf_store_apply latency */
@@ -210,7 +211,8 @@ s_worker_idle (nf_broker_t *self, s_worker_t *w)
 }
 
 static void
-s_on_worker_ready (nf_broker_t *self, zframe_t *identity, const char *id, zmsg_t *msg)
+s_on_worker_ready (nf_broker_t *self, zframe_t *identity, zframe_t *wire, const char *id,
+                   zmsg_t *msg)
 {
     char *name = zmsg_popstr (msg);
     const nf_stage_t *stage = name ? nf_stage_find (name) : NULL;
@@ -231,7 +233,15 @@ s_on_worker_ready (nf_broker_t *self, zframe_t *identity, const char *id, zmsg_t
     svc->workers++;
     zhashx_insert (self->peers, id, w);
     s_worker_idle (self, w);
-    nf_info ("worker %s ready for '%s' (%zu serving)", id, name, svc->workers);
+    /* Where it connects from and, with CURVE, the name of its certificate
+       (the ZAP handler's user id): which host a worker is, in the log. The
+       properties ride on frames read from the wire (WIRE), not on the
+       identity frame the ROUTER adds. */
+    const char *peer = zframe_meta (wire, "Peer-Address");
+    const char *user = zframe_meta (wire, "User-Id");
+    nf_info ("worker %s ready for '%s' (%zu serving) from %s%s%s%s", id, name, svc->workers,
+             peer ? peer : "?", user && *user ? " as '" : "", user && *user ? user : "",
+             user && *user ? "'" : "");
     zstr_free (&name);
 }
 
@@ -246,13 +256,27 @@ s_on_worker_reply (nf_broker_t *self, s_worker_t *w, zmsg_t *msg)
         memcpy (token, zframe_data (address), zframe_size (address));
         token[zframe_size (address)] = 0;
     }
-    s_task_t *task = w->task;
-    if (!task || strcmp (task->claim.token, token) != 0 || !body || !empty
-        || zframe_size (empty) != 0) {
-        nf_warn ("worker %s: reply for task '%.40s' it does not hold; dropped", w->id, token);
+    /* The task is found by its token, not by the worker: a worker that
+       reconnected (new routing id) resends the reply it could not confirm,
+       and that reply still counts while its lease is in flight. */
+    s_task_t *task = *token ? zhashx_lookup (self->inflight, token) : NULL;
+    if (!body || !empty || zframe_size (empty) != 0 || !*token) {
+        nf_warn ("worker %s: malformed reply; dropped", w->id);
         self->dropped++;
     }
+    else if (!task || !task->worker) {
+        /* Released (its worker was declared dead, or the lease ran out and
+           another worker has the video now): fenced. */
+        nf_info ("worker %s (%s): late reply for task %s: its lease was released; fenced", w->id,
+                 w->service->name, token);
+        self->late_fenced++;
+    }
     else {
+        s_worker_t *holder = task->worker;
+        if (holder != w)
+            nf_info ("worker %s (%s): reply for task %s, dispatched to %s before it reconnected; "
+                     "accepted",
+                     w->id, w->service->name, token, holder->id);
         nf_outcome_t *o = calloc (1, sizeof *o);
         o->stage = task->claim.stage;
         memcpy (o->token, task->claim.token, sizeof o->token);
@@ -291,8 +315,9 @@ s_on_worker_reply (nf_broker_t *self, s_worker_t *w, zmsg_t *msg)
         w->service->replies++;
         zhashx_delete (self->inflight, task->claim.token);
         s_task_destroy (&task);
-        w->task = NULL;
-        s_worker_idle (self, w);
+        holder->task = NULL;
+        if (holder == w)
+            s_worker_idle (self, w);
     }
     zframe_destroy (&address);
     zframe_destroy (&empty);
@@ -325,9 +350,11 @@ s_on_worker_message (nf_broker_t *self, zmsg_t *msg)
             s_worker_delete (self, w, true);
         }
         else
-            s_on_worker_ready (self, identity, id, msg);
+            s_on_worker_ready (self, identity, proto, id, msg); /* PROTO came over the wire */
     }
     else if (!w) {
+        if (cmd == NF_MDPW_REPLY) /* it resends after the READY this DISCONNECT asks for */
+            nf_info ("worker %s: reply from an unregistered worker; asking it to reconnect", id);
         if (cmd != NF_MDPW_DISCONNECT) {
             s_worker_t tmp = {.id = id, .identity = identity};
             s_worker_send (self, &tmp, NF_MDPW_DISCONNECT, NULL);
@@ -573,7 +600,7 @@ s_publish_stats (nf_broker_t *self)
     nf_pk_kv_str (&pk, "type", "stats");
     nf_pk_kv_int (&pk, "claimed", (int64_t) st->claimed);
     nf_pk_kv_int (&pk, "applied", (int64_t) st->applied);
-    nf_pk_kv_int (&pk, "fenced", (int64_t) st->fenced);
+    nf_pk_kv_int (&pk, "fenced", (int64_t) (st->fenced + self->late_fenced));
     nf_pk_kv_int (&pk, "dropped", (int64_t) self->dropped);
     nf_pk_kv_int (&pk, "dead_workers", (int64_t) self->dead_workers);
     nf_pk_kv_bool (&pk, "database", nf_db_connected (self->db));
@@ -687,8 +714,9 @@ s_render_metrics (nf_broker_t *self, int64_t now)
                    "# HELP nf_uptime_seconds Seconds since the broker started.\n"
                    "# TYPE nf_uptime_seconds gauge\nnf_uptime_seconds %.1f\n",
                    (unsigned long long) st->claimed, (unsigned long long) st->applied,
-                   (unsigned long long) st->fenced, (unsigned long long) self->dropped,
-                   (unsigned long long) self->dead_workers, nf_db_connected (self->db) ? 1 : 0,
+                   (unsigned long long) (st->fenced + self->late_fenced),
+                   (unsigned long long) self->dropped, (unsigned long long) self->dead_workers,
+                   nf_db_connected (self->db) ? 1 : 0,
                    (unsigned long long) nf_curve_admitted (self->curve),
                    (unsigned long long) nf_curve_refused (self->curve),
                    (double) (now - self->started_ms) / 1000.0);
@@ -948,6 +976,6 @@ nf_broker_run (nf_broker_t *self)
     nf_info ("stopped: %llu claimed, %llu applied, %llu fenced, %zu unflushed (their leases "
              "expire and the work is redone)",
              (unsigned long long) st->claimed, (unsigned long long) st->applied,
-             (unsigned long long) st->fenced, lost);
+             (unsigned long long) (st->fenced + self->late_fenced), lost);
     return lost ? 1 : 0;
 }

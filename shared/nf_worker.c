@@ -15,24 +15,26 @@ typedef struct {
 } s_work_t;
 
 struct nf_worker_t {
-    nf_config_t *config;   /* borrowed */
-    char *service;         /* service name we serve */
-    char *endpoint;        /* broker endpoint */
-    nf_stage_fn *fn;       /* the stage */
-    void *arg;             /* the stage's argument */
-    zsock_t *socket;       /* DEALER to the broker */
-    nf_curve_t *curve;     /* CURVE keys, or NULL */
-    zsock_t *watch;        /* CURVE handshake failures, or NULL */
-    zactor_t *executor;    /* runs fn on its own thread */
-    s_work_t *busy;        /* task in hand, or NULL */
-    int64_t heartbeat_ms;  /* heartbeat interval */
-    int liveness_max;      /* heartbeats missed before reconnecting */
-    int liveness;          /* heartbeats left before reconnecting */
-    int64_t reconnect_ms;  /* current reconnect backoff */
-    int64_t reconnect_max; /* cap of the backoff */
-    int64_t heartbeat_at;  /* when to send the next heartbeat */
-    size_t max_frame;      /* body size limit */
-    uint64_t tasks_done;   /* counter for the exit log */
+    nf_config_t *config;        /* borrowed */
+    char *service;              /* service name we serve */
+    char *endpoint;             /* broker endpoint */
+    nf_stage_fn *fn;            /* the stage */
+    void *arg;                  /* the stage's argument */
+    zsock_t *socket;            /* DEALER to the broker */
+    nf_curve_t *curve;          /* CURVE keys, or NULL */
+    zsock_t *watch;             /* CURVE handshake failures, or NULL */
+    zframe_t *unconfirmed;      /* copy of the last reply's address ... */
+    zframe_t *unconfirmed_body; /* ... and body, until the broker is heard again */
+    zactor_t *executor;         /* runs fn on its own thread */
+    s_work_t *busy;             /* task in hand, or NULL */
+    int64_t heartbeat_ms;       /* heartbeat interval */
+    int liveness_max;           /* heartbeats missed before reconnecting */
+    int liveness;               /* heartbeats left before reconnecting */
+    int64_t reconnect_ms;       /* current reconnect backoff */
+    int64_t reconnect_max;      /* cap of the backoff */
+    int64_t heartbeat_at;       /* when to send the next heartbeat */
+    size_t max_frame;           /* body size limit */
+    uint64_t tasks_done;        /* counter for the exit log */
 };
 
 static void
@@ -138,6 +140,8 @@ nf_worker_destroy (nf_worker_t **self_p)
     nf_curve_unwatch (self->socket, &self->watch);
     zsock_destroy (&self->socket);
     nf_curve_destroy (&self->curve);
+    zframe_destroy (&self->unconfirmed);
+    zframe_destroy (&self->unconfirmed_body);
     s_work_destroy (&self->busy);
     free (self->service);
     free (self->endpoint);
@@ -188,6 +192,18 @@ s_connect (nf_worker_t *self)
         return -1;
     }
     s_send (self, NF_MDPW_READY, NULL, NULL);
+    if (self->unconfirmed) {
+        /* Sent on a link that then went silent: it may never have arrived.
+           The broker applies it if the lease is still this task's, and
+           fences it if not, so sending it twice is harmless. */
+        nf_info (
+            "resending the reply for task %.*s: the broker went silent after it was sent",
+            (int) (zframe_size (self->unconfirmed) < 64 ? zframe_size (self->unconfirmed) : 64),
+            (const char *) zframe_data (self->unconfirmed));
+        zframe_t *address = zframe_dup (self->unconfirmed);
+        zframe_t *body = zframe_dup (self->unconfirmed_body);
+        s_send (self, NF_MDPW_REPLY, &address, &body);
+    }
     self->liveness = self->liveness_max;
     self->heartbeat_at = nf_clock_ms () + self->heartbeat_ms;
     nf_info ("serving '%s' via broker %s", self->service, self->endpoint);
@@ -213,6 +229,10 @@ s_send_reply (nf_worker_t *self, s_work_t *w)
     nf_buf_free (&body);
     zframe_t *address = w->address;
     w->address = NULL;
+    zframe_destroy (&self->unconfirmed);
+    zframe_destroy (&self->unconfirmed_body);
+    self->unconfirmed = zframe_dup (address);
+    self->unconfirmed_body = zframe_dup (frame);
     s_send (self, NF_MDPW_REPLY, &address, &frame);
     self->tasks_done++;
 }
@@ -229,6 +249,10 @@ s_on_broker (nf_worker_t *self, zmsg_t *msg)
     bool valid = empty && zframe_size (empty) == 0 && proto && zframe_streq (proto, NF_MDPW)
                  && command && zframe_size (command) == 1;
     int cmd = valid ? zframe_data (command)[0] : -1;
+    if (valid && cmd != NF_MDPW_DISCONNECT) { /* the link carried our last reply */
+        zframe_destroy (&self->unconfirmed);
+        zframe_destroy (&self->unconfirmed_body);
+    }
     if (cmd == NF_MDPW_REQUEST && zmsg_size (msg) == 3) {
         zframe_t *address = zmsg_pop (msg);
         zframe_t *sep = zmsg_pop (msg);

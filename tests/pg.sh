@@ -4,6 +4,9 @@
 #   tests/pg.sh stop DIR         stop it (the server started from DIR, by its pid)
 #   tests/pg.sh restart DIR      stop with -m immediate, then start again
 #   tests/pg.sh destroy DIR      stop and delete DIR
+# PG_LISTEN=ADDR (default 127.0.0.1) and PG_TRUST_NET=CIDR (clients of that
+# network are trusted, for the multi-host test's own namespaces) apply when
+# DIR is new.
 # Server programs refuse to run as root, so as root they run as "postgres".
 set -euo pipefail
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
@@ -17,7 +20,7 @@ start() {
     [ "$(id -u)" -eq 0 ] && chown -R postgres: "$dir"
     as_pg "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/initdb.log" 2>&1
     cat >>"$dir/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
+listen_addresses = '${PG_LISTEN:-127.0.0.1}'
 port = $port
 unix_socket_directories = '$dir'
 max_connections = 200
@@ -25,6 +28,9 @@ synchronous_commit = on
 fsync = on
 log_min_messages = warning
 CONF
+    if [ -n "${PG_TRUST_NET:-}" ]; then
+      echo "host all all $PG_TRUST_NET trust" >>"$dir/data/pg_hba.conf"
+    fi
   fi
   as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
 }

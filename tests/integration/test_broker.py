@@ -509,6 +509,8 @@ def curve():
         log = open(c.broker.log).read()
         check("CURVE: refused a peer from 127.0.0.1: key not in NF_CURVE_ALLOW, key "
               + c.curve["intruder"][0].decode() in log, "the broker logs the refused key")
+        check("ready for 'scrape' (1 serving) from 127.0.0.1 as 'member'" in log,
+              "the broker logs each worker's address and certificate name")
         # Allowing the key needs no restart: the folder is re-read.
         shutil.copy(os.path.join(c.keydir, "intruder.cert"), c.allowdir)
         r = nf_submit("list", NF_CURVE_CERT=c.key("intruder"))
