@@ -18,6 +18,7 @@
 #define DRAIN_MS      30000 /* longest wait for work in flight at shutdown */
 #define WAITING_MS    5000  /* database queue depth for the metrics */
 #define BURST         1000  /* messages read per socket per loop turn */
+#define RECENT        1024  /* tokens of the last replies received, to spot resends */
 
 typedef struct s_worker_t s_worker_t;
 
@@ -57,18 +58,21 @@ struct s_worker_t {
 };
 
 struct nf_broker_t {
-    nf_config_t *config;    /* borrowed */
-    nf_db_t *db;            /* database handle */
-    nf_store_t *store;      /* pipeline SQL */
-    zsock_t *workers;       /* ROUTER for workers */
-    zsock_t *clients;       /* ROUTER for clients */
-    zsock_t *pub;           /* progress events */
-    nf_curve_t *curve;      /* CURVE keys and ZAP handler, or NULL */
-    zhashx_t *services;     /* name -> s_service_t */
-    zhashx_t *peers;        /* hex id -> s_worker_t */
-    zhashx_t *inflight;     /* token -> s_task_t (dispatched) */
-    zlistx_t *outcomes;     /* nf_outcome_t * waiting for the next flush */
-    nf_release_t *releases; /* leases to release at the next flush */
+    nf_config_t *config;     /* borrowed */
+    nf_db_t *db;             /* database handle */
+    nf_store_t *store;       /* pipeline SQL */
+    zsock_t *workers;        /* ROUTER for workers */
+    zsock_t *clients;        /* ROUTER for clients */
+    zsock_t *pub;            /* progress events */
+    nf_curve_t *curve;       /* CURVE keys and ZAP handler, or NULL */
+    zhashx_t *services;      /* name -> s_service_t */
+    zhashx_t *peers;         /* hex id -> s_worker_t */
+    zhashx_t *inflight;      /* token -> s_task_t (dispatched) */
+    zhashx_t *recent;        /* token -> "" of the last RECENT replies received */
+    char (*recent_ring)[40]; /* the same tokens, oldest evicted first */
+    size_t recent_next;      /* next slot of the ring */
+    zlistx_t *outcomes;      /* nf_outcome_t * waiting for the next flush */
+    nf_release_t *releases;  /* leases to release at the next flush */
     size_t nreleases, capreleases;
     int64_t oldest_ms;    /* arrival of the oldest waiting outcome */
     int64_t heartbeat_ms; /* heartbeat interval */
@@ -264,6 +268,9 @@ s_on_worker_reply (nf_broker_t *self, s_worker_t *w, zmsg_t *msg)
         nf_warn ("worker %s: malformed reply; dropped", w->id);
         self->dropped++;
     }
+    else if (!task && zhashx_lookup (self->recent, token))
+        /* A resend of a reply that did arrive: the worker could not know. */
+        nf_debug ("worker %s: task %s: a resent reply already received; ignored", w->id, token);
     else if (!task || !task->worker) {
         /* Released (its worker was declared dead, or the lease ran out and
            another worker has the video now): fenced. */
@@ -313,6 +320,12 @@ s_on_worker_reply (nf_broker_t *self, s_worker_t *w, zmsg_t *msg)
             self->oldest_ms = nf_clock_ms ();
         zlistx_add_end (self->outcomes, o);
         w->service->replies++;
+        char *slot = self->recent_ring[self->recent_next];
+        if (*slot)
+            zhashx_delete (self->recent, slot);
+        memcpy (slot, task->claim.token, 40);
+        zhashx_insert (self->recent, slot, (void *) "");
+        self->recent_next = (self->recent_next + 1) % RECENT;
         zhashx_delete (self->inflight, task->claim.token);
         s_task_destroy (&task);
         holder->task = NULL;
@@ -778,6 +791,8 @@ nf_broker_new (nf_config_t *config)
     zhashx_set_destructor (self->services, s_service_free);
     self->peers = zhashx_new ();
     self->inflight = zhashx_new ();
+    self->recent = zhashx_new ();
+    self->recent_ring = calloc (RECENT, sizeof *self->recent_ring);
     self->outcomes = zlistx_new ();
     size_t count;
     const nf_stage_t *stages = nf_stages (&count);
@@ -868,6 +883,8 @@ nf_broker_destroy (nf_broker_t **self_p)
         nf_outcome_destroy (&o);
     zlistx_destroy (&self->outcomes);
     zhashx_destroy (&self->inflight);
+    zhashx_destroy (&self->recent);
+    free (self->recent_ring);
     zhashx_destroy (&self->peers);
     zhashx_destroy (&self->services);
     free (self->releases);

@@ -170,7 +170,7 @@ s_send (nf_worker_t *self, int command, zframe_t **address, zframe_t **body)
        has no pipe, and a blocked send would hang the drain at SIGTERM. A
        message that cannot be queued is lost like one on a dead link (a
        reply's lease then expires and the task is redone). */
-    if (zsock_events (self->socket) & ZMQ_POLLOUT)
+    if (self->socket && (zsock_events (self->socket) & ZMQ_POLLOUT))
         zmsg_send (&msg, self->socket);
     zmsg_destroy (&msg);
 }
@@ -289,6 +289,7 @@ nf_worker_run (nf_worker_t *self)
     if (s_connect (self) != 0)
         return -1;
     bool draining = false;
+    int64_t reconnect_at = 0; /* while the socket is closed: when to open it again */
     while (true) {
         if (zsys_interrupted && !draining) {
             draining = true;
@@ -297,24 +298,24 @@ nf_worker_run (nf_worker_t *self)
         if (draining && !self->busy)
             break;
         zmq_pollitem_t items[] = {
-            {zsock_resolve (self->socket), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (self->executor), 0, ZMQ_POLLIN, 0},
+            {self->socket ? zsock_resolve (self->socket) : NULL, 0, ZMQ_POLLIN, 0},
         };
-        int64_t wait = self->heartbeat_at - nf_clock_ms ();
+        int64_t wait = (self->socket ? self->heartbeat_at : reconnect_at) - nf_clock_ms ();
         if (wait < 0)
             wait = 0;
         if (wait > 100)
             wait = 100; /* notice SIGTERM promptly */
-        int rc = zmq_poll (items, 2, (long) wait);
+        int rc = zmq_poll (items, self->socket ? 2 : 1, (long) wait);
         if (rc < 0 && errno != EINTR)
             break;
-        if (items[0].revents & ZMQ_POLLIN) {
+        if (self->socket && (items[1].revents & ZMQ_POLLIN)) {
             zmsg_t *msg = zmsg_recv (self->socket);
             if (msg)
                 s_on_broker (self, msg);
             zmsg_destroy (&msg);
         }
-        if (items[1].revents & ZMQ_POLLIN) {
+        if (items[0].revents & ZMQ_POLLIN) {
             void *ptr = NULL;
             if (zsock_recv (self->executor, "p", &ptr) == 0 && ptr == self->busy) {
                 s_send_reply (self, self->busy);
@@ -322,24 +323,36 @@ nf_worker_run (nf_worker_t *self)
             }
         }
         int64_t now = nf_clock_ms ();
+        if (!self->socket) {
+            if (now >= reconnect_at && !draining && s_connect (self) != 0)
+                return -1;
+            continue;
+        }
         if (now >= self->heartbeat_at) {
             if (--self->liveness <= 0) {
+                /* Close now, open again after the backoff (zguide's Paranoid
+                   Pirate, without its blocking sleep): a socket left open
+                   while we wait would connect when the link returns, and
+                   the broker would dispatch to a worker that is not
+                   listening. The task in hand goes on meanwhile. */
                 const char *refused = nf_curve_failure (self->watch);
                 nf_warn ("%s; reconnecting in %lld ms", refused ? refused : "broker silent",
                          (long long) self->reconnect_ms);
-                zclock_sleep ((int) self->reconnect_ms);
+                nf_curve_unwatch (self->socket, &self->watch);
+                zsock_destroy (&self->socket);
+                reconnect_at = now + self->reconnect_ms;
                 self->reconnect_ms *= 2;
                 if (self->reconnect_ms > self->reconnect_max)
                     self->reconnect_ms = self->reconnect_max;
-                if (s_connect (self) != 0)
-                    return -1;
+                continue;
             }
             else
                 s_send (self, NF_MDPW_HEARTBEAT, NULL, NULL);
             self->heartbeat_at = nf_clock_ms () + self->heartbeat_ms;
         }
     }
-    s_send (self, NF_MDPW_DISCONNECT, NULL, NULL);
+    if (self->socket)
+        s_send (self, NF_MDPW_DISCONNECT, NULL, NULL);
     nf_info ("stopped after %llu tasks", (unsigned long long) self->tasks_done);
     return 0;
 }
