@@ -194,6 +194,10 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
     [NF_CFG_CURVE_ALLOW] = {"curve-allow", "NF_CURVE_ALLOW", NF_T_STR, 0, 0, NF_PROG_BROKER, "",
                             "folder of the public certificates of the workers and clients "
                             "admitted (re-read when it changes); needed with NF_CURVE_CERT"},
+    [NF_CFG_HEALTH_FILE] = {"health-file", "NF_HEALTH_FILE", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
+                            "file whose modification time the worker renews (at most once a "
+                            "second) while it hears the broker: a container health check; "
+                            "empty: none"},
 };
 
 struct nf_config_t {

@@ -75,6 +75,7 @@ typedef enum {
     NF_CFG_CURVE_CERT,
     NF_CFG_CURVE_BROKER_CERT,
     NF_CFG_CURVE_ALLOW,
+    NF_CFG_HEALTH_FILE,
     NF_CFG_COUNT
 } nf_cfg_key_t;
 

@@ -5,7 +5,9 @@
 #include "nf_version.h"
 
 #include <czmq.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 
 /* A task handed to the executor thread and back. */
 typedef struct {
@@ -35,6 +37,8 @@ struct nf_worker_t {
     int64_t heartbeat_at;       /* when to send the next heartbeat */
     size_t max_frame;           /* body size limit */
     uint64_t tasks_done;        /* counter for the exit log */
+    const char *health;         /* NF_HEALTH_FILE, or "" */
+    int64_t health_at;          /* when it was last renewed */
 };
 
 static void
@@ -116,6 +120,7 @@ nf_worker_new (nf_config_t *config, const char *service, nf_stage_fn *fn, void *
     self->reconnect_max = nf_config_int (config, NF_CFG_RECONNECT_MAX_MS);
     self->reconnect_ms = self->heartbeat_ms;
     self->max_frame = (size_t) nf_config_int (config, NF_CFG_MAX_FRAME);
+    self->health = nf_config_str (config, NF_CFG_HEALTH_FILE);
     char err[512];
     if (nf_curve_new (config, NF_PROG_WORKER, &self->curve, err, sizeof err) != 0) {
         nf_error ("%s", err);
@@ -237,6 +242,22 @@ s_send_reply (nf_worker_t *self, s_work_t *w)
     self->tasks_done++;
 }
 
+/* The broker is heard: renew the health file (a container health check
+   compares its age with a few heartbeats). */
+static void
+s_health (nf_worker_t *self)
+{
+    int64_t now = nf_clock_ms ();
+    if (!*self->health || now - self->health_at < 1000)
+        return;
+    self->health_at = now;
+    int fd = open (self->health, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || futimens (fd, NULL) != 0)
+        nf_warn ("cannot renew NF_HEALTH_FILE %s: %s", self->health, strerror (errno));
+    if (fd >= 0)
+        close (fd);
+}
+
 /* Handle one message from the broker. */
 static void
 s_on_broker (nf_worker_t *self, zmsg_t *msg)
@@ -252,6 +273,7 @@ s_on_broker (nf_worker_t *self, zmsg_t *msg)
     if (valid && cmd != NF_MDPW_DISCONNECT) { /* the link carried our last reply */
         zframe_destroy (&self->unconfirmed);
         zframe_destroy (&self->unconfirmed_body);
+        s_health (self);
     }
     if (cmd == NF_MDPW_REQUEST && zmsg_size (msg) == 3) {
         zframe_t *address = zmsg_pop (msg);

@@ -173,7 +173,8 @@ def multihost():
                    "NF_HTTP_DELAY_MS": "300" if h == "d" else "0",
                    "NF_CACHE_DIR": os.path.join(logdir, f"cache-{h}")}
             for stage in STAGES:
-                net.spawn(h, [f"{BUILD}/workers/{stage[1]}", *stage[2:]], f"{h}-{stage[0]}.log", env)
+                net.spawn(h, [f"{BUILD}/workers/{stage[1]}", *stage[2:]], f"{h}-{stage[0]}.log",
+                          {**env, "NF_HEALTH_FILE": os.path.join(logdir, f"health-{h}-{stage[0]}")})
         # An intruder on D: a worker and a client with a key the broker lacks.
         bad = {**member, "NF_CURVE_CERT": os.path.join(keys, "intruder.cert_secret"),
                "NF_TIMEOUT_MS": "1500"}
@@ -220,6 +221,11 @@ def multihost():
         net.cut("d")
         time.sleep(CUT_S)
         done_in_dark = sim_requests("d") - d_at_cut
+
+        def health_age(h):      # what the compose health check reads
+            return time.time() - os.stat(os.path.join(logdir, f"health-{h}-sanitize")).st_mtime
+        check(health_age("d") > CUT_S - 1.5, "D's health files go stale in the dark", health_age("d"))
+        check(health_age("c") < 2.5, "C's health files stay fresh", health_age("c"))
         net.mend("d")
         t_mend = time.time()
         eq(submit.wait(240), 0, "nf-submit --wait exit code (completed)")
@@ -232,6 +238,7 @@ def multihost():
             check(time.time() < deadline, "D's workers registered again and their late replies fenced")
             time.sleep(0.2)
         time.sleep(0.5)
+        check(health_age("d") < 2.5, "D's health files fresh again", health_age("d"))
 
         # The result: every video once, every transition once, the workbook.
         job = q("SELECT max(id) FROM nf_jobs")[0][0]
