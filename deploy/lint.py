@@ -58,22 +58,25 @@ def dockerfile_stages(path):
     return stages
 
 
-_owners = {}
+_owners = None
 
 
 def owner(path):
-    """Debian package owning PATH (usrmerge: /lib and /usr/lib both tried)."""
-    if path not in _owners:
-        _owners[path] = s_owner(path)
-    return _owners[path]
-
-
-def s_owner(path):
+    """Debian package owning PATH (usrmerge: /lib and /usr/lib both tried),
+    from dpkg's file lists, read once."""
+    global _owners
+    if _owners is None:
+        _owners = {}
+        info = "/var/lib/dpkg/info"
+        for f in os.listdir(info):
+            if f.endswith(".list"):
+                pkg = f[:-5].split(":")[0]
+                for line in open(os.path.join(info, f), errors="replace"):
+                    _owners[line.rstrip("\n")] = pkg
     real = os.path.realpath(path)
-    for cand in {path, real, real.replace("/usr/lib/", "/lib/", 1), real.replace("/lib/", "/usr/lib/", 1)}:
-        r = sh("dpkg", "-S", cand)
-        if r.returncode == 0:
-            return r.stdout.split(":")[0].strip()
+    for cand in (path, real, real.replace("/usr/lib/", "/lib/", 1), real.replace("/lib/", "/usr/lib/", 1)):
+        if cand in _owners:
+            return _owners[cand]
     return None
 
 
@@ -105,8 +108,9 @@ def main():
         return
 
     # packages exist
-    missing = [p for p in sorted(set(build["packages"] + runtime["packages"]))
-               if sh("apt-cache", "show", "--no-all-versions", p).returncode != 0]
+    names = sorted(set(build["packages"] + runtime["packages"]))
+    known = set(re.findall(r"^Package: (\S+)$", sh("apt-cache", "show", "--no-all-versions", *names).stdout, re.M))
+    missing = [p for p in names if p not in known]
     report("packages", [f"no Debian package '{p}'" for p in missing],
            f"{len(build['packages'])} build, {len(runtime['packages'])} runtime")
 

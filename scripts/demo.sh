@@ -4,11 +4,16 @@
 #
 #   scripts/demo.sh ["NICHE"] [nf-submit options...]
 #       default: "budget travel" --sub-niche "solo female backpacking" --count 200
-#
-# Installs what is missing (apt-get), builds, starts a throwaway PostgreSQL,
-# nf-ytsim, nf-broker and one of each worker, submits the niche, shows the
-# progress, writes out/<niche>-<job>.xlsx (and .csv, .json), prints the path,
-# and stops everything it started (by pid), also on Ctrl-C or failure.
+#       Installs what is missing (apt-get), builds, starts a throwaway
+#       PostgreSQL, nf-ytsim, nf-broker and one of each worker, submits the
+#       niche, shows the progress, writes out/<niche>-<job>.xlsx (and .csv,
+#       .json), prints the path and the time taken, and stops everything it
+#       started (by pid), also on Ctrl-C or failure.
+#   scripts/demo.sh up
+#       The same services, left running for trying nf-submit and nf-monitor
+#       by hand: prints the settings to source (.nf-run/env) and returns.
+#   scripts/demo.sh down
+#       Stops what `up` started (by the pids it recorded), drops the database.
 #
 # Environment: NF_DEMO_PORT (first of 6 loopback ports, default 27100),
 # NF_DEMO_BUILD (build folder, default build), NF_DEMO_TIMEOUT (seconds, 600),
@@ -19,7 +24,47 @@ root=$PWD
 base=${NF_DEMO_PORT:-27100}
 build=${NF_DEMO_BUILD:-build}
 timeout=${NF_DEMO_TIMEOUT:-600}
+state=$root/.nf-run   # `up` keeps its run folder's name and pids here
 t0=$(date +%s)
+
+# stop_all RUN PID...: workers first (each finishes its task in hand), then
+# the broker and the simulator; then the database. Only our own pids, and
+# only while they still run the program we started.
+stop_all() {
+  local run=$1; shift
+  local pids=("$@") i pid
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    pid=${pids[i]}
+    grep -qa 'nf-' "/proc/$pid/cmdline" 2>/dev/null || continue
+    kill -TERM "$pid" 2>/dev/null || true
+    [ "$i" -le 1 ] || continue   # wait for the broker and simulator one by one
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
+  bash tests/pg.sh destroy "$run/pg" >/dev/null 2>&1 || true
+}
+
+if [ "${1:-}" = down ]; then
+  [ -f "$state/pids" ] || { echo "demo: nothing is up (no $state/pids)"; exit 0; }
+  run=$(cat "$state/run")
+  mapfile -t pids < "$state/pids"
+  stop_all "$run" "${pids[@]}"
+  echo "demo: stopped ${#pids[@]} processes; logs were in $run"
+  [ "${NF_DEMO_KEEP:-0}" = 1 ] || rm -rf "$run"
+  rm -rf "$state"
+  exit 0
+fi
+mode=once
+if [ "${1:-}" = up ]; then
+  mode=up
+  shift
+  if [ -f "$state/pids" ]; then
+    echo "demo: already up (see $state/env); scripts/demo.sh down first" >&2
+    exit 1
+  fi
+fi
 
 bash scripts/deps.sh
 echo "== build ($build)"
@@ -32,15 +77,7 @@ chmod 755 "$run"
 pids=()
 cleanup() {
   local rc=$?
-  # workers first (they finish the task in hand), then the broker and the simulator
-  local i
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-    [ "$i" -le 1 ] || continue
-    wait "${pids[i]}" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  bash tests/pg.sh destroy "$run/pg" >/dev/null 2>&1 || true
+  stop_all "$run" "${pids[@]}"
   if [ "${NF_DEMO_KEEP:-0}" = 1 ]; then echo "demo: logs kept in $run"; else rm -rf "$run"; fi
   exit $rc
 }
@@ -53,6 +90,7 @@ bash tests/pg.sh start "$run/pg" "$pg"
 runuser -u postgres -- psql -h 127.0.0.1 -p "$pg" -U postgres -qc "CREATE DATABASE nicheflow" \
   2>/dev/null || psql -h 127.0.0.1 -p "$pg" -U postgres -qc "CREATE DATABASE nicheflow"
 
+cat >"$run/env" <<ENV
 export NF_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg/nicheflow"
 export NF_WORKERS_BIND="tcp://127.0.0.1:$wk" NF_CLIENTS_BIND="tcp://127.0.0.1:$cl"
 export NF_PUB_BIND="tcp://127.0.0.1:$pub" NF_BROKER="tcp://127.0.0.1:$wk"
@@ -61,11 +99,15 @@ export NF_YOUTUBE_API_URL="http://127.0.0.1:$sim/youtube/v3" NF_YOUTUBE_WEB_URL=
 export NF_YOUTUBE_API_KEY=demo-key NF_HTTP_RATE=0 NF_HTTP_DELAY_MS=0
 export NF_CACHE_DIR="$run/cache" NF_OUTPUT_DIR="$root/out" NF_RETRY_BASE_MS=200
 export NF_METRICS_BIND="127.0.0.1:$((base + 5))"
+export PATH="$root/$build/tools:\$PATH"
+ENV
+# shellcheck disable=SC1091
+. "$run/env"
 mkdir -p "$root/out"
 
 start() {   # start NAME CMD...: log to $run/NAME.log, remember the pid
   local name=$1; shift
-  "$@" >"$run/$name.log" 2>&1 &
+  "$@" >"$run/$name.log" 2>&1 </dev/null &
   pids+=($!)
 }
 start ytsim "$build/tools/nf-ytsim" --port "$sim" --seed 7 --catalog 2000
@@ -77,17 +119,31 @@ start geo "$build/workers/nf-geo-validator"
 start analyze "$build/workers/nf-analyst"
 start architect "$build/workers/nf-architect"
 start export "$build/workers/nf-exporter"
-sleep 0.3
-
-if [ $# -eq 0 ]; then
-  set -- "budget travel" --sub-niche "solo female backpacking" --count 200
-fi
-echo "== submit: $*"
 submit="$build/tools/nf-submit"
 for _ in $(seq 1 50); do   # the broker applies its migrations first
   "$submit" list >/dev/null 2>&1 && break
   sleep 0.2
 done
+
+if [ "$mode" = up ]; then
+  "$submit" list >/dev/null || { echo "demo: the broker did not come up; see $run/broker.log" >&2; exit 1; }
+  mkdir -p "$state"
+  printf '%s\n' "${pids[@]}" >"$state/pids"
+  echo "$run" >"$state/run"
+  cp "$run/env" "$state/env"
+  trap - EXIT INT TERM
+  echo "demo: up (${#pids[@]} processes, logs in $run, metrics on 127.0.0.1:$((base + 5)))"
+  echo "  . .nf-run/env                      # the settings nf-submit and nf-monitor need"
+  echo "  nf-submit \"budget travel\" --count 100 --wait -o out/budget.xlsx"
+  echo "  nf-monitor"
+  echo "  scripts/demo.sh down               # stops everything up started"
+  exit 0
+fi
+
+if [ $# -eq 0 ]; then
+  set -- "budget travel" --sub-niche "solo female backpacking" --count 200
+fi
+echo "== submit: $*"
 # --wait shows the progress (bars on a terminal, plain lines otherwise),
 # re-reading nf.status every second, and exits 0 completed, 4 partial,
 # 5 failed, 6 cancelled, 3 broker unreachable or --timeout.

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The test command of the README: installs what is missing, builds with
 # warnings as errors, runs the whole suite (unit + integration against a
-# throwaway PostgreSQL), then builds again with ASan/UBSan and runs it again,
-# then runs each libFuzzer target for a bounded time; the lint pass comes
-# first. Cleans up the servers it started (ctest fixtures, the fuzz seeds'
-# nf-ytsim).
+# throwaway PostgreSQL, the multi-host test in network namespaces), then
+# builds again with ASan/UBSan and runs it again; lints the deployment files
+# against the build; runs the README's quickstart (timed) and its up/down
+# mode; then runs each libFuzzer target for a bounded time. The source lint
+# comes first. Cleans up the servers it started (ctest fixtures, the
+# quickstart's services, the fuzz seeds' nf-ytsim).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -36,7 +38,28 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
   run_suite build-asan -DNF_SANITIZE=ON -DNF_TEST_PG_PORT=25434
 
+# docker-compose.yml and deploy/Dockerfile against what was just built.
+echo "== deploy lint"
+/usr/bin/python3 deploy/lint.py build
+
+# The README's first command, as a user runs it (it reuses ./build), timed;
+# then its up/down mode with a niche submitted by hand.
+echo "== quickstart: scripts/demo.sh"
+t=$(date +%s)
+bash scripts/demo.sh
+echo "quickstart: $(( $(date +%s) - t )) s"
+echo "== quickstart: scripts/demo.sh up / down"
+bash scripts/demo.sh up
+trap 'bash scripts/demo.sh down' EXIT   # also when a check below fails
+( . .nf-run/env && nf-submit "home espresso" --count 40 --wait -o out/quickstart-up.xlsx )
+/usr/bin/python3 -c 'import openpyxl, sys; ws = openpyxl.load_workbook(sys.argv[1])["Outliers"]
+assert ws.max_row > 1, "no outlier rows"; print("up/down: workbook with", ws.max_row - 1, "outliers")' \
+  out/quickstart-up.xlsx
+trap - EXIT
+bash scripts/demo.sh down
+[ ! -e .nf-run ] || { echo "demo.sh down left .nf-run behind" >&2; exit 1; }
+
 # libFuzzer targets (fuzz/): a bounded run of each with seeds from nf-ytsim.
 # bash scripts/fuzz.sh 600 runs them longer.
-echo "== fuzz (${NF_FUZZ_SECONDS:-40}s per target)"
-bash scripts/fuzz.sh "${NF_FUZZ_SECONDS:-40}"
+echo "== fuzz (${NF_FUZZ_SECONDS:-30}s per target)"
+bash scripts/fuzz.sh "${NF_FUZZ_SECONDS:-30}"
