@@ -35,6 +35,31 @@ def make_keys(folder, *names):
     return keys
 
 
+def stop_procs(procs, seconds=10):
+    """SIGTERM each of PROCS (ours, by pid) still running; SIGKILL what has
+    not exited after SECONDS."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.time() + seconds
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def check_sanitizer_logs(procs):
+    """Under ASan/UBSan a report in any process's log (p.log) fails the
+    test, even when the job itself went through."""
+    for p in procs:
+        with open(p.log, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        check("ERROR: AddressSanitizer" not in text and "ERROR: LeakSanitizer" not in text
+              and "runtime error:" not in text, f"sanitizer report in {p.log}")
+
+
 class Cluster:
     """A broker and its workers on loopback. CURVE=True: keys by nf-keygen in
     logdir/keys; the broker admits 'member' (every worker and client the
@@ -134,23 +159,8 @@ class Cluster:
             p.wait(10)
 
     def stop(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.time() + 10
-        for p in self.procs:
-            try:
-                p.wait(max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        # Under ASan/UBSan a report in any process's log fails the test, even
-        # when the job itself went through.
-        for p in self.procs:
-            with open(p.log, "rb") as f:
-                text = f.read().decode("utf-8", "replace")
-            check("ERROR: AddressSanitizer" not in text and "ERROR: LeakSanitizer" not in text
-                  and "runtime error:" not in text, f"sanitizer report in {p.log}")
+        stop_procs(self.procs)
+        check_sanitizer_logs(self.procs)
 
     # -- database ------------------------------------------------------------
     def query(self, sql, *args):
