@@ -12,19 +12,33 @@ struct nf_client_t {
     zsock_t *watch;          /* CURVE handshake failures, or NULL */
 };
 
+void
+nf_dealer_close (zsock_t **sock_p, zsock_t **watch_p)
+{
+    nf_curve_unwatch (*sock_p, watch_p);
+    zsock_destroy (sock_p);
+}
+
+int
+nf_dealer_open (zsock_t **sock_p, zsock_t **watch_p, const char *endpoint, size_t max_frame,
+                const nf_curve_t *curve)
+{
+    nf_dealer_close (sock_p, watch_p);
+    zsock_t *sock = *sock_p = zsock_new (ZMQ_DEALER);
+    if (!sock)
+        return -1;
+    zsock_set_linger (sock, 0);
+    zsock_set_maxmsgsize (sock, (int64_t) max_frame + 4096);
+    nf_curve_client (curve, sock);
+    *watch_p = nf_curve_watch (curve, sock);
+    return zsock_connect (sock, "%s", endpoint);
+}
+
 static int
 s_connect (nf_client_t *self)
 {
-    nf_curve_unwatch (self->socket, &self->watch);
-    zsock_destroy (&self->socket);
-    self->socket = zsock_new (ZMQ_DEALER);
-    if (!self->socket)
-        return -1;
-    zsock_set_linger (self->socket, 0);
-    zsock_set_maxmsgsize (self->socket, (int64_t) self->max_frame + 4096);
-    nf_curve_client (self->curve, self->socket);
-    self->watch = nf_curve_watch (self->curve, self->socket);
-    return zsock_connect (self->socket, "%s", self->endpoint);
+    return nf_dealer_open (&self->socket, &self->watch, self->endpoint, self->max_frame,
+                           self->curve);
 }
 
 nf_client_t *
@@ -48,8 +62,7 @@ nf_client_destroy (nf_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     nf_client_t *self = *self_p;
-    nf_curve_unwatch (self->socket, &self->watch);
-    zsock_destroy (&self->socket);
+    nf_dealer_close (&self->socket, &self->watch);
     free (self->endpoint);
     free (self);
     *self_p = NULL;

@@ -10,6 +10,16 @@
 
 typedef struct nf_client_t nf_client_t;
 
+/* The DEALER every worker and client talks to the broker with: closes
+   *SOCK_P and its CURVE watch *WATCH_P if open, then opens a new one to
+   ENDPOINT with linger 0, a message limit of MAX_FRAME plus the envelope,
+   and CURVE's client keys and handshake watch when CURVE is not NULL.
+   0, or -1 (*SOCK_P may then be NULL). */
+int nf_dealer_open (zsock_t **sock_p, zsock_t **watch_p, const char *endpoint, size_t max_frame,
+                    const nf_curve_t *curve);
+/* Close *SOCK_P and its watch (either may be NULL). */
+void nf_dealer_close (zsock_t **sock_p, zsock_t **watch_p);
+
 /* A client of the broker's client endpoint; CURVE (borrowed, may be NULL)
    must outlive it. */
 nf_client_t *nf_client_new (const char *endpoint, int64_t timeout_ms, size_t max_frame,

@@ -1,5 +1,6 @@
 /*  nf_worker: see nf_worker.h. */
 #include "nf_worker.h"
+#include "nf_client.h"
 #include "nf_curve.h"
 #include "nf_log.h"
 #include "nf_version.h"
@@ -142,8 +143,7 @@ nf_worker_destroy (nf_worker_t **self_p)
         return;
     nf_worker_t *self = *self_p;
     zactor_destroy (&self->executor);
-    nf_curve_unwatch (self->socket, &self->watch);
-    zsock_destroy (&self->socket);
+    nf_dealer_close (&self->socket, &self->watch);
     nf_curve_destroy (&self->curve);
     zframe_destroy (&self->unconfirmed);
     zframe_destroy (&self->unconfirmed_body);
@@ -183,16 +183,8 @@ s_send (nf_worker_t *self, int command, zframe_t **address, zframe_t **body)
 static int
 s_connect (nf_worker_t *self)
 {
-    nf_curve_unwatch (self->socket, &self->watch);
-    zsock_destroy (&self->socket);
-    self->socket = zsock_new (ZMQ_DEALER);
-    if (!self->socket)
-        return -1;
-    zsock_set_linger (self->socket, 0);
-    zsock_set_maxmsgsize (self->socket, (int64_t) self->max_frame + 4096);
-    nf_curve_client (self->curve, self->socket);
-    self->watch = nf_curve_watch (self->curve, self->socket);
-    if (zsock_connect (self->socket, "%s", self->endpoint) != 0) {
+    if (nf_dealer_open (&self->socket, &self->watch, self->endpoint, self->max_frame, self->curve)
+        != 0) {
         nf_error ("cannot connect to broker at %s", self->endpoint);
         return -1;
     }
@@ -360,8 +352,7 @@ nf_worker_run (nf_worker_t *self)
                 const char *refused = nf_curve_failure (self->watch);
                 nf_warn ("%s; reconnecting in %lld ms", refused ? refused : "broker silent",
                          (long long) self->reconnect_ms);
-                nf_curve_unwatch (self->socket, &self->watch);
-                zsock_destroy (&self->socket);
+                nf_dealer_close (&self->socket, &self->watch);
                 reconnect_at = now + self->reconnect_ms;
                 self->reconnect_ms *= 2;
                 if (self->reconnect_ms > self->reconnect_max)
