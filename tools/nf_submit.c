@@ -384,22 +384,31 @@ s_wait (s_ctx_t *ctx, s_job_t *jobs, size_t n)
         zsock_set_subscribe (sub, topic);
         jobs[i].started = nf_clock_ms ();
     }
-    int64_t start = nf_clock_ms (), next_sync = 0, last_ok = start;
+    /* Re-read every second, and at most 100 ms after an event (events
+       come in bursts; the status request is what costs). */
+    int64_t start = nf_clock_ms (), next_sync = 0, last_sync = 0, last_ok = start;
     int drawn = 0;
-    bool warned = false;
+    bool warned = false, pending = false;
     int rc = EXIT_OK;
     for (;;) {
+        int64_t wait = pending ? last_sync + 100 - nf_clock_ms () : 200;
         zmq_pollitem_t item = {zsock_resolve (sub), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&item, 1, 200) < 0 && zsys_interrupted)
+        if (zmq_poll (&item, 1,
+                      wait < 0     ? 0
+                      : wait > 200 ? 200
+                                   : (long) wait)
+                < 0
+            && zsys_interrupted)
             break;
-        bool event = false;
         while (zsock_events (sub) & ZMQ_POLLIN) {
             zmsg_t *m = zmsg_recv (sub);
             zmsg_destroy (&m);
-            event = true;
+            pending = true;
         }
         int64_t now = nf_clock_ms ();
-        if (now >= next_sync || (event && now >= next_sync - 750)) {
+        if (now >= next_sync || (pending && now >= last_sync + 100)) {
+            pending = false;
+            last_sync = now;
             if (s_resync (ctx, jobs, n) == 0) {
                 last_ok = now;
                 if (warned)
