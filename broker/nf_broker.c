@@ -19,6 +19,8 @@
 #define WAITING_MS    5000  /* database queue depth for the metrics */
 #define BURST         1000  /* messages read per socket per loop turn */
 #define RECENT        1024  /* tokens of the last replies received, to spot resends */
+#define PREFETCH      64    /* most tasks claimed ahead per worker of a per-video stage */
+#define PREFETCH_MS   50.0  /* work claimed ahead per worker, in its tasks' average time */
 
 typedef struct s_worker_t s_worker_t;
 
@@ -39,11 +41,14 @@ typedef struct {
     int64_t waiting;         /* claimable in the database (metrics only) */
     size_t in_flight;        /* dispatched, no reply yet (metrics only) */
     nf_hist_t claim_hist;    /* nf_store_claim latency */
+    double task_ms;          /* moving average, dispatch to reply; 0 until known */
 } s_service_t;
 
 typedef struct {
     nf_claim_t claim;     /* token, stage, job, video, attempt, body */
     s_worker_t *worker;   /* holding it, or NULL while queued */
+    int64_t claimed_ms;   /* when it was claimed (its lease started) */
+    int64_t sent_ms;      /* when it was dispatched */
     int64_t lease_end_ms; /* when its lease runs out (once dispatched) */
     bool expired;         /* counted as a lease expiry */
 } s_task_t;
@@ -316,8 +321,12 @@ s_on_worker_reply (nf_broker_t *self, s_worker_t *w, zmsg_t *msg)
                 o->text = t.data ? t.data : strdup ("");
             }
         }
+        int64_t now = nf_clock_ms ();
+        s_service_t *svc = w->service;
+        double took = (double) (now - task->sent_ms);
+        svc->task_ms = svc->task_ms > 0 ? 0.8 * svc->task_ms + 0.2 * took : took < 1 ? 1 : took;
         if (zlistx_size (self->outcomes) == 0)
-            self->oldest_ms = nf_clock_ms ();
+            self->oldest_ms = now;
         zlistx_add_end (self->outcomes, o);
         w->service->replies++;
         char *slot = self->recent_ring[self->recent_next];
@@ -484,7 +493,26 @@ s_on_claim (nf_claim_t *claim, void *arg)
     s_service_t *svc = (s_service_t *) arg;
     s_task_t *t = calloc (1, sizeof *t);
     t->claim = *claim;
+    t->claimed_ms = nf_clock_ms ();
     zlistx_add_end (svc->queue, t);
+}
+
+/* How many tasks of SVC to hold claimed beyond its idle workers, so a
+   worker that finishes gets its next task without a database round trip
+   and claims come in batches (one commit for many tasks): about
+   PREFETCH_MS of work per worker (at least one task, at most PREFETCH),
+   and never more than a queue that drains within a quarter of a lease (a
+   queued task's lease is running). None for job-scope stages, and none
+   until a task's duration is known. */
+static size_t
+s_spare (const nf_broker_t *self, const s_service_t *svc)
+{
+    if (svc->stage->scope != NF_SCOPE_VIDEO || svc->task_ms <= 0)
+        return 0;
+    double depth = fmax (1.0, PREFETCH_MS / svc->task_ms);
+    depth = fmin (depth, fmin ((double) PREFETCH, (double) self->lease_ms / 4.0 / svc->task_ms));
+    size_t spare = (size_t) depth * svc->workers;
+    return spare > (size_t) self->claim_batch ? (size_t) self->claim_batch : spare;
 }
 
 static void
@@ -493,10 +521,12 @@ s_dispatch (nf_broker_t *self, bool claim)
     int64_t now = nf_clock_ms ();
     for (s_service_t *svc = zhashx_first (self->services); svc;
          svc = zhashx_next (self->services)) {
-        size_t idle = zlistx_size (svc->idle);
-        if (claim && idle > zlistx_size (svc->queue) && now >= svc->next_claim_ms
+        size_t idle = zlistx_size (svc->idle), queued = zlistx_size (svc->queue);
+        size_t spare = s_spare (self, svc);
+        /* Claim when a worker waits, or when the spare tasks run low. */
+        if (claim && (idle > queued || (spare && queued <= spare / 2)) && now >= svc->next_claim_ms
             && nf_db_connected (self->db)) {
-            int want = (int) (idle - zlistx_size (svc->queue));
+            int want = (int) (idle + spare - queued);
             if (want > self->claim_batch)
                 want = self->claim_batch;
             int64_t t0 = nf_clock_us ();
@@ -514,7 +544,8 @@ s_dispatch (nf_broker_t *self, bool claim)
             w->task = t;
             t->worker = w;
             zhashx_insert (self->inflight, t->claim.token, t);
-            t->lease_end_ms = now + self->lease_ms;
+            t->sent_ms = now;
+            t->lease_end_ms = t->claimed_ms + self->lease_ms;
             s_worker_send (self, w, NF_MDPW_REQUEST, t);
             svc->dispatched++;
         }

@@ -198,7 +198,7 @@ s_gen_video_claim (const nf_stage_t *stage)
         "WITH c AS (SELECT v.job_id, v.video_id, j.niche, j.sub_niche, j.options FROM nf_videos v "
         "JOIN nf_jobs j ON j.id = v.job_id WHERE v.state = $1 AND j.status IN ('running', "
         "'processing') AND v.next_attempt_at <= now() AND v.attempts < $2::int AND "
-        "(v.lease_token IS NULL OR v.lease_expires < now()) ORDER BY j.priority, "
+        "(v.lease_token IS NULL OR v.lease_expires < now()) ORDER BY v.priority, "
         "v.next_attempt_at, v.job_id, v.video_id LIMIT $3::int FOR UPDATE OF v SKIP LOCKED) "
         "UPDATE nf_videos v SET lease_token = gen_random_uuid(), lease_owner = $4, lease_expires = "
         "now() + make_interval(secs => $5::float8 / 1000), attempts = v.attempts + 1 FROM c "
@@ -269,8 +269,9 @@ s_gen_job_items (const nf_stage_t *stage)
         nf_buf_printf (&b,
                        "WITH x AS (SELECT DISTINCT ON (x->>'video_id') x->>'video_id' AS "
                        "video_id, x AS o FROM jsonb_array_elements($2::jsonb) x), i AS (INSERT "
-                       "INTO nf_videos (job_id, video_id, state%s) SELECT $1::bigint, video_id, "
-                       "$3%s FROM x ON CONFLICT DO NOTHING RETURNING video_id, state), h AS "
+                       "INTO nf_videos (job_id, video_id, state, priority%s) SELECT $1::bigint, "
+                       "video_id, $3, (SELECT priority FROM nf_jobs WHERE id = $1::bigint)%s "
+                       "FROM x ON CONFLICT DO NOTHING RETURNING video_id, state), h AS "
                        "(INSERT INTO nf_video_history (job_id, video_id, from_state, to_state, "
                        "service, attempt) SELECT $1::bigint, video_id, NULL, state, $4, $5::int "
                        "FROM i) SELECT video_id, state FROM i",
@@ -604,10 +605,14 @@ nf_store_release_owned (nf_store_t *self)
     const char *params[] = {self->owner};
     PGresult *a =
         nf_db_exec (self->db, "release_owned_videos",
-                    "UPDATE nf_videos SET " LEASE_CLEAR " WHERE lease_owner = $1", 1, params);
+                    "UPDATE nf_videos SET " LEASE_CLEAR ", attempts = greatest(attempts - 1, 0) "
+                    "WHERE lease_owner = $1",
+                    1, params);
     PGresult *b =
         a ? nf_db_exec (self->db, "release_owned_jobs",
-                        "UPDATE nf_jobs SET " LEASE_CLEAR " WHERE lease_owner = $1", 1, params)
+                        "UPDATE nf_jobs SET " LEASE_CLEAR ", attempts = greatest(attempts - 1, "
+                        "0) WHERE lease_owner = $1",
+                        1, params)
           : NULL;
     if (a && b && (atoi (PQcmdTuples (a)) || atoi (PQcmdTuples (b))))
         nf_info ("released %s video and %s job leases held by '%s' before a restart",
@@ -783,29 +788,43 @@ s_apply_video_kind (nf_store_t *self, s_sql_t *q, nf_reply_status_t kind, nf_out
     return 0;
 }
 
-/* Add the usage counters of O to its job. */
-static int
-s_apply_usage (nf_store_t *self, nf_outcome_t *o)
+/* Append O's usage counters to ARR ("[job,q,h,t],..."), if it has any. */
+static void
+s_usage_add (nf_buf_t *arr, const nf_outcome_t *o)
 {
     if (!o->usage)
+        return;
+    int64_t u[3] = {0, 0, 0};
+    nf_mp_get_int (o->usage, "quota_units", &u[0]);
+    nf_mp_get_int (o->usage, "http_requests", &u[1]);
+    nf_mp_get_int (o->usage, "tokens", &u[2]);
+    for (int k = 0; k < 3; k++)
+        u[k] = u[k] > 0 && u[k] < INT32_MAX ? u[k] : 0;
+    if (u[0] || u[1] || u[2])
+        nf_buf_printf (arr, "%s[%lld,%lld,%lld,%lld]", arr->len ? "," : "", (long long) o->job_id,
+                       (long long) u[0], (long long) u[1], (long long) u[2]);
+}
+
+/* Add the usage counters gathered in ARR to their jobs: one statement per
+   batch, not one per reply. */
+static int
+s_apply_usage (nf_store_t *self, nf_buf_t *arr)
+{
+    if (!arr->len)
         return 0;
-    int64_t q = 0, h = 0, t = 0;
-    nf_mp_get_int (o->usage, "quota_units", &q);
-    nf_mp_get_int (o->usage, "http_requests", &h);
-    nf_mp_get_int (o->usage, "tokens", &t);
-    if (!q && !h && !t)
-        return 0;
-    char id[24], qs[24], hs[24], ts[24];
-    snprintf (id, sizeof id, "%lld", (long long) o->job_id);
-    snprintf (qs, sizeof qs, "%lld", (long long) (q > 0 && q < INT32_MAX ? q : 0));
-    snprintf (hs, sizeof hs, "%lld", (long long) (h > 0 && h < INT32_MAX ? h : 0));
-    snprintf (ts, sizeof ts, "%lld", (long long) (t > 0 && t < INT32_MAX ? t : 0));
-    const char *params[] = {id, qs, hs, ts};
-    PGresult *res = nf_db_exec (self->db, "job_usage",
-                                "UPDATE nf_jobs SET quota_units = quota_units + $2::bigint, "
-                                "http_requests = http_requests + $3::bigint, tokens = tokens + "
-                                "$4::bigint WHERE id = $1::bigint",
-                                4, params);
+    nf_buf_t doc;
+    nf_buf_init (&doc);
+    nf_buf_printf (&doc, "[%s]", arr->data);
+    const char *params[] = {doc.data};
+    PGresult *res = nf_db_exec (
+        self->db, "job_usage",
+        "UPDATE nf_jobs j SET quota_units = quota_units + x.q, http_requests = http_requests + "
+        "x.h, tokens = tokens + x.t FROM (SELECT (e->>0)::bigint AS id, sum((e->>1)::bigint) AS "
+        "q, sum((e->>2)::bigint) AS h, sum((e->>3)::bigint) AS t FROM "
+        "jsonb_array_elements($1::jsonb) "
+        "e GROUP BY 1) x WHERE j.id = x.id",
+        1, params);
+    nf_buf_free (&doc);
     PQclear (res);
     return res ? 0 : -1;
 }
@@ -1095,15 +1114,20 @@ s_apply_all (nf_store_t *self, nf_outcome_t **list, size_t n, const nf_release_t
             if (s_apply_video_kind (self, q, (nf_reply_status_t) k, list, n) != 0)
                 return nf_db_error_transient (self->db) ? -1 : -2;
     }
-    for (size_t i = 0; i < n; i++) {
+    nf_buf_t usage;
+    nf_buf_init (&usage);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         if (!list[i])
             continue;
-        int rc = list[i]->video_id ? 0 : s_apply_job (self, list[i]);
-        if (rc == 0)
-            rc = s_apply_usage (self, list[i]);
-        if (rc != 0)
-            return rc == -2 || !nf_db_error_transient (self->db) ? -2 : -1;
+        rc = list[i]->video_id ? 0 : s_apply_job (self, list[i]);
+        s_usage_add (&usage, list[i]);
     }
+    if (rc == 0)
+        rc = s_apply_usage (self, &usage);
+    nf_buf_free (&usage);
+    if (rc != 0)
+        return rc == -2 || !nf_db_error_transient (self->db) ? -2 : -1;
     return 0;
 }
 
@@ -1382,7 +1406,7 @@ static const s_option_t s_options[] = {
     {"count", true, 1, 10000, NULL, NULL, "a whole number from 1 to 10000 (videos to discover)"},
     {"top_n", true, 1, 100, NULL, NULL, "a whole number from 1 to 100 (outliers wanted)"},
     {"min_views", true, 0, 1000000000000LL, NULL, NULL, "a whole number of views, 0 or more"},
-    {"max_pages", true, 1, 100, NULL, NULL, "a whole number from 1 to 100"},
+    {"max_pages", true, 1, 250, NULL, NULL, "a whole number from 1 to 250"},
     {"max_age_days", true, 1, 36500, NULL, NULL, "a whole number of days from 1 to 36500"},
     {"since", false, 0, 0, s_date_ok, NULL, "a date YYYY-MM-DD"},
     {"until", false, 0, 0, s_date_ok, NULL, "a date YYYY-MM-DD"},

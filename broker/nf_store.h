@@ -79,7 +79,11 @@ nf_store_t *nf_store_new (nf_db_t *db, const nf_store_opts_t *opts, nf_event_fn 
                           void *event_arg);
 void nf_store_destroy (nf_store_t **self_p);
 
-/* Release every lease this owner holds (a restarted broker's start-up). */
+/* Release every lease this owner holds (a restarted broker's start-up) and
+   give back the attempt each claim counted: the broker's end, not the
+   task, stopped them, and with prefetched claims most were never
+   delivered. A task that kills its worker is still counted, by a running
+   broker. */
 int nf_store_release_owned (nf_store_t *self);
 
 /* After a reconnect: release this owner's leases except HELD (a text[]

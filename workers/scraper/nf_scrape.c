@@ -167,7 +167,7 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
     }
     long max_pages = s_opt_int (job, "max_pages", 0);
     if (max_pages <= 0)
-        max_pages = (long) fmin (100.0, ceil ((double) need / (BATCH - 1)) + 2);
+        max_pages = (long) fmin (250.0, ceil ((double) need / (BATCH - 1)) + 2);
     json_t *seen = json_object ();
     size_t i;
     const json_t *id;
