@@ -16,6 +16,7 @@ GOOD = {"titles": ["Night Trains Beat Flights", "I Slept on 5 Night Trains", "Ho
 class FakeLLM:
     def __init__(self, port, key="sekrit"):
         self.mode, self.key, self.requests, self.problems = "good", key, [], []
+        self.delay = 0.0   # seconds before each answer (the benchmarks' slow LLM)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -26,6 +27,8 @@ class FakeLLM:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.requests.append((self.path, dict(self.headers), body))
                 outer.check_shape(self.path, self.headers, body)
+                if outer.delay:
+                    time.sleep(outer.delay)
                 mode = outer.mode
                 if mode == "429" and len(outer.requests) == 1:
                     return self.answer(429, {"error": "slow down"}, {"Retry-After": "1"})
@@ -56,6 +59,7 @@ class FakeLLM:
                 except (BrokenPipeError, ConnectionResetError):
                     pass   # the client gave up (the hang case)
 
+        ThreadingHTTPServer.request_queue_size = 128   # 32 architects connect at once
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{port}/v1"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
