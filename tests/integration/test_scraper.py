@@ -98,7 +98,7 @@ def test_transcripts():
     try:
         sim = Sim(c, 26315, "--catalog", "300")
         c.start_broker()
-        scrapers(c, sim)
+        scrapers(c, sim, NF_WATCH_PAGE="always")   # the watch page path; test_direct has the default
         job = c.submit("sourdough baking", count=80)
         v = scraped(c, job)
         eq(len(v), 80, "videos")
@@ -126,6 +126,46 @@ def test_transcripts():
         h = c.query1("SELECT http_requests FROM nf_jobs WHERE id = %s", job)
         eq(h, s["total"], "every request counted")
         eq(s["requests"]["timedtext"], len(with_text), "one timed-text fetch per transcript")
+    finally:
+        c.stop()
+
+
+def test_direct():
+    """The default NF_WATCH_PAGE=fallback: the timed text named by the metadata
+    (uploaded captions when videos.list lists them, else auto-generated) in
+    one request; the watch page only for a listed track that is missing,
+    which is how an unavailable video with listed captions still ends
+    FAILED. Videos and transcripts as on the watch page path."""
+    c = Cluster("scr_direct", 26390)
+    try:
+        sim = Sim(c, 26395, "--catalog", "300")
+        c.start_broker()
+        scrapers(c, sim)
+        job = c.submit("sourdough baking", count=80)
+        v = scraped(c, job)
+        eq(len(v), 80, "videos")
+        with_text = [k for k, r in v.items() if r[0] == "RAW" and r[1]]
+        no_caps = [k for k, r in v.items() if r[0] == "RAW" and not r[1]]
+        check(len(with_text) > 50, "most videos have a transcript", len(with_text))
+        check(no_caps, "videos without captions arrive RAW without transcript")
+        for k in with_text:
+            meta = v[k][2]
+            lines = v[k][1].splitlines()
+            check(all(TIMESTAMP.match(l) for l in lines), "every line is [m:ss] text", lines[:3])
+            eq(meta.get("captions"), "manual" if meta.get("captions_listed") else "asr", f"{k}: track kind")
+            eq(meta.get("caption_segments"), len(lines), "segments counted")
+            check("watch_matched" not in meta, "no watch page for a direct hit", meta)
+        for k in no_caps:
+            eq(v[k][2].get("captions"), "none", "no captions noted")
+        for k, r in v.items():
+            if r[0] == "FAILED":   # listed captions, not there: the watch page said why
+                check("video unavailable" in r[4] and r[2].get("captions_listed"), "unavailable", r)
+        s = sim.stats()
+        eq(c.query1("SELECT http_requests FROM nf_jobs WHERE id = %s", job), s["total"], "every request counted")
+        watch, tt = s["requests"].get("watch", 0), s["requests"]["timedtext"]
+        eq(tt, 80, "one timed-text request per video")
+        check(watch < 8, "the watch page only for listed tracks that are missing", watch)
+        check(s["total"] <= 1.1 * 80 + 4, "about one request per video", s["requests"])
     finally:
         c.stop()
 
@@ -190,7 +230,7 @@ def test_cache():
     try:
         sim = Sim(c, 26355, "--catalog", "300")
         c.start_broker()
-        first = scrapers(c, sim, NF_CACHE_DIR=cache)
+        first = scrapers(c, sim, NF_CACHE_DIR=cache, NF_WATCH_PAGE="always")
         job1 = c.submit("film photography", count=50)
         v1 = scraped(c, job1)
         s1 = sim.stats()
@@ -206,7 +246,7 @@ def test_cache():
             if "nf-scraper" in " ".join(p.args):
                 p.terminate()
                 p.wait(10)
-        scrapers(c, sim, NF_CACHE_DIR=cache, NF_CACHE_TTL_S=0)
+        scrapers(c, sim, NF_CACHE_DIR=cache, NF_CACHE_TTL_S=0, NF_WATCH_PAGE="always")
         job3 = c.submit("film photography", count=50)
         v3 = scraped(c, job3)
         s3 = sim.stats()
@@ -235,7 +275,7 @@ def test_template_source():
     try:
         sim = Sim(c, 26365, "--catalog", "300")
         c.start_broker()
-        scrapers(c, sim, NF_TEMPLATE_DIR=tdir)
+        scrapers(c, sim, NF_TEMPLATE_DIR=tdir, NF_WATCH_PAGE="always")
         job = c.submit("knife sharpening", count=30, source="template:mysite")
         v = scraped(c, job)
         eq(len(v), 30, "items discovered from the listing across pages")
@@ -266,7 +306,7 @@ def test_required_field():
     try:
         sim = Sim(c, 26375, "--catalog", "100")
         c.start_broker()
-        scrapers(c, sim, NF_TEMPLATE_DIR=tdir)
+        scrapers(c, sim, NF_TEMPLATE_DIR=tdir, NF_WATCH_PAGE="always")
         job = c.submit("chess openings", count=10)
         c.wait(lambda: c.count_state(job, "FAILED") == 10, 60, "every video FAILED")
         errs = {r[0] for r in c.query("SELECT last_error FROM nf_videos WHERE job_id = %s", job)}
@@ -296,7 +336,7 @@ def test_proxies():
         c.stop()
 
 
-run({"discover_batching": test_discover_batching, "transcripts": test_transcripts,
+run({"discover_batching": test_discover_batching, "transcripts": test_transcripts, "direct": test_direct,
      "faults": test_faults, "quota": test_quota, "cache": test_cache,
      "template_source": test_template_source, "required_field": test_required_field,
      "proxies": test_proxies})

@@ -61,6 +61,11 @@ s_init (nf_config_t *config, void *arg)
         fprintf (stderr, "nf-scraper: %s\n", err);
         return -1;
     }
+    const char *watch = nf_config_str (config, NF_CFG_WATCH_PAGE);
+    if (strcmp (watch, "fallback") != 0 && strcmp (watch, "always") != 0) {
+        fprintf (stderr, "nf-scraper: NF_WATCH_PAGE: '%s' is not fallback or always\n", watch);
+        return -1;
+    }
     app->scraper = (nf_scraper_t){
         .api_url = nf_config_str (config, NF_CFG_YOUTUBE_API_URL),
         .web_url = nf_config_str (config, NF_CFG_YOUTUBE_WEB_URL),
@@ -68,6 +73,7 @@ s_init (nf_config_t *config, void *arg)
         .template_dir = dir,
         .http = app->http,
         .watch = app->watch,
+        .watch_always = strcmp (watch, "always") == 0,
     };
     return 0;
 }

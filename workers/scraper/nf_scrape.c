@@ -525,6 +525,72 @@ s_scrape_template (nf_scraper_t *s, const char *name, const json_t *meta, json_t
     nf_template_destroy (&t);
 }
 
+/* The direct path (NF_WATCH_PAGE=fallback): videos.list already said
+   whether the video has uploaded captions (contentDetails.caption, kept as
+   meta.captions_listed) and its audio language, so the timed text is asked
+   for at once: the uploaded track when listed, else the auto-generated
+   one, in the job's language, else the audio language, else en (primary
+   subtag). One request instead of two for nearly every video. Returns
+   false when the watch page must decide: no listing in the metadata, or a
+   listed track that is not there (another language, or the video is gone:
+   the watch page says which). An unlisted video without an auto-generated
+   track in that language has no transcript; the watch page is not asked
+   whether it has one in another language. */
+static bool
+s_scrape_direct (nf_scraper_t *s, const char *video_id, const json_t *meta, const json_t *job,
+                 json_t *meta_out, nf_buf_t *transcript, nf_usage_t *usage, nf_outcome_t *out)
+{
+    const json_t *listed_j = json_object_get (meta, "captions_listed");
+    if (s->watch_always || !json_is_boolean (listed_j))
+        return false;
+    bool listed = json_is_true (listed_j);
+    const char *lang = s_opt_str (job, "lang");
+    const char *audio = json_string_value (json_object_get (meta, "default_audio_language"));
+    const char *want = lang && *lang ? lang : audio && *audio ? audio : "en";
+    char primary[16];
+    size_t n = strcspn (want, "-_");
+    snprintf (primary, sizeof primary, "%.*s", (int) (n < sizeof primary ? n : sizeof primary - 1),
+              want);
+    nf_buf_t url;
+    nf_buf_init (&url);
+    nf_buf_printf (&url, "%s/api/timedtext", s->web_url);
+    s_param (&url, "v", video_id);
+    s_param (&url, "lang", primary);
+    if (!listed)
+        s_param (&url, "kind", "asr");
+    nf_http_resp_t r;
+    nf_http_resp_init (&r);
+    nf_http_class_t k = nf_http_get (s->http, url.data, &r);
+    nf_buf_free (&url);
+    usage->http_requests += r.requests;
+    char err[512];
+    int segments = k == NF_HTTP_OK
+                       ? nf_timedtext_parse (r.body.data, r.body.len, transcript, err, sizeof err)
+                       : -1;
+    bool done = true;
+    if (k == NF_HTTP_OK && segments > 0) {
+        json_object_set_new (meta_out, "captions", json_string (listed ? "manual" : "asr"));
+        json_object_set_new (meta_out, "caption_lang", json_string (primary));
+        json_object_set_new (meta_out, "caption_segments", json_integer (segments));
+    }
+    else if (k == NF_HTTP_OK && segments < 0) /* cut or malformed: try again */
+        s_fail (out, true, "timed text: ", err);
+    else if (k == NF_HTTP_OK || k == NF_HTTP_GONE) {
+        /* No such track (YouTube answers an empty body, the simulator 404). */
+        transcript->len = 0;
+        if (transcript->data)
+            transcript->data[0] = 0;
+        if (listed)
+            done = false; /* the watch page decides */
+        else
+            json_object_set_new (meta_out, "captions", json_string ("none"));
+    }
+    else
+        s_fail (out, k != NF_HTTP_CLIENT, "timed text: ", r.error);
+    nf_http_resp_free (&r);
+    return done;
+}
+
 void
 nf_scrape (nf_scraper_t *s, const char *video_id, const json_t *meta, const json_t *job,
            json_t *meta_out, nf_buf_t *transcript, nf_usage_t *usage, nf_outcome_t *out)
@@ -536,6 +602,8 @@ nf_scrape (nf_scraper_t *s, const char *video_id, const json_t *meta, const json
         s_scrape_template (s, source + 9, meta, meta_out, transcript, usage, out);
         return;
     }
+    if (s_scrape_direct (s, video_id, meta, job, meta_out, transcript, usage, out))
+        return;
     char url[1024], err[512];
     char *eid = curl_easy_escape (NULL, video_id, 0);
     snprintf (url, sizeof url, "%s/watch?v=%s", s->web_url, eid ? eid : "");

@@ -41,6 +41,7 @@ typedef struct {
     const char *template_dir; /* NF_TEMPLATE_DIR or "" */
     nf_http_t *http;          /* borrowed */
     nf_template_t *watch;     /* borrowed: the watch page template */
+    bool watch_always;        /* NF_WATCH_PAGE=always: no direct timed-text fetch */
 } nf_scraper_t;
 
 typedef struct {
