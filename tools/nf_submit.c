@@ -393,12 +393,7 @@ s_wait (s_ctx_t *ctx, s_job_t *jobs, size_t n)
     for (;;) {
         int64_t wait = pending ? last_sync + 100 - nf_clock_ms () : 200;
         zmq_pollitem_t item = {zsock_resolve (sub), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&item, 1,
-                      wait < 0     ? 0
-                      : wait > 200 ? 200
-                                   : (long) wait)
-                < 0
-            && zsys_interrupted)
+        if (zmq_poll (&item, 1, wait < 0 ? 0 : (long) wait) < 0 && zsys_interrupted)
             break;
         while (zsock_events (sub) & ZMQ_POLLIN) {
             zmsg_t *m = zmsg_recv (sub);

@@ -525,6 +525,45 @@ s_scrape_template (nf_scraper_t *s, const char *name, const json_t *meta, json_t
     nf_template_destroy (&t);
 }
 
+/* The language whose track a video's transcript comes from: the job's
+   `lang`, else the video's audio language, else en. */
+static const char *
+s_track_lang (const json_t *job, const json_t *meta)
+{
+    const char *lang = s_opt_str (job, "lang");
+    const char *audio = json_string_value (json_object_get (meta, "default_audio_language"));
+    return lang && *lang ? lang : audio && *audio ? audio : "en";
+}
+
+/* Fetch and parse the timed text at URL into TRANSCRIPT: its segment
+   count, NF_TT_GONE when there is no such track (404/410), or -1 with OUT
+   failed (retryable for a cut or malformed body and transient errors). */
+#define NF_TT_GONE (-2)
+static int
+s_timed_text (nf_scraper_t *s, const char *url, nf_buf_t *transcript, nf_usage_t *usage,
+              nf_outcome_t *out)
+{
+    nf_http_resp_t r;
+    nf_http_resp_init (&r);
+    nf_http_class_t k = nf_http_get (s->http, url, &r);
+    usage->http_requests += r.requests;
+    char err[512];
+    int n = NF_TT_GONE;
+    if (k == NF_HTTP_OK) {
+        n = nf_timedtext_parse (r.body.data, r.body.len, transcript, err, sizeof err);
+        if (n < 0) {
+            s_fail (out, true, "timed text: ", err);
+            n = -1;
+        }
+    }
+    else if (k != NF_HTTP_GONE) {
+        s_fail (out, k != NF_HTTP_CLIENT, "timed text: ", r.error);
+        n = -1;
+    }
+    nf_http_resp_free (&r);
+    return n;
+}
+
 /* The direct path (NF_WATCH_PAGE=fallback): videos.list already said
    whether the video has uploaded captions (contentDetails.caption, kept as
    meta.captions_listed) and its audio language, so the timed text is asked
@@ -544,9 +583,7 @@ s_scrape_direct (nf_scraper_t *s, const char *video_id, const json_t *meta, cons
     if (s->watch_always || !json_is_boolean (listed_j))
         return false;
     bool listed = json_is_true (listed_j);
-    const char *lang = s_opt_str (job, "lang");
-    const char *audio = json_string_value (json_object_get (meta, "default_audio_language"));
-    const char *want = lang && *lang ? lang : audio && *audio ? audio : "en";
+    const char *want = s_track_lang (job, meta);
     char primary[16];
     size_t n = strcspn (want, "-_");
     snprintf (primary, sizeof primary, "%.*s", (int) (n < sizeof primary ? n : sizeof primary - 1),
@@ -558,37 +595,23 @@ s_scrape_direct (nf_scraper_t *s, const char *video_id, const json_t *meta, cons
     s_param (&url, "lang", primary);
     if (!listed)
         s_param (&url, "kind", "asr");
-    nf_http_resp_t r;
-    nf_http_resp_init (&r);
-    nf_http_class_t k = nf_http_get (s->http, url.data, &r);
+    int segments = s_timed_text (s, url.data, transcript, usage, out);
     nf_buf_free (&url);
-    usage->http_requests += r.requests;
-    char err[512];
-    int segments = k == NF_HTTP_OK
-                       ? nf_timedtext_parse (r.body.data, r.body.len, transcript, err, sizeof err)
-                       : -1;
-    bool done = true;
-    if (k == NF_HTTP_OK && segments > 0) {
+    if (segments > 0) {
         json_object_set_new (meta_out, "captions", json_string (listed ? "manual" : "asr"));
         json_object_set_new (meta_out, "caption_lang", json_string (primary));
         json_object_set_new (meta_out, "caption_segments", json_integer (segments));
     }
-    else if (k == NF_HTTP_OK && segments < 0) /* cut or malformed: try again */
-        s_fail (out, true, "timed text: ", err);
-    else if (k == NF_HTTP_OK || k == NF_HTTP_GONE) {
+    else if (segments == 0 || segments == NF_TT_GONE) {
         /* No such track (YouTube answers an empty body, the simulator 404). */
         transcript->len = 0;
         if (transcript->data)
             transcript->data[0] = 0;
         if (listed)
-            done = false; /* the watch page decides */
-        else
-            json_object_set_new (meta_out, "captions", json_string ("none"));
+            return false; /* the watch page decides */
+        json_object_set_new (meta_out, "captions", json_string ("none"));
     }
-    else
-        s_fail (out, k != NF_HTTP_CLIENT, "timed text: ", r.error);
-    nf_http_resp_free (&r);
-    return done;
+    return true;
 }
 
 void
@@ -636,12 +659,8 @@ nf_scrape (nf_scraper_t *s, const char *video_id, const json_t *meta, const json
     json_object_set (meta_out, "watch_matched", json_object_get (page, "_matched"));
     if (!json_object_get (meta, "title") && json_object_get (page, "title"))
         json_object_set (meta_out, "title", json_object_get (page, "title"));
-    const char *lang = s_opt_str (job, "lang");
-    const char *audio = json_string_value (json_object_get (meta, "default_audio_language"));
     const json_t *track =
-        nf_yt_pick_track (json_object_get (page, "caption_tracks"), lang && *lang     ? lang
-                                                                    : audio && *audio ? audio
-                                                                                      : "en");
+        nf_yt_pick_track (json_object_get (page, "caption_tracks"), s_track_lang (job, meta));
     if (!track) {
         json_object_set_new (meta_out, "captions", json_string ("none"));
         json_decref (page);
@@ -660,22 +679,10 @@ nf_scrape (nf_scraper_t *s, const char *video_id, const json_t *meta, const json
                          json_string (kind && strcmp (kind, "asr") == 0 ? "asr" : "manual"));
     json_object_set_new (meta_out, "caption_lang", json_string (code ? code : ""));
     json_decref (page);
-    k = nf_http_get (s->http, tt, &r);
-    usage->http_requests += r.requests;
-    if (k == NF_HTTP_GONE) { /* the track went away: no transcript */
-        json_object_set_new (meta_out, "captions", json_string ("missing"));
-        nf_http_resp_free (&r);
-        return;
-    }
-    if (k != NF_HTTP_OK) {
-        s_fail (out, k != NF_HTTP_CLIENT, "timed text: ", r.error);
-        nf_http_resp_free (&r);
-        return;
-    }
-    int n = nf_timedtext_parse (r.body.data, r.body.len, transcript, err, sizeof err);
-    if (n < 0)
-        s_fail (out, true, "timed text: ", err);
-    else
-        json_object_set_new (meta_out, "caption_segments", json_integer (n));
     nf_http_resp_free (&r);
+    int n = s_timed_text (s, tt, transcript, usage, out);
+    if (n == NF_TT_GONE) /* the track went away: no transcript */
+        json_object_set_new (meta_out, "captions", json_string ("missing"));
+    else if (n >= 0)
+        json_object_set_new (meta_out, "caption_segments", json_integer (n));
 }
