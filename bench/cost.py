@@ -9,7 +9,7 @@ re-run.
     bench/cost.py [VIDEOS]      (default 500; ports 27440..27443)"""
 import json, os, sys, urllib.request
 
-from nfbench import Bench, sim_env, sim_stats, wait_job
+from nfbench import Bench, sim_env, sim_stats, start_pipeline, wait_job
 
 VIDEOS = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 PORT = int(os.environ.get("NF_BENCH_PORT", "27440"))
@@ -18,10 +18,7 @@ b = Bench("cost", PORT)
 base = b.ytsim(PORT + 1, "--catalog", str(2 * VIDEOS))
 c = b.cluster(PORT + 2, NF_HEARTBEAT_MS="1000", NF_LOG_LEVEL="warn")
 env = sim_env(base, NF_CACHE_DIR=os.path.join(b.dir, "cache"))
-c.start_broker(env)
-for exe, *args in (("nf-scraper", "discover"), ("nf-scraper", "scrape"), ("nf-sanitizer",), ("nf-geo-validator",),
-                   ("nf-analyst",), ("nf-architect",), ("nf-exporter",)):
-    c.real_worker(exe, *args, extra=env)
+start_pipeline(c, env)
 
 figures = []
 for run in ("first run", "cached re-run"):

@@ -8,7 +8,7 @@ Target: under 1.5 s.
     bench/latency.py [RUNS]            (ports 27400..27406)"""
 import os, statistics, subprocess, sys, time
 
-from nfbench import BUILD, Bench, median_spread, sim_env
+from nfbench import BUILD, Bench, median_spread, sim_env, start_pipeline
 
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 PORT = int(os.environ.get("NF_BENCH_PORT", "27400"))
@@ -18,12 +18,7 @@ base = b.ytsim(PORT + 1)
 # The production defaults, not the tests' short heartbeats.
 c = b.cluster(PORT + 2, NF_HEARTBEAT_MS="1000", NF_RETRY_BASE_MS="1000", NF_RETRY_MAX_MS="60000",
               NF_LOG_LEVEL="warn")
-c.start_broker(sim_env(base))
-for exe, *args in (("nf-scraper", "discover"), ("nf-scraper", "scrape"), ("nf-sanitizer",), ("nf-geo-validator",),
-                   ("nf-analyst",), ("nf-architect",), ("nf-exporter",)):
-    c.real_worker(exe, *args, extra=sim_env(base))
-c.wait(lambda: all(c.mmi(s) == "200" for s in ("discover", "scrape", "sanitize", "geo", "analyze", "architect",
-                                                  "export")), 30, "one worker of every stage")
+start_pipeline(c, sim_env(base))
 
 times, stages = [], {}
 for run in range(RUNS + 1):

@@ -12,7 +12,7 @@ nf-testworker scrape workers (they answer at once) take TASKS due videos
 the broker's resident memory (VmRSS, and its peak VmHWM), the claim
 statement's latency (nf_claim_seconds: mean, and the bucket holding the
 median) and the commit's. Target: RSS under 64 MiB; claim latency flat.
-    bench/memory.py [TASKS] [SIZE...]    (ports 27430..27434)"""
+    bench/memory.py [TASKS] [SIZE...]    (ports 27430..27438)"""
 import os, sys, time
 
 from nfbench import Bench, machine, metric, rss_kib
@@ -61,7 +61,8 @@ def fill(c, size):
 
 rows = []
 for size in SIZES:
-    c = b.cluster(PORT + 1 + 4 * len(rows) % 8, NF_HEARTBEAT_MS="1000", NF_LOG_LEVEL="warn")
+    # Two port sets taken in turn, so a size never binds what the last one just closed.
+    c = b.cluster(PORT + 1 + 4 * (len(rows) % 2), NF_HEARTBEAT_MS="1000", NF_LOG_LEVEL="warn")
     c.start_broker()   # the schema
     b.harness.stop_procs([c.broker])
     due, secs = fill(c, size)

@@ -77,19 +77,38 @@ class Bench:
         out = subprocess.run(["pgbench", "-N", "-n", "-c", str(clients), "-j", str(min(clients, 2)), "-T",
                               str(seconds), db], env=env, check=True, capture_output=True, text=True).stdout
         for line in out.splitlines():
-            if line.startswith("tps =") or line.startswith("tps"):
+            if line.startswith("tps = "):
                 return float(line.split("=")[1].split()[0])
         raise RuntimeError("no tps in pgbench output:\n" + out)
 
     def cleanup(self):
         for c in self.clusters:
             self.harness.stop_procs(c.procs)
-        self.harness.stop_procs(self.procs) if hasattr(self, "harness") else None
+        if hasattr(self, "harness"):
+            self.harness.stop_procs(self.procs)
         subprocess.run(["bash", os.path.join(SRC, "tests/pg.sh"), "destroy", self.pgdir], capture_output=True)
         if os.environ.get("NF_BENCH_KEEP") == "1":
             print(f"logs kept in {self.dir} and {BUILD}/test-logs", file=sys.stderr)
         else:
             subprocess.run(["rm", "-rf", self.dir])
+
+
+SERVICES = ("discover", "scrape", "sanitize", "geo", "analyze", "architect", "export")
+
+
+def start_pipeline(c, env, scrapers=1, sanitizers=1, geos=1):
+    """The broker of cluster C, then real workers of every stage (one each,
+    or as many scrapers, sanitizers and geo validators as asked), with ENV;
+    returns once the broker has a worker of every stage. The number of
+    worker processes."""
+    c.start_broker(env)
+    workers = [("nf-scraper", "discover")] + [("nf-scraper", "scrape")] * scrapers \
+        + [("nf-sanitizer",)] * sanitizers + [("nf-geo-validator",)] * geos \
+        + [("nf-analyst",), ("nf-architect",), ("nf-exporter",)]
+    for exe, *args in workers:
+        c.real_worker(exe, *args, extra=env)
+    c.wait(lambda: all(c.mmi(s) == "200" for s in SERVICES), 30, "a worker of every stage")
+    return len(workers)
 
 
 def sim_stats(base):

@@ -14,7 +14,7 @@ Workers: NF_BENCH_SCRAPERS scrapers (default 4), 2 sanitizers, 2 geo
 validators, one of each other stage."""
 import os, statistics, sys, time
 
-from nfbench import Bench, machine, median_spread, sim_env, wait_job
+from nfbench import Bench, machine, median_spread, sim_env, start_pipeline, wait_job
 
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 VIDEOS = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
@@ -26,14 +26,8 @@ base = b.ytsim(PORT + 1, "--catalog", str(VIDEOS + VIDEOS // 5))
 c = b.cluster(PORT + 2, NF_HEARTBEAT_MS="1000", NF_RETRY_BASE_MS="1000", NF_RETRY_MAX_MS="60000",
               NF_LOG_LEVEL="warn")
 env = sim_env(base)
-c.start_broker(env)
-workers = [("nf-scraper", "discover")] + [("nf-scraper", "scrape")] * SCRAPERS + [("nf-sanitizer",)] * 2 \
-    + [("nf-geo-validator",)] * 2 + [("nf-analyst",), ("nf-architect",), ("nf-exporter",)]
-for exe, *args in workers:
-    c.real_worker(exe, *args, extra=env)
-c.wait(lambda: all(c.mmi(s) == "200" for s in ("discover", "scrape", "sanitize", "geo", "analyze", "architect",
-                                                  "export")), 30, "one worker of every stage")
-print(f"machine: {machine()}; {len(workers)} worker processes ({SCRAPERS} scrapers)")
+nworkers = start_pipeline(c, env, scrapers=SCRAPERS, sanitizers=2, geos=2)
+print(f"machine: {machine()}; {nworkers} worker processes ({SCRAPERS} scrapers)")
 
 vps, tps = [], []
 for run in range(1, RUNS + 1):
