@@ -21,6 +21,7 @@
 #define RECENT        1024  /* tokens of the last replies received, to spot resends */
 #define PREFETCH      64    /* most tasks claimed ahead per worker of a per-video stage */
 #define PREFETCH_MS   50.0  /* work claimed ahead per worker, in its tasks' average time */
+#define SUBSCRIBE_MAX 1024  /* bytes of one subscription message to the PUB socket */
 
 typedef struct s_worker_t s_worker_t;
 
@@ -797,6 +798,9 @@ s_bind (nf_broker_t *self, int type, const char *endpoint)
         zsock_set_router_mandatory (sock, 1);
         zsock_set_maxmsgsize (sock, (int64_t) self->max_frame + 4096);
     }
+    else /* PUB reads only subscriptions; libzmq keeps each in a trie of a node per
+            byte, so one 100 MB subscription cost the broker 1.4 GB of memory. */
+        zsock_set_maxmsgsize (sock, SUBSCRIBE_MAX);
     if (zsock_bind (sock, "%s", endpoint) < 0) {
         nf_error ("cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
         zsock_destroy (&sock);

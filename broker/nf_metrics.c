@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,26 @@ struct nf_metrics_t {
 
 static const double s_bounds[NF_HIST_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                  0.05,   0.1,   0.25,   0.5,   1,    2.5};
+
+/* libmicrohttpd's own messages are about a peer: one that closed mid-request,
+   sent a malformed one, or went silent. One debug line each, in nf_log's
+   format, so a hostile peer cannot fill the broker's log at the usual level. */
+static void s_mhd_log (void *cls, const char *fmt, va_list ap)
+    __attribute__ ((format (printf, 2, 0)));
+
+static void
+s_mhd_log (void *cls, const char *fmt, va_list ap)
+{
+    (void) cls;
+    if (!nf_log_enabled (NF_LOG_DEBUG))
+        return;
+    char line[512];
+    vsnprintf (line, sizeof line, fmt, ap);
+    size_t n = strlen (line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = 0;
+    nf_debug ("metrics http: %s", line);
+}
 
 static enum MHD_Result
 s_answer (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -76,10 +97,11 @@ nf_metrics_new (const char *bind, char *err, size_t errlen)
     }
     nf_metrics_t *self = calloc (1, sizeof *self);
     pthread_mutex_init (&self->lock, NULL);
-    self->daemon = MHD_start_daemon (
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, s_answer, self,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 64,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10, MHD_OPTION_END);
+    self->daemon = MHD_start_daemon (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
+                                     NULL, s_answer, self, MHD_OPTION_SOCK_ADDR,
+                                     (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT,
+                                     (unsigned) 64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10,
+                                     MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
     if (!self->daemon) {
         snprintf (err, errlen, "metrics: cannot listen on %s", bind);
         pthread_mutex_destroy (&self->lock);
