@@ -7,7 +7,7 @@ PKGS=(build-essential cmake pkg-config
       libxlsxwriter-dev libjansson-dev libxml2-dev libutf8proc-dev libmicrohttpd-dev
       postgresql-15 postgresql-client-15
       python3 python3-openpyxl python3-zmq python3-psycopg2 python3-msgpack
-      cppcheck clang clang-format libclang-rt-14-dev libncurses-dev tmux iproute2
+      cppcheck clang clang-format libclang-rt-14-dev libncurses-dev tmux iproute2 valgrind
       docker-compose)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,4 +1,5 @@
 /*  nf_worker: see nf_worker.h. */
+#define _GNU_SOURCE /* memmem */
 #include "nf_worker.h"
 #include "nf_client.h"
 #include "nf_curve.h"
@@ -39,6 +40,7 @@ struct nf_worker_t {
     size_t max_frame;           /* body size limit */
     uint64_t tasks_done;        /* counter for the exit log */
     const char *health;         /* NF_HEALTH_FILE, or "" */
+    const char *crash_on;       /* NF_CRASH_ON (fault injection), or NULL */
     int64_t health_at;          /* when it was last renewed */
 };
 
@@ -81,8 +83,13 @@ s_execute (nf_worker_t *self, s_work_t *w)
     else if (strcmp (task.service, self->service) != 0)
         nf_result_error (&w->result, true, "task for service '%s' sent to '%s'", task.service,
                          self->service);
-    else
+    else {
+        if (self->crash_on
+            && memmem (zframe_data (w->body), zframe_size (w->body), self->crash_on,
+                       strlen (self->crash_on)))
+            abort (); /* the reliability suite's poison task: a real crash, every time */
         self->fn (&task, &w->result, self->arg);
+    }
     nf_msg_destroy (&msg);
 }
 
@@ -122,6 +129,8 @@ nf_worker_new (nf_config_t *config, const char *service, nf_stage_fn *fn, void *
     self->reconnect_ms = self->heartbeat_ms;
     self->max_frame = (size_t) nf_config_int (config, NF_CFG_MAX_FRAME);
     self->health = nf_config_str (config, NF_CFG_HEALTH_FILE);
+    const char *crash_on = getenv ("NF_CRASH_ON");
+    self->crash_on = crash_on && *crash_on ? crash_on : NULL;
     char err[512];
     if (nf_curve_new (config, NF_PROG_WORKER, &self->curve, err, sizeof err) != 0) {
         nf_error ("%s", err);

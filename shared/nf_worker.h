@@ -9,7 +9,11 @@
 
     A stage function never touches the database: it reads the task and fills
     the result: OK with an output map, REJECT with a reason, or ERROR with a
-    message and whether a later attempt may succeed. */
+    message and whether a later attempt may succeed.
+
+    Fault injection (the reliability suite's poison task): with NF_CRASH_ON
+    set in its environment, a worker abort()s on every task whose body holds
+    those bytes, before the stage runs. Never set it in production. */
 #ifndef NF_WORKER_H
 #define NF_WORKER_H
 

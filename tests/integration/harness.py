@@ -254,6 +254,34 @@ class Cluster:
                            "FROM nf_video_history GROUP BY 1, 2, 3 HAVING count(*) > 1) d")
 
 
+class Sim:
+    """nf-ytsim started by the test, on PORT."""
+    def __init__(self, cluster, port, *args):
+        self.port = port
+        self.proc = cluster.spawn([f"{BUILD}/tools/nf-ytsim", "--port", str(port), "--seed", "3",
+                                   "--now", "2026-06-01", *args], f"ytsim-{port}.log")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                self.stats()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("nf-ytsim did not start")
+
+    def stats(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_sim/stats", timeout=5) as r:
+            return json.load(r)
+
+    def env(self, **extra):
+        e = {"NF_YOUTUBE_API_URL": f"http://127.0.0.1:{self.port}/youtube/v3",
+             "NF_YOUTUBE_WEB_URL": f"http://127.0.0.1:{self.port}",
+             "NF_YOUTUBE_API_KEY": "test-key", "NF_HTTP_RATE": "0", "NF_HTTP_DELAY_MS": "0",
+             "NF_HTTP_MAX_WAIT_MS": "100", "NF_HTTP_TIMEOUT_MS": "3000"}
+        e.update({k: str(v) for k, v in extra.items()})
+        return e
+
+
 def run(tests):
     """Run the test named by argv[1] from TESTS (a dict name -> fn)."""
     name = sys.argv[1]

@@ -1,40 +1,12 @@
 """nf-scraper against nf-ytsim over loopback: discovery to target with
 batching, transcripts, every fault class, quota, the cache, the generic
 template source, template fallbacks and required fields, proxies."""
-import json, math, os, re, shutil, sys, time, urllib.request
+import json, math, os, re, shutil, sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BUILD, Cluster, check, eq, run
+from harness import Cluster, Sim, check, eq, run
 
 TIMESTAMP = re.compile(r"^\[\d+:\d\d\] \S")
-
-
-class Sim:
-    """nf-ytsim started by the test, on PORT."""
-    def __init__(self, cluster, port, *args):
-        self.port = port
-        self.proc = cluster.spawn([f"{BUILD}/tools/nf-ytsim", "--port", str(port), "--seed", "3",
-                                   "--now", "2026-06-01", *args], f"ytsim-{port}.log")
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                self.stats()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("nf-ytsim did not start")
-
-    def stats(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_sim/stats", timeout=5) as r:
-            return json.load(r)
-
-    def env(self, **extra):
-        e = {"NF_YOUTUBE_API_URL": f"http://127.0.0.1:{self.port}/youtube/v3",
-             "NF_YOUTUBE_WEB_URL": f"http://127.0.0.1:{self.port}",
-             "NF_YOUTUBE_API_KEY": "test-key", "NF_HTTP_RATE": "0", "NF_HTTP_DELAY_MS": "0",
-             "NF_HTTP_MAX_WAIT_MS": "100", "NF_HTTP_TIMEOUT_MS": "3000"}
-        e.update({k: str(v) for k, v in extra.items()})
-        return e
 
 
 def scrapers(c, sim, discover=True, scrape=True, **extra):
@@ -230,7 +202,7 @@ def test_cache():
     try:
         sim = Sim(c, 26355, "--catalog", "300")
         c.start_broker()
-        first = scrapers(c, sim, NF_CACHE_DIR=cache, NF_WATCH_PAGE="always")
+        scrapers(c, sim, NF_CACHE_DIR=cache, NF_WATCH_PAGE="always")
         job1 = c.submit("film photography", count=50)
         v1 = scraped(c, job1)
         s1 = sim.stats()
