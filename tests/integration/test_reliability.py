@@ -161,6 +161,8 @@ def chaos():
                 eq(videos[vid], want, f"state, quality, reason, rank, clean text of {vid}")
                 eq(paths[vid], clean_paths[vid], f"history path of {vid}")
             eq([r["Video ID"] for r in rows], [r["Video ID"] for r in clean_rows], "outliers in rank order")
+            drift = max(abs(r["Composite score"] / w["Composite score"] - 1) for r, w in zip(rows, clean_rows))
+            print(f"chaos: outliers equal; largest relative composite difference {drift:.1e}")
             for r, want in zip(rows, clean_rows):
                 eq(r["Quality score"], want["Quality score"], f"quality of {r['Video ID']}")
                 # Velocity is views per day at the job's creation, so the composite
