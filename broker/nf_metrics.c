@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Connections one address may hold: a slow-loris peer cannot take all 64. */
+#define METRICS_PER_IP 8
+
 struct nf_metrics_t {
     struct MHD_Daemon *daemon;
     pthread_mutex_t lock;
@@ -97,11 +100,11 @@ nf_metrics_new (const char *bind, char *err, size_t errlen)
     }
     nf_metrics_t *self = calloc (1, sizeof *self);
     pthread_mutex_init (&self->lock, NULL);
-    self->daemon = MHD_start_daemon (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
-                                     NULL, s_answer, self, MHD_OPTION_SOCK_ADDR,
-                                     (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT,
-                                     (unsigned) 64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10,
-                                     MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
+    self->daemon = MHD_start_daemon (
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, s_answer, self,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 64,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned) METRICS_PER_IP, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
     if (!self->daemon) {
         snprintf (err, errlen, "metrics: cannot listen on %s", bind);
         pthread_mutex_destroy (&self->lock);

@@ -360,12 +360,13 @@ def rss_mib(pid):
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
-def s_slowloris(port, n, stop):
-    """N connections that each send a header line every second and never finish."""
+def s_slowloris(port, n, stop, source="127.0.0.1"):
+    """N connections from SOURCE that each send a header line every second and
+    never finish."""
     socks = []
     for _ in range(n):
         try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
             s.sendall(b"GET /_sim/stats HTTP/1.1\r\nHost: x\r\n")
             socks.append(s)
         except OSError:
@@ -460,11 +461,15 @@ def sockets():
         rss = rss_mib(broker.pid)
         check(rss < 64, "the broker did not keep the 100 MB messages (RSS MiB)", rss)
         http = s_http_junk(c.metrics_port, rnd) + s_http_junk(sim.port, rnd)
+        # 70 slow-loris connections from 127.0.0.3 at the metrics port (it takes 64
+        # in all, 8 from one address), 50 from 127.0.0.1 at nf-ytsim.
         loris = []
-        for port in (c.metrics_port, sim.port):
-            t = threading.Thread(target=lambda p=port: loris.append(s_slowloris(p, 50, stop)), daemon=True)
+        for port, n, src in ((c.metrics_port, 70, "127.0.0.3"), (sim.port, 50, "127.0.0.1")):
+            t = threading.Thread(target=lambda p=port, n=n, src=src: loris.append(s_slowloris(p, n, stop, src)),
+                                 daemon=True)
             t.start()
         time.sleep(1)
+        check("nf_" in c.metrics_text(), "metrics answer another address during the slow-loris")
         # The pipeline, while the slow-loris connections hold their sockets.
         workers = {name: c.real_worker(exe, *args, extra=sim.env()) for name, exe, args in ROLES}
         discover = workers["discover"]
