@@ -14,6 +14,7 @@
 
 #define IDLE_CLAIM_MS 100   /* pause between claims that found nothing */
 #define TICK_MS       250   /* scheduler tick */
+#define TICK_SOON_MS  20    /* shortest gap between ticks brought forward by a request */
 #define STATS_MS      1000  /* global stats publication */
 #define DRAIN_MS      30000 /* longest wait for work in flight at shutdown */
 #define WAITING_MS    5000  /* database queue depth for the metrics */
@@ -87,6 +88,8 @@ struct nf_broker_t {
     int claim_batch;      /* most tasks per claim */
     size_t max_frame;     /* body limit */
     int64_t heartbeat_at, tick_at, stats_at;
+    int64_t ticked_ms;      /* when the scheduler last ran */
+    bool tick_soon;         /* the next tick was brought forward by a request */
     uint64_t dropped;       /* malformed messages dropped */
     uint64_t late_fenced;   /* replies whose lease this broker had already released */
     uint64_t dead_workers;  /* workers declared dead */
@@ -472,8 +475,17 @@ s_on_client_message (nf_broker_t *self, zmsg_t *msg)
                           nf_db_error (self->db));
                 s_client_error (self, identity, service, text);
             }
-            else
+            else {
                 s_client_reply (self, identity, service, reply.data, reply.len);
+                /* A job submitted, cancelled, retried or resumed: admit or
+                   finish it now, not at the next tick (a quarter second). */
+                if ((streq (service, "nf.submit") || streq (service, "nf.cancel")
+                     || streq (service, "nf.retry") || streq (service, "nf.resume"))
+                    && self->tick_at > self->ticked_ms + TICK_SOON_MS) {
+                    self->tick_at = self->ticked_ms + TICK_SOON_MS;
+                    self->tick_soon = true;
+                }
+            }
             nf_buf_free (&reply);
             nf_msg_destroy (&req);
         }
@@ -1001,7 +1013,13 @@ nf_broker_run (nf_broker_t *self)
             s_flush (self);
         if (now >= self->tick_at && !drain_until) {
             nf_store_tick (self->store);
+            self->ticked_ms = now;
             self->tick_at = now + TICK_MS;
+            if (self->tick_soon) /* and claim its work at once */
+                for (s_service_t *svc = zhashx_first (self->services); svc;
+                     svc = zhashx_next (self->services))
+                    svc->next_claim_ms = 0;
+            self->tick_soon = false;
         }
         s_dispatch (self, !drain_until);
         if (now >= self->stats_at) {

@@ -401,10 +401,14 @@ def pub_events():
         only = s_collect(one, 2, lambda evs: False)
         check(len(only) > 0, "the job-topic subscriber received events")
         eq({e["job_id"] for t, e in only}, {a}, "a job's topic carries only that job")
-        # It subscribed after the submission, so all but the 'pending' event, in order.
-        eq([e for t, e in only], [e for t, e in events if t.startswith("nf.job.") and e["job_id"] == a
-                                  and not (e["type"] == "job" and e["to"] == "pending")],
-           "the job-topic subscriber saw every later event of its job")
+        # It subscribed after the submission (and the admission, which follows
+        # it at once), before any worker existed: every event from the first
+        # stage's dispatch on, in order.
+        all_a = [e for t, e in events if t.startswith("nf.job.") and e["job_id"] == a]
+        first = all_a.index(only[0][1])
+        dispatched = next(i for i, e in enumerate(all_a) if e["type"] == "job" and e["to"] == "running")
+        check(first <= dispatched, "the job-topic subscriber was there before work moved", all_a[:first + 1])
+        eq([e for t, e in only], all_a[first:], "the job-topic subscriber saw every later event of its job")
         every.close()
         one.close()
     finally:
