@@ -239,7 +239,7 @@ def monitor():
     and exits 0, or 3 when no broker answers."""
     import json, signal
     c = Cluster("tools_monitor", 26455, NF_MAX_ATTEMPTS="2")
-    term = None
+    term = js = None
     try:
         c.start_broker()
         c.all_workers(skip=("sanitize",))
@@ -251,8 +251,10 @@ def monitor():
         job = c.submit("monitor niche", count=30, top_n=5)
         c.wait(lambda: re.search(rf"^ +{job} completed +done +monitor niche +0 +0 +0 +15 +0 +0 +5 +0 +10 *$", screen(), re.M),
                30, "the job's final row on screen")
+        # The job's row follows its events; the services come with nf.stats, once
+        # a second, so they may show the work of a second ago: wait for idle.
+        c.wait(lambda: re.search(r"^sanitize +1 +1 ", screen(), re.M), 5, "services with idle workers")
         shot = screen()
-        check(re.search(r"^sanitize +1 +1 ", shot, re.M), "services with workers", shot)
         check(re.search(r"FAILURES 10, RETRIES 10 in the last minute", shot), "failures and retries", shot)
         check(re.search(r"^ +20 in the last minute: scripted failure on attempt #$", shot, re.M), "error feed grouped by class", shot)
         term.keys("p")
@@ -287,6 +289,9 @@ def monitor():
     finally:
         if term:
             term.stop()
+        if js and js.poll() is None:  # ours, and it holds ctest's stderr open
+            js.kill()
+            js.wait(10)
         c.stop()
 
 
