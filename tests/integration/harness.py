@@ -255,12 +255,13 @@ class Cluster:
 
 
 class Sim:
-    """nf-ytsim started by the test, on PORT."""
-    def __init__(self, cluster, port, *args):
+    """nf-ytsim started by the test, on PORT; WRAP: a command it runs under
+    (valgrind ...), which is given a minute to start it."""
+    def __init__(self, cluster, port, *args, wrap=()):
         self.port = port
-        self.proc = cluster.spawn([f"{BUILD}/tools/nf-ytsim", "--port", str(port), "--seed", "3",
+        self.proc = cluster.spawn([*wrap, f"{BUILD}/tools/nf-ytsim", "--port", str(port), "--seed", "3",
                                    "--now", "2026-06-01", *args], f"ytsim-{port}.log")
-        deadline = time.time() + 10
+        deadline = time.time() + (60 if wrap else 10)
         while time.time() < deadline:
             try:
                 self.stats()
