@@ -42,7 +42,7 @@ typedef struct {
     uint64_t lease_expired;  /* dispatched tasks whose lease ran out before a reply */
     int64_t waiting;         /* claimable in the database (metrics only) */
     size_t in_flight;        /* dispatched, no reply yet (metrics only) */
-    nf_hist_t claim_hist;    /* nf_store_claim latency */
+    nf_hist_t claim_hist;    /* claim statement latency */
     double task_ms;          /* moving average, dispatch to reply; 0 until known */
 } s_service_t;
 
@@ -94,7 +94,7 @@ struct nf_broker_t {
     uint64_t late_fenced;   /* replies whose lease this broker had already released */
     uint64_t dead_workers;  /* workers declared dead */
     nf_metrics_t *metrics;  /* Prometheus endpoint, or NULL */
-    nf_hist_t commit_hist;  /* nf_store_apply latency */
+    nf_hist_t commit_hist;  /* nf_store_cycle latency */
     int64_t lease_ms;       /* lease length, for expiry counting */
     int64_t waiting_at;     /* next queue-depth query */
     int64_t started_ms;     /* process start, for uptime */
@@ -528,26 +528,145 @@ s_spare (const nf_broker_t *self, const s_service_t *svc)
     return spare > (size_t) self->claim_batch ? (size_t) self->claim_batch : spare;
 }
 
+/* Whether SVC needs a claim: a worker waits with nothing queued for it, or
+   its spare tasks run low. Sets *WANT to how many to ask for. */
+static bool
+s_wants (const nf_broker_t *self, const s_service_t *svc, int *want)
+{
+    size_t idle = zlistx_size (svc->idle), queued = zlistx_size (svc->queue);
+    size_t spare = s_spare (self, svc);
+    if (!(idle > queued || (spare && queued <= spare / 2)))
+        return false;
+    size_t n = idle + spare - queued;
+    *want = n > (size_t) self->claim_batch ? self->claim_batch : (int) n;
+    return *want > 0;
+}
+
+/* Whether an OK outcome of STAGE produces the input state of SVC's stage. */
+static bool
+s_feeds (const nf_stage_t *stage, const s_service_t *svc)
+{
+    return stage->state_out && svc->stage->state_in
+           && strcmp (stage->state_out, svc->stage->state_in) == 0;
+}
+
+/* Whether this broker holds a per-video task of job JOB_ID (claimed or in
+   a worker's hands): then none of the job's barriers can be clear. */
+static bool
+s_holds_job (nf_broker_t *self, int64_t job_id)
+{
+    for (s_task_t *t = zhashx_first (self->inflight); t; t = zhashx_next (self->inflight))
+        if (t->claim.video_id && t->claim.job_id == job_id)
+            return true;
+    for (s_service_t *svc = zhashx_first (self->services); svc; svc = zhashx_next (self->services))
+        if (svc->stage->scope == NF_SCOPE_VIDEO)
+            for (s_task_t *t = zlistx_first (svc->queue); t; t = zlistx_next (svc->queue))
+                if (t->claim.job_id == job_id)
+                    return true;
+    return false;
+}
+
+/* Whether the outcomes LIST (N) may have cleared a job's barrier: a job
+   stage finished, or a video of a job of which this broker holds no
+   other per-video work moved. */
+static bool
+s_barrier_may_clear (nf_broker_t *self, nf_outcome_t **list, size_t n)
+{
+    int64_t seen = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!list[i]->video_id)
+            return true;
+        if (list[i]->job_id == seen)
+            continue;
+        seen = list[i]->job_id;
+        if (!s_holds_job (self, seen))
+            return true;
+    }
+    return false;
+}
+
+/* One database round trip of the loop, in one transaction: the replies
+   and releases waiting, then a claim for every stage that needs work and
+   may claim now: its pause after a short claim is over, this batch feeds
+   its input state, or (job stages) this batch may clear a barrier. Runs
+   when the batch is due (FLUSH) or a stage needs a claim; CLAIM false
+   (draining) claims nothing. */
 static void
-s_dispatch (nf_broker_t *self, bool claim)
+s_cycle (nf_broker_t *self, bool flush, bool claim)
+{
+    int64_t now = nf_clock_ms ();
+    size_t n = zlistx_size (self->outcomes);
+    nf_outcome_t **list = calloc (n ? n : 1, sizeof *list);
+    size_t i = 0;
+    for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
+        list[i++] = o;
+    nf_want_t wants[32];
+    size_t nw = 0;
+    int barrier = -1; /* not yet known */
+    for (s_service_t *svc = zhashx_first (self->services); svc && claim && nw < 32;
+         svc = zhashx_next (self->services)) {
+        int want;
+        if (!s_wants (self, svc, &want))
+            continue;
+        bool armed = now >= svc->next_claim_ms;
+        for (i = 0; i < n && !armed; i++)
+            armed = list[i]->status == NF_REPLY_OK && s_feeds (list[i]->stage, svc);
+        if (!armed && svc->stage->scope == NF_SCOPE_JOB && n) {
+            if (barrier < 0)
+                barrier = s_barrier_may_clear (self, list, n);
+            armed = barrier;
+        }
+        if (armed)
+            wants[nw++] = (nf_want_t){.stage = svc->stage, .want = want, .arg = svc};
+    }
+    bool released = self->nreleases > 0;
+    if (!nw && (!flush || (!n && !released))) {
+        free (list);
+        return;
+    }
+    int64_t t0 = nf_clock_us ();
+    int rc = nf_store_cycle (self->store, list, n, self->releases, self->nreleases, wants, nw,
+                             s_on_claim);
+    nf_hist_add (&self->commit_hist, (double) (nf_clock_us () - t0) / 1e6);
+    now = nf_clock_ms ();
+    for (i = 0; i < nw; i++) {
+        s_service_t *svc = (s_service_t *) wants[i].arg;
+        if (wants[i].got >= 0)
+            nf_hist_add (&svc->claim_hist, (double) wants[i].us / 1e6);
+        /* A short claim saw all that is due: pause; a full one: more may be. */
+        svc->next_claim_ms = wants[i].got >= 0 && wants[i].got < wants[i].want ? now + IDLE_CLAIM_MS
+                             : rc == 0                                         ? 0
+                                                                               : svc->next_claim_ms;
+    }
+    if (rc == 0) {
+        /* Stages this batch fed but did not claim for have new work; a
+           release gives work back, a job stage's reply moves its job on. */
+        for (s_service_t *svc = zhashx_first (self->services); svc;
+             svc = zhashx_next (self->services)) {
+            bool claimed = false, fed = released;
+            for (size_t k = 0; k < nw && !claimed; k++)
+                claimed = wants[k].arg == svc;
+            for (i = 0; i < n && !fed; i++)
+                fed = !list[i]->video_id
+                      || (list[i]->status == NF_REPLY_OK && s_feeds (list[i]->stage, svc));
+            if (fed && !claimed)
+                svc->next_claim_ms = 0;
+        }
+        for (i = 0; i < n; i++)
+            nf_outcome_destroy (&list[i]);
+        zlistx_purge (self->outcomes);
+        self->nreleases = 0;
+    }
+    free (list);
+}
+
+/* Hand claimed tasks to idle workers. */
+static void
+s_deliver (nf_broker_t *self)
 {
     int64_t now = nf_clock_ms ();
     for (s_service_t *svc = zhashx_first (self->services); svc;
          svc = zhashx_next (self->services)) {
-        size_t idle = zlistx_size (svc->idle), queued = zlistx_size (svc->queue);
-        size_t spare = s_spare (self, svc);
-        /* Claim when a worker waits, or when the spare tasks run low. */
-        if (claim && (idle > queued || (spare && queued <= spare / 2)) && now >= svc->next_claim_ms
-            && nf_db_connected (self->db)) {
-            int want = (int) (idle + spare - queued);
-            if (want > self->claim_batch)
-                want = self->claim_batch;
-            int64_t t0 = nf_clock_us ();
-            int got = nf_store_claim (self->store, svc->stage, want, s_on_claim, svc);
-            nf_hist_add (&svc->claim_hist, (double) (nf_clock_us () - t0) / 1e6);
-            if (got <= 0)
-                svc->next_claim_ms = now + IDLE_CLAIM_MS;
-        }
         while (zlistx_size (svc->idle) && zlistx_size (svc->queue)) {
             s_task_t *t = zlistx_first (svc->queue);
             zlistx_delete (svc->queue, zlistx_cursor (svc->queue));
@@ -563,32 +682,6 @@ s_dispatch (nf_broker_t *self, bool claim)
             svc->dispatched++;
         }
     }
-}
-
-static void
-s_flush (nf_broker_t *self)
-{
-    size_t n = zlistx_size (self->outcomes);
-    if (!n && !self->nreleases)
-        return;
-    nf_outcome_t **list = calloc (n ? n : 1, sizeof *list);
-    size_t i = 0;
-    for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
-        list[i++] = o;
-    int64_t t0 = nf_clock_us ();
-    int rc = nf_store_apply (self->store, list, n, self->releases, self->nreleases);
-    nf_hist_add (&self->commit_hist, (double) (nf_clock_us () - t0) / 1e6);
-    if (rc == 0) {
-        for (i = 0; i < n; i++)
-            nf_outcome_destroy (&list[i]);
-        zlistx_purge (self->outcomes);
-        self->nreleases = 0;
-        /* New work may be due for every stage now. */
-        for (s_service_t *svc = zhashx_first (self->services); svc;
-             svc = zhashx_next (self->services))
-            svc->next_claim_ms = 0;
-    }
-    free (list);
 }
 
 /* After a database reconnect, release leases this broker does not hold. */
@@ -1006,11 +1099,10 @@ nf_broker_run (nf_broker_t *self)
         if (nf_db_connect (self->db) != 0)
             continue;
         s_reconcile_leases (self);
-        if (self->nreleases
-            || (zlistx_size (self->outcomes)
-                && (zlistx_size (self->outcomes) >= (size_t) self->claim_batch
-                    || now - self->oldest_ms >= self->flush_ms || drain_until)))
-            s_flush (self);
+        bool due = self->nreleases
+                   || (zlistx_size (self->outcomes)
+                       && (zlistx_size (self->outcomes) >= (size_t) self->claim_batch
+                           || now - self->oldest_ms >= self->flush_ms || drain_until));
         if (now >= self->tick_at && !drain_until) {
             nf_store_tick (self->store);
             self->ticked_ms = now;
@@ -1021,7 +1113,8 @@ nf_broker_run (nf_broker_t *self)
                     svc->next_claim_ms = 0;
             self->tick_soon = false;
         }
-        s_dispatch (self, !drain_until);
+        s_cycle (self, due, !drain_until);
+        s_deliver (self);
         if (now >= self->stats_at) {
             s_publish_stats (self);
             if (self->metrics)
@@ -1038,7 +1131,7 @@ nf_broker_run (nf_broker_t *self)
         }
         zlistx_purge (svc->queue);
     }
-    s_flush (self);
+    s_cycle (self, true, false);
     for (s_worker_t *w = zhashx_first (self->peers); w; w = zhashx_next (self->peers))
         s_worker_send (self, w, NF_MDPW_DISCONNECT, NULL);
     size_t lost = zlistx_size (self->outcomes) + self->nreleases;

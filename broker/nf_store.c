@@ -35,10 +35,29 @@ struct nf_store_t {
     nf_event_fn *on_event;   /* progress sink */
     void *event_arg;         /* its argument */
     zlistx_t *events;        /* events of the open transaction */
+    zlistx_t *claims;        /* s_pending_t of the open transaction */
     nf_store_stats_t stats;  /* counters */
     char lease_ms[24];       /* lease length as a parameter */
     char max_attempts[24];   /* max attempts as a parameter */
 };
+
+/* A claim held until its transaction commits, and whose it is. */
+typedef struct {
+    nf_claim_t claim;
+    nf_want_t *want;
+} s_pending_t;
+
+static void
+s_pending_free (void **item)
+{
+    s_pending_t *p = (s_pending_t *) *item;
+    if (!p)
+        return;
+    free (p->claim.video_id);
+    zframe_destroy (&p->claim.body);
+    free (p);
+    *item = NULL;
+}
 
 /* An event held until its transaction commits. */
 typedef struct {
@@ -150,10 +169,15 @@ s_gen_writes (nf_buf_t *b, const nf_stage_t *stage, const char *src)
     "WITH r AS (SELECT (x->>'job_id')::bigint AS job_id, x->>'video_id' AS video_id, " \
     "(x->>'token')::uuid AS token, (x->>'attempt')::int AS attempt, x->'o' AS o, "     \
     "x->>'text' AS text, coalesce((x->>'perm')::boolean, false) AS perm, "             \
-    "coalesce((x->>'delay_ms')::float8, 0) AS delay_ms FROM jsonb_array_elements($1::jsonb) x) "
+    "coalesce((x->>'delay_ms')::float8, 0) AS delay_ms FROM nf_batch($1::jsonb) x) "
+/* The fence: one primary-key lookup per reply (r is a batch of replies:
+   nf_batch, migration 003), its lease still the reply's and the video
+   still in the stage's input state. The state test is written so that no
+   index can serve it: as `v.state = $2` the planner could read every video
+   of the state through nf_videos_due instead. */
 #define FENCE                                                                                    \
     " FROM r WHERE v.job_id = r.job_id AND v.video_id = r.video_id AND v.lease_token = r.token " \
-    "AND v.lease_expires >= now() AND v.state = $2 "
+    "AND v.lease_expires >= now() AND v.state IS NOT DISTINCT FROM $2 "
 
 static char *
 s_gen_video_apply (const nf_stage_t *stage, nf_reply_status_t kind)
@@ -188,6 +212,11 @@ s_gen_video_apply (const nf_stage_t *stage, nf_reply_status_t kind)
     return b.data;
 }
 
+/* The due videos of the stage's input state in the order of the index
+   nf_videos_due, so the scan stops after LIMIT rows (bitmap scans are off
+   in the cycle: they lose that order). The active jobs are an array
+   computed once, not a join: joined, the planner put the jobs outside and
+   read and sorted every due video of the job. */
 static char *
 s_gen_video_claim (const nf_stage_t *stage)
 {
@@ -195,16 +224,17 @@ s_gen_video_claim (const nf_stage_t *stage)
     nf_buf_init (&b);
     nf_buf_printf (
         &b,
-        "WITH c AS (SELECT v.job_id, v.video_id, j.niche, j.sub_niche, j.options FROM nf_videos v "
-        "JOIN nf_jobs j ON j.id = v.job_id WHERE v.state = $1 AND j.status IN ('running', "
-        "'processing') AND v.next_attempt_at <= now() AND v.attempts < $2::int AND "
+        "WITH c AS (SELECT v.job_id, v.video_id FROM nf_videos v WHERE v.state = $1 AND "
+        "v.job_id = ANY (ARRAY (SELECT id FROM nf_jobs WHERE status IN ('running', "
+        "'processing'))) AND v.next_attempt_at <= now() AND v.attempts < $2::int AND "
         "(v.lease_token IS NULL OR v.lease_expires < now()) ORDER BY v.priority, "
         "v.next_attempt_at, v.job_id, v.video_id LIMIT $3::int FOR UPDATE OF v SKIP LOCKED) "
         "UPDATE nf_videos v SET lease_token = gen_random_uuid(), lease_owner = $4, lease_expires = "
         "now() + make_interval(secs => $5::float8 / 1000), attempts = v.attempts + 1 FROM c "
         "WHERE v.job_id = c.job_id AND v.video_id = c.video_id RETURNING v.lease_token::text, "
-        "v.job_id, v.video_id, v.attempts, c.niche, c.sub_niche, c.options::text, "
-        "json_build_object(%s)::text",
+        "v.job_id, v.video_id, v.attempts, (SELECT niche FROM nf_jobs WHERE id = v.job_id), "
+        "(SELECT sub_niche FROM nf_jobs WHERE id = v.job_id), (SELECT options::text FROM nf_jobs "
+        "WHERE id = v.job_id), json_build_object(%s)::text",
         stage->reads);
     return b.data;
 }
@@ -360,6 +390,8 @@ nf_store_new (nf_db_t *db, const nf_store_opts_t *opts, nf_event_fn *on_event, v
     self->event_arg = event_arg;
     self->events = zlistx_new ();
     zlistx_set_destructor (self->events, s_event_free);
+    self->claims = zlistx_new ();
+    zlistx_set_destructor (self->claims, s_pending_free);
     snprintf (self->lease_ms, sizeof self->lease_ms, "%lld", (long long) opts->lease_ms);
     snprintf (self->max_attempts, sizeof self->max_attempts, "%lld",
               (long long) opts->max_attempts);
@@ -423,6 +455,7 @@ nf_store_destroy (nf_store_t **self_p)
             free (q->names[k]);
     }
     zlistx_destroy (&self->events);
+    zlistx_destroy (&self->claims);
     free (self->owner);
     free (self);
     *self_p = NULL;
@@ -510,11 +543,22 @@ s_encode_task (nf_buf_t *b, const nf_stage_t *stage, const char *token, int64_t 
         msgpack_pack_map (&pk, 0);
 }
 
+/* Hold a claimed task of W until the transaction commits. */
+static void
+s_pend (nf_store_t *self, nf_want_t *w, const nf_claim_t *claim)
+{
+    s_pending_t *p = calloc (1, sizeof *p);
+    p->claim = *claim;
+    p->want = w;
+    zlistx_add_end (self->claims, p);
+    w->got++;
+}
+
 static int
-s_claim_video (nf_store_t *self, s_sql_t *q, int limit, nf_claim_fn *fn, void *arg)
+s_claim_video (nf_store_t *self, s_sql_t *q, nf_want_t *w)
 {
     char lim[16];
-    snprintf (lim, sizeof lim, "%d", limit);
+    snprintf (lim, sizeof lim, "%d", w->want);
     const char *params[] = {q->stage->state_in, self->max_attempts, lim, self->owner,
                             self->lease_ms};
     PGresult *res = nf_db_exec (self->db, q->names[0], q->claim, 5, params);
@@ -534,19 +578,18 @@ s_claim_video (nf_store_t *self, s_sql_t *q, int limit, nf_claim_fn *fn, void *a
                        PQgetvalue (res, i, 4), PQgetvalue (res, i, 5), PQgetvalue (res, i, 6),
                        PQgetvalue (res, i, 7), (size_t) PQgetlength (res, i, 7));
         claim.body = zframe_new (b.data, b.len);
-        self->stats.claimed++;
-        fn (&claim, arg);
+        s_pend (self, w, &claim);
     }
     nf_buf_free (&b);
     PQclear (res);
-    return n;
+    return 0;
 }
 
 static int
-s_claim_job (nf_store_t *self, s_sql_t *q, int limit, nf_claim_fn *fn, void *arg)
+s_claim_job (nf_store_t *self, s_sql_t *q, nf_want_t *w)
 {
     char lim[16], min_ready[24];
-    snprintf (lim, sizeof lim, "%d", limit);
+    snprintf (lim, sizeof lim, "%d", w->want);
     snprintf (min_ready, sizeof min_ready, "%lld", (long long) self->opts.min_ready);
     const char *params[] = {q->stage->service, self->max_attempts, q->barrier,         lim,
                             self->owner,       self->lease_ms,     q->stage->state_in, min_ready};
@@ -555,48 +598,67 @@ s_claim_job (nf_store_t *self, s_sql_t *q, int limit, nf_claim_fn *fn, void *arg
     if (!res)
         return -1;
     int n = PQntuples (res);
-    for (int i = 0; i < n; i++) {
+    nf_buf_t b;
+    nf_buf_init (&b);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
         int64_t job_id = strtoll (PQgetvalue (res, i, 0), NULL, 10);
         if (strcmp (PQgetvalue (res, i, 3), PQgetvalue (res, i, 4)) != 0)
             s_event (self, job_id, NULL, PQgetvalue (res, i, 3), PQgetvalue (res, i, 4), "job",
                      "stage dispatched");
-    }
-    s_events_flush (self, true);
-    nf_buf_t b;
-    nf_buf_init (&b);
-    int claimed = 0;
-    for (int i = 0; i < n; i++) {
-        nf_claim_t claim = {.stage = q->stage};
-        claim.job_id = strtoll (PQgetvalue (res, i, 0), NULL, 10);
+        nf_claim_t claim = {.stage = q->stage, .job_id = job_id};
         snprintf (claim.token, sizeof claim.token, "%s", PQgetvalue (res, i, 1));
         claim.attempt = atoi (PQgetvalue (res, i, 2));
         const char *iparams[] = {PQgetvalue (res, i, 0), q->stage->state_in};
         PGresult *in = nf_db_exec (self->db, q->input_name, q->input, 2, iparams);
-        if (!in)
-            continue; /* the lease expires and the job is claimed again */
+        if (!in) {
+            rc = -1; /* the transaction is aborted: nothing of it commits */
+            break;
+        }
         nf_buf_reset (&b);
         s_encode_task (&b, q->stage, claim.token, claim.job_id, NULL, claim.attempt,
                        PQgetvalue (res, i, 5), PQgetvalue (res, i, 6), PQgetvalue (res, i, 7),
                        PQgetvalue (in, 0, 0), (size_t) PQgetlength (in, 0, 0));
         PQclear (in);
         claim.body = zframe_new (b.data, b.len);
-        self->stats.claimed++;
-        claimed++;
-        fn (&claim, arg);
+        s_pend (self, w, &claim);
     }
     nf_buf_free (&b);
     PQclear (res);
-    return claimed;
+    return rc;
 }
 
-int
-nf_store_claim (nf_store_t *self, const nf_stage_t *stage, int limit, nf_claim_fn *fn, void *arg)
+/* Claim what each of WANTS asks, in the open transaction. 0, or -1. */
+static int
+s_claim_all (nf_store_t *self, nf_want_t *wants, size_t nw)
 {
-    s_sql_t *q = s_sql (self, stage);
-    if (!q || limit <= 0)
-        return 0;
-    return stage->scope == NF_SCOPE_VIDEO ? s_claim_video (self, q, limit, fn, arg)
-                                          : s_claim_job (self, q, limit, fn, arg);
+    for (size_t i = 0; i < nw; i++) {
+        nf_want_t *w = &wants[i];
+        s_sql_t *q = s_sql (self, w->stage);
+        if (!q || w->want <= 0)
+            continue;
+        int64_t t0 = nf_clock_us ();
+        int rc = w->stage->scope == NF_SCOPE_VIDEO ? s_claim_video (self, q, w)
+                                                   : s_claim_job (self, q, w);
+        w->us += nf_clock_us () - t0;
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* After the transaction: hand the held claims to FN (COMMITTED) or drop them. */
+static void
+s_claims_flush (nf_store_t *self, bool committed, nf_claim_fn *fn)
+{
+    for (s_pending_t *p = zlistx_first (self->claims); committed && p;
+         p = zlistx_next (self->claims)) {
+        self->stats.claimed++;
+        fn (&p->claim, p->want->arg);
+        p->claim.video_id = NULL; /* now the callback's */
+        p->claim.body = NULL;
+    }
+    zlistx_purge (self->claims);
 }
 
 int
@@ -1084,6 +1146,19 @@ s_apply_job (nf_store_t *self, nf_outcome_t *o)
     return 0;
 }
 
+/* The per-video statements of a cycle read a few rows each by an index.
+   With bitmap scans, hash and merge joins off, the planner keeps them on
+   those paths whatever the statistics say: a fresh or fast-growing table
+   has none or stale ones, and a generic plan cannot see how many rows a
+   batch or a LIMIT holds. A job stage's reply updates thousands of one
+   job's videos at once: PLAN_DEFAULT for those statements. */
+#define PLAN_LOOKUPS                                                                 \
+    "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL " \
+    "enable_mergejoin = off"
+#define PLAN_DEFAULT                                                                           \
+    "SET LOCAL enable_bitmapscan TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL " \
+    "enable_mergejoin TO DEFAULT"
+
 /* Everything of one transaction; -1 transient, -2 a data error. */
 static int
 s_apply_all (nf_store_t *self, nf_outcome_t **list, size_t n, const nf_release_t *releases,
@@ -1120,7 +1195,11 @@ s_apply_all (nf_store_t *self, nf_outcome_t **list, size_t n, const nf_release_t
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (!list[i])
             continue;
-        rc = list[i]->video_id ? 0 : s_apply_job (self, list[i]);
+        if (!list[i]->video_id) {
+            rc = nf_db_command (self->db, PLAN_DEFAULT) != 0 ? -1 : s_apply_job (self, list[i]);
+            if (rc == 0 && nf_db_command (self->db, PLAN_LOOKUPS) != 0)
+                rc = -1;
+        }
         s_usage_add (&usage, list[i]);
     }
     if (rc == 0)
@@ -1131,13 +1210,19 @@ s_apply_all (nf_store_t *self, nf_outcome_t **list, size_t n, const nf_release_t
     return 0;
 }
 
+/* One transaction: releases, outcomes, then claims (which see the
+   transitions just applied). 0 committed, -1 transient, -2 a data error. */
 static int
 s_transaction (nf_store_t *self, nf_outcome_t **list, size_t n, const nf_release_t *releases,
-               size_t r)
+               size_t r, nf_want_t *wants, size_t nw, nf_claim_fn *fn)
 {
-    if (nf_db_begin (self->db) != 0)
+    for (size_t i = 0; i < nw; i++)
+        wants[i].got = 0;
+    if (nf_db_command (self->db, "BEGIN; " PLAN_LOOKUPS) != 0)
         return -1;
     int rc = s_apply_all (self, list, n, releases, r);
+    if (rc == 0 && s_claim_all (self, wants, nw) != 0)
+        rc = nf_db_error_transient (self->db) ? -1 : -2;
     if (rc == 0 && nf_db_commit (self->db) != 0)
         rc = nf_db_error_transient (self->db) ? -1 : -2;
     if (rc != 0)
@@ -1145,12 +1230,16 @@ s_transaction (nf_store_t *self, nf_outcome_t **list, size_t n, const nf_release
     else
         self->stats.transactions++;
     s_events_flush (self, rc == 0);
+    s_claims_flush (self, rc == 0, fn);
+    if (rc != 0)
+        for (size_t i = 0; i < nw; i++)
+            wants[i].got = -1;
     return rc;
 }
 
 int
-nf_store_apply (nf_store_t *self, nf_outcome_t **outcomes, size_t n, const nf_release_t *releases,
-                size_t r)
+nf_store_cycle (nf_store_t *self, nf_outcome_t **outcomes, size_t n, const nf_release_t *releases,
+                size_t r, nf_want_t *wants, size_t nw, nf_claim_fn *fn)
 {
     char err[256];
     /* Replies whose fields have the wrong type become permanent errors up
@@ -1165,19 +1254,20 @@ nf_store_apply (nf_store_t *self, nf_outcome_t **outcomes, size_t n, const nf_re
         }
     }
     nf_store_stats_t before = self->stats;
-    int rc = s_transaction (self, outcomes, n, releases, r);
+    int rc = s_transaction (self, outcomes, n, releases, r, wants, nw, fn);
     if (rc != -2)
         return rc;
     /* A data error: isolate. Each outcome alone; one the database refuses
-       is stored as a permanent error of its task instead. */
+       is stored as a permanent error of its task instead. The claims come
+       last, in a transaction of their own. */
     self->stats = before;
     nf_warn ("batch refused by the database (%s); applying %zu replies one by one",
              nf_db_error (self->db), n);
-    if (r && s_transaction (self, NULL, 0, releases, r) == -1)
+    if (r && s_transaction (self, NULL, 0, releases, r, NULL, 0, fn) == -1)
         return -1;
     for (size_t i = 0; i < n; i++) {
         nf_outcome_t *one[1] = {outcomes[i]};
-        rc = s_transaction (self, one, 1, NULL, 0);
+        rc = s_transaction (self, one, 1, NULL, 0, NULL, 0, fn);
         if (rc == -1)
             return -1;
         if (rc == -2) {
@@ -1188,10 +1278,12 @@ nf_store_apply (nf_store_t *self, nf_outcome_t **outcomes, size_t n, const nf_re
                       outcomes[i]->video_id ? outcomes[i]->video_id : "-", err);
             s_make_error (outcomes[i], err);
             self->stats.isolated++;
-            if (s_transaction (self, one, 1, NULL, 0) == -1)
+            if (s_transaction (self, one, 1, NULL, 0, NULL, 0, fn) == -1)
                 return -1;
         }
     }
+    if (nw && s_transaction (self, NULL, 0, NULL, 0, wants, nw, fn) == -2)
+        nf_warn ("claims refused by the database: %s", nf_db_error (self->db));
     return 0;
 }
 

@@ -1,12 +1,13 @@
 /*  nf_store: the broker's view of PostgreSQL. All pipeline SQL lives here,
     generated once from the stage table (shared/nf_states.c):
 
-    * claims: a batch of due work per stage, FOR UPDATE SKIP LOCKED, stamped
-      with a lease (token, owner, expiry) and an attempt; returned as encoded
-      task bodies;
-    * apply: a batch of worker outcomes in ONE transaction, one statement per
-      (stage, outcome kind), each fenced by compare-and-set on the lease token
-      of an unexpired lease, with a history row per applied transition;
+    * the cycle, ONE transaction per broker loop turn:
+      - apply: a batch of worker outcomes, one statement per (stage,
+        outcome kind), each fenced by compare-and-set on the lease token of
+        an unexpired lease, with a history row per applied transition;
+      - claims: a batch of due work per stage that needs it, FOR UPDATE SKIP
+        LOCKED, stamped with a lease (token, owner, expiry) and an attempt;
+        returned as encoded task bodies;
     * the scheduler tick: admissions by priority, attempts exhausted,
       barrier failures (too few READY), cancellations;
     * the client services nf.submit, nf.status, nf.cancel, nf.retry,
@@ -93,10 +94,6 @@ int nf_store_release_owned (nf_store_t *self);
 int nf_store_release_orphans (nf_store_t *self, const char *held);
 
 typedef void (nf_claim_fn) (nf_claim_t *claim, void *arg);
-/* Claim up to LIMIT due tasks of STAGE; FN is called for each after commit.
-   Returns the number claimed or -1. */
-int nf_store_claim (nf_store_t *self, const nf_stage_t *stage, int limit, nf_claim_fn *fn,
-                    void *arg);
 
 /* Release the leases TOKENS (N of them) at once: a worker died (WHY kept as
    the last error) or the task was never delivered (UNDELIVERED: the attempt
@@ -106,13 +103,31 @@ typedef struct {
     bool undelivered;
 } nf_release_t;
 
-/* Apply N outcomes and R releases in one transaction. 0 on commit (the
-   outcomes were consumed or, when fenced, dropped: the caller frees them);
-   -1 on a transient failure (nothing applied; try again later). A reply
-   the database refuses for its data is isolated and stored as a permanent
-   error of its task, so no batch can poison the broker. */
-int nf_store_apply (nf_store_t *self, nf_outcome_t **outcomes, size_t n,
-                    const nf_release_t *releases, size_t r);
+/* A claim of one cycle: up to WANT due tasks of STAGE. */
+typedef struct {
+    const nf_stage_t *stage; /* stage to claim for */
+    int want;                /* most tasks */
+    void *arg;               /* passed to the claim callback with each task */
+    int got;                 /* out: tasks claimed; -1 when the claim failed */
+    int64_t us;              /* out: microseconds its statements took */
+} nf_want_t;
+
+/* The broker's database work of one loop turn, in ONE transaction (one
+   commit, one WAL flush): release R leases, apply N outcomes, then claim
+   what each of the NW WANTS asks, in order. A claim sees the transitions
+   applied before it, so a video that just reached a stage's input state
+   can be claimed by that stage in the same commit. After the commit, FN is
+   called for each claimed task (ownership of its video_id and body passes
+   to FN) and the events are published.
+   Returns 0 on commit (the outcomes were consumed or, when fenced, dropped:
+   the caller frees them); -1 on a transient failure (nothing applied,
+   nothing claimed; try again later). A reply the database refuses for its
+   data is isolated and stored as a permanent error of its task, so no
+   batch can poison the broker; the claims then run in a transaction of
+   their own. */
+int nf_store_cycle (nf_store_t *self, nf_outcome_t **outcomes, size_t n,
+                    const nf_release_t *releases, size_t r, nf_want_t *wants, size_t nw,
+                    nf_claim_fn *fn);
 
 /* Scheduler work: admissions, exhausted attempts, barrier failures,
    cancellations. 0 or -1. */
