@@ -1,6 +1,10 @@
-/*  nf_broker: see nf_broker.h. Single-threaded: one loop polls both
-    ROUTERs, and between polls flushes replies, claims work, ticks the
-    scheduler and checks heartbeats. */
+/*  nf_broker: see nf_broker.h. One loop polls both ROUTERs and, between
+    polls, checks heartbeats, ticks the scheduler, answers clients (on its
+    own database connection) and hands the replies and claims of each turn
+    to the cycle thread as one cycle (s_cycle_start). The thread applies
+    and claims in one transaction on a second connection while the loop
+    goes on dispatching claimed tasks and receiving replies; one cycle is
+    in flight at a time, so what arrives meanwhile makes the next batch. */
 #include "nf_broker.h"
 #include "nf_curve.h"
 #include "nf_log.h"
@@ -48,6 +52,7 @@ typedef struct {
 
 typedef struct {
     nf_claim_t claim;     /* token, stage, job, video, attempt, body */
+    s_service_t *service; /* its service */
     s_worker_t *worker;   /* holding it, or NULL while queued */
     int64_t claimed_ms;   /* when it was claimed (its lease started) */
     int64_t sent_ms;      /* when it was dispatched */
@@ -62,6 +67,36 @@ struct s_worker_t {
     int64_t expiry;       /* declared dead after this */
     s_task_t *task;       /* in hand, or NULL */
     void *idle_handle;    /* its place in service->idle, or NULL */
+};
+
+#define MAX_WANTS 32 /* stages claimed for in one cycle */
+
+typedef struct s_cycle_t s_cycle_t;
+
+/* Where a claimed task goes: the cycle and the service it was claimed for. */
+typedef struct {
+    s_cycle_t *cycle;
+    s_service_t *service;
+} s_slot_t;
+
+/* One cycle, handed to the cycle thread and back. While it is in flight
+   the thread owns its outcomes and releases; the main thread touches
+   nothing of it. */
+struct s_cycle_t {
+    nf_outcome_t **list; /* replies to apply (owned) */
+    size_t n;
+    nf_release_t *releases; /* leases to release (owned) */
+    size_t r;
+    nf_want_t wants[MAX_WANTS]; /* claims; wants[i].arg is &slots[i] */
+    s_slot_t slots[MAX_WANTS];
+    size_t nw;
+    int64_t oldest_ms;      /* arrival of the oldest reply */
+    int rc;                 /* out: nf_store_cycle's */
+    zlistx_t *claims;       /* out: s_task_t *, committed */
+    zlistx_t *events;       /* out: nf_event_t * (owned strings), committed */
+    nf_store_stats_t stats; /* out: the cycle store's counters after it */
+    unsigned generation;    /* out: the cycle connection's generation after it */
+    int64_t us;             /* out: how long it took */
 };
 
 struct nf_broker_t {
@@ -88,17 +123,26 @@ struct nf_broker_t {
     int claim_batch;      /* most tasks per claim */
     size_t max_frame;     /* body limit */
     int64_t heartbeat_at, tick_at, stats_at;
-    int64_t ticked_ms;      /* when the scheduler last ran */
-    bool tick_soon;         /* the next tick was brought forward by a request */
-    uint64_t dropped;       /* malformed messages dropped */
-    uint64_t late_fenced;   /* replies whose lease this broker had already released */
-    uint64_t dead_workers;  /* workers declared dead */
-    nf_metrics_t *metrics;  /* Prometheus endpoint, or NULL */
-    nf_hist_t commit_hist;  /* nf_store_cycle latency */
-    int64_t lease_ms;       /* lease length, for expiry counting */
-    int64_t waiting_at;     /* next queue-depth query */
-    int64_t started_ms;     /* process start, for uptime */
-    unsigned db_generation; /* nf_db_generation when leases were last reconciled */
+    int64_t ticked_ms;            /* when the scheduler last ran */
+    bool tick_soon;               /* the next tick was brought forward by a request */
+    uint64_t dropped;             /* malformed messages dropped */
+    uint64_t late_fenced;         /* replies whose lease this broker had already released */
+    uint64_t dead_workers;        /* workers declared dead */
+    nf_metrics_t *metrics;        /* Prometheus endpoint, or NULL */
+    nf_hist_t commit_hist;        /* nf_store_cycle latency */
+    int64_t lease_ms;             /* lease length, for expiry counting */
+    int64_t waiting_at;           /* next queue-depth query */
+    int64_t started_ms;           /* process start, for uptime */
+    unsigned db_generation;       /* the cycle connection's generation when leases were last
+                               reconciled */
+    nf_db_t *cycle_db;            /* the cycle thread's connection */
+    nf_store_t *cycle_store;      /* and its store: only that thread uses them */
+    zactor_t *cycler;             /* the cycle thread */
+    s_cycle_t *cycling;           /* the cycle in flight, or NULL */
+    int64_t cycle_retry_ms;       /* no cycle before this after a failed one */
+    nf_store_stats_t cycle_stats; /* the cycle store's counters after the last cycle */
+    unsigned cycle_generation;    /* the cycle connection's generation after it */
+    s_cycle_t *cycle_in_hand;     /* the cycle thread's: the cycle it runs */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -500,16 +544,6 @@ done:
 
 /* ---- dispatch, flush, liveness ------------------------------------------------ */
 
-static void
-s_on_claim (nf_claim_t *claim, void *arg)
-{
-    s_service_t *svc = (s_service_t *) arg;
-    s_task_t *t = calloc (1, sizeof *t);
-    t->claim = *claim;
-    t->claimed_ms = nf_clock_ms ();
-    zlistx_add_end (svc->queue, t);
-}
-
 /* How many tasks of SVC to hold claimed beyond its idle workers, so a
    worker that finishes gets its next task without a database round trip
    and claims come in batches (one commit for many tasks): about
@@ -585,79 +619,234 @@ s_barrier_may_clear (nf_broker_t *self, nf_outcome_t **list, size_t n)
     return false;
 }
 
-/* One database round trip of the loop, in one transaction: the replies
-   and releases waiting, then a claim for every stage that needs work and
-   may claim now: its pause after a short claim is over, this batch feeds
-   its input state, or (job stages) this batch may clear a barrier. Runs
-   when the batch is due (FLUSH) or a stage needs a claim; CLAIM false
-   (draining) claims nothing. */
+/* ---- the cycle thread ----------------------------------------------------------- */
+
+/* The cycle store's event sink: a copy into the cycle in hand, for the
+   main thread to publish once the cycle is back. */
 static void
-s_cycle (nf_broker_t *self, bool flush, bool claim)
+s_collect_event (const nf_event_t *ev, void *arg)
+{
+    s_cycle_t **current = (s_cycle_t **) arg;
+    nf_event_t *e = calloc (1, sizeof *e);
+    if (!e)
+        abort ();
+    e->job_id = ev->job_id;
+    e->video_id = ev->video_id ? strdup (ev->video_id) : NULL;
+    e->from = ev->from ? strdup (ev->from) : NULL;
+    e->to = ev->to ? strdup (ev->to) : NULL;
+    e->service = ev->service ? strdup (ev->service) : NULL;
+    e->reason = ev->reason ? strdup (ev->reason) : NULL;
+    zlistx_add_end ((*current)->events, e);
+}
+
+static void
+s_event_destroy (void **item)
+{
+    nf_event_t *e = (nf_event_t *) *item;
+    if (!e)
+        return;
+    free ((char *) e->video_id);
+    free ((char *) e->from);
+    free ((char *) e->to);
+    free ((char *) e->service);
+    free ((char *) e->reason);
+    free (e);
+    *item = NULL;
+}
+
+/* A committed claim: a task for the service of its slot. */
+static void
+s_collect_claim (nf_claim_t *claim, void *arg)
+{
+    s_slot_t *slot = (s_slot_t *) arg;
+    s_task_t *t = calloc (1, sizeof *t);
+    if (!t)
+        abort ();
+    t->claim = *claim;
+    t->service = slot->service;
+    t->claimed_ms = nf_clock_ms ();
+    zlistx_add_end (slot->cycle->claims, t);
+}
+
+/* The cycle thread: runs each cycle it is handed on its own connection
+   and hands it back, so the main loop goes on dispatching and receiving
+   while PostgreSQL works and commits. */
+static void
+s_cycler_actor (zsock_t *pipe, void *args)
+{
+    nf_broker_t *self = (nf_broker_t *) args;
+    zsock_signal (pipe, 0);
+    while (true) {
+        char *cmd = NULL;
+        void *ptr = NULL;
+        if (zsock_recv (pipe, "sp", &cmd, &ptr) != 0) {
+            if (zmq_errno () == EINTR) /* a signal: the main thread decides */
+                continue;
+            break;
+        }
+        bool term = !cmd || streq (cmd, "$TERM");
+        zstr_free (&cmd);
+        if (term)
+            break;
+        s_cycle_t *c = (s_cycle_t *) ptr;
+        int64_t t0 = nf_clock_us ();
+        self->cycle_in_hand = c;
+        c->rc = nf_db_connect (self->cycle_db) != 0
+                    ? -1
+                    : nf_store_cycle (self->cycle_store, c->list, c->n, c->releases, c->r, c->wants,
+                                      c->nw, s_collect_claim);
+        self->cycle_in_hand = NULL;
+        c->stats = *nf_store_stats (self->cycle_store);
+        c->generation = nf_db_generation (self->cycle_db);
+        c->us = nf_clock_us () - t0;
+        zsock_send (pipe, "p", c);
+    }
+}
+
+static void
+s_cycle_destroy (s_cycle_t **c_p)
+{
+    s_cycle_t *c = *c_p;
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        nf_outcome_destroy (&c->list[i]);
+    free (c->list);
+    free (c->releases);
+    for (s_task_t *t = zlistx_first (c->claims); t; t = zlistx_next (c->claims))
+        s_task_destroy (&t);
+    zlistx_destroy (&c->claims);
+    zlistx_destroy (&c->events);
+    free (c);
+    *c_p = NULL;
+}
+
+/* Start a cycle: the replies and releases waiting, then a claim for every
+   stage that needs work and may claim now: its pause after a short claim
+   is over, this batch feeds its input state, or (job stages) this batch
+   may clear a barrier. Runs when the batch is due (FLUSH) or a stage needs
+   a claim, and no cycle is in flight (what arrives meanwhile makes the
+   next batch); CLAIM false (draining) claims nothing. */
+static void
+s_cycle_start (nf_broker_t *self, bool flush, bool claim)
 {
     int64_t now = nf_clock_ms ();
+    if (self->cycling || now < self->cycle_retry_ms)
+        return;
     size_t n = zlistx_size (self->outcomes);
-    nf_outcome_t **list = calloc (n ? n : 1, sizeof *list);
+    s_cycle_t *c = calloc (1, sizeof *c);
+    if (!c)
+        abort ();
+    c->list = calloc (n ? n : 1, sizeof *c->list);
     size_t i = 0;
     for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
-        list[i++] = o;
-    nf_want_t wants[32];
-    size_t nw = 0;
+        c->list[i++] = o;
+    c->n = n;
     int barrier = -1; /* not yet known */
-    for (s_service_t *svc = zhashx_first (self->services); svc && claim && nw < 32;
+    for (s_service_t *svc = zhashx_first (self->services); svc && claim && c->nw < MAX_WANTS;
          svc = zhashx_next (self->services)) {
         int want;
         if (!s_wants (self, svc, &want))
             continue;
         bool armed = now >= svc->next_claim_ms;
         for (i = 0; i < n && !armed; i++)
-            armed = list[i]->status == NF_REPLY_OK && s_feeds (list[i]->stage, svc);
+            armed = c->list[i]->status == NF_REPLY_OK && s_feeds (c->list[i]->stage, svc);
         if (!armed && svc->stage->scope == NF_SCOPE_JOB && n) {
             if (barrier < 0)
-                barrier = s_barrier_may_clear (self, list, n);
+                barrier = s_barrier_may_clear (self, c->list, n);
             armed = barrier;
         }
-        if (armed)
-            wants[nw++] = (nf_want_t){.stage = svc->stage, .want = want, .arg = svc};
+        if (armed) {
+            c->slots[c->nw] = (s_slot_t){c, svc};
+            c->wants[c->nw] =
+                (nf_want_t){.stage = svc->stage, .want = want, .arg = &c->slots[c->nw]};
+            c->nw++;
+        }
     }
-    bool released = self->nreleases > 0;
-    if (!nw && (!flush || (!n && !released))) {
-        free (list);
+    if (!c->nw && (!flush || (!n && !self->nreleases))) {
+        free (c->list);
+        free (c);
         return;
     }
-    int64_t t0 = nf_clock_us ();
-    int rc = nf_store_cycle (self->store, list, n, self->releases, self->nreleases, wants, nw,
-                             s_on_claim);
-    nf_hist_add (&self->commit_hist, (double) (nf_clock_us () - t0) / 1e6);
-    now = nf_clock_ms ();
-    for (i = 0; i < nw; i++) {
-        s_service_t *svc = (s_service_t *) wants[i].arg;
-        if (wants[i].got >= 0)
-            nf_hist_add (&svc->claim_hist, (double) wants[i].us / 1e6);
+    /* The cycle owns them now; what arrives meanwhile waits for the next. */
+    zlistx_purge (self->outcomes);
+    c->releases = self->releases;
+    c->r = self->nreleases;
+    self->releases = NULL;
+    self->nreleases = self->capreleases = 0;
+    c->oldest_ms = self->oldest_ms;
+    c->claims = zlistx_new ();
+    c->events = zlistx_new ();
+    zlistx_set_destructor (c->events, s_event_destroy);
+    self->cycling = c;
+    zsock_send (self->cycler, "sp", "CYCLE", c);
+}
+
+/* A cycle came back: on commit, queue its claims, publish its events and
+   re-arm the stages it fed; on failure, its replies and releases wait for
+   the next. */
+static void
+s_cycle_done (nf_broker_t *self, s_cycle_t *c)
+{
+    self->cycling = NULL;
+    int64_t now = nf_clock_ms ();
+    self->cycle_stats = c->stats;
+    self->cycle_generation = c->generation;
+    nf_hist_add (&self->commit_hist, (double) c->us / 1e6);
+    for (size_t i = 0; i < c->nw; i++) {
+        s_service_t *svc = c->slots[i].service;
+        if (c->wants[i].got >= 0)
+            nf_hist_add (&svc->claim_hist, (double) c->wants[i].us / 1e6);
         /* A short claim saw all that is due: pause; a full one: more may be. */
-        svc->next_claim_ms = wants[i].got >= 0 && wants[i].got < wants[i].want ? now + IDLE_CLAIM_MS
-                             : rc == 0                                         ? 0
-                                                                               : svc->next_claim_ms;
+        svc->next_claim_ms = c->wants[i].got >= 0 && c->wants[i].got < c->wants[i].want
+                                 ? now + IDLE_CLAIM_MS
+                             : c->rc == 0 ? 0
+                                          : svc->next_claim_ms;
     }
-    if (rc == 0) {
-        /* Stages this batch fed but did not claim for have new work; a
-           release gives work back, a job stage's reply moves its job on. */
-        for (s_service_t *svc = zhashx_first (self->services); svc;
-             svc = zhashx_next (self->services)) {
-            bool claimed = false, fed = released;
-            for (size_t k = 0; k < nw && !claimed; k++)
-                claimed = wants[k].arg == svc;
-            for (i = 0; i < n && !fed; i++)
-                fed = !list[i]->video_id
-                      || (list[i]->status == NF_REPLY_OK && s_feeds (list[i]->stage, svc));
-            if (fed && !claimed)
-                svc->next_claim_ms = 0;
-        }
-        for (i = 0; i < n; i++)
-            nf_outcome_destroy (&list[i]);
-        zlistx_purge (self->outcomes);
-        self->nreleases = 0;
+    if (c->rc != 0) {
+        self->cycle_retry_ms = now + IDLE_CLAIM_MS;
+        for (size_t i = c->n; i > 0; i--)
+            zlistx_add_start (self->outcomes, c->list[i - 1]);
+        if (c->n && (zlistx_size (self->outcomes) == c->n || c->oldest_ms < self->oldest_ms))
+            self->oldest_ms = c->oldest_ms;
+        c->n = 0;
+        for (size_t i = 0; i < c->r; i++)
+            s_add_release (self, c->releases[i].token, c->releases[i].undelivered);
+        s_cycle_destroy (&c);
+        return;
     }
-    free (list);
+    for (s_task_t *t = zlistx_first (c->claims); t; t = zlistx_next (c->claims))
+        zlistx_add_end (t->service->queue, t);
+    zlistx_purge (c->claims);
+    for (nf_event_t *e = zlistx_first (c->events); e; e = zlistx_next (c->events))
+        s_publish_event (e, self);
+    /* Stages this batch fed but did not claim for have new work; a release
+       gives work back, a job stage's reply moves its job on. */
+    for (s_service_t *svc = zhashx_first (self->services); svc;
+         svc = zhashx_next (self->services)) {
+        bool claimed = false, fed = c->r > 0;
+        for (size_t k = 0; k < c->nw && !claimed; k++)
+            claimed = c->slots[k].service == svc;
+        for (size_t i = 0; i < c->n && !fed; i++)
+            fed = !c->list[i]->video_id
+                  || (c->list[i]->status == NF_REPLY_OK && s_feeds (c->list[i]->stage, svc));
+        if (fed && !claimed)
+            svc->next_claim_ms = 0;
+    }
+    s_cycle_destroy (&c);
+}
+
+/* Wait for the cycle in flight, if any (shutdown). */
+static void
+s_cycle_wait (nf_broker_t *self)
+{
+    while (self->cycling) {
+        void *ptr = NULL;
+        if (zsock_recv (self->cycler, "p", &ptr) == 0 && ptr)
+            s_cycle_done (self, (s_cycle_t *) ptr);
+        else if (zmq_errno () != EINTR)
+            break;
+    }
 }
 
 /* Hand claimed tasks to idle workers. */
@@ -684,12 +873,14 @@ s_deliver (nf_broker_t *self)
     }
 }
 
-/* After a database reconnect, release leases this broker does not hold. */
+/* After the cycle connection reconnected, release leases this broker does
+   not hold: a claim whose commit succeeded but whose answer was lost with
+   the connection. Only between cycles, when every lease it holds is in
+   memory. */
 static void
 s_reconcile_leases (nf_broker_t *self)
 {
-    unsigned generation = nf_db_generation (self->db);
-    if (generation == self->db_generation)
+    if (self->cycling || self->cycle_generation == self->db_generation)
         return;
     nf_buf_t held;
     nf_buf_init (&held);
@@ -703,7 +894,7 @@ s_reconcile_leases (nf_broker_t *self)
         nf_buf_printf (&held, "%s%s", held.len > 1 ? "," : "", o->token);
     nf_buf_puts (&held, "}");
     if (nf_store_release_orphans (self->store, held.data) == 0)
-        self->db_generation = generation;
+        self->db_generation = self->cycle_generation;
     nf_buf_free (&held);
 }
 
@@ -744,7 +935,7 @@ s_publish_stats (nf_broker_t *self)
     msgpack_sbuffer_init (&sb);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &sb, msgpack_sbuffer_write);
-    const nf_store_stats_t *st = nf_store_stats (self->store);
+    const nf_store_stats_t *st = &self->cycle_stats;
     msgpack_pack_map (&pk, 9);
     nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
     nf_pk_kv_str (&pk, "type", "stats");
@@ -802,7 +993,7 @@ s_render_metrics (nf_broker_t *self, int64_t now)
         nf_store_waiting (self->store, s_waiting, self);
         self->waiting_at = now + WAITING_MS;
     }
-    const nf_store_stats_t *st = nf_store_stats (self->store);
+    const nf_store_stats_t *st = &self->cycle_stats;
     nf_buf_t b;
     nf_buf_init (&b);
     S_PER_SERVICE ("nf_tasks_dispatched_total", "counter", "Tasks sent to workers.",
@@ -962,14 +1153,25 @@ nf_broker_new (nf_config_t *config)
         .max_frame = self->max_frame,
     };
     self->store = nf_store_new (self->db, &opts, s_publish_event, self);
+    /* Replies and claims go through a second connection, on a thread of
+       their own (s_cycler_actor); everything else through the first. */
+    self->cycle_db = nf_db_new (nf_config_str (config, NF_CFG_DATABASE_URL), "nf-broker-cycle");
+    self->cycle_store = nf_store_new (self->cycle_db, &opts, s_collect_event, &self->cycle_in_hand);
     /* The database must be reachable at start: retry for a while (a
        compose start-up races Postgres), then give up with a clear error. */
     int64_t give_up = nf_clock_ms () + 30000;
     while (nf_db_connect (self->db) != 0 && nf_clock_ms () < give_up && !zsys_interrupted)
         zclock_sleep (200);
     if (!nf_db_connected (self->db) || nf_schema_migrate (self->db) != 0
-        || nf_store_release_owned (self->store) != 0) {
-        nf_error ("cannot start: database %s", nf_db_error (self->db));
+        || nf_store_release_owned (self->store) != 0 || nf_db_connect (self->cycle_db) != 0) {
+        nf_error ("cannot start: database %s",
+                  nf_db_error (nf_db_connected (self->db) ? self->cycle_db : self->db));
+        nf_broker_destroy (&self);
+        return NULL;
+    }
+    self->db_generation = self->cycle_generation = nf_db_generation (self->cycle_db);
+    self->cycler = zactor_new (s_cycler_actor, self);
+    if (!self->cycler) {
         nf_broker_destroy (&self);
         return NULL;
     }
@@ -999,7 +1201,6 @@ nf_broker_new (nf_config_t *config)
         s_render_metrics (self, nf_clock_ms ());
         nf_info ("metrics on port %d (GET /metrics)", nf_metrics_port (self->metrics));
     }
-    self->db_generation = nf_db_generation (self->db);
     nf_info ("nf-broker %s up: workers %s, clients %s, events %s, owner '%s', schema v%d, %s",
              NF_VERSION, nf_config_str (config, NF_CFG_WORKERS_BIND),
              nf_config_str (config, NF_CFG_CLIENTS_BIND), nf_config_str (config, NF_CFG_PUB_BIND),
@@ -1017,6 +1218,11 @@ nf_broker_destroy (nf_broker_t **self_p)
         return;
     nf_broker_t *self = *self_p;
     nf_metrics_destroy (&self->metrics);
+    if (self->cycler)
+        s_cycle_wait (self);
+    zactor_destroy (&self->cycler);
+    nf_store_destroy (&self->cycle_store);
+    nf_db_destroy (&self->cycle_db);
     while (zhashx_size (self->peers))
         s_worker_delete (self, zhashx_first (self->peers), false);
     for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
@@ -1075,16 +1281,22 @@ nf_broker_run (nf_broker_t *self)
         zmq_pollitem_t items[] = {
             {zsock_resolve (self->workers), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (self->clients), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve (self->cycler), 0, ZMQ_POLLIN, 0},
             {zap ? zsock_resolve (zap) : NULL, 0, ZMQ_POLLIN, 0},
         };
         long timeout = 50;
-        if (zlistx_size (self->outcomes)) {
+        if (zlistx_size (self->outcomes) && !self->cycling) {
             int64_t left = self->oldest_ms + self->flush_ms - nf_clock_ms ();
             timeout = left < 0 ? 0 : left < timeout ? (long) left : timeout;
         }
-        if (zmq_poll (items, zap ? 3 : 2, timeout) < 0 && errno != EINTR)
+        if (zmq_poll (items, zap ? 4 : 3, timeout) < 0 && errno != EINTR)
             break;
-        if (zap && (items[2].revents & ZMQ_POLLIN))
+        if (items[2].revents & ZMQ_POLLIN) {
+            void *ptr = NULL;
+            if (zsock_recv (self->cycler, "p", &ptr) == 0 && ptr)
+                s_cycle_done (self, (s_cycle_t *) ptr);
+        }
+        if (zap && (items[3].revents & ZMQ_POLLIN))
             nf_curve_zap_handle (self->curve);
         if (items[0].revents & ZMQ_POLLIN)
             s_drain_socket (self, self->workers, true);
@@ -1113,7 +1325,7 @@ nf_broker_run (nf_broker_t *self)
                     svc->next_claim_ms = 0;
             self->tick_soon = false;
         }
-        s_cycle (self, due, !drain_until);
+        s_cycle_start (self, due, !drain_until);
         s_deliver (self);
         if (now >= self->stats_at) {
             s_publish_stats (self);
@@ -1123,6 +1335,7 @@ nf_broker_run (nf_broker_t *self)
         }
     }
     /* Give back what was claimed but never delivered, keep what came back. */
+    s_cycle_wait (self);
     for (s_service_t *svc = zhashx_first (self->services); svc;
          svc = zhashx_next (self->services)) {
         for (s_task_t *t = zlistx_first (svc->queue); t; t = zlistx_next (svc->queue)) {
@@ -1131,11 +1344,13 @@ nf_broker_run (nf_broker_t *self)
         }
         zlistx_purge (svc->queue);
     }
-    s_cycle (self, true, false);
+    self->cycle_retry_ms = 0;
+    s_cycle_start (self, true, false);
+    s_cycle_wait (self);
     for (s_worker_t *w = zhashx_first (self->peers); w; w = zhashx_next (self->peers))
         s_worker_send (self, w, NF_MDPW_DISCONNECT, NULL);
     size_t lost = zlistx_size (self->outcomes) + self->nreleases;
-    const nf_store_stats_t *st = nf_store_stats (self->store);
+    const nf_store_stats_t *st = &self->cycle_stats;
     nf_info ("stopped: %llu claimed, %llu applied, %llu fenced, %zu unflushed (their leases "
              "expire and the work is redone)",
              (unsigned long long) st->claimed, (unsigned long long) st->applied,

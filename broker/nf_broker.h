@@ -4,9 +4,11 @@
     heartbeats and ZMQ_ROUTER_MANDATORY), a ROUTER for clients (MDP/0.1
     client protocol: nf.submit, nf.status, nf.list, nf.cancel, nf.retry,
     nf.export and mmi.service), and a PUB for progress events. Work is
-    claimed from PostgreSQL in batches only when a worker of that stage is
-    idle, so the broker holds in memory nothing but work in flight; replies
-    are applied in batched, fenced transactions (nf_store). */
+    claimed from PostgreSQL in batches when the workers of that stage run
+    low, so the broker holds in memory nothing but work in flight and a
+    few tasks ahead per worker; replies are applied in batched, fenced
+    transactions (nf_store), on a thread of their own so that dispatch
+    never waits for the database. */
 #ifndef NF_BROKER_H
 #define NF_BROKER_H
 
