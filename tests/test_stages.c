@@ -105,6 +105,116 @@ test_sanitize_hostile (void)
     CHECK_INT (bad_rounds, 0);
 }
 
+/* Compare nf_sanitize on IN with and without its ASCII fast paths. */
+static void
+s_sanitize_both_ways (const char *in, size_t len)
+{
+    nf_sanitized_t fast, slow;
+    nf_sanitize_ascii_fast = true;
+    CHECK_INT (nf_sanitize (in, len, 1 << 20, &fast), 0);
+    nf_sanitize_ascii_fast = false;
+    CHECK_INT (nf_sanitize (in, len, 1 << 20, &slow), 0);
+    nf_sanitize_ascii_fast = true;
+    CHECK_STR (fast.text, slow.text);
+    CHECK_INT (fast.words, slow.words);
+    CHECK_INT (fast.unique_words, slow.unique_words);
+    CHECK_INT (fast.real_words, slow.real_words);
+    CHECK_INT (fast.noise_bytes, slow.noise_bytes);
+    CHECK_NEAR (fast.quality, slow.quality, 0);
+    nf_sanitized_free (&fast);
+    nf_sanitized_free (&slow);
+}
+
+static void
+s_append_segment (int64_t start_ms, int64_t dur_ms, const char *text, void *arg)
+{
+    (void) dur_ms;
+    nf_buf_printf ((nf_buf_t *) arg, "[%lld:%02lld] %s\n", (long long) (start_ms / 60000),
+                   (long long) (start_ms / 1000 % 60), text);
+}
+
+/* The ASCII fast paths (tokens' keys, NFKC and control characters, real
+   words) give what utf8proc gives: every ASCII byte in every position of
+   a token, random ASCII lines with markup, entities, cues and fillers, and
+   the simulator's transcripts (clean, noisy, auto-generated, several
+   languages). */
+static void
+test_sanitize_ascii_fast (void)
+{
+    nf_buf_t b;
+    nf_buf_init (&b);
+    for (int c = 1; c < 128; c++) {
+        nf_buf_reset (&b);
+        nf_buf_printf (&b, "%cWord%cwoRD%c x%c %c%c Um%c uh %cA1%c 00:0%c", c, c, c, c, c, c, c, c,
+                       c, c);
+        s_sanitize_both_ways (b.data, b.len);
+    }
+    static const char *const parts[] = {"the ",
+                                        "The ",
+                                        "UM ",
+                                        "uh, ",
+                                        "Hmm... ",
+                                        "&amp;",
+                                        "&#39;",
+                                        "&lt;b&gt;",
+                                        "<i>",
+                                        "</i>",
+                                        "[Music] ",
+                                        "(laughs) ",
+                                        ">> ",
+                                        "00:01 ",
+                                        "1:02:03.5 ",
+                                        "-->",
+                                        "\t",
+                                        "\r",
+                                        "\x01",
+                                        "\x7f",
+                                        "don't ",
+                                        "well-known ",
+                                        "3.5% ",
+                                        "A1B2 ",
+                                        "x ",
+                                        "zzz ",
+                                        "\"quoted\" ",
+                                        "so so so ",
+                                        "buy now buy now ",
+                                        "\n",
+                                        "\n",
+                                        "(applause)",
+                                        "[",
+                                        "]",
+                                        "(",
+                                        "...",
+                                        "!!! "};
+    uint64_t r = 12345;
+    for (int line = 0; line < 300; line++) {
+        nf_buf_reset (&b);
+        for (int k = 0; k < 40; k++) {
+            r = nf_yt_mix (r);
+            if (r % 7 == 0)
+                nf_buf_printf (&b, "%c", (char) (1 + (r >> 8) % 127));
+            else
+                nf_buf_puts (&b, parts[(r >> 8) % (sizeof parts / sizeof parts[0])]);
+        }
+        s_sanitize_both_ways (b.data, b.len);
+    }
+    nf_ytworld_t w = {.seed = 3, .catalog = 200, .now = 1.8e9};
+    const char *queries[] = {"budget travel", "receitas faceis", "kochen lernen", "ramen"};
+    for (size_t q = 0; q < sizeof queries / sizeof queries[0]; q++) {
+        uint64_t tag = nf_yt_query_tag (&w, queries[q]);
+        for (uint32_t i = 0; i < 25; i++) {
+            nf_ytvideo_t v;
+            nf_yt_video (&w, tag, i, queries[q], &v);
+            for (int asr = 0; asr < 2; asr++) {
+                nf_buf_reset (&b);
+                nf_yt_transcript (&w, &v, queries[q], asr, s_append_segment, &b);
+                s_sanitize_both_ways (b.data ? b.data : "", b.len);
+            }
+        }
+    }
+    nf_buf_free (&b);
+}
+
 static void
 test_quality (void)
 {
@@ -815,6 +925,7 @@ main (void)
 {
     test_sanitize_golden ();
     test_sanitize_hostile ();
+    test_sanitize_ascii_fast ();
     test_quality ();
     test_geo ();
     test_analyze_golden ();

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -15,13 +16,15 @@
 #define MAX_PHRASE   6  /* longest phrase whose back-to-back repeat collapses */
 #define MAX_WORD_CPS 24 /* longest real word, in code points */
 
-static const char *const s_fillers = "um umm uh uhh uhm er erm ah ahh hmm hm mm mhm";
+static const char *const s_fillers[] = {"um", "umm", "uh",  "uhh", "uhm", "er", "erm",
+                                        "ah", "ahh", "hmm", "hm",  "mm",  "mhm"};
 static const char *const s_paren_cues = "music applause laughter laughs laughing cheering "
                                         "inaudible silence crosstalk";
 
 typedef struct {
-    char *text; /* the token as it appears (owned) */
-    char *key;  /* case-folded, punctuation trimmed (owned); "" for punctuation */
+    char *text;    /* the token as it appears (owned) */
+    char *key;     /* case-folded, punctuation trimmed (owned); "" for punctuation */
+    uint32_t hash; /* of KEY, so most unequal keys differ without a strcmp */
 } s_token_t;
 
 typedef struct {
@@ -72,6 +75,12 @@ static void
 s_strip_tags (const char *in, size_t len, nf_buf_t *out, size_t *noise)
 {
     for (size_t i = 0; i < len;) {
+        const char *lt = memchr (in + i, '<', len - i);
+        size_t run = lt ? (size_t) (lt - (in + i)) : len - i;
+        nf_buf_append (out, in + i, run);
+        i += run;
+        if (i == len)
+            break;
         if (s_tag_start (in + i, len - i)) {
             const char *end = memchr (in + i, '>', len - i < 500 ? len - i : 500);
             if (end) {
@@ -106,35 +115,39 @@ nf_html_unescape (const char *in, size_t len, nf_buf_t *out)
     } named[] = {{"amp", "&"},  {"lt", "<"},   {"gt", ">"}, {"quot", "\""},
                  {"apos", "'"}, {"nbsp", " "}, {"#39", "'"}};
     for (size_t i = 0; i < len;) {
-        if (in[i] == '&') {
-            const char *semi = memchr (in + i, ';', len - i < 12 ? len - i : 12);
-            if (semi) {
-                size_t nlen = (size_t) (semi - (in + i)) - 1;
-                const char *name = in + i + 1;
-                bool done = false;
-                for (size_t k = 0; k < sizeof named / sizeof named[0] && !done; k++)
-                    if (strlen (named[k].name) == nlen && memcmp (named[k].name, name, nlen) == 0) {
-                        nf_buf_puts (out, named[k].text);
+        const char *amp = memchr (in + i, '&', len - i);
+        size_t run = amp ? (size_t) (amp - (in + i)) : len - i;
+        nf_buf_append (out, in + i, run);
+        i += run;
+        if (i == len)
+            break;
+        const char *semi = memchr (in + i, ';', len - i < 12 ? len - i : 12);
+        if (semi) {
+            size_t nlen = (size_t) (semi - (in + i)) - 1;
+            const char *name = in + i + 1;
+            bool done = false;
+            for (size_t k = 0; k < sizeof named / sizeof named[0] && !done; k++)
+                if (strlen (named[k].name) == nlen && memcmp (named[k].name, name, nlen) == 0) {
+                    nf_buf_puts (out, named[k].text);
+                    done = true;
+                }
+            if (!done && nlen >= 2 && name[0] == '#') {
+                char digits[12] = {0};
+                bool hex = name[1] == 'x' || name[1] == 'X';
+                size_t dl = nlen - 1 - (hex ? 1 : 0);
+                if (dl >= 1 && dl < sizeof digits) {
+                    memcpy (digits, name + 1 + (hex ? 1 : 0), dl);
+                    char *end = NULL;
+                    long cp = strtol (digits, &end, hex ? 16 : 10);
+                    if (end && !*end && isxdigit ((unsigned char) digits[0])) {
+                        s_put_cp (out, cp);
                         done = true;
                     }
-                if (!done && nlen >= 2 && name[0] == '#') {
-                    char digits[12] = {0};
-                    bool hex = name[1] == 'x' || name[1] == 'X';
-                    size_t dl = nlen - 1 - (hex ? 1 : 0);
-                    if (dl >= 1 && dl < sizeof digits) {
-                        memcpy (digits, name + 1 + (hex ? 1 : 0), dl);
-                        char *end = NULL;
-                        long cp = strtol (digits, &end, hex ? 16 : 10);
-                        if (end && !*end && isxdigit ((unsigned char) digits[0])) {
-                            s_put_cp (out, cp);
-                            done = true;
-                        }
-                    }
                 }
-                if (done) {
-                    i += nlen + 2;
-                    continue;
-                }
+            }
+            if (done) {
+                i += nlen + 2;
+                continue;
             }
         }
         nf_buf_append (out, in + i, 1);
@@ -142,10 +155,41 @@ nf_html_unescape (const char *in, size_t len, nf_buf_t *out)
     }
 }
 
+bool nf_sanitize_ascii_fast = true;
+
+/* Whether IN (LEN bytes) is all ASCII. */
+static bool
+s_ascii (const char *in, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char) in[i] >= 0x80)
+            return false;
+    return true;
+}
+
 /* NFKC, control and default-ignorable characters dropped. */
 static void
 s_normalize (const char *in, size_t len, nf_buf_t *out)
 {
+    if (nf_sanitize_ascii_fast && s_ascii (in, len)) {
+        /* What utf8proc does to ASCII: NFKC and case are left alone, there
+           is nothing default-ignorable, and of the controls tab, line feed,
+           vertical tab, form feed and carriage return become a space and the
+           others go (a line holds no line feed, so no CR LF pair). */
+        for (size_t i = 0; i < len;) {
+            size_t run = 0;
+            while (i + run < len && (unsigned char) in[i + run] >= 0x20 && in[i + run] != 0x7F)
+                run++;
+            nf_buf_append (out, in + i, run);
+            i += run;
+            if (i < len) {
+                if (in[i] >= '\t' && in[i] <= '\r')
+                    nf_buf_append (out, " ", 1);
+                i++;
+            }
+        }
+        return;
+    }
     utf8proc_uint8_t *mapped = NULL;
     utf8proc_ssize_t n = utf8proc_map (
         (const utf8proc_uint8_t *) in, (utf8proc_ssize_t) len, &mapped,
@@ -200,6 +244,13 @@ s_is_cue_text (const char *p, size_t n)
     return w > 0 && nf_word_in (s_paren_cues, word, w);
 }
 
+/* Whether byte C may start a timestamp, "-->", a cue, a music note or ">>". */
+static bool
+s_cue_start (unsigned char c)
+{
+    return (c >= '0' && c <= '9') || c == '-' || c == '[' || c == '(' || c == '>' || c == 0xE2;
+}
+
 /* Drop timestamps, "-->", [cues], (cue words), music notes and ">>". */
 static void
 s_strip_cues (const char *in, size_t len, nf_buf_t *out, size_t *noise)
@@ -245,8 +296,12 @@ s_strip_cues (const char *in, size_t len, nf_buf_t *out, size_t *noise)
             i += 2;
             continue;
         }
-        nf_buf_append (out, in + i, 1);
-        i++;
+        /* Copy up to the next byte that may start any of the above. */
+        size_t run = 1;
+        while (i + run < len && !s_cue_start ((unsigned char) in[i + run]))
+            run++;
+        nf_buf_append (out, in + i, run);
+        i += run;
     }
 }
 
@@ -260,11 +315,35 @@ s_is_punct_cp (utf8proc_int32_t cp)
            || (c >= UTF8PROC_CATEGORY_SM && c <= UTF8PROC_CATEGORY_SO);
 }
 
+static bool
+s_ascii_punct (char c)
+{
+    return (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`')
+           || (c >= '{' && c <= '~');
+}
+
 /* The comparison key of a token: case-folded with leading and trailing
    punctuation and symbols removed. */
 static char *
 s_key (const char *text, size_t len)
 {
+    if (nf_sanitize_ascii_fast && s_ascii (text, len)) {
+        /* ASCII: its punctuation and symbols (categories P and S) are
+           exactly the 32 printable non-alphanumerics; case folding is
+           A-Z to a-z; composition changes nothing. */
+        size_t start = 0, end = len;
+        while (start < end && s_ascii_punct (text[start]))
+            start++;
+        while (end > start && s_ascii_punct (text[end - 1]))
+            end--;
+        char *key = malloc (end - start + 1);
+        if (!key)
+            abort ();
+        for (size_t i = start; i < end; i++)
+            key[i - start] = text[i] >= 'A' && text[i] <= 'Z' ? (char) (text[i] + 32) : text[i];
+        key[end - start] = 0;
+        return key;
+    }
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *) text;
     size_t start = 0, end = len;
     while (start < end) {
@@ -295,6 +374,25 @@ s_key (const char *text, size_t len)
     return (char *) folded;
 }
 
+/* FNV-1a of KEY, 32 bits. */
+static uint32_t
+s_hash (const char *key)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *) key; *c; c++)
+        h = (h ^ *c) * 16777619u;
+    return h;
+}
+
+static bool
+s_filler (const char *key)
+{
+    for (size_t i = 0; i < sizeof s_fillers / sizeof s_fillers[0]; i++)
+        if (key[0] == s_fillers[i][0] && strcmp (key, s_fillers[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Split LINE into tokens on whitespace, dropping fillers (noise). */
 static void
 s_tokenize (const char *line, size_t len, s_tokens_t *out, size_t *noise)
@@ -308,10 +406,11 @@ s_tokenize (const char *line, size_t len, s_tokens_t *out, size_t *noise)
             i++;
         if (i == start)
             break;
-        s_token_t tok = {strndup (line + start, i - start), s_key (line + start, i - start)};
+        s_token_t tok = {strndup (line + start, i - start), s_key (line + start, i - start), 0};
         if (!tok.text || !tok.key)
             abort ();
-        if (*tok.key && nf_word_in (s_fillers, tok.key, strlen (tok.key))) {
+        tok.hash = s_hash (tok.key);
+        if (s_filler (tok.key)) {
             *noise += i - start + 1;
             s_token_free (&tok);
             continue;
@@ -324,7 +423,7 @@ static bool
 s_keys_equal (const s_token_t *a, const s_token_t *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (!*a[i].key || strcmp (a[i].key, b[i].key) != 0)
+        if (!*a[i].key || a[i].hash != b[i].hash || strcmp (a[i].key, b[i].key) != 0)
             return false;
     return true;
 }
@@ -390,9 +489,16 @@ s_real_word (const char *key)
             return false;
         i += (size_t) n;
         cps++;
-        utf8proc_category_t c = utf8proc_category (cp);
-        bool letter = c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_ME;
-        bool digit = c == UTF8PROC_CATEGORY_ND;
+        bool letter, digit;
+        if (cp < 0x80 && nf_sanitize_ascii_fast) { /* ASCII's letters (Lu, Ll) and digits (Nd) */
+            letter = (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
+            digit = cp >= '0' && cp <= '9';
+        }
+        else {
+            utf8proc_category_t c = utf8proc_category (cp);
+            letter = c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_ME;
+            digit = c == UTF8PROC_CATEGORY_ND;
+        }
         bool inner = cp == '\'' || cp == 0x2019 || cp == '-' || cp == '.' || cp == ',' || cp == '%';
         if (!letter && !digit && !inner)
             return false;
@@ -404,7 +510,7 @@ s_real_word (const char *key)
             return false;
         if (cp > 0x7F)
             ascii = false;
-        if (cp < 0x80 && strchr ("aeiouy", (int) cp))
+        if (cp == 'a' || cp == 'e' || cp == 'i' || cp == 'o' || cp == 'u' || cp == 'y')
             vowel = true;
     }
     if (digits && !letters)
@@ -414,10 +520,29 @@ s_real_word (const char *key)
     return !ascii || cps == 1 || vowel;
 }
 
-static int
-s_cmp_str (const void *a, const void *b)
+/* How many distinct strings KEYS (N) holds: an open-addressing set of
+   FNV-1a hashes, twice as many slots as keys at least. */
+static size_t
+s_count_distinct (char **keys, size_t n)
 {
-    return strcmp (*(char *const *) a, *(char *const *) b);
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    char **slots = calloc (cap, sizeof *slots);
+    if (!slots)
+        abort ();
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t at = s_hash (keys[i]) & (cap - 1);
+        while (slots[at] && strcmp (slots[at], keys[i]) != 0)
+            at = (at + 1) & (cap - 1);
+        if (!slots[at]) {
+            slots[at] = keys[i];
+            distinct++;
+        }
+    }
+    free (slots);
+    return distinct;
 }
 
 /* The components L, D, W, C of the quality score into S (all 0 without words)
@@ -534,10 +659,7 @@ nf_sanitize (const char *text, size_t len, size_t max_bytes, nf_sanitized_t *out
                 out->real_words++;
         }
     }
-    qsort (keys, out->words, sizeof *keys, s_cmp_str);
-    for (size_t i = 0; i < out->words; i++)
-        if (i == 0 || strcmp (keys[i], keys[i - 1]) != 0)
-            out->unique_words++;
+    out->unique_words = s_count_distinct (keys, out->words);
     free (keys);
     s_tokens_free (&kept);
     out->text = clean.data ? clean.data : strdup ("");

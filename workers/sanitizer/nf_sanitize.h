@@ -53,6 +53,10 @@ typedef struct {
 int nf_sanitize (const char *text, size_t len, size_t max_bytes, nf_sanitized_t *out);
 void nf_sanitized_free (nf_sanitized_t *out);
 
+/* ASCII fast paths: a line or token of ASCII only skips utf8proc, with
+   the same result. True by default; the unit tests compare both ways. */
+extern bool nf_sanitize_ascii_fast;
+
 /* The quality formula above, from its inputs. */
 double nf_quality_score (size_t words, size_t unique_words, size_t real_words, size_t noise_bytes,
                          size_t kept_bytes);
