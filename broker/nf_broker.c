@@ -1024,7 +1024,7 @@ s_render_metrics (nf_broker_t *self, int64_t now)
     S_PER_SERVICE ("nf_workers", "gauge", "Workers registered (alive).", svc->workers);
     S_PER_SERVICE ("nf_workers_idle", "gauge", "Workers waiting for a task.",
                    zlistx_size (svc->idle));
-    nf_buf_printf (&b, "# HELP nf_claim_seconds Latency of one claim query.\n"
+    nf_buf_printf (&b, "# HELP nf_claim_seconds Latency of one claim statement.\n"
                        "# TYPE nf_claim_seconds histogram\n");
     for (s_service_t *svc = zhashx_first (self->services); svc;
          svc = zhashx_next (self->services)) {
@@ -1032,7 +1032,8 @@ s_render_metrics (nf_broker_t *self, int64_t now)
         snprintf (labels, sizeof labels, "service=\"%s\"", svc->name);
         nf_hist_render (&svc->claim_hist, &b, "nf_claim_seconds", labels);
     }
-    nf_buf_printf (&b, "# HELP nf_commit_seconds Latency of one batched commit of replies.\n"
+    nf_buf_printf (&b, "# HELP nf_commit_seconds Latency of one cycle: replies applied and work "
+                       "claimed in one transaction.\n"
                        "# TYPE nf_commit_seconds histogram\n");
     nf_hist_render (&self->commit_hist, &b, "nf_commit_seconds", "");
     nf_buf_printf (&b,

@@ -64,7 +64,8 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
     [NF_CFG_CLAIM_BATCH] = {"claim-batch", "NF_CLAIM_BATCH", NF_T_INT, 1, 10000, NF_PROG_BROKER,
                             "256", "most tasks claimed per service in one statement"},
     [NF_CFG_FLUSH_MS] = {"flush-ms", "NF_FLUSH_MS", NF_T_INT, 0, 10000, NF_PROG_BROKER, "5",
-                         "longest a reply waits in memory before its batch is committed"},
+                         "longest a reply waits before its batch starts to commit (one batch "
+                         "at a time: replies arriving meanwhile make the next)"},
     [NF_CFG_MAX_FRAME] = {"max-frame", "NF_MAX_FRAME", NF_T_INT, 1024, 1073741824, NF_PROG_ALL,
                           "16777216",
                           "largest ZeroMQ message accepted (bytes); larger peers "
