@@ -133,8 +133,7 @@ struct nf_broker_t {
     int64_t lease_ms;             /* lease length, for expiry counting */
     int64_t waiting_at;           /* next queue-depth query */
     int64_t started_ms;           /* process start, for uptime */
-    unsigned db_generation;       /* the cycle connection's generation when leases were last
-                               reconciled */
+    unsigned db_generation;       /* cycle_generation when leases were last reconciled */
     nf_db_t *cycle_db;            /* the cycle thread's connection */
     nf_store_t *cycle_store;      /* and its store: only that thread uses them */
     zactor_t *cycler;             /* the cycle thread */
@@ -576,12 +575,13 @@ s_wants (const nf_broker_t *self, const s_service_t *svc, int *want)
     return *want > 0;
 }
 
-/* Whether an OK outcome of STAGE produces the input state of SVC's stage. */
+/* Whether outcome O gives SVC new work: a success whose stage produces
+   the state SVC's stage consumes. */
 static bool
-s_feeds (const nf_stage_t *stage, const s_service_t *svc)
+s_feeds (const nf_outcome_t *o, const s_service_t *svc)
 {
-    return stage->state_out && svc->stage->state_in
-           && strcmp (stage->state_out, svc->stage->state_in) == 0;
+    return o->status == NF_REPLY_OK && o->stage->state_out && svc->stage->state_in
+           && strcmp (o->stage->state_out, svc->stage->state_in) == 0;
 }
 
 /* Whether this broker holds a per-video task of job JOB_ID (claimed or in
@@ -600,19 +600,19 @@ s_holds_job (nf_broker_t *self, int64_t job_id)
     return false;
 }
 
-/* Whether the outcomes LIST (N) may have cleared a job's barrier: a job
-   stage finished, or a video of a job of which this broker holds no
-   other per-video work moved. */
+/* Whether the outcomes waiting may clear a job's barrier: a job stage
+   finished, or a video of a job of which this broker holds no other
+   per-video work moved. */
 static bool
-s_barrier_may_clear (nf_broker_t *self, nf_outcome_t **list, size_t n)
+s_barrier_may_clear (nf_broker_t *self)
 {
     int64_t seen = -1;
-    for (size_t i = 0; i < n; i++) {
-        if (!list[i]->video_id)
+    for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes)) {
+        if (!o->video_id)
             return true;
-        if (list[i]->job_id == seen)
+        if (o->job_id == seen)
             continue;
-        seen = list[i]->job_id;
+        seen = o->job_id;
         if (!s_holds_job (self, seen))
             return true;
     }
@@ -733,43 +733,46 @@ s_cycle_start (nf_broker_t *self, bool flush, bool claim)
     int64_t now = nf_clock_ms ();
     if (self->cycling || now < self->cycle_retry_ms)
         return;
-    size_t n = zlistx_size (self->outcomes);
-    s_cycle_t *c = calloc (1, sizeof *c);
-    if (!c)
-        abort ();
-    c->list = calloc (n ? n : 1, sizeof *c->list);
-    size_t i = 0;
-    for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
-        c->list[i++] = o;
-    c->n = n;
+    s_service_t *picked[MAX_WANTS];
+    int wanted[MAX_WANTS];
+    size_t nw = 0;
     int barrier = -1; /* not yet known */
-    for (s_service_t *svc = zhashx_first (self->services); svc && claim && c->nw < MAX_WANTS;
+    for (s_service_t *svc = zhashx_first (self->services); svc && claim && nw < MAX_WANTS;
          svc = zhashx_next (self->services)) {
         int want;
         if (!s_wants (self, svc, &want))
             continue;
         bool armed = now >= svc->next_claim_ms;
-        for (i = 0; i < n && !armed; i++)
-            armed = c->list[i]->status == NF_REPLY_OK && s_feeds (c->list[i]->stage, svc);
-        if (!armed && svc->stage->scope == NF_SCOPE_JOB && n) {
+        for (nf_outcome_t *o = zlistx_first (self->outcomes); o && !armed;
+             o = zlistx_next (self->outcomes))
+            armed = s_feeds (o, svc);
+        if (!armed && svc->stage->scope == NF_SCOPE_JOB && zlistx_size (self->outcomes)) {
             if (barrier < 0)
-                barrier = s_barrier_may_clear (self, c->list, n);
+                barrier = s_barrier_may_clear (self);
             armed = barrier;
         }
         if (armed) {
-            c->slots[c->nw] = (s_slot_t){c, svc};
-            c->wants[c->nw] =
-                (nf_want_t){.stage = svc->stage, .want = want, .arg = &c->slots[c->nw]};
-            c->nw++;
+            picked[nw] = svc;
+            wanted[nw++] = want;
         }
     }
-    if (!c->nw && (!flush || (!n && !self->nreleases))) {
-        free (c->list);
-        free (c);
+    size_t n = zlistx_size (self->outcomes);
+    if (!nw && (!flush || (!n && !self->nreleases)))
         return;
-    }
     /* The cycle owns them now; what arrives meanwhile waits for the next. */
+    s_cycle_t *c = calloc (1, sizeof *c);
+    if (!c)
+        abort ();
+    c->list = calloc (n ? n : 1, sizeof *c->list);
+    for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
+        c->list[c->n++] = o;
     zlistx_purge (self->outcomes);
+    for (size_t k = 0; k < nw; k++) {
+        c->slots[k] = (s_slot_t){c, picked[k]};
+        c->wants[k] =
+            (nf_want_t){.stage = picked[k]->stage, .want = wanted[k], .arg = &c->slots[k]};
+    }
+    c->nw = nw;
     c->releases = self->releases;
     c->r = self->nreleases;
     self->releases = NULL;
@@ -828,8 +831,7 @@ s_cycle_done (nf_broker_t *self, s_cycle_t *c)
         for (size_t k = 0; k < c->nw && !claimed; k++)
             claimed = c->slots[k].service == svc;
         for (size_t i = 0; i < c->n && !fed; i++)
-            fed = !c->list[i]->video_id
-                  || (c->list[i]->status == NF_REPLY_OK && s_feeds (c->list[i]->stage, svc));
+            fed = !c->list[i]->video_id || s_feeds (c->list[i], svc);
         if (fed && !claimed)
             svc->next_claim_ms = 0;
     }

@@ -1216,8 +1216,10 @@ static int
 s_transaction (nf_store_t *self, nf_outcome_t **list, size_t n, const nf_release_t *releases,
                size_t r, nf_want_t *wants, size_t nw, nf_claim_fn *fn)
 {
-    for (size_t i = 0; i < nw; i++)
-        wants[i].got = 0, wants[i].us = 0;
+    for (size_t i = 0; i < nw; i++) {
+        wants[i].got = 0;
+        wants[i].us = 0;
+    }
     if (nf_db_command (self->db, "BEGIN; " PLAN_LOOKUPS) != 0)
         return -1;
     int rc = s_apply_all (self, list, n, releases, r);
