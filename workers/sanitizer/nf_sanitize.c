@@ -70,15 +70,23 @@ s_tag_start (const char *p, size_t left)
            && (isalpha ((unsigned char) p[1]) || p[1] == '/' || p[1] == '!' || p[1] == '?');
 }
 
+/* Append IN[I..] up to the first C (or the end, LEN) to OUT; returns
+   where it stopped. */
+static size_t
+s_copy_to (const char *in, size_t i, size_t len, char c, nf_buf_t *out)
+{
+    const char *at = memchr (in + i, c, len - i);
+    size_t end = at ? (size_t) (at - in) : len;
+    nf_buf_append (out, in + i, end - i);
+    return end;
+}
+
 /* Remove <tags>; the removed bytes are noise. */
 static void
 s_strip_tags (const char *in, size_t len, nf_buf_t *out, size_t *noise)
 {
     for (size_t i = 0; i < len;) {
-        const char *lt = memchr (in + i, '<', len - i);
-        size_t run = lt ? (size_t) (lt - (in + i)) : len - i;
-        nf_buf_append (out, in + i, run);
-        i += run;
+        i = s_copy_to (in, i, len, '<', out);
         if (i == len)
             break;
         if (s_tag_start (in + i, len - i)) {
@@ -115,10 +123,7 @@ nf_html_unescape (const char *in, size_t len, nf_buf_t *out)
     } named[] = {{"amp", "&"},  {"lt", "<"},   {"gt", ">"}, {"quot", "\""},
                  {"apos", "'"}, {"nbsp", " "}, {"#39", "'"}};
     for (size_t i = 0; i < len;) {
-        const char *amp = memchr (in + i, '&', len - i);
-        size_t run = amp ? (size_t) (amp - (in + i)) : len - i;
-        nf_buf_append (out, in + i, run);
-        i += run;
+        i = s_copy_to (in, i, len, '&', out);
         if (i == len)
             break;
         const char *semi = memchr (in + i, ';', len - i < 12 ? len - i : 12);
@@ -520,24 +525,28 @@ s_real_word (const char *key)
     return !ascii || cps == 1 || vowel;
 }
 
-/* How many distinct strings KEYS (N) holds: an open-addressing set of
-   FNV-1a hashes, twice as many slots as keys at least. */
+/* How many distinct non-empty keys the tokens T hold: an open-addressing
+   set on the tokens' hashes, twice as many slots as tokens at least. */
 static size_t
-s_count_distinct (char **keys, size_t n)
+s_count_distinct (const s_tokens_t *t)
 {
     size_t cap = 16;
-    while (cap < 2 * n)
+    while (cap < 2 * t->n)
         cap *= 2;
-    char **slots = calloc (cap, sizeof *slots);
+    const s_token_t **slots = calloc (cap, sizeof *slots);
     if (!slots)
         abort ();
     size_t distinct = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t at = s_hash (keys[i]) & (cap - 1);
-        while (slots[at] && strcmp (slots[at], keys[i]) != 0)
+    for (size_t i = 0; i < t->n; i++) {
+        const s_token_t *tok = &t->items[i];
+        if (!*tok->key)
+            continue;
+        size_t at = tok->hash & (cap - 1);
+        while (slots[at]
+               && (slots[at]->hash != tok->hash || strcmp (slots[at]->key, tok->key) != 0))
             at = (at + 1) & (cap - 1);
         if (!slots[at]) {
-            slots[at] = keys[i];
+            slots[at] = tok;
             distinct++;
         }
     }
@@ -646,21 +655,17 @@ nf_sanitize (const char *text, size_t len, size_t max_bytes, nf_sanitized_t *out
 
     nf_buf_t clean;
     nf_buf_init (&clean);
-    char **keys = calloc (kept.n + 1, sizeof *keys);
-    if (!keys)
-        abort ();
     for (size_t i = 0; i < kept.n; i++) {
         if (i)
             nf_buf_append (&clean, " ", 1);
         nf_buf_puts (&clean, kept.items[i].text);
         if (*kept.items[i].key) {
-            keys[out->words++] = kept.items[i].key;
+            out->words++;
             if (s_real_word (kept.items[i].key))
                 out->real_words++;
         }
     }
-    out->unique_words = s_count_distinct (keys, out->words);
-    free (keys);
+    out->unique_words = s_count_distinct (&kept);
     s_tokens_free (&kept);
     out->text = clean.data ? clean.data : strdup ("");
     out->noise_bytes = noise;
