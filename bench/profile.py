@@ -98,6 +98,8 @@ for run in range(1, RUNS + 1):
             print("   ", *row)
 if SQL:
     log = os.path.join(b.dir, "auto_explain.log")
-    shutil.copy(os.path.join(b.pgdir, "server.log"), log)
+    where = subprocess.run(["bash", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "pg.sh"),
+                            "where", b.pgdir], check=True, capture_output=True, text=True).stdout.strip()
+    shutil.copy(os.path.join(where, "server.log"), log)
     os.environ["NF_BENCH_KEEP"] = "1"
     print(f"plans of statements over 3 ms: {log}")

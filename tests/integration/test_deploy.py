@@ -121,11 +121,13 @@ def multihost():
         r = net.run_in("a", ["bash", f"{SRC}/tests/pg.sh", "start", pgdir, "5432"],
                        {**base, "PG_LISTEN": f"{NET}.1", "PG_TRUST_NET": f"{NET}.0/24"}, 120)
         eq(r.returncode, 0, f"postgres on host A: {r.stderr}")
-        admin = psycopg2.connect(host=pgdir, port=5432, user="postgres", dbname="postgres")
+        pgsock = subprocess.run(["bash", f"{SRC}/tests/pg.sh", "where", pgdir], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        admin = psycopg2.connect(host=pgsock, port=5432, user="postgres", dbname="postgres")
         admin.autocommit = True     # over its unix socket: a file, not the network
         admin.cursor().execute("CREATE DATABASE nicheflow")
         admin.close()
-        db = psycopg2.connect(host=pgdir, port=5432, user="postgres", dbname="nicheflow")
+        db = psycopg2.connect(host=pgsock, port=5432, user="postgres", dbname="nicheflow")
         db.autocommit = True
 
         def q(sql, *args):
