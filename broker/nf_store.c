@@ -2,6 +2,7 @@
     nf_store_new from the stage table and the column catalog; every value
     from outside travels as a parameter (batches as one jsonb array). */
 #include "nf_store.h"
+#include "nf_jobopts.h"
 #include "nf_log.h"
 
 #include <ctype.h>
@@ -1443,75 +1444,6 @@ s_reply_json (nf_buf_t *reply, int n, const char *const *keys, const char *const
     }
 }
 
-static bool
-s_date_ok (const char *s, size_t n)
-{
-    if (n != 10 || s[4] != '-' || s[7] != '-')
-        return false;
-    for (size_t i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && !isdigit ((unsigned char) s[i]))
-            return false;
-    int y = atoi (s), m = atoi (s + 5), d = atoi (s + 8);
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 2005 || y > 2100 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
-        return false;
-    return !(m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
-}
-
-static bool
-s_region_ok (const char *s, size_t n)
-{
-    return n == 2 && isupper ((unsigned char) s[0]) && isupper ((unsigned char) s[1]);
-}
-
-static bool
-s_lang_ok (const char *s, size_t n)
-{
-    if (n < 2 || n > 8)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalpha ((unsigned char) s[i]) && s[i] != '-')
-            return false;
-    return true;
-}
-
-static bool
-s_name_ok (const char *s, size_t n)
-{
-    if (n < 1 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!islower ((unsigned char) s[i]) && !isdigit ((unsigned char) s[i]) && s[i] != '-'
-            && s[i] != '_' && s[i] != ':')
-            return false;
-    return true;
-}
-
-typedef struct {
-    const char *key;                      /* option name */
-    bool is_int;                          /* integer, else string */
-    int64_t min, max;                     /* integer range */
-    bool (*check) (const char *, size_t); /* string check, or NULL with ENUM */
-    const char *enums;                    /* space-separated allowed strings */
-    const char *want;                     /* for the error message */
-} s_option_t;
-
-static const s_option_t s_options[] = {
-    {"count", true, 1, 10000, NULL, NULL, "a whole number from 1 to 10000 (videos to discover)"},
-    {"top_n", true, 1, 100, NULL, NULL, "a whole number from 1 to 100 (outliers wanted)"},
-    {"min_views", true, 0, 1000000000000LL, NULL, NULL, "a whole number of views, 0 or more"},
-    {"max_pages", true, 1, 250, NULL, NULL, "a whole number from 1 to 250"},
-    {"max_age_days", true, 1, 36500, NULL, NULL, "a whole number of days from 1 to 36500"},
-    {"since", false, 0, 0, s_date_ok, NULL, "a date YYYY-MM-DD"},
-    {"until", false, 0, 0, s_date_ok, NULL, "a date YYYY-MM-DD"},
-    {"region", false, 0, 0, s_region_ok, NULL, "an ISO 3166-1 alpha-2 code such as US or GB"},
-    {"lang", false, 0, 0, s_lang_ok, NULL, "a language code such as en or en-GB"},
-    {"format", false, 0, 0, NULL, "long short any", "long, short or any"},
-    {"order", false, 0, 0, NULL, "relevance date viewCount rating",
-     "relevance, date, viewCount or rating"},
-    {"source", false, 0, 0, s_name_ok, NULL, "youtube or template:NAME (lower case, digits, - _)"},
-};
-
 /* Check one text field: present (when REQUIRED), a UTF-8 string of at most
    MAX bytes with no control characters. Appends to ERRORS on failure. */
 static const char *
@@ -1588,10 +1520,8 @@ s_submit (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     for (uint32_t i = 0; opts && opts->type == MSGPACK_OBJECT_MAP && i < opts->via.map.size; i++) {
         const msgpack_object *k = &opts->via.map.ptr[i].key;
         const msgpack_object *v = &opts->via.map.ptr[i].val;
-        const s_option_t *def = NULL;
-        for (size_t d = 0; d < sizeof s_options / sizeof s_options[0]; d++)
-            if (nf_mp_is_str (k, s_options[d].key))
-                def = &s_options[d];
+        const nf_jobopt_t *def =
+            k->type == MSGPACK_OBJECT_STR ? nf_jobopt_find (k->via.str.ptr, k->via.str.size) : NULL;
         if (!def) {
             nf_buf_printf (&errors, "%soptions: unknown option ", errors.len ? "; " : "");
             if (k->type == MSGPACK_OBJECT_STR)
@@ -1619,8 +1549,7 @@ s_submit (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
         }
         else {
             ok = v->type == MSGPACK_OBJECT_STR
-                 && (def->check ? def->check (v->via.str.ptr, v->via.str.size)
-                                : nf_word_in (def->enums, v->via.str.ptr, v->via.str.size));
+                 && nf_jobopt_str_ok (def, v->via.str.ptr, v->via.str.size);
             if (ok) {
                 nf_buf_printf (&options, "%s\"%s\":", options.len > 1 ? "," : "", def->key);
                 nf_buf_json_str (&options, v->via.str.ptr, v->via.str.size);
@@ -1632,7 +1561,8 @@ s_submit (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     }
     const msgpack_object *src =
         opts && opts->type == MSGPACK_OBJECT_MAP ? nf_mp_get (opts, "source") : NULL;
-    if (src && src->type == MSGPACK_OBJECT_STR && s_name_ok (src->via.str.ptr, src->via.str.size)
+    if (src && src->type == MSGPACK_OBJECT_STR
+        && nf_jobopt_str_ok (nf_jobopt_find ("source", 6), src->via.str.ptr, src->via.str.size)
         && !nf_word_in (self->opts.sources, src->via.str.ptr, src->via.str.size))
         nf_buf_printf (&errors, "%soptions.source: unknown source '%.*s' (this broker accepts: %s)",
                        errors.len ? "; " : "", (int) src->via.str.size, src->via.str.ptr,
@@ -1642,14 +1572,19 @@ s_submit (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     const msgpack_object *until =
         opts && opts->type == MSGPACK_OBJECT_MAP ? nf_mp_get (opts, "until") : NULL;
     if (since && until && since->type == MSGPACK_OBJECT_STR && until->type == MSGPACK_OBJECT_STR
-        && s_date_ok (since->via.str.ptr, since->via.str.size)
-        && s_date_ok (until->via.str.ptr, until->via.str.size)
+        && nf_date_ok (since->via.str.ptr, since->via.str.size)
+        && nf_date_ok (until->via.str.ptr, until->via.str.size)
         && memcmp (since->via.str.ptr, until->via.str.ptr, 10) > 0)
         nf_buf_printf (&errors, "%soptions.since: %.10s is after until %.10s",
                        errors.len ? "; " : "", since->via.str.ptr, until->via.str.ptr);
     if (top_n > count)
         nf_buf_printf (&errors, "%soptions.top_n: %lld is more than count %lld",
                        errors.len ? "; " : "", (long long) top_n, (long long) count);
+    if (top_n < self->opts.min_ready)
+        nf_buf_printf (&errors,
+                       "%soptions.top_n: %lld is fewer than NF_MIN_READY %lld, the fewest READY "
+                       "videos a job exports, so the job could never export",
+                       errors.len ? "; " : "", (long long) top_n, (long long) self->opts.min_ready);
     if (!strstr (options.data, "\"count\""))
         nf_buf_printf (&options, "%s\"count\":%lld", options.len > 1 ? "," : "", (long long) count);
     if (!strstr (options.data, "\"top_n\""))
@@ -2005,14 +1940,16 @@ s_export (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
         format = strdup ("xlsx");
     const char *params[] = {id, format};
     PGresult *res = nf_db_exec (self->db, "export_fetch",
-                                "SELECT content FROM nf_exports WHERE job_id = $1::bigint AND "
-                                "format = $2",
+                                "SELECT e.content FROM nf_jobs j LEFT JOIN nf_exports e ON "
+                                "e.job_id = j.id AND e.format = $2 WHERE j.id = $1::bigint",
                                 2, params);
     if (!res) {
         free (format);
         return -1;
     }
-    if (PQntuples (res) == 0) {
+    if (PQntuples (res) == 0)
+        nf_client_error_encode (reply, "no such job");
+    else if (PQgetisnull (res, 0, 0)) {
         char msg[128];
         snprintf (msg, sizeof msg, "job %s has no %.16s export (yet)", id, format);
         nf_client_error_encode (reply, msg);

@@ -3,7 +3,9 @@
     s_usage below and in the README. */
 #include "nf_client.h"
 #include "nf_config.h"
+#include "nf_jobopts.h"
 #include "nf_log.h"
+#include "nf_states.h"
 #include "nf_version.h"
 
 #include <czmq.h>
@@ -37,27 +39,6 @@ static const char *s_usage =
     "  nf-submit export JOB -o FILE [--format xlsx|csv|json]\n"
     "Exit codes: 0 done (a waited job completed), 1 refused by the broker, 2 bad arguments,\n"
     "3 broker unreachable, 4 partial, 5 failed, 6 cancelled (waited jobs; the worst wins).\n\n";
-
-/* Submission options: integer options map to ints on the wire. */
-static const struct {
-    const char *flag;
-    const char *key;
-    bool is_int;
-} s_opts[] = {
-    {"--count", "count", true},
-    {"--top-n", "top_n", true},
-    {"--min-views", "min_views", true},
-    {"--max-pages", "max_pages", true},
-    {"--max-age-days", "max_age_days", true},
-    {"--since", "since", false},
-    {"--until", "until", false},
-    {"--region", "region", false},
-    {"--lang", "lang", false},
-    {"--format", "format", false},
-    {"--order", "order", false},
-    {"--source", "source", false},
-};
-#define NOPTS (sizeof s_opts / sizeof s_opts[0])
 
 /* The video states: the first NFLOW in pipeline order, then the two ends
    off the pipeline. */
@@ -175,14 +156,45 @@ s_final (const char *status)
 
 /* ---- export ------------------------------------------------------------------ */
 
-/* The export format a file name asks for: its extension, else xlsx. */
+/* The export format a file name asks for (its extension), or NULL. */
 static const char *
 s_format_of (const char *path)
 {
-    const char *dot = strrchr (path, '.');
-    if (dot && (strcmp (dot, ".csv") == 0 || strcmp (dot, ".json") == 0))
+    const char *dot = strrchr (path, '.'), *slash = strrchr (path, '/');
+    if (dot && (!slash || dot > slash)
+        && (!strcmp (dot, ".xlsx") || !strcmp (dot, ".csv") || !strcmp (dot, ".json")))
         return dot + 1;
-    return "xlsx";
+    return NULL;
+}
+
+/* The format and file of `export -o OUT [--format FORMAT]` into PATH: the
+   extension decides when there is no --format; a file name without one of
+   the three extensions gets the format's, said on stderr; an extension that
+   contradicts --format is refused. EXIT_OK or EXIT_USAGE. */
+static int
+s_export_target (const char *out, const char *format, const char **fmt, char *path, size_t cap)
+{
+    const char *ext = s_format_of (out);
+    if (format && strcmp (format, "xlsx") && strcmp (format, "csv") && strcmp (format, "json")) {
+        fprintf (stderr, "nf-submit: --format: '%s' must be xlsx, csv or json\n", format);
+        return EXIT_USAGE;
+    }
+    if (format && ext && strcmp (format, ext) != 0) {
+        fprintf (stderr,
+                 "nf-submit: -o %s names a .%s file but --format is %s; name it .%s or drop "
+                 "--format\n",
+                 out, ext, format, format);
+        return EXIT_USAGE;
+    }
+    *fmt = format ? format : ext ? ext : "xlsx";
+    if (ext)
+        snprintf (path, cap, "%s", out);
+    else {
+        snprintf (path, cap, "%s.%s", out, *fmt);
+        fprintf (stderr, "nf-submit: writing %s (%s has no .xlsx, .csv or .json extension)\n", path,
+                 out);
+    }
+    return EXIT_OK;
 }
 
 static int
@@ -249,6 +261,20 @@ s_bar (nf_buf_t *b, const char *name, int64_t done, int64_t total)
 }
 
 /* Render one job: a header, a bar per stage, the funnel. */
+/* What a job is called in progress and status: its label when the caller
+   named it, else "niche | sub-niche" from the last nf.status. */
+static void
+s_label (const s_job_t *j, char *out, size_t cap)
+{
+    const char *niche = json_string_value (json_object_get (j->job, "niche"));
+    const char *sub = json_string_value (json_object_get (j->job, "sub_niche"));
+    if (j->label)
+        snprintf (out, cap, "%s", j->label);
+    else
+        snprintf (out, cap, "%s%s%s", niche ? niche : "", sub && *sub ? " | " : "",
+                  sub && *sub ? sub : "");
+}
+
 static void
 s_render (const s_job_t *j, nf_buf_t *b, double *fraction)
 {
@@ -266,7 +292,9 @@ s_render (const s_job_t *j, nf_buf_t *b, double *fraction)
     }
     int64_t outliers = s_count (j->counts, "OUTLIER") + s_count (j->counts, "READY")
                        + s_count (j->counts, "EXPORTED");
-    nf_buf_printf (b, "job %lld  %s  %s  %s\n", (long long) j->id, j->label, status ? status : "?",
+    char label[512];
+    s_label (j, label, sizeof label);
+    nf_buf_printf (b, "job %lld  %s  %s  %s\n", (long long) j->id, label, status ? status : "?",
                    phase && !s_final (status) ? phase : "");
     s_bar (b, "discover", total, count);
     s_bar (b, "scrape", s_past (j->counts, 0), total);
@@ -450,6 +478,8 @@ s_wait (s_ctx_t *ctx, s_job_t *jobs, size_t n)
         if (jobs[i].out && (code == EXIT_OK || code == EXIT_PARTIAL)) {
             char path[4096];
             const char *format = s_format_of (jobs[i].out);
+            if (!format)
+                format = "xlsx";
             snprintf (path, sizeof path, "%s", jobs[i].out);
             if (jobs[i].pick_ext) {
                 format = "xlsx";
@@ -483,12 +513,12 @@ s_wait (s_ctx_t *ctx, s_job_t *jobs, size_t n)
 /* ---- submission --------------------------------------------------------------- */
 
 typedef struct {
-    const char *values[NOPTS];
-    const char *sub;      /* --sub-niche */
-    const char *priority; /* --priority */
-    const char *file;     /* --file */
-    const char *out;      /* -o */
-    bool wait;            /* --wait */
+    const char *values[NF_JOBOPTS_MAX]; /* per nf_jobopts row */
+    const char *sub;                    /* --sub-niche */
+    const char *priority;               /* --priority */
+    const char *file;                   /* --file */
+    const char *out;                    /* -o */
+    bool wait;                          /* --wait */
 } s_submit_args_t;
 
 static int
@@ -496,7 +526,7 @@ s_submit_one (s_ctx_t *ctx, const s_submit_args_t *a, const char *niche, const c
               int64_t *id)
 {
     size_t nopt = 0;
-    for (size_t o = 0; o < NOPTS; o++)
+    for (size_t o = 0; o < nf_jobopts_count; o++)
         nopt += a->values[o] != NULL;
     nf_buf_t body;
     nf_buf_init (&body);
@@ -511,12 +541,12 @@ s_submit_one (s_ctx_t *ctx, const s_submit_args_t *a, const char *niche, const c
         nf_pk_kv_str (&pk, "priority", a->priority);
     nf_pk_str (&pk, "options");
     msgpack_pack_map (&pk, nopt);
-    for (size_t o = 0; o < NOPTS; o++)
+    for (size_t o = 0; o < nf_jobopts_count; o++)
         if (a->values[o]) {
-            if (s_opts[o].is_int)
-                nf_pk_kv_int (&pk, s_opts[o].key, strtoll (a->values[o], NULL, 10));
+            if (nf_jobopts[o].is_int)
+                nf_pk_kv_int (&pk, nf_jobopts[o].key, strtoll (a->values[o], NULL, 10));
             else
-                nf_pk_kv_str (&pk, s_opts[o].key, a->values[o]);
+                nf_pk_kv_str (&pk, nf_jobopts[o].key, a->values[o]);
         }
     nf_msg_t *reply = NULL;
     int rc = s_request (ctx, "nf.submit", &body, &reply, false);
@@ -679,12 +709,6 @@ s_cmd_status (s_ctx_t *ctx, int64_t job)
         }
         else {
             s_job_t one = {.id = job, .job = j, .counts = counts};
-            const char *niche = json_string_value (json_object_get (j, "niche"));
-            const char *sub = json_string_value (json_object_get (j, "sub_niche"));
-            char label[512];
-            snprintf (label, sizeof label, "%s%s%s", niche ? niche : "", sub && *sub ? " | " : "",
-                      sub && *sub ? sub : "");
-            one.label = label;
             nf_buf_t b;
             nf_buf_init (&b);
             double f;
@@ -777,6 +801,76 @@ s_usage_error (const char *a, const char *b, const char *c)
     return EXIT_USAGE;
 }
 
+/* The flags that take a value, beside the job options. */
+typedef struct {
+    const char *format;  /* export --format */
+    const char *timeout; /* --timeout S */
+    const char *limit;   /* --limit N */
+    const char *job;     /* the JOB argument */
+} s_args_t;
+
+/* Where the value of flag A goes for command CMD, or NULL when CMD has no
+   such flag. */
+static const char **
+s_flag_slot (const char *a, const char *cmd, bool is_submit, s_submit_args_t *sa, s_args_t *args)
+{
+    bool waits = is_submit || !strcmp (cmd, "resume") || !strcmp (cmd, "wait");
+    if ((!strcmp (a, "-o") || !strcmp (a, "--output")) && (waits || !strcmp (cmd, "export")))
+        return &sa->out;
+    if (!strcmp (a, "--timeout") && waits)
+        return &args->timeout;
+    if (!strcmp (a, "--limit") && (!strcmp (cmd, "list") || !strcmp (cmd, "status")))
+        return &args->limit;
+    if (!strcmp (a, "--format") && !strcmp (cmd, "export"))
+        return &args->format;
+    if (!is_submit)
+        return NULL;
+    if (!strcmp (a, "--sub-niche"))
+        return &sa->sub;
+    if (!strcmp (a, "--priority"))
+        return &sa->priority;
+    if (!strcmp (a, "--file"))
+        return &sa->file;
+    const nf_jobopt_t *o = nf_jobopt_by_flag (a);
+    return o ? &sa->values[o - nf_jobopts] : NULL;
+}
+
+/* The job options as the broker checks them (nf_jobopts), so a bad value is
+   named before anything is sent. EXIT_OK or EXIT_USAGE. */
+static int
+s_check_options (const s_submit_args_t *sa)
+{
+    for (size_t o = 0; o < nf_jobopts_count; o++) {
+        const nf_jobopt_t *def = &nf_jobopts[o];
+        const char *v = sa->values[o];
+        if (!v)
+            continue;
+        bool ok;
+        if (def->is_int) {
+            char *end = NULL;
+            long long x = strtoll (v, &end, 10);
+            if (!*v || *end) {
+                fprintf (stderr, "nf-submit: %s: '%s' is not a whole number\n%s", def->flag, v,
+                         s_usage);
+                return EXIT_USAGE;
+            }
+            ok = x >= def->min && x <= def->max;
+        }
+        else
+            ok = nf_jobopt_str_ok (def, v, strlen (v));
+        if (!ok) {
+            fprintf (stderr, "nf-submit: %s: '%s' must be %s\n", def->flag, v, def->want);
+            return EXIT_USAGE;
+        }
+    }
+    if (sa->priority && nf_priority_parse (sa->priority) < 0) {
+        fprintf (stderr, "nf-submit: --priority: '%s' must be high, standard, bulk or background\n",
+                 sa->priority);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -800,8 +894,8 @@ main (int argc, char **argv)
     nf_config_apply_logging (config);
     const char *cmd = nf_config_arg (config, 0);
     s_ctx_t ctx = {.pub = nf_config_str (config, NF_CFG_BROKER_PUB), .tty = isatty (2) != 0};
+    s_args_t args = {0};
     s_submit_args_t sa = {0};
-    const char *format = NULL, *job_arg = NULL;
     int64_t limit = 20;
     int rc = EXIT_OK;
     bool is_submit = strcmp (cmd, "status") && strcmp (cmd, "list") && strcmp (cmd, "cancel")
@@ -812,54 +906,36 @@ main (int argc, char **argv)
     for (int i = first; rc == EXIT_OK && i < nargs; i++) {
         const char *a = nf_config_arg (config, i);
         const char *v = i + 1 < nargs ? nf_config_arg (config, i + 1) : NULL;
-        bool takes = true, known = true;
-        if (strcmp (a, "--wait") == 0)
-            sa.wait = true, takes = false;
-        else if (strcmp (a, "--json") == 0)
-            ctx.json = true, takes = false;
-        else if (!v && a[0] == '-')
-            rc = s_usage_error (a, " needs a value", "");
-        else if (strcmp (a, "-o") == 0 || strcmp (a, "--output") == 0)
-            sa.out = v;
-        else if (strcmp (a, "--timeout") == 0)
-            ctx.timeout_s = atof (v);
-        else if (strcmp (a, "--limit") == 0)
-            limit = atoll (v);
-        else if (!is_submit && strcmp (a, "--format") == 0)
-            format = v;
-        else if (is_submit && strcmp (a, "--sub-niche") == 0)
-            sa.sub = v;
-        else if (is_submit && strcmp (a, "--priority") == 0)
-            sa.priority = v;
-        else if (is_submit && strcmp (a, "--file") == 0)
-            sa.file = v;
+        if (strcmp (a, "--wait") == 0 && (is_submit || !strcmp (cmd, "resume")))
+            sa.wait = true;
+        else if (strcmp (a, "--json") == 0 && (!strcmp (cmd, "status") || !strcmp (cmd, "list")))
+            ctx.json = true;
         else {
-            known = false;
-            for (size_t o = 0; is_submit && o < NOPTS; o++)
-                if (strcmp (a, s_opts[o].flag) == 0) {
-                    sa.values[o] = v;
-                    known = true;
-                }
-            if (!known && !is_submit && a[0] != '-' && !job_arg)
-                job_arg = a, known = true, takes = false;
-            if (!known)
+            const char **slot = s_flag_slot (a, cmd, is_submit, &sa, &args);
+            if (!slot && a[0] == '-' && a[1])
+                rc = s_usage_error ("unknown option '", a, "'");
+            else if (!slot && !is_submit && !args.job)
+                args.job = a;
+            else if (!slot)
                 rc = s_usage_error ("unexpected argument '", a, "'");
+            else if (!v)
+                rc = s_usage_error (a, " needs a value", "");
+            else
+                *slot = v, i++;
         }
-        if (takes && rc == EXIT_OK)
-            i++;
     }
-    for (size_t o = 0; rc == EXIT_OK && o < NOPTS; o++)
-        if (sa.values[o] && s_opts[o].is_int) {
-            char *end;
-            strtoll (sa.values[o], &end, 10);
-            if (!*sa.values[o] || *end) {
-                fprintf (stderr, "nf-submit: %s: '%s' is not a whole number\n%s", s_opts[o].flag,
-                         sa.values[o], s_usage);
-                rc = EXIT_USAGE;
-            }
-        }
     if (rc == EXIT_OK && is_submit && cmd[0] == '-' && strcmp (cmd, "--file") != 0)
-        rc = s_usage_error ("unknown flag '", cmd, "'");
+        rc = s_usage_error ("unknown option '", cmd, "'");
+    if (rc == EXIT_OK && is_submit)
+        rc = s_check_options (&sa);
+    char *end = NULL;
+    if (rc == EXIT_OK && args.timeout
+        && ((ctx.timeout_s = strtod (args.timeout, &end)) < 0 || end == args.timeout || *end))
+        rc = s_usage_error ("--timeout: '", args.timeout, "' is not a number of seconds");
+    if (rc == EXIT_OK && args.limit
+        && ((limit = strtoll (args.limit, &end, 10)) < 1 || limit > 1000 || *end))
+        rc = s_usage_error ("--limit: '", args.limit, "' is not a whole number from 1 to 1000");
+    const char *format = args.format, *job_arg = args.job;
     int64_t job = 0;
     bool needs_job = !is_submit && strcmp (cmd, "list") != 0 && strcmp (cmd, "status") != 0;
     if (rc == EXIT_OK && needs_job && !job_arg)
@@ -890,8 +966,13 @@ main (int argc, char **argv)
         rc = job ? s_cmd_status (&ctx, job) : s_cmd_list (&ctx, limit);
     else if (strcmp (cmd, "list") == 0)
         rc = s_cmd_list (&ctx, limit);
-    else if (strcmp (cmd, "export") == 0)
-        rc = s_export (&ctx, job, format ? format : s_format_of (sa.out), sa.out);
+    else if (strcmp (cmd, "export") == 0) {
+        const char *fmt = NULL;
+        char path[4096];
+        rc = s_export_target (sa.out, format, &fmt, path, sizeof path);
+        if (rc == EXIT_OK)
+            rc = s_export (&ctx, job, fmt, path);
+    }
     else if (strcmp (cmd, "wait") == 0 || (strcmp (cmd, "resume") == 0)) {
         nf_msg_t *reply = NULL;
         if (strcmp (cmd, "resume") == 0) {
@@ -901,9 +982,7 @@ main (int argc, char **argv)
         }
         nf_msg_destroy (&reply);
         if (rc == EXIT_OK && (sa.wait || strcmp (cmd, "wait") == 0)) {
-            char label[32];
-            snprintf (label, sizeof label, "job %lld", (long long) job);
-            s_job_t one = {.id = job, .label = label, .out = (char *) sa.out};
+            s_job_t one = {.id = job, .out = (char *) sa.out}; /* named by its niche */
             rc = s_wait (&ctx, &one, 1);
         }
     }

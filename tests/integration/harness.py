@@ -206,6 +206,11 @@ class Cluster:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
             return r.read().decode()
 
+    def metric(self, name):
+        """One unlabelled counter or gauge of metrics_text(), or -1 when absent."""
+        m = re.search(rf"^{re.escape(name)} (\d+)$", self.metrics_text(), re.M)
+        return int(m.group(1)) if m else -1
+
     def curve_socket(self, kind, key="member"):
         """A pyzmq socket of KIND with this cluster's CURVE keys (if any)."""
         s = self.ctx.socket(kind)

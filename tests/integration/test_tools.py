@@ -1,8 +1,8 @@
 """nf-submit end to end and the broker's metrics endpoint (issue: the tools
 people drive nicheflow with). Run one: test_tools.py NAME."""
-import os, re, shutil, subprocess, time, urllib.error, urllib.request
+import os, re, shutil, signal, subprocess, tempfile, time, urllib.error, urllib.request
 
-from harness import BUILD, Cluster, check, eq, run
+from harness import BUILD, SRC, Cluster, check, eq, run
 
 
 def nf_submit(c, *args, timeout=60, env=None):
@@ -58,37 +58,73 @@ def submit_wait():
         check(re.search(rf"^job {job} completed VALIDATED=25 EXPORTED=5$", p.stderr, re.M), "final plain line", p.stderr)
         check(f"job {job} completed: 5 of 5 outliers delivered" in p.stderr, "final status with reason", p.stderr)
         eq(c.job_status(job), "completed", "job status")
-        # Too few READY for NF_MIN_READY (5): failed, exit 5, nothing downloaded.
-        bad = os.path.join(c.logdir, "bad.json")
-        p = nf_submit(c, "tiny", "--count", "4", "--top-n", "2", "--wait", "-o", bad)
-        eq(p.returncode, 5, "exit code of a failed job")
-        check("failed: only" in p.stderr, "failure reason shown", p.stderr)
-        check(not os.path.exists(bad), "no file for a failed job")
+        # A top N below NF_MIN_READY (5) could never export: refused, with the reason.
+        p = nf_submit(c, "tiny", "--count", "4", "--top-n", "2")
+        eq(p.returncode, 1, "exit code of a top N below NF_MIN_READY")
+        check("options.top_n: 2 is fewer than NF_MIN_READY 5" in p.stderr, "the reason", p.stderr)
         # Status for people and for programs.
         p = nf_submit(c, "status", str(job))
         eq(p.returncode, 0, "status exit code")
         check("architect [########################] 5/5" in p.stdout and "reason: 5 of 5" in p.stdout, "status bars", p.stdout)
+        check(f"job {job}  budget travel  completed" in p.stdout, "the header names the niche", p.stdout)
         p = nf_submit(c, "list", "--json")
-        check('"status":"failed"' in p.stdout and '"status":"completed"' in p.stdout, "list --json", p.stdout)
+        check('"status":"completed"' in p.stdout, "list --json", p.stdout)
+        # export -o without an extension: the format's is added, and said.
+        bare = os.path.join(c.logdir, "bare")
+        p = nf_submit(c, "export", str(job), "--format", "json", "-o", bare)   # (the test worker exports json)
+        eq(p.returncode, 0, "export to a name without an extension")
+        check(f"writing {bare}.json" in p.stderr and os.path.exists(bare + ".json"), "extension added, said", p.stderr)
+        umask = os.umask(0)
+        os.umask(umask)
+        eq(oct(os.stat(bare + ".json").st_mode & 0o777), oct(0o666 & ~umask), "downloaded file's mode")
         for args, code, text in ((["x", "--count", "abc"], 2, "is not a whole number"),
                                  (["status", "nope"], 2, "is not a job id"),
                                  (["export", "1"], 2, "needs -o FILE"),
-                                 (["x", "--bogus", "1"], 2, "unexpected argument '--bogus'"),
-                                 (["x", "--count", "0", "--since", "2026-02-30x", "--source", "template:nope"], 1,
-                                  "options.count: must be a whole number from 1 to 10000")):
+                                 (["x", "--bogus", "1"], 2, "unknown option '--bogus'"),
+                                 (["x", "--bogus"], 2, "unknown option '--bogus'"),
+                                 (["status", "--count", "3"], 2, "unknown option '--count'"),
+                                 (["x", "--count"], 2, "--count needs a value"),
+                                 (["x", "--lang", "klingon"], 2, "--lang: 'klingon' must be a BCP 47 language tag"),
+                                 (["x", "--lang", "en,xx-GB"], 2, "--lang: 'en,xx-GB' must be"),
+                                 (["x", "--lang", "en-QQ"], 2, "--lang: 'en-QQ' must be"),
+                                 (["x", "--region", "XX"], 2, "--region: 'XX' must be an ISO 3166-1 alpha-2"),
+                                 (["x", "--region", "UK"], 2, "--region: 'UK' must be"),
+                                 (["x", "--count", "0"], 2, "--count: '0' must be a whole number from 1 to 10000"),
+                                 (["x", "--priority", "urgent"], 2, "--priority: 'urgent' must be"),
+                                 (["x", "--timeout", "soon"], 2, "--timeout: 'soon' is not a number"),
+                                 (["export", str(job), "--format", "json", "-o", "x.xlsx"], 2,
+                                  "-o x.xlsx names a .xlsx file but --format is json"),
+                                 (["export", "99", "-o", os.path.join(c.logdir, "99.xlsx")], 1, "no such job"),
+                                 (["x", "--since", "2026-02-30x", "--source", "template:nope"], 2,
+                                  "--since: '2026-02-30x' must be a date YYYY-MM-DD")):
             p = nf_submit(c, *args)
             eq(p.returncode, code, f"exit code of {args}")
             check(text in p.stderr, f"message of {args}", p.stderr)
         p = nf_submit(c, "x", "--since", "2026-05-01", "--until", "2026-04-01", "--source", "template:nope")
         check("options.since: 2026-05-01 is after until 2026-04-01" in p.stderr
               and "options.source: unknown source 'template:nope'" in p.stderr, "each invalid option named", p.stderr)
-        eq(c.query1("SELECT count(*) FROM nf_jobs"), 2, "nothing invalid stored")
+        eq(c.query1("SELECT count(*) FROM nf_jobs"), 1, "nothing invalid stored")
         for flag in ("--help", "--version"):
             p = nf_submit(c, flag)
             eq(p.returncode, 0, f"{flag} exit code")
         check("Exit codes" in nf_submit(c, "--help").stdout, "--help shows the exit codes")
         env = c.env({"NF_BROKER_CLIENTS": "tcp://127.0.0.1:1", "NF_TIMEOUT_MS": "300"})
         eq(nf_submit(c, "x", env=env).returncode, 3, "unreachable exit code")
+    finally:
+        c.stop()
+
+    # Too few READY for NF_MIN_READY (5): failed, exit 5, nothing downloaded.
+    c = Cluster("tools_fail", 26600)
+    try:
+        c.start_broker()
+        c.all_workers(skip=("geo",))
+        c.worker("geo", "--mode", "reject", "--match", "v0000")   # v00000..v00009
+        bad = os.path.join(c.logdir, "bad.json")
+        p = nf_submit(c, "tiny", "--count", "12", "--top-n", "5", "--wait", "-o", bad)
+        eq(p.returncode, 5, "exit code of a failed job")
+        check("failed: only" in p.stderr, "failure reason shown", p.stderr)
+        check(not os.path.exists(bad), "no file for a failed job")
+        check('"status":"failed"' in nf_submit(c, "list", "--json").stdout, "list --json shows it failed")
     finally:
         c.stop()
 
@@ -200,8 +236,13 @@ def metrics():
         c.worker("sanitize", "--mode", "fail", "--match", "v0000")   # v00000..v00009 fail twice
         job = c.submit("metrics", count=30, top_n=5)
         c.wait(lambda: c.job_status(job) in ("completed", "partial"), 30, "job done")
-        time.sleep(1.5)   # rendered once a second
         url = f"http://127.0.0.1:{c.metrics_port}/metrics"
+        # Rendered once a second: wait for the rendering that has the whole job.
+        def rendered():
+            m = parse_metrics(c.metrics_text())
+            return (m.get(("nf_tasks_failed_total", 'service="sanitize"')) == 10
+                    and m.get(("nf_tasks_completed_total", 'service="sanitize"')) == 20)
+        c.wait(rendered, 10, "metrics rendered after the job")
         with urllib.request.urlopen(url, timeout=5) as r:
             eq(r.status, 200, "status")
             check(r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), "content type", r.headers["Content-Type"])
@@ -326,10 +367,61 @@ def terminal():
         check(re.search(r"^  architect \[#{24}\] 5/5$", shot, re.M), "architect bar", shot)
         check("funnel: DISCOVERED 0 RAW 0 CLEANED 0 VALIDATED 25 OUTLIER 0 READY 0 EXPORTED 5" in shot, "funnel", shot)
         eq(shot.count("  scrape    ["), 1, "redrawn in place, not scrolled")
+        # `wait JOB` names the job by its niche in the header, as --wait does.
+        job = c.query1("SELECT id FROM nf_jobs")
+        term.stop()
+        term = Tmux(c, "w2", f"{BUILD}/tools/nf-submit wait {job}; echo EXIT=$?; sleep 60", 140, 40)
+        deadline, shot = time.time() + 30, ""
+        while time.time() < deadline and "EXIT=" not in shot:
+            shot = term.screen()
+            time.sleep(0.1)
+        check(re.search(rf"^job {job}  terminal niche  completed", shot, re.M), "wait's header names the niche", shot)
     finally:
         if term:
             term.stop()
         c.stop()
 
 
-run({f.__name__: f for f in (submit_wait, submit_file, resume, metrics, monitor, terminal)})
+def by_hand():
+    """README's "Running the pieces by hand", as written (less its first line, the build,
+    and with this build's folder): the job completes, the export is a workbook, the
+    services log to logs/ and the last line stops everything the block started."""
+    readme = open(os.path.join(SRC, "README.md")).read()
+    section = readme.split("## Running the pieces by hand\n", 1)[1].splitlines()
+    start = next(i for i, l in enumerate(section) if l.startswith("    "))
+    lines = []
+    for l in section[start:]:
+        if not l.startswith("    "):
+            break
+        lines.append(l[4:])
+    check(lines[0].startswith("bash scripts/deps.sh"), "the block starts with the build", lines[0])
+    work = tempfile.mkdtemp(prefix="nf-byhand-")
+    pgdir = os.path.join(work, "pg")
+    script = "\n".join(l.replace("build/", f"{BUILD}/").replace("tests/pg.sh", f"{SRC}/tests/pg.sh")
+                       .replace("/tmp/nfpg", pgdir) for l in lines[1:])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NF_")}
+    # Its own process group, so that whatever a failed run leaves behind is ended.
+    p = subprocess.Popen(["bash", "-c", "set -e\n" + script], cwd=work, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        p.stdout, p.stderr = p.communicate(timeout=240)
+        eq(p.returncode, 0, f"the recipe's exit code (stderr: {p.stderr[-2000:]})")
+        check(re.search(r"^job 1 .*completed", p.stdout, re.M), "status 1 says completed", p.stdout)
+        check(p.stdout.rstrip().endswith("outliers.xlsx"), "export printed the file", p.stdout)
+        import openpyxl
+        ws = openpyxl.load_workbook(os.path.join(work, "outliers.xlsx"))["Outliers"]
+        check(ws.max_row > 1, "the exported workbook has outlier rows", ws.max_row)
+        for name in ("broker", "ytsim", "discover", "scrape", "nf-exporter"):
+            check(os.path.getsize(os.path.join(work, "logs", name + ".log")) > 0, f"logs/{name}.log written")
+        check(not os.path.exists(pgdir), "the database was destroyed")
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)   # the group we started; gone already when all went well
+        except ProcessLookupError:
+            pass
+        p.wait()
+        subprocess.run(["bash", f"{SRC}/tests/pg.sh", "destroy", pgdir], capture_output=True, timeout=60)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+run({f.__name__: f for f in (submit_wait, submit_file, resume, metrics, monitor, terminal, by_hand)})
