@@ -7,7 +7,8 @@
 #       Installs what is missing (apt-get), builds, starts a throwaway
 #       PostgreSQL, nf-ytsim, nf-broker and one of each worker, submits the
 #       niche, shows the progress, writes out/<niche>-<job>.xlsx (and .csv,
-#       .json), prints the path and the time taken, and stops everything it
+#       .json; -<job>-2.xlsx and so on when an earlier run left that name),
+#       prints the path and the time taken, and stops everything it
 #       started (by pid), also on Ctrl-C or failure.
 #   scripts/demo.sh up
 #       The same services, left running for trying nf-submit and nf-monitor
@@ -87,8 +88,7 @@ trap 'exit 130' INT TERM
 pg=$base; sim=$((base + 1)); wk=$((base + 2)); cl=$((base + 3)); pub=$((base + 4))
 echo "== postgres on 127.0.0.1:$pg (throwaway, $run/pg)"
 bash tests/pg.sh start "$run/pg" "$pg"
-runuser -u postgres -- psql -h 127.0.0.1 -p "$pg" -U postgres -qc "CREATE DATABASE nicheflow" \
-  2>/dev/null || psql -h 127.0.0.1 -p "$pg" -U postgres -qc "CREATE DATABASE nicheflow"
+psql -h 127.0.0.1 -p "$pg" -U postgres -d postgres -qc "CREATE DATABASE nicheflow"
 
 cat >"$run/env" <<ENV
 export NF_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg/nicheflow"
@@ -155,7 +155,9 @@ case $rc in
   0|4) ;;
   *) echo "demo: job $job ended with exit code $rc; see the logs in $run" >&2; NF_DEMO_KEEP=1; exit 1 ;;
 esac
-file=$(ls -t "$root"/out/*-"$job".xlsx 2>/dev/null | head -n1 || true)
+# The exporter never overwrites: out/<niche>-<job>.xlsx, or -<job>-<n>.xlsx
+# when an earlier run (whose database also numbered from 1) left that name.
+file=$(grep -ho "wrote $root/out/[^ ]*\.xlsx" "$run/export.log" | tail -n1 | sed 's/^wrote //' || true)
 [ -n "$file" ] || { echo "demo: no workbook for job $job in out/" >&2; exit 1; }
 t_end=$(date +%s)
 echo "workbook: $file"

@@ -613,14 +613,14 @@ test_llm_helpers (void)
 static void
 test_export_helpers (void)
 {
-    char *name = nf_export_file_name ("Budget Travel / Solo?", 42, "xlsx");
+    char *name = nf_export_file_name ("Budget Travel / Solo?", 42, 1, "xlsx");
     CHECK_STR (name, "budget-travel-solo-42.xlsx");
     free (name);
-    name = nf_export_file_name ("../../etc/passwd", 1, "csv");
+    name = nf_export_file_name ("../../etc/passwd", 1, 0, "csv");
     CHECK_STR (name, "etc-passwd-1.csv");
     free (name);
-    name = nf_export_file_name ("\xf0\x9f\x9a\x80", 3, "json");
-    CHECK_STR (name, "niche-3.json");
+    name = nf_export_file_name ("\xf0\x9f\x9a\x80", 3, 2, "json");
+    CHECK_STR (name, "niche-3-2.json");
     free (name);
     CHECK (nf_cell_dangerous ("=1+1") && nf_cell_dangerous ("+1") && nf_cell_dangerous ("-1")
            && nf_cell_dangerous ("@x") && nf_cell_dangerous ("\tx") && nf_cell_dangerous ("\rx"));

@@ -3,7 +3,7 @@ Postgres and stage workers; discover and scrape come from nf-testworker
 --fixture. Every format is read back with a real reader: openpyxl (Debian's
 python3-openpyxl) for xlsx, the csv and json modules. Run one:
 test_export.py NAME."""
-import csv, datetime, io, json, os, random
+import csv, datetime, io, json, os, random, shutil
 
 import openpyxl
 from openpyxl.utils.escape import unescape
@@ -57,11 +57,18 @@ def workbook():
     """A job to a workbook: sheets, formats, hyperlinks, ranks, hostile titles; CSV and JSON agree."""
     c = Cluster("workbook", 26240)
     outdir = os.path.join(c.logdir, "out")
-    os.makedirs(outdir, exist_ok=True)
+    shutil.rmtree(outdir, ignore_errors=True)
+    os.makedirs(outdir)
+    # An earlier run's file of the same name (a fresh database numbers jobs from 1 again):
+    # never overwritten; this run's files take the next free copy number.
+    earlier = os.path.join(outdir, "budget-travel-solo-1.csv")
+    with open(earlier, "w") as f:
+        f.write("an earlier run\n")
     try:
         c.start_broker()
         start(c, fixture(10, HOSTILE), extra_env={"NF_OUTPUT_DIR": outdir})
         job = c.submit("Budget Travel / Solo?", count=10, top_n=10)
+        eq(job, 1, "a fresh database's first job")
         c.wait(lambda: c.job_status(job) in ("completed", "partial", "failed"), 90, "job finished")
         eq(c.job_status(job), "completed", "job status")
         db = {r[0]: r for r in c.query("SELECT video_id, rank, composite, quality, meta, ai FROM nf_videos "
@@ -70,8 +77,16 @@ def workbook():
         by_rank = sorted(db.values(), key=lambda r: r[1])
 
         raw = fetch(c, job, "xlsx")
-        eq(raw, open(os.path.join(outdir, f"budget-travel-solo-{job}.xlsx"), "rb").read(),
+        eq(raw, open(os.path.join(outdir, f"budget-travel-solo-{job}-2.xlsx"), "rb").read(),
            "NF_OUTPUT_DIR file equals the stored export")
+        eq(open(earlier).read(), "an earlier run\n", "the earlier run's file untouched")
+        check(not os.path.exists(os.path.join(outdir, f"budget-travel-solo-{job}.xlsx")),
+              "no format of the copy takes a name the earlier run holds")
+        umask = os.umask(0)
+        os.umask(umask)
+        for ext in ("xlsx", "csv", "json"):
+            mode = os.stat(os.path.join(outdir, f"budget-travel-solo-{job}-2.{ext}")).st_mode & 0o777
+            eq(oct(mode), oct(0o666 & ~umask), f"mode of the .{ext} file (0666 less the umask)")
         wb = openpyxl.load_workbook(io.BytesIO(raw))
         eq(wb.sheetnames, ["Outliers", "AI Content", "Metadata"], "sheets")
         ws = wb["Outliers"]
@@ -139,7 +154,7 @@ def workbook():
         eq([o["video_id"] for o in doc["outliers"]], [r[0] for r in by_rank], "JSON rank order")
         eq({o["title"] for o in doc["outliers"]}, {r[4]["title"] for r in by_rank}, "JSON titles intact")
         eq(doc["metadata"]["Funnel: ready"], 10, "JSON funnel")
-        check(os.path.exists(os.path.join(outdir, f"budget-travel-solo-{job}.csv")), "CSV in NF_OUTPUT_DIR")
+        check(os.path.exists(os.path.join(outdir, f"budget-travel-solo-{job}-2.csv")), "CSV in NF_OUTPUT_DIR")
         eq(c.query1("SELECT count(*) FROM nf_exports WHERE job_id = %s", job), 3, "three formats stored")
     finally:
         c.stop()

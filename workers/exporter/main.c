@@ -2,8 +2,12 @@
     workbook, CSV and JSON with nf_export and returns them in the reply; the
     broker stores them in nf_exports, so any node can serve them through
     nf.export. With NF_OUTPUT_DIR set, the files are also written there as
-    <niche>-<job>.{xlsx,csv,json} (written to a temporary name, then
-    renamed, so a reader never sees half a file). */
+    <niche>-<job>.{xlsx,csv,json}, or <niche>-<job>-<n>.* with the first n
+    from 2 for which none of the three exists, so an earlier run's files
+    (a fresh database numbers its jobs from 1 again) or an earlier export
+    of a retried job are never overwritten. Each is written to a temporary
+    name, then renamed, so a reader never sees half a file; its mode is
+    0666 less the umask, as any file the user makes. */
 #include "nf_export.h"
 #include "nf_log.h"
 #include "nf_worker.h"
@@ -16,6 +20,7 @@
 
 typedef struct {
     const char *output_dir; /* NF_OUTPUT_DIR ("" = none); borrowed from the config */
+    mode_t mode;            /* of the files written there: 0666 & ~umask */
 } s_opts_t;
 
 static int
@@ -23,6 +28,9 @@ s_init (nf_config_t *config, void *arg)
 {
     s_opts_t *o = (s_opts_t *) arg;
     o->output_dir = nf_config_str (config, NF_CFG_OUTPUT_DIR);
+    mode_t mask = umask (0);
+    umask (mask);
+    o->mode = 0666 & ~mask;
     struct stat st;
     if (*o->output_dir && (stat (o->output_dir, &st) != 0 || !S_ISDIR (st.st_mode))) {
         fprintf (stderr, "nf-exporter: NF_OUTPUT_DIR '%s' is not a folder\n", o->output_dir);
@@ -31,9 +39,10 @@ s_init (nf_config_t *config, void *arg)
     return 0;
 }
 
-/* Write DATA to DIR/NAME through a temporary file. 0 or -1 with errno. */
+/* Write DATA to DIR/NAME with MODE through a temporary file. 0 or -1 with
+   errno. */
 static int
-s_write_file (const char *dir, const char *name, const nf_buf_t *data)
+s_write_file (const char *dir, const char *name, mode_t mode, const nf_buf_t *data)
 {
     char tmp[4096], path[4096];
     snprintf (path, sizeof path, "%s/%s", dir, name);
@@ -53,13 +62,32 @@ s_write_file (const char *dir, const char *name, const nf_buf_t *data)
         }
         off += (size_t) n;
     }
-    if (fsync (fd) != 0 || close (fd) != 0 || rename (tmp, path) != 0) {
+    if (fchmod (fd, mode) != 0 || fsync (fd) != 0 || close (fd) != 0 || rename (tmp, path) != 0) {
         int e = errno;
         unlink (tmp);
         errno = e;
         return -1;
     }
     return 0;
+}
+
+/* The first copy number (1: the plain name, then 2, 3, ...) for which no
+   file of the three formats FMT exists in DIR. */
+static int
+s_free_copy (const char *dir, const char *niche, int64_t job_id, const char *const fmt[3])
+{
+    for (int copy = 1;; copy++) {
+        bool taken = false;
+        for (int i = 0; i < 3 && !taken; i++) {
+            char *name = nf_export_file_name (niche, job_id, copy, fmt[i]);
+            char path[4096];
+            snprintf (path, sizeof path, "%s/%s", dir, name ? name : "");
+            taken = name && access (path, F_OK) == 0;
+            free (name);
+        }
+        if (!taken || copy == 100000)
+            return copy;
+    }
 }
 
 static void
@@ -77,9 +105,10 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
     const nf_buf_t *const data[] = {&files.xlsx, &files.csv, &files.json};
     if (*o->output_dir) {
         char *niche = nf_mp_dup_str (task->job, "niche");
+        int copy = s_free_copy (o->output_dir, niche, task->job_id, fmt);
         for (int i = 0; i < 3; i++) {
-            char *name = nf_export_file_name (niche, task->job_id, fmt[i]);
-            if (!name || s_write_file (o->output_dir, name, data[i]) != 0) {
+            char *name = nf_export_file_name (niche, task->job_id, copy, fmt[i]);
+            if (!name || s_write_file (o->output_dir, name, o->mode, data[i]) != 0) {
                 nf_result_error (result, true, "cannot write %s/%s: %s", o->output_dir,
                                  name ? name : "?", strerror (errno));
                 free (name);

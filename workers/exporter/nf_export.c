@@ -121,7 +121,7 @@ nf_cell_dangerous (const char *text)
 }
 
 char *
-nf_export_file_name (const char *niche, int64_t job_id, const char *ext)
+nf_export_file_name (const char *niche, int64_t job_id, int copy, const char *ext)
 {
     char base[61];
     size_t n = 0;
@@ -141,7 +141,10 @@ nf_export_file_name (const char *niche, int64_t job_id, const char *ext)
         n--;
     base[n] = 0;
     char *name = NULL;
-    if (asprintf (&name, "%s-%lld.%s", n ? base : "niche", (long long) job_id, ext) < 0)
+    int rc = copy > 1 ? asprintf (&name, "%s-%lld-%d.%s", n ? base : "niche", (long long) job_id,
+                                  copy, ext)
+                      : asprintf (&name, "%s-%lld.%s", n ? base : "niche", (long long) job_id, ext);
+    if (rc < 0)
         return NULL;
     return name;
 }

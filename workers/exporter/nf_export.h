@@ -47,7 +47,9 @@ size_t nf_cell_fit (const char *text, size_t len);
 bool nf_cell_dangerous (const char *text);
 
 /* "<niche>-<job>.<ext>" with the niche reduced to [a-z0-9-], at most 60
-   characters ("niche" when nothing is left). Caller frees. */
-char *nf_export_file_name (const char *niche, int64_t job_id, const char *ext);
+   characters ("niche" when nothing is left); COPY 2 and up make
+   "<niche>-<job>-<copy>.<ext>" (the exporter never overwrites an earlier
+   file). Caller frees. */
+char *nf_export_file_name (const char *niche, int64_t job_id, int copy, const char *ext);
 
 #endif
