@@ -885,7 +885,11 @@ test_http_helpers (void)
     CHECK_INT (nf_http_retry_after_ms ("Thu, 01 Jan 1970 00:00:10 GMT", 4.0), 6000);
     CHECK_INT (nf_http_retry_after_ms ("soon", 0), -1);
     CHECK (nf_http_is_block_page ("<p>unusual traffic from your network</p>", 40));
-    CHECK (nf_http_is_block_page ("<form id=\"CAPTCHA\">", 19));
+    CHECK (nf_http_is_block_page ("<form id=\"captcha-form\">", 25));
+    CHECK (nf_http_is_block_page ("<div class=\"g-recaptcha\">", 26));
+    CHECK (!nf_http_is_block_page ("<p>no captcha needed here</p>", 29)); /* a word, not a page */
+    CHECK (nf_http_blank (" \r\n\t", 4) && nf_http_blank ("", 0) && nf_http_blank (NULL, 0));
+    CHECK (!nf_http_blank (" x ", 3));
     CHECK (!nf_http_is_block_page ("{\"error\": 403}", 14));
     char k1[17], k2[17], k3[17];
     nf_http_cache_key ("http://a/s?q=x&key=SECRET&p=1", k1);

@@ -144,7 +144,9 @@ nf_http_is_block_page (const char *body, size_t len)
         return false;
     size_t n = len < 65536 ? len : 65536;
     char *copy = strndup (body, n);
-    bool hit = copy && (strcasestr (copy, "unusual traffic") || strcasestr (copy, "captcha"));
+    bool hit = copy
+               && (strcasestr (copy, "unusual traffic") || strcasestr (copy, "g-recaptcha")
+                   || strcasestr (copy, "captcha-form"));
     free (copy);
     return hit;
 }
@@ -450,9 +452,36 @@ s_on_header (char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
+bool
+nf_http_blank (const char *body, size_t len)
+{
+    for (size_t i = 0; body && i < len; i++)
+        if (body[i] != ' ' && body[i] != '\n' && body[i] != '\r' && body[i] != '\t')
+            return false;
+    return true;
+}
+
+void
+nf_http_note_block (nf_http_t *self)
+{
+    self->agent = (self->agent + 1) % self->nagents;
+    if (self->nproxies > 0)
+        s_proxy_strike (self, self->proxy);
+}
+
 nf_http_class_t
 nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
 {
+    return nf_http_request (self, url, NULL, r);
+}
+
+nf_http_class_t
+nf_http_request (nf_http_t *self, const char *url, const nf_http_req_t *req, nf_http_resp_t *r)
+{
+    static const nf_http_req_t plain = {0};
+    if (!req)
+        req = &plain;
+    bool use_cache = *self->cache_dir && !req->no_store && !req->body;
     nf_buf_reset (&r->body);
     r->status = 0;
     r->from_cache = false;
@@ -464,8 +493,7 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
 
     char etag[128] = "";
     double age = 0;
-    bool cached =
-        *self->cache_dir && s_cache_load (self, url, &r->body, etag, sizeof etag, &age) == 0;
+    bool cached = use_cache && s_cache_load (self, url, &r->body, etag, sizeof etag, &age) == 0;
     if (cached && age < (double) self->opts.cache_ttl_s) {
         r->from_cache = true;
         r->status = 200;
@@ -493,9 +521,22 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
             snprintf (inm, sizeof inm, "If-None-Match: %s", etag);
             headers = curl_slist_append (headers, inm);
         }
+        char ctype[160];
+        if (req->body && req->content_type) {
+            snprintf (ctype, sizeof ctype, "Content-Type: %s", req->content_type);
+            headers = curl_slist_append (headers, ctype);
+        }
+        for (const char *const *h = req->headers; h && *h; h++)
+            headers = curl_slist_append (headers, *h);
         curl_easy_setopt (c, CURLOPT_URL, target);
         curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt (c, CURLOPT_USERAGENT, self->agents[self->agent % self->nagents]);
+        if (req->body && redirects == 0) {
+            curl_easy_setopt (c, CURLOPT_POSTFIELDS, req->body);
+            curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+        }
+        curl_easy_setopt (c, CURLOPT_USERAGENT,
+                          req->user_agent ? req->user_agent
+                                          : self->agents[self->agent % self->nagents]);
         curl_easy_setopt (c, CURLOPT_PROXY, proxy >= 0 ? self->proxies[proxy].url : "");
         curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, self->opts.timeout_ms);
         curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT_MS, self->opts.timeout_ms);
@@ -557,9 +598,15 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
                 break;
             }
         }
+        else if (status >= 200 && status < 300
+                 && nf_http_is_block_page (r->body.data, r->body.len)) {
+            r->klass = NF_HTTP_BLOCKED; /* a captcha page can come with a 200 */
+            snprintf (r->error, sizeof r->error, "%s: blocked (HTTP %ld, captcha page)", safe,
+                      status);
+        }
         else if (status >= 200 && status < 300) {
             r->klass = NF_HTTP_OK;
-            if (*self->cache_dir && status == 200)
+            if (use_cache && status == 200 && !nf_http_blank (r->body.data, r->body.len))
                 s_cache_store (self, url, x.etag, r->body.data ? r->body.data : "", r->body.len);
             break;
         }

@@ -3,8 +3,13 @@
     Every request goes through, in order:
       cache         a fresh copy in NF_CACHE_DIR answers without a request;
                     a stale one with an ETag is revalidated (If-None-Match,
-                    304 refreshes it). Only 200 answers are stored; the file
-                    name is a hash of the URL without its `key=` parameter.
+                    304 refreshes it). Only GET answers with status 200 and
+                    a body that is not empty or blank are stored (YouTube
+                    answers a gated request with an empty 200: never a
+                    copy to keep); a request marked no_store (signed URLs
+                    and the answers that carry them, which expire) neither
+                    reads nor writes it. The file name is a hash of the URL
+                    without its `key=` parameter.
       politeness    a token bucket per host (NF_HTTP_RATE requests/s, burst
                     NF_HTTP_BURST) and a random delay in NF_HTTP_DELAY_MS
                     ("MIN-MAX") between requests to one host.
@@ -16,8 +21,8 @@
     Then the answer is classified:
       OK            2xx (and 304 served from the cache)
       GONE          404 and 410: permanent
-      BLOCKED       429; 403 whose body says captcha / "unusual traffic";
-                    a redirect to a consent page
+      BLOCKED       429; a captcha page ("unusual traffic", g-recaptcha)
+                    at 403 or at 200; a redirect to a consent page
       TRANSIENT     5xx, timeouts, resets, connection errors, a cut body
       TOO_BIG       a body over the cap
       CLIENT        any other 4xx: the caller reads the body (API errors)
@@ -80,14 +85,38 @@ int nf_http_parse_range (const char *text, long *min, long *max);
 void nf_http_resp_init (nf_http_resp_t *r);
 void nf_http_resp_free (nf_http_resp_t *r);
 
+/* How one request differs from a plain GET (all fields optional). */
+typedef struct {
+    const char *body;           /* a POST body (then the method is POST), or NULL */
+    size_t body_len;            /* its length */
+    const char *content_type;   /* of the body */
+    const char *user_agent;     /* instead of the rotation's (a client profile's) */
+    const char *const *headers; /* extra "Name: value" lines, NULL-terminated */
+    bool no_store;              /* bypass the cache both ways */
+} nf_http_req_t;
+
 /* GET URL into R (reset first). Returns R->klass. */
 nf_http_class_t nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r);
+
+/* URL with REQ's method, body, headers and cache rule (NULL: as nf_http_get).
+   POST answers are never cached. */
+nf_http_class_t nf_http_request (nf_http_t *self, const char *url, const nf_http_req_t *req,
+                                 nf_http_resp_t *r);
+
+/* A block seen in an answer that was otherwise fine (a bot check inside a
+   player answer): the next request leaves with another user agent and,
+   with proxies, through another proxy. */
+void nf_http_note_block (nf_http_t *self);
+
+/* True when LEN bytes of BODY are empty or only white space. */
+bool nf_http_blank (const char *body, size_t len);
 
 /* Retry-After (seconds or an HTTP date) in milliseconds from NOW (epoch
    seconds), or -1 when VALUE is neither. */
 long nf_http_retry_after_ms (const char *value, double now);
 
-/* True when an answer looks like a block page (captcha, unusual traffic). */
+/* True when an answer looks like a block page (captcha, g-recaptcha,
+   unusual traffic). */
 bool nf_http_is_block_page (const char *body, size_t len);
 
 /* 64-bit FNV-1a of the URL without its key= parameter, as 16 hex digits. */
