@@ -185,12 +185,6 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                              "folder of extraction templates (`youtube_watch.json` overrides "
                              "the built-in one; `<name>.json` for `source=template:<name>`)",
                              "discover scrape"},
-    [NF_CFG_WATCH_PAGE] = {"watch-page", "NF_WATCH_PAGE", NF_T_STR, 0, 0, NF_PROG_WORKER,
-                           "fallback",
-                           "fallback: fetch the timed text the video's metadata points to, "
-                           "and the watch page only when that track is missing; always: the "
-                           "watch page first, every time",
-                           "scrape"},
     [NF_CFG_CURVE_CERT] = {"curve-cert", "NF_CURVE_CERT", NF_T_STR, 0, 0, NF_PROG_ALL, "",
                            "this program's CURVE certificate (`NAME.cert_secret` from "
                            "nf-keygen); empty: no encryption"},

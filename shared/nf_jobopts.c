@@ -50,6 +50,8 @@ const nf_jobopt_t nf_jobopts[] = {
      "an ISO 3166-1 alpha-2 country code such as US or GB"},
     {"lang", "--lang", false, 0, 0, nf_lang_list_ok, NULL,
      "a BCP 47 language tag such as en or en-GB (ISO 639-1 language), or a comma list of them"},
+    {"translate", "--translate", true, 0, 1, NULL, NULL,
+     "0 or 1 (1: when no track is in the job's languages, a translation into the first)"},
     {"format", "--format", false, 0, 0, NULL, "long short any", "long, short or any"},
     {"order", "--order", false, 0, 0, NULL, "relevance date viewCount rating",
      "relevance, date, viewCount or rating"},

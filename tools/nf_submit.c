@@ -25,7 +25,8 @@ enum {
 static const char *s_usage =
     "Usage:\n"
     "  nf-submit NICHE [--sub-niche S] [--count N] [--top-n N] [--since YYYY-MM-DD]\n"
-    "            [--until YYYY-MM-DD] [--region CC] [--lang L] [--min-views N]\n"
+    "            [--until YYYY-MM-DD] [--region CC] [--lang L[,L...]] [--translate]\n"
+    "            [--min-views N]\n"
     "            [--max-age-days N] [--format long|short|any] [--max-pages N] [--order O]\n"
     "            [--source youtube|template:NAME] [--priority high|standard|bulk|background]\n"
     "            [--wait [-o FILE] [--timeout S]]\n"
@@ -908,6 +909,8 @@ main (int argc, char **argv)
         const char *v = i + 1 < nargs ? nf_config_arg (config, i + 1) : NULL;
         if (strcmp (a, "--wait") == 0 && (is_submit || !strcmp (cmd, "resume")))
             sa.wait = true;
+        else if (strcmp (a, "--translate") == 0 && is_submit) /* a switch: options.translate 1 */
+            sa.values[nf_jobopt_by_flag (a) - nf_jobopts] = "1";
         else if (strcmp (a, "--json") == 0 && (!strcmp (cmd, "status") || !strcmp (cmd, "list")))
             ctx.json = true;
         else {

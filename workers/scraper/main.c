@@ -17,6 +17,7 @@ typedef struct {
     const char *stage;
     nf_http_t *http;
     nf_template_t *watch;
+    nf_clients_t *clients;
     nf_scraper_t scraper;
 } s_app_t;
 
@@ -61,9 +62,9 @@ s_init (nf_config_t *config, void *arg)
         fprintf (stderr, "nf-scraper: %s\n", err);
         return -1;
     }
-    const char *watch = nf_config_str (config, NF_CFG_WATCH_PAGE);
-    if (strcmp (watch, "fallback") != 0 && strcmp (watch, "always") != 0) {
-        fprintf (stderr, "nf-scraper: NF_WATCH_PAGE: '%s' is not fallback or always\n", watch);
+    app->clients = nf_scrape_clients (dir, err, sizeof err);
+    if (!app->clients) {
+        fprintf (stderr, "nf-scraper: %s\n", err);
         return -1;
     }
     app->scraper = (nf_scraper_t){
@@ -73,7 +74,7 @@ s_init (nf_config_t *config, void *arg)
         .template_dir = dir,
         .http = app->http,
         .watch = app->watch,
-        .watch_always = strcmp (watch, "always") == 0,
+        .clients = app->clients,
     };
     return 0;
 }
@@ -154,7 +155,11 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
         nf_buf_free (&transcript);
         json_decref (meta);
     }
-    if (!out.ok)
+    if (out.rejected) {
+        nf_info ("%s: rejected: %s", task->video_id ? task->video_id : "?", out.error);
+        nf_result_reject (result, "%s", out.reason);
+    }
+    else if (!out.ok)
         nf_result_error (result, out.retryable, "%s", out.error);
     s_usage (result, &usage);
     json_decref (job);
@@ -173,6 +178,7 @@ main (int argc, char **argv)
     }
     int rc = nf_worker_main (argc, argv, "nf-scraper", app.stage, s_init, s_stage, &app);
     nf_template_destroy (&app.watch);
+    nf_clients_destroy (&app.clients);
     nf_http_destroy (&app.http);
     return rc;
 }

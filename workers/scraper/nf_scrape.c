@@ -1,5 +1,6 @@
 /*  nf_scrape: see nf_scrape.h. */
 #include "nf_scrape.h"
+#include "nf_innertube.h"
 #include "nf_log.h"
 #include "nf_youtube.h"
 
@@ -13,7 +14,7 @@
 /* Built-in templates (cmake/embed_text.cmake), in this order. */
 extern const char *const nf_templates[];
 extern const int nf_templates_count;
-static const char *const s_template_names[] = {"youtube_watch", "simsite"};
+static const char *const s_template_names[] = {"youtube_watch", "simsite", "youtube_clients"};
 
 #define BATCH        50
 #define SEARCH_UNITS 100
@@ -38,37 +39,67 @@ s_name_ok (const char *name)
     return true;
 }
 
-nf_template_t *
-nf_scrape_template (const char *template_dir, const char *name, char *err, size_t errlen)
+/* The text of the data file NAME: NF_TEMPLATE_DIR/NAME.json into B (WHERE
+   gets its path), else the built-in one (*TEXT, WHERE "built-in NAME").
+   0, or -1 with ERR. */
+static int
+s_data_file (const char *template_dir, const char *name, nf_buf_t *b, const char **text,
+             size_t *len, char *where, size_t wcap, char *err, size_t errlen)
 {
     if (!s_name_ok (name)) {
         snprintf (err, errlen, "bad template name '%.64s'", name ? name : "");
-        return NULL;
+        return -1;
     }
-    nf_buf_t b;
-    nf_buf_init (&b);
-    char path[4200];
-    snprintf (path, sizeof path, "%s/%s.json", template_dir ? template_dir : "", name);
-    nf_template_t *t = NULL;
-    char why[300];
-    if (template_dir && *template_dir && nf_buf_read_file (&b, path, 1 << 20) == 0) {
-        t = nf_template_new (b.data ? b.data : "", b.len, why, sizeof why);
-        if (!t)
-            snprintf (err, errlen, "%s: %s", path, why);
-        nf_buf_free (&b);
-        return t;
+    snprintf (where, wcap, "%s/%s.json", template_dir ? template_dir : "", name);
+    if (template_dir && *template_dir && nf_buf_read_file (b, where, 1 << 20) == 0) {
+        *text = b->data ? b->data : "";
+        *len = b->len;
+        return 0;
     }
-    nf_buf_free (&b);
     for (int i = 0; i < nf_templates_count; i++)
         if (strcmp (s_template_names[i], name) == 0) {
-            t = nf_template_new (nf_templates[i], strlen (nf_templates[i]), why, sizeof why);
-            if (!t)
-                snprintf (err, errlen, "built-in template %s: %s", name, why);
-            return t;
+            *text = nf_templates[i];
+            *len = strlen (nf_templates[i]);
+            snprintf (where, wcap, "built-in %s", name);
+            return 0;
         }
     snprintf (err, errlen, "no template '%s' (looked in %s and the built-in ones)", name,
               template_dir && *template_dir ? template_dir : "no NF_TEMPLATE_DIR");
-    return NULL;
+    return -1;
+}
+
+nf_template_t *
+nf_scrape_template (const char *template_dir, const char *name, char *err, size_t errlen)
+{
+    nf_buf_t b;
+    nf_buf_init (&b);
+    const char *text = NULL;
+    size_t len = 0;
+    char where[4200], why[300];
+    nf_template_t *t = NULL;
+    if (s_data_file (template_dir, name, &b, &text, &len, where, sizeof where, err, errlen) == 0
+        && !(t = nf_template_new (text, len, why, sizeof why)))
+        snprintf (err, errlen, "%s: %s", where, why);
+    nf_buf_free (&b);
+    return t;
+}
+
+nf_clients_t *
+nf_scrape_clients (const char *template_dir, char *err, size_t errlen)
+{
+    nf_buf_t b;
+    nf_buf_init (&b);
+    const char *text = NULL;
+    size_t len = 0;
+    char where[4200], why[300];
+    nf_clients_t *c = NULL;
+    if (s_data_file (template_dir, "youtube_clients", &b, &text, &len, where, sizeof where, err,
+                     errlen)
+            == 0
+        && !(c = nf_clients_new (text, len, why, sizeof why)))
+        snprintf (err, errlen, "%s: %s", where, why);
+    nf_buf_free (&b);
+    return c;
 }
 
 /* ---- URLs ------------------------------------------------------------------- */
@@ -525,93 +556,339 @@ s_scrape_template (nf_scraper_t *s, const char *name, const json_t *meta, json_t
     nf_template_destroy (&t);
 }
 
-/* The language whose track a video's transcript comes from: the job's
-   `lang`, else the video's audio language, else en. */
-static const char *
-s_track_lang (const json_t *job, const json_t *meta)
+/* ---- scrape: youtube ---------------------------------------------------------- */
+
+/* The job's languages in order of preference: its `lang` (a comma list),
+   else the video's audio language, else en. */
+static void
+s_langs (const json_t *job, const json_t *meta, char *out, size_t cap)
 {
     const char *lang = s_opt_str (job, "lang");
     const char *audio = json_string_value (json_object_get (meta, "default_audio_language"));
-    return lang && *lang ? lang : audio && *audio ? audio : "en";
+    snprintf (out, cap, "%s", lang && *lang ? lang : audio && *audio ? audio : "en");
 }
 
-/* Fetch and parse the timed text at URL into TRANSCRIPT: its segment
-   count, NF_TT_GONE when there is no such track (404/410), or -1 with OUT
-   failed (retryable for a cut or malformed body and transient errors). */
-#define NF_TT_GONE (-2)
+/* The request for a YouTube web page or answer: the consent cookies
+   (SOCS=CAI always, as yt-dlp does; CONSENT=YES+... once a consent form was
+   answered), never cached (signed URLs expire; gated answers are empty). */
+typedef struct {
+    char cookie[400];
+    const char *headers[12];
+    nf_buf_t hbuf;
+    nf_http_req_t req;
+} s_webreq_t;
+
+static void
+s_webreq_init (nf_scraper_t *s, s_webreq_t *w, const json_t *profile)
+{
+    memset (w, 0, sizeof *w);
+    nf_buf_init (&w->hbuf);
+    snprintf (w->cookie, sizeof w->cookie, "Cookie: SOCS=CAI%s%s", s->consent[0] ? "; " : "",
+              s->consent);
+    size_t n = 0;
+    if (profile)
+        nf_clients_headers (profile, &w->hbuf, w->headers, 10);
+    while (w->headers[n])
+        n++;
+    w->headers[n] = w->cookie;
+    w->headers[n + 1] = NULL;
+    w->req.headers = w->headers;
+    w->req.no_store = true;
+    w->req.user_agent =
+        profile ? json_string_value (json_object_get (profile, "user_agent")) : NULL;
+}
+
+/* What one step of the chain found out. */
+typedef enum {
+    S_NEXT, /* nothing usable here: ask the next step */
+    S_DONE, /* OUT says how the video ends (ok, rejected or failed) */
+} s_step_t;
+
+typedef struct {
+    nf_buf_t trail;       /* "VISIONOS: 9 of 9 tracks gated; ..." for the error */
+    bool gated;           /* some step found only gated tracks or empty timed text */
+    char unplayable[400]; /* YouTube's reason, when a step said UNPLAYABLE */
+} s_chain_t;
+
+/* Add "STEP: WHAT DETAIL" to the chain's trail. */
+static void
+s_trail (s_chain_t *c, const char *step, const char *what, const char *detail)
+{
+    nf_buf_printf (&c->trail, "%s%s: %s%s", c->trail.len ? "; " : "", step, what, detail);
+}
+
+static void
+s_reject (nf_outcome_t *out, const char *reason, const char *detail)
+{
+    out->ok = false;
+    out->rejected = true;
+    snprintf (out->reason, sizeof out->reason, "%s", reason);
+    snprintf (out->error, sizeof out->error, "%s: %.700s", reason, detail);
+}
+
+/* GET (or POST with REQ's body) URL through the consent rule: a consent form
+   in the answer is answered once (the cookie kept for the process) and the
+   request made again. 0 with R's body, or -1 with a note in C. */
 static int
-s_timed_text (nf_scraper_t *s, const char *url, nf_buf_t *transcript, nf_usage_t *usage,
-              nf_outcome_t *out)
+s_web_fetch (nf_scraper_t *s, const char *step, const char *url, const json_t *profile,
+             const char *body, nf_http_resp_t *r, nf_usage_t *usage, s_chain_t *c,
+             nf_outcome_t *out)
+{
+    for (int round = 0; round < 2; round++) {
+        s_webreq_t w;
+        s_webreq_init (s, &w, profile);
+        if (body) {
+            w.req.body = body;
+            w.req.body_len = strlen (body);
+            w.req.content_type = "application/json";
+        }
+        nf_http_class_t k = nf_http_request (s->http, url, &w.req, r);
+        nf_buf_free (&w.hbuf);
+        usage->http_requests += r->requests;
+        if (k == NF_HTTP_BLOCKED) {
+            s_fail (out, true, "blocked: ", r->error);
+            return -1;
+        }
+        if (k == NF_HTTP_GONE && strcmp (step, "watch") == 0) {
+            s_reject (out, "unavailable", r->error); /* the watch page of a removed video */
+            return -1;
+        }
+        if (k != NF_HTTP_OK) {
+            s_trail (c, step, "", r->error);
+            return -1;
+        }
+        char cookie[300];
+        int consent = nf_yt_consent_cookie (r->body.data, r->body.len, cookie, sizeof cookie);
+        if (consent == 0)
+            return 0;
+        if (consent < 0 || round == 1) {
+            s_trail (c, step, "",
+                     consent < 0 ? "a consent form without its value"
+                                 : "the consent page again after answering it");
+            return -1;
+        }
+        snprintf (s->consent, sizeof s->consent, "%s", cookie);
+        nf_info ("%s: answered YouTube's consent form (%s)", step, cookie);
+    }
+    return -1;
+}
+
+/* The player answer of one step: an innertube client's, or the watch page's
+   ytInitialPlayerResponse (with its title into META_OUT). New reference, or
+   NULL with a note in C (or OUT failed). */
+static json_t *
+s_player (nf_scraper_t *s, const char *step, const char *video_id, const char *langs,
+          const json_t *meta, json_t *meta_out, nf_usage_t *usage, s_chain_t *c, nf_outcome_t *out)
 {
     nf_http_resp_t r;
     nf_http_resp_init (&r);
-    nf_http_class_t k = nf_http_get (s->http, url, &r);
-    usage->http_requests += r.requests;
-    char err[512];
-    int n = NF_TT_GONE;
-    if (k == NF_HTTP_OK) {
-        n = nf_timedtext_parse (r.body.data, r.body.len, transcript, err, sizeof err);
-        if (n < 0) {
-            s_fail (out, true, "timed text: ", err);
-            n = -1;
+    json_t *player = NULL;
+    char url[1024], err[512];
+    char *eid = curl_easy_escape (NULL, video_id, 0);
+    if (strcmp (step, "watch") == 0) {
+        snprintf (url, sizeof url, "%s/watch?v=%s", s->web_url, eid ? eid : "");
+        if (s_web_fetch (s, step, url, NULL, NULL, &r, usage, c, out) == 0) {
+            json_t *page =
+                nf_template_apply (s->watch, r.body.data, r.body.len, url, err, sizeof err);
+            if (!page)
+                s_trail (c, step, "", err);
+            else {
+                player = json_incref (json_object_get (page, "player"));
+                json_object_set (meta_out, "watch_matched", json_object_get (page, "_matched"));
+                if (!json_object_get (meta, "title") && json_object_get (page, "title"))
+                    json_object_set (meta_out, "title", json_object_get (page, "title"));
+                json_decref (page);
+            }
         }
     }
-    else if (k != NF_HTTP_GONE) {
-        s_fail (out, k != NF_HTTP_CLIENT, "timed text: ", r.error);
-        n = -1;
+    else {
+        const json_t *profile = nf_clients_get (s->clients, step);
+        char hl[8];
+        snprintf (hl, sizeof hl, "%.*s", (int) strcspn (langs, "-_,"), langs);
+        char *body = nf_clients_body (profile, video_id, hl);
+        snprintf (url, sizeof url, "%s/youtubei/v1/player?prettyPrint=false", s->web_url);
+        if (s_web_fetch (s, step, url, profile, body, &r, usage, c, out) == 0) {
+            json_error_t je;
+            player = json_loadb (r.body.data ? r.body.data : "", r.body.len, 0, &je);
+            if (!json_is_object (player)) {
+                s_trail (c, step, "the player answer is not JSON: ", je.text);
+                json_decref (player);
+                player = NULL;
+            }
+        }
+        free (body);
+    }
+    curl_free (eid);
+    nf_http_resp_free (&r);
+    return player;
+}
+
+/* Fetch the timed text of PICK (its own signed URL, at once) into TRANSCRIPT:
+   the segment count, 0 for an empty body (gated or unsigned: YouTube's
+   empty 200), or -1 with OUT failed or a note in C. */
+static int
+s_fetch_track (nf_scraper_t *s, const char *step, const nf_track_pick_t *pick, nf_buf_t *transcript,
+               nf_usage_t *usage, s_chain_t *c, nf_outcome_t *out)
+{
+    const char *base = json_string_value (json_object_get (pick->track, "baseUrl"));
+    nf_buf_t url;
+    nf_buf_init (&url);
+    if (strncmp (base, "http://", 7) == 0 || strncmp (base, "https://", 8) == 0)
+        nf_buf_puts (&url, base);
+    else
+        nf_buf_printf (&url, "%s%s%s", s->web_url, base[0] == '/' ? "" : "/", base);
+    s_param (&url, "tlang", pick->tlang);
+    nf_http_resp_t r;
+    nf_http_resp_init (&r);
+    int n = -1;
+    if (s_web_fetch (s, step, url.data, NULL, NULL, &r, usage, c, out) == 0) {
+        char err[512];
+        if (nf_http_blank (r.body.data, r.body.len))
+            n = 0;
+        else if ((n = nf_timedtext_parse (r.body.data, r.body.len, transcript, err, sizeof err))
+                 < 0)
+            s_fail (out, true, "timed text: ", err);
     }
     nf_http_resp_free (&r);
+    nf_buf_free (&url);
     return n;
 }
 
-/* The direct path (NF_WATCH_PAGE=fallback): videos.list already said
-   whether the video has uploaded captions (contentDetails.caption, kept as
-   meta.captions_listed) and its audio language, so the timed text is asked
-   for at once: the uploaded track when listed, else the auto-generated
-   one, in the job's language, else the audio language, else en (primary
-   subtag). One request instead of two for nearly every video. Returns
-   false when the watch page must decide: no listing in the metadata, or a
-   listed track that is not there (another language, or the video is gone:
-   the watch page says which). An unlisted video without an auto-generated
-   track in that language has no transcript; the watch page is not asked
-   whether it has one in another language. */
-static bool
-s_scrape_direct (nf_scraper_t *s, const char *video_id, const json_t *meta, const json_t *job,
-                 json_t *meta_out, nf_buf_t *transcript, nf_usage_t *usage, nf_outcome_t *out)
+/* The tracks of an OK player answer: pick the job's, fetch it. */
+static s_step_t
+s_tracks (nf_scraper_t *s, const char *step, const json_t *player, const char *langs,
+          bool translate, json_t *meta_out, nf_buf_t *transcript, nf_usage_t *usage, s_chain_t *c,
+          nf_outcome_t *out)
 {
-    const json_t *listed_j = json_object_get (meta, "captions_listed");
-    if (s->watch_always || !json_is_boolean (listed_j))
-        return false;
-    bool listed = json_is_true (listed_j);
-    const char *want = s_track_lang (job, meta);
-    char primary[16];
-    size_t n = strcspn (want, "-_");
-    snprintf (primary, sizeof primary, "%.*s", (int) (n < sizeof primary ? n : sizeof primary - 1),
-              want);
-    nf_buf_t url;
-    nf_buf_init (&url);
-    nf_buf_printf (&url, "%s/api/timedtext", s->web_url);
-    s_param (&url, "v", video_id);
-    s_param (&url, "lang", primary);
-    if (!listed)
-        s_param (&url, "kind", "asr");
-    int segments = s_timed_text (s, url.data, transcript, usage, out);
-    nf_buf_free (&url);
-    if (segments > 0) {
-        json_object_set_new (meta_out, "captions", json_string (listed ? "manual" : "asr"));
-        json_object_set_new (meta_out, "caption_lang", json_string (primary));
-        json_object_set_new (meta_out, "caption_segments", json_integer (segments));
-    }
-    else if (segments == 0 || segments == NF_TT_GONE) {
-        /* No such track (YouTube answers an empty body, the simulator 404). */
-        transcript->len = 0;
-        if (transcript->data)
-            transcript->data[0] = 0;
-        if (listed)
-            return false; /* the watch page decides */
+    const json_t *tracks = json_object_get (
+        json_object_get (json_object_get (player, "captions"), "playerCaptionsTracklistRenderer"),
+        "captionTracks");
+    if (json_array_size (tracks) == 0) { /* no captions: RAW without a transcript */
         json_object_set_new (meta_out, "captions", json_string ("none"));
+        json_object_set_new (meta_out, "caption_client", json_string (step));
+        return S_DONE;
     }
-    return true;
+    size_t gated = 0;
+    json_t *usable = nf_tracks_usable (tracks, &gated);
+    nf_track_pick_t pick;
+    s_step_t next = S_NEXT;
+    if (json_array_size (usable) == 0) {
+        char n[64];
+        snprintf (n, sizeof n, "%zu of %zu", gated, json_array_size (tracks));
+        s_trail (c, step, n, " tracks gated (exp=xpe)");
+        c->gated = true;
+    }
+    else if (!nf_tracks_pick (usable, langs, translate, &pick)) {
+        nf_buf_t have;
+        nf_buf_init (&have);
+        size_t i;
+        const json_t *t;
+        json_array_foreach (usable, i, t)
+        {
+            nf_buf_printf (
+                &have, "%s%s%s", i ? ", " : "",
+                json_string_value (json_object_get (t, "languageCode")),
+                json_is_true (json_object_get (t, "isTranslatable")) ? "" : " (not translatable)");
+        }
+        char msg[600];
+        snprintf (msg, sizeof msg, "wanted %s%s; the video has %s", langs,
+                  translate ? " (or a translation)" : "", have.data ? have.data : "none");
+        s_reject (out, "no_transcript_in_language", msg);
+        nf_buf_free (&have);
+        next = S_DONE;
+    }
+    else {
+        int n = s_fetch_track (s, step, &pick, transcript, usage, c, out);
+        const char *code = json_string_value (json_object_get (pick.track, "languageCode"));
+        const char *kind = json_string_value (json_object_get (pick.track, "kind"));
+        bool asr = kind && strcmp (kind, "asr") == 0;
+        if (n > 0) {
+            json_object_set_new (meta_out, "captions", json_string (asr ? "asr" : "manual"));
+            json_object_set_new (meta_out, "caption_kind", json_string (asr ? "asr" : "manual"));
+            json_object_set_new (meta_out, "caption_lang",
+                                 json_string (pick.tlang[0] ? pick.tlang : code));
+            if (pick.tlang[0])
+                json_object_set_new (meta_out, "caption_translated_from", json_string (code));
+            json_object_set_new (meta_out, "caption_client", json_string (step));
+            json_object_set_new (meta_out, "caption_segments", json_integer (n));
+            next = S_DONE;
+        }
+        else if (n == 0) {
+            transcript->len = 0;
+            if (transcript->data)
+                transcript->data[0] = 0;
+            s_trail (c, step, "the track's timed text was empty", "");
+            c->gated = true;
+        }
+        else
+            next = out->ok ? S_NEXT : S_DONE;
+    }
+    json_decref (usable);
+    return next;
+}
+
+/* One step of the chain for VIDEO_ID. */
+static s_step_t
+s_step (nf_scraper_t *s, const char *step, const char *video_id, const json_t *meta,
+        const char *langs, bool translate, json_t *meta_out, nf_buf_t *transcript,
+        nf_usage_t *usage, s_chain_t *c, nf_outcome_t *out)
+{
+    json_t *player = s_player (s, step, video_id, langs, meta, meta_out, usage, c, out);
+    if (!player)
+        return out->ok ? S_NEXT : S_DONE;
+    const char *reason = "";
+    nf_play_t play = nf_play_classify (player, video_id, &reason);
+    s_step_t next = S_DONE;
+    char msg[400];
+    snprintf (msg, sizeof msg, "%s (%s, %s)", *reason ? reason : "no reason given", step,
+              json_string_value (
+                  json_object_get (json_object_get (player, "playabilityStatus"), "status"))
+                  ?: "?");
+    switch (play) {
+    case NF_PLAY_OK:
+        next = s_tracks (s, step, player, langs, translate, meta_out, transcript, usage, c, out);
+        break;
+    case NF_PLAY_BLOCKED:
+        nf_http_note_block (s->http);
+        s_fail (out, true, "blocked: ", msg);
+        break;
+    case NF_PLAY_AGE: s_reject (out, "age_restricted", msg); break;
+    case NF_PLAY_UNAVAILABLE: s_reject (out, "unavailable", msg); break;
+    case NF_PLAY_UNPLAYABLE:
+        snprintf (c->unplayable, sizeof c->unplayable, "%s", msg);
+        s_trail (c, step, "unplayable: ", reason);
+        next = S_NEXT;
+        break;
+    default:
+        s_trail (c, step, "",
+                 play == NF_PLAY_OTHER_VIDEO ? "an answer about another video"
+                                             : "no playabilityStatus");
+        next = S_NEXT;
+    }
+    json_decref (player);
+    return next;
+}
+
+static void
+s_scrape_youtube (nf_scraper_t *s, const char *video_id, const json_t *meta, const json_t *job,
+                  json_t *meta_out, nf_buf_t *transcript, nf_usage_t *usage, nf_outcome_t *out)
+{
+    char langs[128];
+    s_langs (job, meta, langs, sizeof langs);
+    bool translate = s_opt_int (job, "translate", 0) == 1;
+    s_chain_t c = {.gated = false};
+    nf_buf_init (&c.trail);
+    bool done = false;
+    for (size_t i = 0; !done && i < nf_clients_steps (s->clients); i++)
+        done = s_step (s, nf_clients_step (s->clients, i), video_id, meta, langs, translate,
+                       meta_out, transcript, usage, &c, out)
+               == S_DONE;
+    if (!done && c.unplayable[0] && !c.gated)
+        s_reject (out, "unplayable", c.unplayable);
+    else if (!done)
+        s_fail (out, true, c.gated ? "transcript_gated: " : "no client answered: ",
+                c.trail.data ? c.trail.data : "no client in the chain");
+    nf_buf_free (&c.trail);
 }
 
 void
@@ -621,68 +898,8 @@ nf_scrape (nf_scraper_t *s, const char *video_id, const json_t *meta, const json
     memset (out, 0, sizeof *out);
     out->ok = true;
     const char *source = json_string_value (json_object_get (meta, "source"));
-    if (source && strncmp (source, "template:", 9) == 0) {
+    if (source && strncmp (source, "template:", 9) == 0)
         s_scrape_template (s, source + 9, meta, meta_out, transcript, usage, out);
-        return;
-    }
-    if (s_scrape_direct (s, video_id, meta, job, meta_out, transcript, usage, out))
-        return;
-    char url[1024], err[512];
-    char *eid = curl_easy_escape (NULL, video_id, 0);
-    snprintf (url, sizeof url, "%s/watch?v=%s", s->web_url, eid ? eid : "");
-    curl_free (eid);
-    nf_http_resp_t r;
-    nf_http_resp_init (&r);
-    nf_http_class_t k = nf_http_get (s->http, url, &r);
-    usage->http_requests += r.requests;
-    json_t *page = NULL;
-    if (k == NF_HTTP_GONE)
-        s_fail (out, false, "video removed: ", r.error);
-    else if (k != NF_HTTP_OK)
-        s_fail (out, k != NF_HTTP_CLIENT, "watch page: ", r.error);
-    else if (!(page = nf_template_apply (s->watch, r.body.data, r.body.len, url, err, sizeof err)))
-        s_fail (out, true, "watch page: ", err);
-    if (!out->ok) {
-        nf_http_resp_free (&r);
-        return;
-    }
-    const char *status = json_string_value (json_object_get (page, "status"));
-    if (!status || strcmp (status, "OK") != 0) {
-        const char *why = json_string_value (json_object_get (page, "reason"));
-        char msg[300];
-        snprintf (msg, sizeof msg, "%s (%s)", why ? why : "not playable", status ? status : "?");
-        s_fail (out, false, "video unavailable: ", msg);
-        json_decref (page);
-        nf_http_resp_free (&r);
-        return;
-    }
-    json_object_set (meta_out, "watch_matched", json_object_get (page, "_matched"));
-    if (!json_object_get (meta, "title") && json_object_get (page, "title"))
-        json_object_set (meta_out, "title", json_object_get (page, "title"));
-    const json_t *track =
-        nf_yt_pick_track (json_object_get (page, "caption_tracks"), s_track_lang (job, meta));
-    if (!track) {
-        json_object_set_new (meta_out, "captions", json_string ("none"));
-        json_decref (page);
-        nf_http_resp_free (&r);
-        return;
-    }
-    const char *kind = json_string_value (json_object_get (track, "kind"));
-    const char *code = json_string_value (json_object_get (track, "languageCode"));
-    const char *base = json_string_value (json_object_get (track, "baseUrl"));
-    char tt[4096];
-    if (strncmp (base, "http://", 7) == 0 || strncmp (base, "https://", 8) == 0)
-        snprintf (tt, sizeof tt, "%s", base);
     else
-        snprintf (tt, sizeof tt, "%s%s%s", s->web_url, base[0] == '/' ? "" : "/", base);
-    json_object_set_new (meta_out, "captions",
-                         json_string (kind && strcmp (kind, "asr") == 0 ? "asr" : "manual"));
-    json_object_set_new (meta_out, "caption_lang", json_string (code ? code : ""));
-    json_decref (page);
-    nf_http_resp_free (&r);
-    int n = s_timed_text (s, tt, transcript, usage, out);
-    if (n == NF_TT_GONE) /* the track went away: no transcript */
-        json_object_set_new (meta_out, "captions", json_string ("missing"));
-    else if (n >= 0)
-        json_object_set_new (meta_out, "caption_segments", json_integer (n));
+        s_scrape_youtube (s, video_id, meta, job, meta_out, transcript, usage, out);
 }

@@ -28,6 +28,7 @@
 #define NF_SCRAPE_H
 
 #include "nf_http.h"
+#include "nf_innertube.h"
 #include "nf_template.h"
 
 #include <jansson.h>
@@ -41,7 +42,8 @@ typedef struct {
     const char *template_dir; /* NF_TEMPLATE_DIR or "" */
     nf_http_t *http;          /* borrowed */
     nf_template_t *watch;     /* borrowed: the watch page template */
-    bool watch_always;        /* NF_WATCH_PAGE=always: no direct timed-text fetch */
+    nf_clients_t *clients;    /* borrowed: the innertube client profiles and chain */
+    char consent[300];        /* "CONSENT=YES+..." once a consent form was answered */
 } nf_scraper_t;
 
 typedef struct {
@@ -51,7 +53,9 @@ typedef struct {
 
 typedef struct {
     bool ok;
-    bool retryable;   /* when not ok */
+    bool rejected;    /* not ok: REJECTED with REASON, not an error */
+    char reason[48];  /* when rejected: age_restricted, unavailable, ... */
+    bool retryable;   /* when not ok and not rejected */
     char error[1024]; /* when not ok */
     char note[512];   /* discover: why it stopped early, or "" */
 } nf_outcome_t;
@@ -72,5 +76,9 @@ void nf_scrape (nf_scraper_t *s, const char *video_id, const json_t *meta, const
    one of that name. NULL with ERR. NAME: lower case, digits, - and _. */
 nf_template_t *nf_scrape_template (const char *template_dir, const char *name, char *err,
                                    size_t errlen);
+
+/* The client profiles: NF_TEMPLATE_DIR/youtube_clients.json, else the
+   built-in file; NULL with ERR naming what is wrong in it. */
+nf_clients_t *nf_scrape_clients (const char *template_dir, char *err, size_t errlen);
 
 #endif
