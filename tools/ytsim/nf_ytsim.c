@@ -4,8 +4,18 @@
       GET /youtube/v3/search    search.list   (100 quota units)
       GET /youtube/v3/videos    videos.list   (1 unit)
       GET /youtube/v3/channels  channels.list (1 unit)
-      GET /watch?v=ID           a watch page with ytInitialPlayerResponse
-      GET /api/timedtext        timed text: XML (srv1, default), fmt=srv3, fmt=json3
+      POST /youtubei/v1/player  the innertube player API: per client (the body's
+                                context.client.clientName), WEB's caption
+                                tracks gated (exp=xpe), every other client's
+                                signed (sig=, expire= --url-ttl ahead)
+      GET /watch?v=ID           a watch page with ytInitialPlayerResponse (its
+                                tracks gated, as since June 2025), or YouTube's
+                                inline consent page to half of the requests
+                                that carry neither SOCS nor CONSENT cookie
+      GET /api/timedtext        timed text: XML (srv1, default), fmt=srv3,
+                                fmt=json3, &tlang= translated; unsigned, gated
+                                (exp=xpe without pot=) and expired URLs get
+                                YouTube's answer: 200 with an empty body
       GET /site/search?q=&page= a listing site (20 links a page, rel=next) and
       GET /site/item/ID         its item pages, for the generic template source
       GET /_sim/stats           counters as JSON;  GET /_sim/reset zeroes them
@@ -13,6 +23,13 @@
     with the API's JSON shapes and error bodies. The data comes from
     nf_ytdata (deterministic from --seed and the query). Faults are injected
     by flag (--fault KIND:RATE[:PATHS]); see --help and tools/README.md.
+
+    Videos follow today's YouTube too: a share is age-restricted (LOGIN_
+    REQUIRED, "Sign in to confirm your age"), unplayable (UNPLAYABLE), or has
+    tracks only in another language than the one spoken in its metadata.
+    --legacy serves the YouTube of before 2025 instead: no player API (404),
+    unsigned timed text answered, ungated watch-page tracks, none of the new
+    video classes; for comparison runs.
 
     Requests in proxy form ("GET http://host/path") are served too and
     counted as proxied, so a test can use the simulator as a proxy. */
@@ -34,9 +51,9 @@
 #include <unistd.h>
 
 /* Paths with counters and fault filters. */
-enum { P_SEARCH, P_VIDEOS, P_CHANNELS, P_WATCH, P_TIMEDTEXT, P_SITE, P_OTHER, P_COUNT };
+enum { P_SEARCH, P_VIDEOS, P_CHANNELS, P_WATCH, P_TIMEDTEXT, P_PLAYER, P_SITE, P_OTHER, P_COUNT };
 static const char *const s_path_names[P_COUNT] = {"search",    "videos", "channels", "watch",
-                                                  "timedtext", "site",   "other"};
+                                                  "timedtext", "player", "site",     "other"};
 
 /* Fault kinds. */
 enum {
@@ -49,10 +66,14 @@ enum {
     F_CONSENT,
     F_RESET,
     F_GIANT,
+    F_BOTCHECK,
+    F_CAPTCHA,
+    F_CONSENT_REDIRECT,
     F_COUNT
 };
 static const char *const s_fault_names[F_COUNT] = {
-    "500", "503", "429", "truncate", "malformed", "block", "consent", "reset", "giant"};
+    "500",     "503",   "429",   "truncate", "malformed", "block",
+    "consent", "reset", "giant", "botcheck", "captcha",   "consent-redirect"};
 
 #define MAX_FAULTS  16
 #define MAX_QUERIES 4096
@@ -73,6 +94,8 @@ typedef struct {
     int retry_after;
     long quota;          /* daily units, 0: unlimited */
     const char *api_key; /* required key, or NULL */
+    bool legacy;         /* --legacy: the YouTube of before 2025 */
+    long url_ttl_s;      /* --url-ttl: signed URLs expire this long after they are made */
     s_fault_t faults[MAX_FAULTS];
     int nfaults;
     /* state */
@@ -86,6 +109,9 @@ typedef struct {
     atomic_ulong requests[P_COUNT];
     atomic_ulong faults_served[F_COUNT];
     atomic_ulong not_modified, proxied, quota_refused;
+    /* timed text answered: with text (signed, unexpired), and empty for an
+       unsigned, a gated or an expired URL; consent pages served */
+    atomic_ulong tt_signed, tt_unsigned, tt_gated, tt_expired, consent_pages;
 } s_sim_t;
 
 /* ---- the query registry ---------------------------------------------------- */
@@ -527,65 +553,153 @@ s_lang_name (const char *code)
            : strcmp (code, "es") == 0 ? "Spanish"
            : strcmp (code, "de") == 0 ? "German"
            : strcmp (code, "hi") == 0 ? "Hindi"
+           : strcmp (code, "fr") == 0 ? "French"
                                       : "Portuguese (Brazil)";
+}
+
+/* What today's YouTube adds to a video of the world (nothing with --legacy):
+   an age gate, an unplayable video, or tracks only in another language than
+   the spoken one. Drawn from a hash of their own, so every other attribute
+   of the world stays as it was. */
+typedef struct {
+    bool age;               /* LOGIN_REQUIRED: "Sign in to confirm your age" */
+    bool unplayable;        /* UNPLAYABLE */
+    const char *track_lang; /* the language of its caption tracks */
+} s_today_t;
+
+static void
+s_today (const s_sim_t *sim, const nf_ytvideo_t *v, s_today_t *t)
+{
+    t->age = t->unplayable = false;
+    t->track_lang = v->caption_lang;
+    if (sim->legacy || v->unavailable || v->is_private)
+        return;
+    unsigned r = (unsigned) (nf_yt_mix (sim->world.seed ^ (v->tag * UINT64_C (0x9E3779B97F4A7C15))
+                                        ^ ((uint64_t) v->index << 20) ^ 0xA9E5)
+                             % 1000);
+    t->age = r < 20;
+    t->unplayable = r >= 20 && r < 30;
+    if (r >= 30 && r < 60 && v->captions > 0)
+        t->track_lang = strcmp (v->caption_lang, "fr") != 0 ? "fr" : "de";
+}
+
+/* How a player answer's caption URLs are made. */
+enum { URL_UNSIGNED, URL_GATED, URL_SIGNED };
+
+/* The signature of a timed-text URL (hex into OUT). */
+static void
+s_sign (const s_sim_t *sim, const char *id, const char *lang, bool asr, long long expire,
+        char out[17])
+{
+    uint64_t h = sim->world.seed ^ UINT64_C (0x51C0FFEE);
+    for (const char *p = id; *p; p++)
+        h = nf_yt_mix (h ^ (unsigned char) *p);
+    for (const char *p = lang; *p; p++)
+        h = nf_yt_mix (h ^ (unsigned char) *p);
+    h = nf_yt_mix (h ^ (uint64_t) expire ^ (asr ? 0xA5 : 0));
+    snprintf (out, 17, "%016llx", (unsigned long long) h);
+}
+
+/* A caption track's baseUrl for V in LANG (ASR or not) made the MODE way. */
+static void
+s_track_url (const s_sim_t *sim, const char *origin, const nf_ytvideo_t *v, const char *lang,
+             bool asr, int mode, const char *client, char *url, size_t cap)
+{
+    int n = snprintf (url, cap, "%s/api/timedtext?v=%s&lang=%s%s", origin, v->id, lang,
+                      asr ? "&kind=asr" : "");
+    if (mode == URL_UNSIGNED || n < 0 || (size_t) n >= cap)
+        return;
+    long long expire = (long long) time (NULL) + sim->url_ttl_s;
+    char sig[17];
+    s_sign (sim, v->id, lang, asr, expire, sig);
+    snprintf (url + n, cap - (size_t) n, "&c=%s&expire=%lld%s&sparams=v,lang,kind,expire&sig=%s",
+              client, expire, mode == URL_GATED ? "&exp=xpe" : "", sig);
+}
+
+/* The player answer for V (ytInitialPlayerResponse, or /youtubei/v1/player
+   for CLIENT), its caption URLs made the MODE way. New reference. */
+static json_t *
+s_player_json (const s_sim_t *sim, const nf_ytvideo_t *v, const nf_ytchannel_t *ch,
+               const char *origin, int mode, const char *client)
+{
+    s_today_t today;
+    s_today (sim, v, &today);
+    if (v->unavailable || v->is_private)
+        return json_pack ("{s:{s:s, s:s}}", "playabilityStatus", "status",
+                          v->is_private ? "LOGIN_REQUIRED" : "ERROR", "reason",
+                          v->is_private ? "This video is private" : "Video unavailable");
+    if (today.age)
+        return json_pack ("{s:{s:s, s:s, s:{s:{s:{s:[{s:s}]}}}}, s:{s:s}}", "playabilityStatus",
+                          "status", "LOGIN_REQUIRED", "reason", "Sign in to confirm your age",
+                          "errorScreen", "playerErrorMessageRenderer", "subreason", "runs", "text",
+                          "This video may be inappropriate for some users.", "videoDetails",
+                          "videoId", v->id);
+    if (today.unplayable)
+        return json_pack ("{s:{s:s, s:s}, s:{s:s}}", "playabilityStatus", "status", "UNPLAYABLE",
+                          "reason",
+                          "The uploader has not made this video available in your country",
+                          "videoDetails", "videoId", v->id);
+    char secs[16], num[24];
+    snprintf (secs, sizeof secs, "%d", v->duration_s);
+    json_t *player = json_pack ("{s:{s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "playabilityStatus",
+                                "status", "OK", "videoDetails", "videoId", v->id, "title", v->title,
+                                "lengthSeconds", secs, "channelId", v->channel_id, "viewCount",
+                                s_count (num, sizeof num, v->views), "author", ch->title);
+    if (v->captions > 0) {
+        const char *lang = today.track_lang;
+        json_t *tracks = json_array ();
+        char url[768], name[64];
+        if (v->captions == 2) {
+            s_track_url (sim, origin, v, lang, false, mode, client, url, sizeof url);
+            json_array_append_new (tracks,
+                                   json_pack ("{s:s, s:{s:s}, s:s, s:s, s:b}", "baseUrl", url,
+                                              "name", "simpleText", s_lang_name (lang), "vssId",
+                                              lang, "languageCode", lang, "isTranslatable", 1));
+        }
+        s_track_url (sim, origin, v, lang, true, mode, client, url, sizeof url);
+        snprintf (name, sizeof name, "%s (auto-generated)", s_lang_name (lang));
+        json_array_append_new (tracks, json_pack ("{s:s, s:{s:s}, s:s, s:s, s:s, s:b}", "baseUrl",
+                                                  url, "name", "simpleText", name, "vssId", "a.asr",
+                                                  "languageCode", lang, "kind", "asr",
+                                                  "isTranslatable", 1));
+        json_object_set_new (
+            player, "captions",
+            json_pack ("{s:{s:o}}", "playerCaptionsTracklistRenderer", "captionTracks", tracks));
+    }
+    return player;
+}
+
+/* The video of a request's id, or -1 when it is none of ours. */
+static int
+s_lookup (s_sim_t *sim, const char *id, nf_ytvideo_t *v, nf_ytchannel_t *ch, char *q, size_t qcap)
+{
+    uint64_t tag;
+    uint32_t index;
+    if (!id || nf_yt_video_decode (id, &tag, &index) != 0 || index >= (uint32_t) sim->world.catalog)
+        return -1;
+    s_recall (sim, tag, q, qcap);
+    nf_yt_video (&sim->world, tag, index, q, v);
+    if (ch)
+        nf_yt_channel (&sim->world, tag, v->channel_index, q, ch);
+    return 0;
 }
 
 static enum MHD_Result
 s_watch (s_sim_t *sim, struct MHD_Connection *c)
 {
     const char *id = s_arg (c, "v");
-    uint64_t tag;
-    uint32_t index;
-    if (!id || nf_yt_video_decode (id, &tag, &index) != 0 || index >= (uint32_t) sim->world.catalog)
+    char q[256], origin[300], pub[32], dur[32];
+    nf_ytvideo_t v;
+    nf_ytchannel_t ch;
+    if (s_lookup (sim, id, &v, &ch, q, sizeof q) != 0)
         return s_send_text (c, 404, "text/html; charset=utf-8",
                             "<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
                             "<body>This page isn't available.</body></html>");
-    char q[256], origin[300], pub[32], dur[32], num[24];
-    s_recall (sim, tag, q, sizeof q);
     s_origin (c, origin, sizeof origin);
-    nf_ytvideo_t v;
-    nf_yt_video (&sim->world, tag, index, q, &v);
-    nf_ytchannel_t ch;
-    nf_yt_channel (&sim->world, tag, v.channel_index, q, &ch);
     s_iso_time (v.published, pub, sizeof pub);
     s_iso_duration (v.duration_s, dur, sizeof dur);
-
-    json_t *player;
-    if (v.unavailable || v.is_private)
-        player = json_pack ("{s:{s:s, s:s}}", "playabilityStatus", "status",
-                            v.is_private ? "LOGIN_REQUIRED" : "ERROR", "reason",
-                            v.is_private ? "This video is private" : "Video unavailable");
-    else {
-        char secs[16];
-        snprintf (secs, sizeof secs, "%d", v.duration_s);
-        player = json_pack ("{s:{s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "playabilityStatus",
-                            "status", "OK", "videoDetails", "videoId", v.id, "title", v.title,
-                            "lengthSeconds", secs, "channelId", v.channel_id, "viewCount",
-                            s_count (num, sizeof num, v.views), "author", ch.title);
-        if (v.captions > 0) {
-            json_t *tracks = json_array ();
-            char url[512], name[64];
-            if (v.captions == 2) {
-                snprintf (url, sizeof url, "%s/api/timedtext?v=%s&lang=%s", origin, v.id,
-                          v.caption_lang);
-                json_array_append_new (tracks, json_pack ("{s:s, s:{s:s}, s:s, s:s, s:b}",
-                                                          "baseUrl", url, "name", "simpleText",
-                                                          s_lang_name (v.caption_lang), "vssId",
-                                                          v.caption_lang, "languageCode",
-                                                          v.caption_lang, "isTranslatable", 1));
-            }
-            snprintf (url, sizeof url, "%s/api/timedtext?v=%s&lang=%s&kind=asr", origin, v.id,
-                      v.caption_lang);
-            snprintf (name, sizeof name, "%s (auto-generated)", s_lang_name (v.caption_lang));
-            json_array_append_new (
-                tracks, json_pack ("{s:s, s:{s:s}, s:s, s:s, s:s, s:b}", "baseUrl", url, "name",
-                                   "simpleText", name, "vssId", "a.asr", "languageCode",
-                                   v.caption_lang, "kind", "asr", "isTranslatable", 1));
-            json_object_set_new (player, "captions",
-                                 json_pack ("{s:{s:o}}", "playerCaptionsTracklistRenderer",
-                                            "captionTracks", tracks));
-        }
-    }
+    json_t *player =
+        s_player_json (sim, &v, &ch, origin, sim->legacy ? URL_UNSIGNED : URL_GATED, "WEB");
     char *pj = json_dumps (player, JSON_COMPACT | JSON_ESCAPE_SLASH);
     json_decref (player);
 
@@ -665,24 +779,47 @@ s_tt_segment (int64_t start_ms, int64_t dur_ms, const char *text, void *arg)
     nf_buf_free (&html);
 }
 
+/* Today's answer to a timed-text URL that is unsigned, gated or expired:
+   200 with an empty body. Counted in COUNTER. */
+static enum MHD_Result
+s_empty_200 (struct MHD_Connection *c, atomic_ulong *counter)
+{
+    (*counter)++;
+    return s_send_text (c, 200, "text/xml; charset=UTF-8", "");
+}
+
 static enum MHD_Result
 s_timedtext (s_sim_t *sim, struct MHD_Connection *c)
 {
     const char *id = s_arg (c, "v"), *lang = s_arg (c, "lang"), *kind = s_arg (c, "kind");
     const char *fmt = s_arg (c, "fmt");
-    uint64_t tag;
-    uint32_t index;
-    if (!id || !lang || nf_yt_video_decode (id, &tag, &index) != 0
-        || index >= (uint32_t) sim->world.catalog)
-        return s_send_text (c, 404, "text/plain", "no such track\n");
     char q[256];
-    s_recall (sim, tag, q, sizeof q);
     nf_ytvideo_t v;
-    nf_yt_video (&sim->world, tag, index, q, &v);
+    if (!lang || s_lookup (sim, id, &v, NULL, q, sizeof q) != 0)
+        return sim->legacy ? s_send_text (c, 404, "text/plain", "no such track\n")
+                           : s_empty_200 (c, &sim->tt_unsigned);
     bool asr = kind && strcmp (kind, "asr") == 0;
-    if (v.captions == 0 || v.unavailable || strcmp (lang, v.caption_lang) != 0
-        || (!asr && v.captions != 2))
-        return s_send_text (c, 404, "text/plain", "no such track\n");
+    s_today_t today;
+    s_today (sim, &v, &today);
+    if (!sim->legacy) {
+        const char *sig = s_arg (c, "sig"), *expire = s_arg (c, "expire"), *exp = s_arg (c, "exp");
+        char want[17];
+        if (!sig || !expire)
+            return s_empty_200 (c, &sim->tt_unsigned);
+        s_sign (sim, v.id, lang, asr, strtoll (expire, NULL, 10), want);
+        if (strcmp (sig, want) != 0)
+            return s_empty_200 (c, &sim->tt_unsigned);
+        if (exp && (strstr (exp, "xpe") || strstr (exp, "xpv")) && !s_arg (c, "pot"))
+            return s_empty_200 (c, &sim->tt_gated);
+        if (strtoll (expire, NULL, 10) < (long long) time (NULL))
+            return s_empty_200 (c, &sim->tt_expired);
+    }
+    if (v.captions == 0 || v.unavailable || today.age || today.unplayable
+        || strcmp (lang, today.track_lang) != 0 || (!asr && v.captions != 2))
+        return sim->legacy ? s_send_text (c, 404, "text/plain", "no such track\n")
+                           : s_empty_200 (c, &sim->tt_unsigned);
+    if (!sim->legacy)
+        sim->tt_signed++;
     nf_buf_t b;
     nf_buf_init (&b);
     s_tt_t t = {&b,
@@ -701,6 +838,73 @@ s_timedtext (s_sim_t *sim, struct MHD_Connection *c)
     nf_buf_puts (&b, t.fmt == 2 ? "]}" : t.fmt == 1 ? "</body></timedtext>" : "</transcript>");
     return s_send_cached (
         sim, c, t.fmt == 2 ? "application/json; charset=UTF-8" : "text/xml; charset=UTF-8", b.data);
+}
+
+/* ---- /youtubei/v1/player ------------------------------------------------------ */
+
+/* BODY names the client and the video: {"context":{"client":{"clientName"}},
+   "videoId"}. WEB answers gated tracks (it needs a PO token), every other
+   client signed ones. */
+static enum MHD_Result
+s_player_api (s_sim_t *sim, struct MHD_Connection *c, const nf_buf_t *body)
+{
+    if (sim->legacy)
+        return s_api_error (c, 404, "notFound", "global", "Not Found");
+    json_t *req = json_loadb (body->data ? body->data : "", body->len, 0, NULL);
+    const char *client = json_string_value (json_object_get (
+        json_object_get (json_object_get (req, "context"), "client"), "clientName"));
+    const char *id = json_string_value (json_object_get (req, "videoId"));
+    if (!client || !id) {
+        json_decref (req);
+        return s_api_error (c, 400, "badRequest", "global",
+                            "Request contains an invalid argument.");
+    }
+    char q[256], origin[300];
+    nf_ytvideo_t v;
+    nf_ytchannel_t ch;
+    json_t *player;
+    if (s_lookup (sim, id, &v, &ch, q, sizeof q) != 0)
+        player = json_pack ("{s:{s:s, s:s}}", "playabilityStatus", "status", "ERROR", "reason",
+                            "This video is unavailable");
+    else {
+        s_origin (c, origin, sizeof origin);
+        char name[32];
+        snprintf (name, sizeof name, "%.31s", client);
+        player = s_player_json (sim, &v, &ch, origin,
+                                strcmp (client, "WEB") == 0 ? URL_GATED : URL_SIGNED, name);
+    }
+    json_decref (req);
+    char *text = json_dumps (player, JSON_COMPACT);
+    json_decref (player);
+    return s_send (c, 200, "application/json; charset=UTF-8", text, strlen (text), NULL);
+}
+
+/* YouTube's inline consent page (a 200 with a form posting to
+   consent.youtube.com), as Europe gets it. */
+static enum MHD_Result
+s_consent_page (s_sim_t *sim, struct MHD_Connection *c)
+{
+    sim->consent_pages++;
+    return s_send_text (
+        c, 200, "text/html; charset=utf-8",
+        "<!DOCTYPE html><html lang=\"en\"><head><title>Before you continue to YouTube</title>"
+        "</head><body><div>We use cookies and data to deliver and maintain Google services"
+        "</div><form action=\"https://consent.youtube.com/s\" method=\"POST\" "
+        "style=\"display:inline;\"><input type=\"hidden\" name=\"gl\" value=\"DE\">"
+        "<input type=\"hidden\" name=\"set_eom\" value=\"true\"><input type=\"hidden\" "
+        "name=\"v\" value=\"cb.20260301-07-p0.en+FX+101\"><input type=\"submit\" "
+        "value=\"Accept all\"></form></body></html>");
+}
+
+/* Whether the request carries a CONSENT=YES+ cookie (and, ANY, any consent
+   cookie: SOCS or CONSENT). */
+static bool
+s_consented (struct MHD_Connection *c, bool any)
+{
+    const char *consent = MHD_lookup_connection_value (c, MHD_COOKIE_KIND, "CONSENT");
+    if (consent && strncmp (consent, "YES+", 4) == 0)
+        return true;
+    return any && (consent || MHD_lookup_connection_value (c, MHD_COOKIE_KIND, "SOCS"));
 }
 
 /* ---- /site: a listing site for the generic template source ---------------------- */
@@ -822,7 +1026,16 @@ s_stats (s_sim_t *sim, struct MHD_Connection *c, bool reset)
         "faults", faults, "quota_used", (json_int_t) sim->quota_used, "quota_refused",
         (json_int_t) sim->quota_refused, "not_modified", (json_int_t) sim->not_modified, "proxied",
         (json_int_t) sim->proxied, "catalog", (json_int_t) sim->world.catalog);
+    json_object_set_new (doc, "timedtext",
+                         json_pack ("{s:I, s:I, s:I, s:I}", "signed", (json_int_t) sim->tt_signed,
+                                    "unsigned", (json_int_t) sim->tt_unsigned, "gated",
+                                    (json_int_t) sim->tt_gated, "expired",
+                                    (json_int_t) sim->tt_expired));
+    json_object_set_new (doc, "consent_pages", json_integer ((json_int_t) sim->consent_pages));
+    json_object_set_new (doc, "legacy", json_boolean (sim->legacy));
     if (reset) {
+        sim->tt_signed = sim->tt_unsigned = sim->tt_gated = sim->tt_expired = 0;
+        sim->consent_pages = 0;
         sim->quota_used = 0;
         sim->quota_refused = 0;
         sim->not_modified = 0;
@@ -848,6 +1061,8 @@ s_path_of (const char *url)
         return P_WATCH;
     if (strcmp (url, "/api/timedtext") == 0)
         return P_TIMEDTEXT;
+    if (strcmp (url, "/youtubei/v1/player") == 0)
+        return P_PLAYER;
     if (strncmp (url, "/site/", 6) == 0)
         return P_SITE;
     return P_OTHER;
@@ -905,7 +1120,30 @@ s_fault (s_sim_t *sim, struct MHD_Connection *c, int kind, int path)
                             "have detected unusual traffic from your computer network. Please "
                             "solve the captcha below.</div><form id=\"captcha-form\"></form>"
                             "</body></html>");
-    case F_CONSENT: {
+    case F_CONSENT: return s_consent_page (sim, c);
+    case F_CAPTCHA:
+        return s_send_text (
+            c, 200, "text/html",
+            "<html><head><title>https://www.youtube.com/</title></head><body><div id=\"infoDiv\">"
+            "Our systems have detected unusual traffic from your computer network.</div>"
+            "<form id=\"captcha-form\" method=\"post\"><div class=\"g-recaptcha\" "
+            "data-sitekey=\"sim\"></div></form></body></html>");
+    case F_BOTCHECK: {
+        const char *ps = "{\"playabilityStatus\":{\"status\":\"LOGIN_REQUIRED\",\"reason\":"
+                         "\"Sign in to confirm you\u2019re not a bot\",\"errorScreen\":{"
+                         "\"playerErrorMessageRenderer\":{\"subreason\":{\"runs\":[{\"text\":"
+                         "\"This helps protect our community. \"}]}}}}}";
+        if (path == P_PLAYER)
+            return s_send_text (c, 200, "application/json; charset=UTF-8", ps);
+        nf_buf_t b;
+        nf_buf_init (&b);
+        nf_buf_printf (&b,
+                       "<!DOCTYPE html><html><head><title>YouTube</title></head><body><script>"
+                       "var ytInitialPlayerResponse = %s;</script></body></html>",
+                       ps);
+        return s_send (c, 200, "text/html; charset=utf-8", b.data, b.len, NULL);
+    }
+    case F_CONSENT_REDIRECT: {
         s_origin (c, origin, sizeof origin);
         char loc[512];
         snprintf (loc, sizeof loc, "https://consent.youtube.com/m?continue=%s/watch", origin);
@@ -927,16 +1165,35 @@ s_fault (s_sim_t *sim, struct MHD_Connection *c, int kind, int path)
     }
 }
 
+/* A request ended: free its body buffer. */
+static void
+s_completed (void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode toe)
+{
+    nf_buf_t *body = *state;
+    if (body) {
+        nf_buf_free (body);
+        free (body);
+        *state = NULL;
+    }
+}
+
 static enum MHD_Result
 s_handle (void *cls, struct MHD_Connection *c, const char *url, const char *method,
           const char *version, const char *upload, size_t *upload_size, void **state)
 {
     s_sim_t *sim = cls;
     if (*state == NULL) { /* first call: headers only */
-        *state = (void *) 1;
+        nf_buf_t *body = calloc (1, sizeof *body);
+        if (!body)
+            return MHD_NO;
+        nf_buf_init (body);
+        *state = body;
         return MHD_YES;
     }
-    if (*upload_size) { /* ignore request bodies */
+    nf_buf_t *body = *state; /* freed by s_completed */
+    if (*upload_size) {      /* a request body: kept up to 64 KiB (a player request) */
+        if (body->len + *upload_size <= 65536)
+            nf_buf_append (body, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
@@ -947,9 +1204,10 @@ s_handle (void *cls, struct MHD_Connection *c, const char *url, const char *meth
     }
     if (strncmp (url, "/_sim/", 6) == 0)
         return s_stats (sim, c, strcmp (url, "/_sim/reset") == 0);
-    if (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0)
-        return s_send_text (c, 405, "text/plain", "method not allowed\n");
     int path = s_path_of (url);
+    bool post = strcmp (method, "POST") == 0;
+    if (post != (path == P_PLAYER) || (!post && strcmp (method, "GET") && strcmp (method, "HEAD")))
+        return s_send_text (c, 405, "text/plain", "method not allowed\n");
     sim->requests[path]++;
     if (sim->latency_ms > 0 || sim->jitter_ms > 0) {
         unsigned long n = sim->seq;
@@ -958,8 +1216,14 @@ s_handle (void *cls, struct MHD_Connection *c, const char *url, const char *meth
         usleep ((useconds_t) (sim->latency_ms + extra) * 1000u);
     }
     int fault = s_pick_fault (sim, path);
+    if (fault == F_CONSENT && s_consented (c, false))
+        fault = -1; /* answered already */
     if (fault >= 0)
         return s_fault (sim, c, fault, path);
+    /* Without any consent cookie, today's YouTube shows every other visitor
+       the consent page first. */
+    if (path == P_WATCH && !sim->legacy && !s_consented (c, true) && (sim->seq & 1))
+        return s_consent_page (sim, c);
     if (path <= P_CHANNELS && sim->api_key) {
         const char *key = s_arg (c, "key");
         if (!key || strcmp (key, sim->api_key) != 0)
@@ -972,6 +1236,7 @@ s_handle (void *cls, struct MHD_Connection *c, const char *url, const char *meth
     case P_CHANNELS: return s_channels (sim, c);
     case P_WATCH: return s_watch (sim, c);
     case P_TIMEDTEXT: return s_timedtext (sim, c);
+    case P_PLAYER: return s_player_api (sim, c, body);
     case P_SITE:
         if (strcmp (url, "/site/search") == 0)
             return s_site_search (sim, c);
@@ -1003,10 +1268,18 @@ s_usage (FILE *out)
         "  --quota N              daily quota units (search 100, videos/channels 1); 0: none\n"
         "  --api-key KEY          refuse API requests without this key (400 keyInvalid)\n"
         "  --retry-after S        Retry-After seconds of injected 429s (default 1)\n"
+        "  --url-ttl S            signed caption URLs expire S seconds after they are made\n"
+        "                         (default 21600, as YouTube's)\n"
+        "  --legacy               the YouTube of before 2025: no player API, unsigned timed\n"
+        "                         text answered, ungated watch-page tracks\n"
         "  --fault KIND:RATE[:PATHS]  inject a fault into RATE (0..1) of requests;\n"
-        "                         KIND: 500 503 429 truncate malformed block consent reset giant;\n"
+        "                         KIND: 500 503 429 truncate malformed block reset giant,\n"
+        "                         consent (the inline consent page until CONSENT=YES+ is sent),\n"
+        "                         consent-redirect (302 to consent.youtube.com), botcheck\n"
+        "                         (\"Sign in to confirm you're not a bot\"), captcha (a 200\n"
+        "                         captcha page);\n"
         "                         PATHS: comma list of "
-        "search,videos,channels,watch,timedtext,site\n"
+        "search,videos,channels,watch,timedtext,player,site\n"
         "                         (default: all); repeatable\n"
         "  --help, --version\n");
 }
@@ -1065,6 +1338,7 @@ main (int argc, char **argv)
     sim.port = 8089;
     sim.threads = 4;
     sim.retry_after = 1;
+    sim.url_ttl_s = 6 * 3600;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long n = 0;
@@ -1076,6 +1350,10 @@ main (int argc, char **argv)
         if (strcmp (a, "--version") == 0) {
             printf ("nf-ytsim %s\n", NF_VERSION);
             return 0;
+        }
+        if (strcmp (a, "--legacy") == 0) {
+            sim.legacy = true;
+            continue;
         }
         if (!v) {
             fprintf (stderr, "nf-ytsim: %s needs a value (see --help)\n", a);
@@ -1098,6 +1376,8 @@ main (int argc, char **argv)
             bad = s_int_arg (v, 0, 600000, &n), sim.jitter_ms = (int) n;
         else if (strcmp (a, "--quota") == 0)
             bad = s_int_arg (v, 0, LONG_MAX, &n), sim.quota = n;
+        else if (strcmp (a, "--url-ttl") == 0)
+            bad = s_int_arg (v, 0, 7 * 86400, &n), sim.url_ttl_s = n;
         else if (strcmp (a, "--retry-after") == 0)
             bad = s_int_arg (v, 0, 86400, &n), sim.retry_after = (int) n;
         else if (strcmp (a, "--api-key") == 0)
@@ -1136,11 +1416,13 @@ main (int argc, char **argv)
         per_conn
             ? MHD_start_daemon (flags, 0, NULL, NULL, s_handle, &sim, MHD_OPTION_SOCK_ADDR, &addr,
                                 MHD_OPTION_CONNECTION_TIMEOUT, 15u, MHD_OPTION_CONNECTION_LIMIT,
-                                2000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END)
+                                2000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                                MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL, MHD_OPTION_END)
             : MHD_start_daemon (flags, 0, NULL, NULL, s_handle, &sim, MHD_OPTION_SOCK_ADDR, &addr,
                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned) sim.threads,
                                 MHD_OPTION_CONNECTION_TIMEOUT, 15u, MHD_OPTION_CONNECTION_LIMIT,
-                                2000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+                                2000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                                MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL, MHD_OPTION_END);
     if (!d) {
         fprintf (stderr, "nf-ytsim: cannot listen on %s:%d\n", sim.bind, sim.port);
         return 1;
