@@ -65,79 +65,154 @@ def test_discover_batching():
         c.stop()
 
 
+def rejected(c, job):
+    return dict(c.query("SELECT video_id, rejected_reason FROM nf_videos WHERE job_id = %s AND state = 'REJECTED'", job))
+
+
 def test_transcripts():
+    """Today's YouTube (nf-ytsim's default): tracks from the innertube player API as the
+    first client of the chain; every transcript from a signed, unexpired URL (the
+    simulator counts the unsigned, gated and expired ones it answered empty: none);
+    age gates, removals, unplayable videos and tracks in another language each end
+    REJECTED with their own reason; videos without captions arrive RAW without text."""
     c = Cluster("scr_tt", 26310)
     try:
         sim = Sim(c, 26315, "--catalog", "300")
         c.start_broker()
-        scrapers(c, sim, NF_WATCH_PAGE="always")   # the watch page path; test_direct has the default
-        job = c.submit("sourdough baking", count=80)
+        scrapers(c, sim)
+        job = c.submit("sourdough baking", count=80, lang="en")
         v = scraped(c, job)
         eq(len(v), 80, "videos")
         with_text = [k for k, r in v.items() if r[0] == "RAW" and r[1]]
         no_caps = [k for k, r in v.items() if r[0] == "RAW" and not r[1]]
-        failed = [k for k, r in v.items() if r[0] == "FAILED"]
         check(len(with_text) > 50, "most videos have a transcript", len(with_text))
         check(len(no_caps) > 0, "videos without captions arrive RAW without transcript")
+        eq([k for k, r in v.items() if r[0] == "FAILED"], [], "no video FAILED")
         for k in with_text:
             state, text, meta, attempts, err = v[k]
             lines = text.splitlines()
             check(all(TIMESTAMP.match(l) for l in lines), "every line is [m:ss] text", lines[:3])
             check("&amp;" not in text and "&#39;" not in text, "entities decoded", text[:200])
             check(meta.get("captions") in ("manual", "asr"), "track kind kept", meta)
-            check(meta.get("caption_segments") == len(lines), "segments counted", meta)
+            eq(meta.get("caption_kind"), meta.get("captions"), "caption_kind")
+            eq(meta.get("caption_client"), "VISIONOS", "the first client of the chain gave it")
+            eq(meta.get("caption_lang"), "en", "an en job gets English")
+            eq(meta.get("caption_segments"), len(lines), "segments counted")
         for k in no_caps:
             eq(v[k][2].get("captions"), "none", "no captions noted")
-        for k in failed:   # unavailable videos fail at once: permanent, one attempt
-            check("video unavailable" in v[k][4], "reason kept", v[k][4])
-            eq(c.query1("SELECT count(*) FROM nf_processing_log WHERE video_id = %s", k), 1,
-               "a permanent error is not retried")
-        fallback = [k for k in with_text if v[k][2].get("watch_matched", {}).get("player") == 1]
-        check(fallback, "the template fallback selector read the alternate markup")
+        reasons = rejected(c, job)
+        check(set(reasons.values()) <= {"age_restricted", "unavailable", "unplayable",
+                                        "no_transcript_in_language"}, "rejection reasons", reasons)
+        check("no_transcript_in_language" in reasons.values(), "a video with French tracks only is refused for en", reasons)
+        eq(len(with_text) + len(no_caps) + len(reasons), 80, "every video accounted for")
         s = sim.stats()
         h = c.query1("SELECT http_requests FROM nf_jobs WHERE id = %s", job)
         eq(h, s["total"], "every request counted")
+        eq(s["timedtext"], {"signed": len(with_text), "unsigned": 0, "gated": 0, "expired": 0},
+           "every transcript from a signed URL; none asked unsigned, gated or expired")
         eq(s["requests"]["timedtext"], len(with_text), "one timed-text fetch per transcript")
+        # An unplayable video is asked of every step of the chain (VISIONOS, ANDROID, watch)
+        # before it is REJECTED unplayable; every other video of its first client.
+        unplayable = sum(1 for r in reasons.values() if r == "unplayable")
+        eq(s["requests"]["player"], 80 + unplayable, "a player request per video, two per unplayable one")
+        eq(s["requests"].get("watch", 0), unplayable, "the watch page only for the unplayable ones")
+        # --translate: the French-only videos get an English translation (tlang=en).
+        job2 = c.submit("sourdough baking", count=80, lang="en", translate=1)
+        v2 = scraped(c, job2)
+        translated = [r[2] for r in v2.values() if r[2].get("caption_translated_from")]
+        check(translated, "translated tracks", len(translated))
+        check(all(m["caption_lang"] == "en" and m["caption_translated_from"] != "en" for m in translated),
+              "translated into en from another language", translated[:2])
+        check("no_transcript_in_language" not in rejected(c, job2).values(), "none refused for language")
     finally:
         c.stop()
 
 
-def test_direct():
-    """The default NF_WATCH_PAGE=fallback: the timed text named by the metadata
-    (uploaded captions when videos.list lists them, else auto-generated) in
-    one request; the watch page only for a listed track that is missing,
-    which is how an unavailable video with listed captions still ends
-    FAILED. Videos and transcripts as on the watch page path."""
-    c = Cluster("scr_direct", 26390)
+def test_legacy():
+    """nf-ytsim --legacy (the YouTube of before 2025: no player API, ungated watch-page
+    tracks): the chain falls through to the watch page and every transcript comes
+    from there; removed videos are REJECTED unavailable."""
+    c = Cluster("scr_legacy", 26390)
     try:
-        sim = Sim(c, 26395, "--catalog", "300")
+        sim = Sim(c, 26395, "--catalog", "300", "--legacy")
         c.start_broker()
         scrapers(c, sim)
         job = c.submit("sourdough baking", count=80)
         v = scraped(c, job)
         eq(len(v), 80, "videos")
         with_text = [k for k, r in v.items() if r[0] == "RAW" and r[1]]
-        no_caps = [k for k, r in v.items() if r[0] == "RAW" and not r[1]]
         check(len(with_text) > 50, "most videos have a transcript", len(with_text))
-        check(no_caps, "videos without captions arrive RAW without transcript")
         for k in with_text:
-            meta = v[k][2]
-            lines = v[k][1].splitlines()
-            check(all(TIMESTAMP.match(l) for l in lines), "every line is [m:ss] text", lines[:3])
-            eq(meta.get("captions"), "manual" if meta.get("captions_listed") else "asr", f"{k}: track kind")
-            eq(meta.get("caption_segments"), len(lines), "segments counted")
-            check("watch_matched" not in meta, "no watch page for a direct hit", meta)
-        for k in no_caps:
-            eq(v[k][2].get("captions"), "none", "no captions noted")
-        for k, r in v.items():
-            if r[0] == "FAILED":   # listed captions, not there: the watch page said why
-                check("video unavailable" in r[4] and r[2].get("captions_listed"), "unavailable", r)
+            eq(v[k][2].get("caption_client"), "watch", "from the watch page")
+        fallback = [k for k in with_text if v[k][2].get("watch_matched", {}).get("player") == 1]
+        check(fallback, "the template fallback selector read the alternate markup")
+        check(set(rejected(c, job).values()) <= {"unavailable"}, "only removals rejected", rejected(c, job))
+        eq([k for k, r in v.items() if r[0] == "FAILED"], [], "no video FAILED")
         s = sim.stats()
         eq(c.query1("SELECT http_requests FROM nf_jobs WHERE id = %s", job), s["total"], "every request counted")
-        watch, tt = s["requests"].get("watch", 0), s["requests"]["timedtext"]
-        eq(tt, 80, "one timed-text request per video")
-        check(watch < 8, "the watch page only for listed tracks that are missing", watch)
-        check(s["total"] <= 1.1 * 80 + 4, "about one request per video", s["requests"])
+    finally:
+        c.stop()
+
+
+def test_today():
+    """The outcomes of today's YouTube, injected: a consent page on every watch page
+    (answered once with CONSENT=YES+, then transcripts), a bot-check and captcha burst
+    on the player API (backoff, new identity, transcripts in the end, nothing FAILED),
+    and a chain whose clients only get gated tracks: FAILED transcript_gated after the
+    attempts, with no gated or unsigned URL ever fetched."""
+    # Consent, on the legacy watch page (the only path whose tracks it serves).
+    c = Cluster("scr_consent", 26600 + 20)
+    tdir = os.path.join(c.logdir, "templates")
+    os.makedirs(tdir, exist_ok=True)
+    try:
+        sim = Sim(c, 26625, "--catalog", "100", "--legacy", "--fault", "consent:1:watch")
+        c.start_broker()
+        scrapers(c, sim)
+        job = c.submit("sourdough baking", count=20)
+        v = scraped(c, job)
+        check(sum(1 for r in v.values() if r[0] == "RAW" and r[1]) > 10, "transcripts behind consent")
+        eq([k for k, r in v.items() if r[0] == "FAILED"], [], "no video FAILED")
+        check(sim.stats()["faults"]["consent"] > 0, "consent pages served")
+        log = open(os.path.join(c.logdir, "nf-scraper.log"), errors="replace").read()
+        check("answered YouTube's consent form" in log, "the form answered", log[-1500:])
+    finally:
+        c.stop()
+    # A bot-check and captcha burst.
+    c = Cluster("scr_botcheck", 26630, NF_MAX_ATTEMPTS="12", NF_RETRY_BASE_MS="20", NF_RETRY_MAX_MS="100")
+    try:
+        sim = Sim(c, 26635, "--catalog", "100", "--fault", "botcheck:0.3:player", "--fault", "captcha:0.1:player")
+        c.start_broker()
+        scrapers(c, sim, NF_HTTP_MAX_WAIT_MS="50")
+        job = c.submit("sourdough baking", count=30)
+        v = scraped(c, job)
+        eq([k for k, r in v.items() if r[0] == "FAILED"], [], "no video FAILED after the burst")
+        check(sum(1 for r in v.values() if r[0] == "RAW" and r[1]) > 15, "transcripts after backoff")
+        s = sim.stats()
+        check(s["faults"]["botcheck"] > 0 and s["faults"]["captcha"] > 0, "the burst was injected", s["faults"])
+        retried = c.query1("SELECT count(*) FROM nf_processing_log WHERE job_id = %s AND message LIKE 'blocked:%%'", job)
+        check(retried > 0, "bot checks were retried as blocks", retried)
+    finally:
+        c.stop()
+    # Only gated tracks: a chain of WEB (gated) and the watch page (gated since 2025).
+    c = Cluster("scr_gated", 26640, NF_MAX_ATTEMPTS="2")
+    tdir = os.path.join(c.logdir, "templates")
+    os.makedirs(tdir, exist_ok=True)
+    src = os.path.join(os.environ["NF_SOURCE_DIR"], "workers/scraper/templates")
+    prof = json.load(open(os.path.join(src, "youtube_clients.json")))
+    prof["chain"] = ["WEB", "watch"]
+    json.dump(prof, open(os.path.join(tdir, "youtube_clients.json"), "w"))
+    try:
+        sim = Sim(c, 26645, "--catalog", "100")
+        c.start_broker()
+        scrapers(c, sim, NF_TEMPLATE_DIR=tdir)
+        job = c.submit("sourdough baking", count=20)
+        scraped(c, job)
+        rows = c.query("SELECT state, last_error FROM nf_videos WHERE job_id = %s AND state = 'FAILED'", job)
+        check(len(rows) > 5, "captioned videos FAILED", rows)
+        check(all(r[1].startswith("transcript_gated: WEB: ") and "tracks gated (exp=xpe)" in r[1] for r in rows),
+              "FAILED with the reason transcript_gated", rows[:2])
+        eq(sim.stats()["timedtext"], {"signed": 0, "unsigned": 0, "gated": 0, "expired": 0},
+           "no gated or unsigned URL fetched")
     finally:
         c.stop()
 
@@ -159,11 +234,13 @@ def run_job(name, port, sim_args, env, count=60, max_attempts="3"):
 def test_faults():
     clean, _, _ = run_job("scr_clean", 26320, [], {})
     faults = ["500:0.12", "503:0.05", "429:0.08", "truncate:0.05", "malformed:0.03",
-              "block:0.05", "consent:0.03", "reset:0.04", "giant:0.02"]
+              "block:0.05", "consent-redirect:0.03", "reset:0.04", "giant:0.02",
+              "captcha:0.03", "botcheck:0.03:player"]
     args = [a for f in faults for a in ("--fault", f)] + ["--retry-after", "1"]
     dirty, s, c = run_job("scr_faults", 26330, args, {"NF_HTTP_MAX_BYTES": 1 << 20},
                           max_attempts="12")
-    for kind in ("500", "503", "429", "truncate", "malformed", "block", "consent", "reset", "giant"):
+    for kind in ("500", "503", "429", "truncate", "malformed", "block", "consent-redirect", "reset", "giant",
+                 "captcha", "botcheck"):
         check(s["faults"][kind] > 0, f"fault {kind} injected", s["faults"])
     eq(set(dirty), set(clean), "the same videos discovered")
     for k in clean:
@@ -202,28 +279,34 @@ def test_cache():
     try:
         sim = Sim(c, 26355, "--catalog", "300")
         c.start_broker()
-        scrapers(c, sim, NF_CACHE_DIR=cache, NF_WATCH_PAGE="always")
+        scrapers(c, sim, NF_CACHE_DIR=cache)
         job1 = c.submit("film photography", count=50)
         v1 = scraped(c, job1)
         s1 = sim.stats()
         job2 = c.submit("film photography", count=50)
         v2 = scraped(c, job2)
         s2 = sim.stats()
-        eq(s2["total"], s1["total"], "a cached re-run makes no requests")
-        eq(c.query("SELECT quota_units, http_requests FROM nf_jobs WHERE id = %s", job2)[0],
-           (0, 0), "and costs no quota")
+        api = ("search", "videos", "channels")
+        eq([s2["requests"][p] for p in api], [s1["requests"][p] for p in api], "a cached re-run asks the API nothing")
+        eq(c.query1("SELECT quota_units FROM nf_jobs WHERE id = %s", job2), 0, "and costs no quota")
+        # Player answers and timed text carry signed URLs that expire: never cached,
+        # asked afresh, and no expired, unsigned or gated URL is ever asked.
+        eq(s2["requests"]["player"] - s1["requests"]["player"], 50, "player asked again")
+        eq({k: v for k, v in s2["timedtext"].items() if k != "signed"}, {"unsigned": 0, "gated": 0, "expired": 0},
+           "no timed text asked from an expired URL")
         eq({k: r[1] for k, r in v2.items()}, {k: r[1] for k, r in v1.items()}, "same transcripts")
         # Stale entries are revalidated with their ETag: 304, no body.
         for p in list(c.procs):
             if "nf-scraper" in " ".join(p.args):
                 p.terminate()
                 p.wait(10)
-        scrapers(c, sim, NF_CACHE_DIR=cache, NF_CACHE_TTL_S=0, NF_WATCH_PAGE="always")
+        scrapers(c, sim, NF_CACHE_DIR=cache, NF_CACHE_TTL_S=0)
         job3 = c.submit("film photography", count=50)
         v3 = scraped(c, job3)
         s3 = sim.stats()
-        check(s3["not_modified"] - s2["not_modified"] == s3["total"] - s2["total"] > 0,
-              "every stale entry revalidated with a 304", s2, s3)
+        api_delta = sum(s3["requests"][p] - s2["requests"][p] for p in api)
+        check(s3["not_modified"] - s2["not_modified"] == api_delta > 0,
+              "every stale API entry revalidated with a 304", s2, s3)
         eq({k: r[1] for k, r in v3.items()}, {k: r[1] for k, r in v1.items()}, "same transcripts")
         check(all(".tmp" not in f for f in os.listdir(cache)), "no temporary files left")
         check(not any("test-key" in open(os.path.join(cache, f), errors="replace").read()
@@ -247,7 +330,7 @@ def test_template_source():
     try:
         sim = Sim(c, 26365, "--catalog", "300")
         c.start_broker()
-        scrapers(c, sim, NF_TEMPLATE_DIR=tdir, NF_WATCH_PAGE="always")
+        scrapers(c, sim, NF_TEMPLATE_DIR=tdir)
         job = c.submit("knife sharpening", count=30, source="template:mysite")
         v = scraped(c, job)
         eq(len(v), 30, "items discovered from the listing across pages")
@@ -275,15 +358,18 @@ def test_required_field():
     t = json.load(open(os.path.join(src, "youtube_watch.json")))
     t["fields"][0]["selectors"] = [{"xpath": "//script[@id='gone']"}]
     json.dump(t, open(os.path.join(tdir, "youtube_watch.json"), "w"))
+    prof = json.load(open(os.path.join(src, "youtube_clients.json")))
+    prof["chain"] = ["watch"]   # the watch page alone, on the legacy simulator that serves its tracks
+    json.dump(prof, open(os.path.join(tdir, "youtube_clients.json"), "w"))
     try:
-        sim = Sim(c, 26375, "--catalog", "100")
+        sim = Sim(c, 26375, "--catalog", "100", "--legacy")
         c.start_broker()
-        scrapers(c, sim, NF_TEMPLATE_DIR=tdir, NF_WATCH_PAGE="always")
+        scrapers(c, sim, NF_TEMPLATE_DIR=tdir)
         job = c.submit("chess openings", count=10)
         c.wait(lambda: c.count_state(job, "FAILED") == 10, 60, "every video FAILED")
         errs = {r[0] for r in c.query("SELECT last_error FROM nf_videos WHERE job_id = %s", job)}
-        eq(errs, {"watch page: template youtube_watch: required field 'player' not found "
-                  "(1 selector tried)"}, "a clear error naming the field")
+        eq(errs, {"no client answered: watch: template youtube_watch: required field 'player' not "
+                  "found (1 selector tried)"}, "a clear error naming the field")
     finally:
         c.stop()
 
@@ -298,7 +384,7 @@ def test_proxies():
         job = c.submit("bonsai", count=20)
         v = scraped(c, job)
         eq(len(v), 20, "videos")
-        check(all(r[0] in ("RAW", "FAILED") for r in v.values()), "scraped through the proxy",
+        check(all(r[0] in ("RAW", "REJECTED") for r in v.values()), "scraped through the proxy",
               sorted((r[0], r[4]) for r in v.values()))
         s = sim.stats()
         eq(s["proxied"], s["total"], "every request went through the live proxy")
@@ -308,7 +394,8 @@ def test_proxies():
         c.stop()
 
 
-run({"discover_batching": test_discover_batching, "transcripts": test_transcripts, "direct": test_direct,
+run({"discover_batching": test_discover_batching, "transcripts": test_transcripts, "legacy": test_legacy,
+     "today": test_today,
      "faults": test_faults, "quota": test_quota, "cache": test_cache,
      "template_source": test_template_source, "required_field": test_required_field,
      "proxies": test_proxies})
