@@ -63,3 +63,17 @@ bash scripts/demo.sh down
 # bash scripts/fuzz.sh 600 runs them longer.
 echo "== fuzz (${NF_FUZZ_SECONDS:-30}s per target)"
 bash scripts/fuzz.sh "${NF_FUZZ_SECONDS:-30}"
+
+# The README's two commands again, in a fresh debootstrapped Debian 12 with
+# the clone under /root (scripts/fresh-root.sh): in CI, or when asked with
+# NF_FRESH=1; never from inside that root itself.
+if [ "${NF_FRESH_ROOT:-0}" = 1 ]; then
+  :
+elif [ "${CI:-}" = true ] || [ "${NF_FRESH:-0}" = 1 ]; then
+  echo "== fresh root: the README's commands in a fresh Debian 12 (scripts/fresh-root.sh)"
+  t=$(date +%s)
+  bash scripts/fresh-root.sh
+  echo "fresh root: $(( $(date +%s) - t )) s"
+else
+  echo "== fresh root: skipped (runs in CI, or with NF_FRESH=1)"
+fi

@@ -163,7 +163,6 @@ def multihost():
                    "NF_YOUTUBE_WEB_URL": "http://127.0.0.1:8089", "NF_YOUTUBE_API_KEY": "k",
                    "NF_HTTP_RATE": "0",
                    # The cut is timed on D's simulator serving a watch page.
-                   "NF_WATCH_PAGE": "always",
                    # D is the slower host: a scrape there takes over 0.6 s.
                    "NF_HTTP_DELAY_MS": "300" if h == "d" else "0",
                    "NF_CACHE_DIR": os.path.join(logdir, f"cache-{h}")}

@@ -526,7 +526,7 @@ def valgrind():
         ys = sim.proc
         c.broker = c.spawn([*vg, f"{BUILD}/broker/nf-broker"], "vg-broker.log")
         c.wait(lambda: c.mmi("nf.status") == "200", 120, "broker up under valgrind")
-        env = sim.env(NF_HTTP_TIMEOUT_MS=20000, NF_WATCH_PAGE="always")
+        env = sim.env(NF_HTTP_TIMEOUT_MS=20000)
         workers = [c.spawn([*vg, f"{BUILD}/workers/{exe}", *args], f"vg-{name}.log", env)
                    for name, (exe, args) in ROLES.items() if name != "scrape-2"]
         job = c.submit("valgrind niche", count=40, top_n=5)
