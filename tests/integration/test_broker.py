@@ -272,7 +272,10 @@ def submit_validation():
         p = subprocess.run([f"{BUILD}/tools/nf-submit", "niche", "--count", "abc"], env=c.env(), capture_output=True, text=True, timeout=10)
         eq(p.returncode, 2, "bad arguments exit code")
         p = subprocess.run([f"{BUILD}/tools/nf-submit", "niche", "--count", "0"], env=c.env(), capture_output=True, text=True, timeout=10)
-        eq(p.returncode, 1, "refused exit code")
+        eq(p.returncode, 2, "a value out of range is refused by nf-submit itself")
+        p = subprocess.run([f"{BUILD}/tools/nf-submit", "niche", "--count", "5", "--top-n", "3"], env=c.env(),
+                           capture_output=True, text=True, timeout=10)
+        eq(p.returncode, 1, "refused (by the broker: top N below NF_MIN_READY) exit code")
         env = c.env({"NF_BROKER_CLIENTS": "tcp://127.0.0.1:1", "NF_TIMEOUT_MS": "300"})
         p = subprocess.run([f"{BUILD}/tools/nf-submit", "list"], env=env, capture_output=True, text=True, timeout=10)
         eq(p.returncode, 3, "unreachable exit code")

@@ -162,7 +162,7 @@ def multihost():
                    "NF_YOUTUBE_API_URL": "http://127.0.0.1:8089/youtube/v3",
                    "NF_YOUTUBE_WEB_URL": "http://127.0.0.1:8089", "NF_YOUTUBE_API_KEY": "k",
                    "NF_HTTP_RATE": "0",
-                   # The cut is timed on D's simulator serving a watch page.
+                   # The cut is timed on D's simulator answering a player request.
                    # D is the slower host: a scrape there takes over 0.6 s.
                    "NF_HTTP_DELAY_MS": "300" if h == "d" else "0",
                    "NF_CACHE_DIR": os.path.join(logdir, f"cache-{h}")}
@@ -201,11 +201,11 @@ def multihost():
         def sim_requests(h, kind=None):
             stats = json.loads(net.fetch(h, "http://127.0.0.1:8089/_sim/stats") or "{}")
             return stats.get("requests", {}).get(kind, 0) if kind else stats.get("total", 0)
-        # Cut D just after its simulator served a watch page: D's scraper is
-        # then 0.3 s from its next request, mid-task.
-        deadline, before = time.time() + 60, sim_requests("d", "watch")
+        # Cut D just after its simulator answered a player request: D's scraper
+        # is then 0.3 s from its next request (the timed text), mid-task.
+        deadline, before = time.time() + 60, sim_requests("d", "player")
         while True:
-            seen = sim_requests("d", "watch")
+            seen = sim_requests("d", "player")
             if seen > before >= 3:
                 break
             before = seen
