@@ -52,7 +52,6 @@ fi
 t_base=$(date +%s)
 
 root=$(mktemp -d /var/tmp/nf-fresh.XXXXXX)
-chmod 755 "$root"   # it is /: every user must be able to enter it
 cleanup() {
   local rc=$?
   # The mounts lived in unshare's namespace; make sure none is left before deleting.
@@ -67,6 +66,7 @@ cleanup() {
 }
 trap cleanup EXIT
 tar -C "$root" -xzf "$tarball"
+chmod 755 "$root"   # it is /: every user must be able to enter it (mktemp and tar left 0700)
 # What a fresh install has: the same apt sources as this machine, DNS, and no
 # service started by a package's install (the Debian convention for chroots).
 if cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/" 2>/dev/null; then
