@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Cost per video: HTTP requests and YouTube API quota units per discovered
+"""Cost per video: HTTP requests, search.list calls and YouTube API quota units per discovered
 video for a 500-video niche, counted by nf-ytsim itself (/_sim/stats, per
 path) and by the job (nf_jobs.http_requests, quota_units), on a first run
 with an empty cache and on a re-run of the same niche within the cache's
@@ -27,15 +27,18 @@ for run in ("first run", "cached re-run"):
     status = wait_job(c, job, 600)
     stats = sim_stats(base)
     videos = c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s", job)
-    http, quota = c.query1("SELECT json_build_array(http_requests, quota_units) FROM nf_jobs WHERE id = %s", job)
+    http, quota, calls = c.query1("SELECT json_build_array(http_requests, quota_units, search_calls) FROM nf_jobs "
+                                  "WHERE id = %s", job)
     paths = {k: v for k, v in stats["requests"].items() if v}
     print(f"  {run}: job {job} {status}, {videos} videos; nf-ytsim served {stats['total']} requests {json.dumps(paths)}, "
-          f"quota {stats['quota_used']}; the job counted {http} requests, {quota} quota units")
+          f"{stats['search_calls']} search calls, {stats['quota_used']} units; the job counted {http} requests, "
+          f"{calls} search calls, {quota} units")
     if stats["total"] != http:
         print(f"  note: the job's count ({http}) and the simulator's ({stats['total']}) differ")
-    figures.append((run, stats["total"] / videos, stats["quota_used"] / videos))
+    figures.append((run, stats["total"] / videos, stats["quota_used"] / videos, stats["search_calls"]))
 
-for run, req, quota in figures:
-    print(f"  {run}: {req:.3f} requests and {quota:.2f} quota units per video")
-print(f"cost per video: {figures[0][1]:.3f} requests first run (target <= 1.1), {figures[1][1]:.3f} cached; "
-      f"quota {figures[0][2]:.2f} and {figures[1][2]:.2f} units")
+for run, req, quota, calls in figures:
+    print(f"  {run}: {req:.3f} requests and {quota:.2f} quota units per video, {calls} search calls")
+print(f"cost per video (today's YouTube, nf-ytsim's default): {figures[0][1]:.3f} requests first run, "
+      f"{figures[1][1]:.3f} cached; {figures[0][2]:.2f} and {figures[1][2]:.2f} units, "
+      f"{figures[0][3]} and {figures[1][3]} search calls")

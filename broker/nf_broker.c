@@ -1153,6 +1153,8 @@ nf_broker_new (nf_config_t *config)
         .min_ready = nf_config_int (config, NF_CFG_MIN_READY),
         .max_active_jobs = nf_config_int (config, NF_CFG_MAX_ACTIVE_JOBS),
         .sources = nf_config_str (config, NF_CFG_SOURCES),
+        .search_calls_per_day = nf_config_int (config, NF_CFG_YOUTUBE_SEARCH_CALLS),
+        .units_per_day = nf_config_int (config, NF_CFG_YOUTUBE_UNITS),
         .max_frame = self->max_frame,
     };
     self->store = nf_store_new (self->db, &opts, s_publish_event, self);

@@ -370,8 +370,9 @@ s_gen_job_input (const nf_stage_t *st)
         "'last', l, 'transitions', n)), '{}') FROM (SELECT service, min(at) AS f, max(at) AS l, "
         "count(*) AS n FROM nf_video_history WHERE job_id = $1::bigint GROUP BY 1) s), 'stats', "
         "(SELECT "
-        "json_build_object('quota_units', quota_units, 'http_requests', http_requests, 'tokens', "
-        "tokens, 'target', target, 'priority', priority, 'created_at', created_at) FROM nf_jobs "
+        "json_build_object('quota_units', quota_units, 'search_calls', search_calls, "
+        "'http_requests', http_requests, 'tokens', tokens, 'target', target, 'priority', priority, "
+        "'created_at', created_at) FROM nf_jobs "
         "WHERE id = $1::bigint))::text",
         st->reads[0] ? st->reads : "'video_id', v.video_id");
     return b.data;
@@ -851,21 +852,24 @@ s_apply_video_kind (nf_store_t *self, s_sql_t *q, nf_reply_status_t kind, nf_out
     return 0;
 }
 
-/* Append O's usage counters to ARR ("[job,q,h,t],..."), if it has any. */
+/* Append O's usage counters to ARR ("[job,q,h,t,s],..."), if it has any. */
 static void
 s_usage_add (nf_buf_t *arr, const nf_outcome_t *o)
 {
     if (!o->usage)
         return;
-    int64_t u[3] = {0, 0, 0};
-    nf_mp_get_int (o->usage, "quota_units", &u[0]);
-    nf_mp_get_int (o->usage, "http_requests", &u[1]);
-    nf_mp_get_int (o->usage, "tokens", &u[2]);
-    for (int k = 0; k < 3; k++)
+    static const char *const keys[] = {"quota_units", "http_requests", "tokens", "search_calls"};
+    int64_t u[4] = {0, 0, 0, 0};
+    bool any = false;
+    for (int k = 0; k < 4; k++) {
+        nf_mp_get_int (o->usage, keys[k], &u[k]);
         u[k] = u[k] > 0 && u[k] < INT32_MAX ? u[k] : 0;
-    if (u[0] || u[1] || u[2])
-        nf_buf_printf (arr, "%s[%lld,%lld,%lld,%lld]", arr->len ? "," : "", (long long) o->job_id,
-                       (long long) u[0], (long long) u[1], (long long) u[2]);
+        any |= u[k] != 0;
+    }
+    if (any)
+        nf_buf_printf (arr, "%s[%lld,%lld,%lld,%lld,%lld]", arr->len ? "," : "",
+                       (long long) o->job_id, (long long) u[0], (long long) u[1], (long long) u[2],
+                       (long long) u[3]);
 }
 
 /* Add the usage counters gathered in ARR to their jobs: one statement per
@@ -882,10 +886,11 @@ s_apply_usage (nf_store_t *self, nf_buf_t *arr)
     PGresult *res = nf_db_exec (
         self->db, "job_usage",
         "UPDATE nf_jobs j SET quota_units = quota_units + x.q, http_requests = http_requests + "
-        "x.h, tokens = tokens + x.t FROM (SELECT (e->>0)::bigint AS id, sum((e->>1)::bigint) AS "
-        "q, sum((e->>2)::bigint) AS h, sum((e->>3)::bigint) AS t FROM "
-        "jsonb_array_elements($1::jsonb) "
-        "e GROUP BY 1) x WHERE j.id = x.id",
+        "x.h, tokens = tokens + x.t, search_calls = search_calls + x.s FROM (SELECT "
+        "(e->>0)::bigint "
+        "AS id, sum((e->>1)::bigint) AS q, sum((e->>2)::bigint) AS h, sum((e->>3)::bigint) AS t, "
+        "sum(coalesce((e->>4)::bigint, 0)) AS s FROM jsonb_array_elements($1::jsonb) e GROUP BY 1) "
+        "x WHERE j.id = x.id",
         1, params);
     nf_buf_free (&doc);
     PQclear (res);
@@ -1580,6 +1585,26 @@ s_submit (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
     if (top_n > count)
         nf_buf_printf (&errors, "%soptions.top_n: %lld is more than count %lld",
                        errors.len ? "; " : "", (long long) top_n, (long long) count);
+    /* One day's Data API budget (Google's quota model: search.list calls in a
+       bucket of their own, at most 50 results a call; videos.list and
+       channels.list a unit per call of up to 50 ids). */
+    bool youtube = !src || src->type != MSGPACK_OBJECT_STR || nf_mp_is_str (src, "youtube");
+    int64_t calls = (count + 49) / 50, units = 2 * calls;
+    if (youtube && self->opts.search_calls_per_day > 0 && calls > self->opts.search_calls_per_day)
+        nf_buf_printf (&errors,
+                       "%soptions.count: %lld videos need at least %lld search.list calls (50 "
+                       "results a call) and the daily budget NF_YOUTUBE_SEARCH_CALLS is %lld, "
+                       "enough for %lld videos a day",
+                       errors.len ? "; " : "", (long long) count, (long long) calls,
+                       (long long) self->opts.search_calls_per_day,
+                       (long long) self->opts.search_calls_per_day * 50);
+    if (youtube && self->opts.units_per_day > 0 && units > self->opts.units_per_day)
+        nf_buf_printf (
+            &errors,
+            "%soptions.count: %lld videos need up to %lld quota units (videos.list and "
+            "channels.list, 50 ids a unit) and the daily budget NF_YOUTUBE_UNITS is %lld",
+            errors.len ? "; " : "", (long long) count, (long long) units,
+            (long long) self->opts.units_per_day);
     if (top_n < self->opts.min_ready)
         nf_buf_printf (&errors,
                        "%soptions.top_n: %lld is fewer than NF_MIN_READY %lld, the fewest READY "
@@ -1659,7 +1684,8 @@ s_status (nf_store_t *self, const msgpack_object *req, nf_buf_t *reply)
         self->db, "status",
         "SELECT json_build_object('id', j.id, 'niche', j.niche, 'sub_niche', j.sub_niche, "
         "'status', j.status, 'reason', j.status_reason, 'phase', j.phase, 'priority', j.priority, "
-        "'target', j.target, 'options', j.options, 'quota_units', j.quota_units, 'http_requests', "
+        "'target', j.target, 'options', j.options, 'quota_units', j.quota_units, 'search_calls', "
+        "j.search_calls, 'http_requests', "
         "j.http_requests, 'tokens', j.tokens, 'last_error', j.last_error, 'created_at', "
         "j.created_at, 'updated_at', j.updated_at, 'finished_at', j.finished_at)::text, (SELECT "
         "coalesce(json_object_agg(state, n), '{}') FROM (SELECT state, count(*) AS n FROM "

@@ -27,15 +27,17 @@
 typedef struct nf_store_t nf_store_t;
 
 typedef struct {
-    const char *owner;       /* lease owner name (the broker id) */
-    int64_t lease_ms;        /* lease length */
-    int64_t max_attempts;    /* attempts per stage */
-    int64_t retry_base_ms;   /* first retry delay */
-    int64_t retry_max_ms;    /* retry delay cap */
-    int64_t min_ready;       /* READY videos needed to export */
-    int64_t max_active_jobs; /* admission limit */
-    const char *sources;     /* space list of the sources nf.submit accepts */
-    size_t max_frame;        /* largest task body to build */
+    const char *owner;            /* lease owner name (the broker id) */
+    int64_t lease_ms;             /* lease length */
+    int64_t max_attempts;         /* attempts per stage */
+    int64_t retry_base_ms;        /* first retry delay */
+    int64_t retry_max_ms;         /* retry delay cap */
+    int64_t min_ready;            /* READY videos needed to export */
+    int64_t max_active_jobs;      /* admission limit */
+    const char *sources;          /* space list of the sources nf.submit accepts */
+    int64_t search_calls_per_day; /* Data API search.list calls a day (0: unchecked) */
+    int64_t units_per_day;        /* Data API units a day for the list calls (0: unchecked) */
+    size_t max_frame;             /* largest task body to build */
 } nf_store_opts_t;
 
 /* A claimed task (ownership of video_id and body passes to the callback). */

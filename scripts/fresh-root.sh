@@ -98,6 +98,7 @@ echo "fresh-root: test.sh took $(( $(date +%s) - t )) s"'
 unshare -m --propagation private bash -c '
   set -e
   root=$1
+  mount --bind "$root" "$root"   # / a mount point of its own, as ip netns needs (make-rslave /)
   mount -t proc proc "$root/proc"
   mount --rbind /sys "$root/sys"
   mount --rbind /dev "$root/dev"

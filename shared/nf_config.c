@@ -75,6 +75,14 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                                 "jobs admitted (pending to queued) at once, by priority"},
     [NF_CFG_MIN_READY] = {"min-ready", "NF_MIN_READY", NF_T_INT, 0, 100000, NF_PROG_BROKER, "5",
                           "READY videos a job needs to export; fewer ends it failed"},
+    [NF_CFG_YOUTUBE_SEARCH_CALLS] = {"youtube-search-calls", "NF_YOUTUBE_SEARCH_CALLS", NF_T_INT, 0,
+                                     100000000, NF_PROG_BROKER, "100",
+                                     "search.list calls the API key may make a day (Google's own "
+                                     "bucket); a job needing more is refused; 0: unchecked"},
+    [NF_CFG_YOUTUBE_UNITS] = {"youtube-units", "NF_YOUTUBE_UNITS", NF_T_INT, 0, 1000000000,
+                              NF_PROG_BROKER, "10000",
+                              "Data API units a day for videos.list and channels.list (1 a call "
+                              "of 50 ids); a job needing more is refused; 0: unchecked"},
     [NF_CFG_SOURCES] = {"sources", "NF_SOURCES", NF_T_STR, 0, 0, NF_PROG_BROKER,
                         "youtube template:simsite",
                         "space list of the discovery sources nf.submit accepts (template:NAME "

@@ -725,7 +725,9 @@ s_cmd_status (s_ctx_t *ctx, int64_t job)
             {
                 printf ("  rejected %s: %lld\n", k, (long long) json_integer_value (v));
             }
-            printf ("  usage: %lld quota units, %lld HTTP requests, %lld LLM tokens\n",
+            printf ("  usage: %lld search calls, %lld quota units, %lld HTTP requests, %lld LLM "
+                    "tokens\n",
+                    (long long) json_integer_value (json_object_get (j, "search_calls")),
                     (long long) json_integer_value (json_object_get (j, "quota_units")),
                     (long long) json_integer_value (json_object_get (j, "http_requests")),
                     (long long) json_integer_value (json_object_get (j, "tokens")));

@@ -252,11 +252,18 @@ def test_faults():
 
 
 def test_quota():
-    c = Cluster("scr_quota", 26340)
+    """Google's quota model: search.list calls in a bucket of their own, list calls in
+    units. A job that one day's budget cannot reach is refused with the arithmetic;
+    one that meets the simulator's own limit stops discovery with what it found."""
+    c = Cluster("scr_quota", 26340, NF_YOUTUBE_SEARCH_CALLS="4")
     try:
-        sim = Sim(c, 26345, "--catalog", "500", "--quota", "250")
+        sim = Sim(c, 26345, "--catalog", "500", "--search-calls", "2")
         c.start_broker()
         scrapers(c, sim, scrape=False)
+        r = c.request("nf.submit", {"v": 1, "niche": "vanlife", "options": {"count": 250}})
+        check(r["ok"] is False and "options.count: 250 videos need at least 5 search.list calls (50 "
+              "results a call) and the daily budget NF_YOUTUBE_SEARCH_CALLS is 4, enough for 200 videos "
+              "a day" in r["error"], "refused with the arithmetic", r)
         job = c.submit("vanlife", count=200)
         rows = discovered(c, job)
         check(0 < len(rows) < 200, "discovery stopped early with what it had", len(rows))
@@ -267,7 +274,11 @@ def test_quota():
         check(c.query1("SELECT count(*) FROM nf_processing_log WHERE job_id = %s AND message "
                        "LIKE 'quotaExceeded%%'", job) == 1, "logged once")
         eq(c.query1("SELECT attempts FROM nf_jobs WHERE id = %s", job), 0, "no retries burnt")
-        check(sim.stats()["quota_refused"] >= 1, "the simulator refused a request")
+        s = sim.stats()
+        check(s["quota_refused"] >= 1, "the simulator refused a request")
+        eq(c.query("SELECT search_calls, quota_units FROM nf_jobs WHERE id = %s", job)[0],
+           (s["search_calls"], s["quota_used"]), "search calls and units counted apart, as the API did")
+        eq(s["search_calls"], 2, "two search calls, the simulator's budget")
     finally:
         c.stop()
 

@@ -1,9 +1,10 @@
 /*  nf-ytsim: a simulator of the YouTube endpoints nf-scraper uses, for
     tests, benchmarks and the offline demo. Serves
 
-      GET /youtube/v3/search    search.list   (100 quota units)
-      GET /youtube/v3/videos    videos.list   (1 unit)
-      GET /youtube/v3/channels  channels.list (1 unit)
+      GET /youtube/v3/search    search.list   (a call of its own daily bucket,
+                                --search-calls, as Google counts it today)
+      GET /youtube/v3/videos    videos.list   (1 unit of --quota)
+      GET /youtube/v3/channels  channels.list (1 unit of --quota)
       POST /youtubei/v1/player  the innertube player API: per client (the body's
                                 context.client.clientName), WEB's caption
                                 tracks gated (exp=xpe), every other client's
@@ -92,7 +93,8 @@ typedef struct {
     int threads;
     int latency_ms, jitter_ms;
     int retry_after;
-    long quota;          /* daily units, 0: unlimited */
+    long quota;          /* daily units of the list calls, 0: unlimited */
+    long search_calls;   /* daily search.list calls, 0: unlimited */
     const char *api_key; /* required key, or NULL */
     bool legacy;         /* --legacy: the YouTube of before 2025 */
     long url_ttl_s;      /* --url-ttl: signed URLs expire this long after they are made */
@@ -106,6 +108,7 @@ typedef struct {
     } queries[MAX_QUERIES];
     atomic_ulong seq; /* request sequence: drives fault choice */
     atomic_long quota_used;
+    atomic_long search_used;
     atomic_ulong requests[P_COUNT];
     atomic_ulong faults_served[F_COUNT];
     atomic_ulong not_modified, proxied, quota_refused;
@@ -291,16 +294,23 @@ s_origin (struct MHD_Connection *c, char *out, size_t cap)
 
 /* ---- quota -------------------------------------------------------------------- */
 
+/* Take UNITS from a daily bucket (USED against CAP, 0: unlimited). */
 static bool
-s_charge (s_sim_t *sim, long units)
+s_take (s_sim_t *sim, atomic_long *used, long cap, long units)
 {
-    long used = atomic_fetch_add (&sim->quota_used, units) + units;
-    if (sim->quota > 0 && used > sim->quota) {
-        atomic_fetch_sub (&sim->quota_used, units);
+    long now = atomic_fetch_add (used, units) + units;
+    if (cap > 0 && now > cap) {
+        atomic_fetch_sub (used, units);
         sim->quota_refused++;
         return false;
     }
     return true;
+}
+
+static bool
+s_charge (s_sim_t *sim, long units)
+{
+    return s_take (sim, &sim->quota_used, sim->quota, units);
 }
 
 static enum MHD_Result
@@ -361,7 +371,7 @@ s_search (s_sim_t *sim, struct MHD_Connection *c)
             return s_api_error (c, 400, "invalidPageToken", "youtube.parameter",
                                 "The request specifies an invalid page token.");
     }
-    if (!s_charge (sim, 100))
+    if (!s_take (sim, &sim->search_used, sim->search_calls, 1))
         return s_quota_exceeded (c);
     uint64_t tag = nf_yt_query_tag (&sim->world, q);
     s_remember (sim, tag, q);
@@ -1032,11 +1042,13 @@ s_stats (s_sim_t *sim, struct MHD_Connection *c, bool reset)
                                     (json_int_t) sim->tt_gated, "expired",
                                     (json_int_t) sim->tt_expired));
     json_object_set_new (doc, "consent_pages", json_integer ((json_int_t) sim->consent_pages));
+    json_object_set_new (doc, "search_calls", json_integer ((json_int_t) sim->search_used));
     json_object_set_new (doc, "legacy", json_boolean (sim->legacy));
     if (reset) {
         sim->tt_signed = sim->tt_unsigned = sim->tt_gated = sim->tt_expired = 0;
         sim->consent_pages = 0;
         sim->quota_used = 0;
+        sim->search_used = 0;
         sim->quota_refused = 0;
         sim->not_modified = 0;
         sim->proxied = 0;
@@ -1265,7 +1277,8 @@ s_usage (FILE *out)
         "connection\n"
         "  --latency-ms N         fixed delay before each answer\n"
         "  --jitter-ms N          random extra delay in [0, N)\n"
-        "  --quota N              daily quota units (search 100, videos/channels 1); 0: none\n"
+        "  --quota N              daily units of videos.list/channels.list (1 a call); 0: none\n"
+        "  --search-calls N       daily search.list calls (a bucket of their own); 0: none\n"
         "  --api-key KEY          refuse API requests without this key (400 keyInvalid)\n"
         "  --retry-after S        Retry-After seconds of injected 429s (default 1)\n"
         "  --url-ttl S            signed caption URLs expire S seconds after they are made\n"
@@ -1376,6 +1389,8 @@ main (int argc, char **argv)
             bad = s_int_arg (v, 0, 600000, &n), sim.jitter_ms = (int) n;
         else if (strcmp (a, "--quota") == 0)
             bad = s_int_arg (v, 0, LONG_MAX, &n), sim.quota = n;
+        else if (strcmp (a, "--search-calls") == 0)
+            bad = s_int_arg (v, 0, LONG_MAX, &n), sim.search_calls = n;
         else if (strcmp (a, "--url-ttl") == 0)
             bad = s_int_arg (v, 0, 7 * 86400, &n), sim.url_ttl_s = n;
         else if (strcmp (a, "--retry-after") == 0)

@@ -7,6 +7,7 @@
 #include "nf_analyze.h"
 #include "nf_log.h"
 #include "nf_worker.h"
+#include "nf_youtube.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -47,8 +48,8 @@ s_candidate (const msgpack_object *v, double reference, nf_candidate_t *c)
     if (nf_mp_get_bool (meta, "is_short", &is_short))
         c->is_short = is_short;
     else
-        c->is_short =
-            nf_mp_get_num (meta, "duration_s", &duration) && duration > 0 && duration <= 60;
+        c->is_short = nf_mp_get_num (meta, "duration_s", &duration) && duration > 0
+                      && duration <= NF_YT_SHORT_MAX_S;
     bool hidden = false;
     nf_mp_get_bool (ch, "hidden_subscribers", &hidden);
     c->has_subscribers = !hidden && nf_mp_get_num (ch, "subscribers", &c->subscribers);

@@ -384,6 +384,7 @@ s_metadata (const nf_task_t *task, size_t outliers, s_kvs_t *kv)
             double n = e->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (double) e->val.via.u64 : 0;
             s_kv_add (kv, label, NULL, n);
         }
+    s_kv_add (kv, "YouTube search.list calls", NULL, s_count (stats, "search_calls"));
     s_kv_add (kv, "YouTube API quota units", NULL, s_count (stats, "quota_units"));
     s_kv_add (kv, "HTTP requests", NULL, s_count (stats, "http_requests"));
     s_kv_add (kv, "LLM tokens", NULL, s_count (stats, "tokens"));

@@ -101,8 +101,9 @@ s_usage (nf_result_t *result, const nf_usage_t *u)
 {
     msgpack_packer pk;
     nf_result_usage_packer (result, &pk);
-    msgpack_pack_map (&pk, 2);
+    msgpack_pack_map (&pk, 3);
     nf_pk_kv_int (&pk, "quota_units", u->quota_units);
+    nf_pk_kv_int (&pk, "search_calls", u->search_calls);
     nf_pk_kv_int (&pk, "http_requests", u->http_requests);
 }
 
@@ -111,7 +112,7 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
 {
     s_app_t *app = arg;
     json_t *job = s_json (task->job), *input = s_json (task->input);
-    nf_usage_t usage = {0, 0};
+    nf_usage_t usage = {0, 0, 0};
     nf_outcome_t out;
     msgpack_packer pk;
     if (strcmp (app->stage, "discover") == 0) {
@@ -127,11 +128,11 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
             nf_pk_json (&pk, channels);
             if (out.note[0])
                 nf_pk_kv_str (&pk, "note", out.note);
-            nf_info ("job %lld: discovered %zu videos, %zu channels (%lld requests, %lld quota "
-                     "units)%s%s",
+            nf_info ("job %lld: discovered %zu videos, %zu channels (%lld requests, %lld "
+                     "search calls, %lld quota units)%s%s",
                      (long long) task->job_id, json_array_size (videos), json_array_size (channels),
-                     (long long) usage.http_requests, (long long) usage.quota_units,
-                     out.note[0] ? ": " : "", out.note);
+                     (long long) usage.http_requests, (long long) usage.search_calls,
+                     (long long) usage.quota_units, out.note[0] ? ": " : "", out.note);
         }
         json_decref (videos);
         json_decref (channels);

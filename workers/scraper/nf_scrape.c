@@ -16,8 +16,7 @@ extern const char *const nf_templates[];
 extern const int nf_templates_count;
 static const char *const s_template_names[] = {"youtube_watch", "simsite", "youtube_clients"};
 
-#define BATCH        50
-#define SEARCH_UNITS 100
+#define BATCH 50
 
 /* Not ok: PREFIX then DETAIL. */
 static void
@@ -154,16 +153,23 @@ s_list_url (nf_scraper_t *s, const char *path, const json_t *ids, size_t at, siz
     nf_buf_free (&list);
 }
 
-/* An API GET: counts usage, maps errors. 0 with R's body, or -1 with OUT
-   set (quota: *QUOTA true and OUT left ok for the caller to decide). */
+/* An API GET: counts usage, maps errors. Google's quota model: search.list
+   calls have a daily bucket of their own (SEARCH), every other call costs a
+   unit of the 10,000-unit bucket; a cache hit costs neither. 0 with R's
+   body, or -1 with OUT set (quota: *QUOTA true and OUT left ok for the
+   caller to decide). */
 static int
-s_api_get (nf_scraper_t *s, const char *url, int units, nf_http_resp_t *r, nf_usage_t *usage,
+s_api_get (nf_scraper_t *s, const char *url, bool search, nf_http_resp_t *r, nf_usage_t *usage,
            nf_outcome_t *out, bool *quota)
 {
     nf_http_class_t k = nf_http_get (s->http, url, r);
     usage->http_requests += r->requests;
-    if (k == NF_HTTP_OK && !r->from_cache)
-        usage->quota_units += units;
+    if (k == NF_HTTP_OK && !r->from_cache) {
+        if (search)
+            usage->search_calls++;
+        else
+            usage->quota_units++;
+    }
     if (k == NF_HTTP_OK)
         return 0;
     char reason[64];
@@ -243,7 +249,7 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
             s_param (&url, "videoDuration",
                      format && strcmp (format, "short") == 0 ? "short" : NULL);
             s_param (&url, "key", s->api_key);
-            if (s_api_get (s, url.data, SEARCH_UNITS, &r, usage, out, &quota) != 0)
+            if (s_api_get (s, url.data, true, &r, usage, out, &quota) != 0)
                 break;
             json_t *page = json_array ();
             char err[256];
@@ -272,7 +278,7 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
         for (size_t at = cursor; at < end; at += BATCH) {
             size_t stop = at + BATCH < end ? at + BATCH : end;
             s_list_url (s, "videos?part=snippet,statistics,contentDetails", ids, at, stop, &url);
-            if (s_api_get (s, url.data, 1, &r, usage, out, &lookup_quota) != 0)
+            if (s_api_get (s, url.data, false, &r, usage, out, &lookup_quota) != 0)
                 break;
             size_t before_n = json_array_size (videos);
             char err[256];
@@ -301,7 +307,7 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
         size_t stop =
             at + BATCH < json_array_size (chan_ids) ? at + BATCH : json_array_size (chan_ids);
         s_list_url (s, "channels?part=snippet,statistics", chan_ids, at, stop, &url);
-        if (s_api_get (s, url.data, 1, &r, usage, out, &channel_quota) != 0)
+        if (s_api_get (s, url.data, false, &r, usage, out, &channel_quota) != 0)
             break;
         char err[256];
         if (nf_yt_parse_channels (r.body.data, r.body.len, channels, err, sizeof err) != 0) {
@@ -362,9 +368,9 @@ s_item_meta (const json_t *fields, const char *url, const char *source, json_t *
     }
     const json_t *d = json_object_get (fields, "duration_s");
     if (json_is_integer (d))
-        json_object_set_new (
-            meta, "is_short",
-            json_boolean (json_integer_value (d) > 0 && json_integer_value (d) <= 60));
+        json_object_set_new (meta, "is_short",
+                             json_boolean (json_integer_value (d) > 0
+                                           && json_integer_value (d) <= NF_YT_SHORT_MAX_S));
     json_object_set_new (meta, "url", json_string (url));
     json_object_set_new (meta, "source", json_string (source));
     json_object_set (meta, "template_matched", json_object_get (fields, "_matched"));

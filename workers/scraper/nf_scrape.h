@@ -47,7 +47,8 @@ typedef struct {
 } nf_scraper_t;
 
 typedef struct {
-    int64_t quota_units;   /* Data API units spent (cache hits cost none) */
+    int64_t quota_units;   /* Data API units spent: list calls (cache hits cost none) */
+    int64_t search_calls;  /* search.list calls: a daily bucket of their own */
     int64_t http_requests; /* requests that went to the network */
 } nf_usage_t;
 

@@ -149,7 +149,8 @@ nf_yt_parse_videos (const char *body, size_t len, const char *web_url, json_t *o
         long secs = nf_duration_parse (json_string_value (json_object_get (cd, "duration")));
         if (secs >= 0) {
             json_object_set_new (meta, "duration_s", json_integer (secs));
-            json_object_set_new (meta, "is_short", json_boolean (secs > 0 && secs <= 60));
+            json_object_set_new (meta, "is_short",
+                                 json_boolean (secs > 0 && secs <= NF_YT_SHORT_MAX_S));
         }
         const char *cap = json_string_value (json_object_get (cd, "caption"));
         if (cap)

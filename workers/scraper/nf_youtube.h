@@ -12,6 +12,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The longest a Short is, in seconds (3 minutes since October 2024). */
+#define NF_YT_SHORT_MAX_S 180
+
 /* Bytes of `description` kept in meta (cut at a character boundary). */
 #define NF_YT_DESCRIPTION_MAX 1000
 
