@@ -1,6 +1,6 @@
 """nf-submit end to end and the broker's metrics endpoint (issue: the tools
 people drive nicheflow with). Run one: test_tools.py NAME."""
-import os, re, shutil, signal, subprocess, tempfile, time, urllib.error, urllib.request
+import os, re, shutil, signal, socket, subprocess, tempfile, time, urllib.error, urllib.request
 
 from harness import BUILD, SRC, Cluster, check, eq, run
 
@@ -397,8 +397,16 @@ def by_hand():
     check(lines[0].startswith("bash scripts/deps.sh"), "the block starts with the build", lines[0])
     work = tempfile.mkdtemp(prefix="nf-byhand-")
     pgdir = os.path.join(work, "pg")
+    # Free ports in place of the README's 55432 and 8089, so a server someone left
+    # on those cannot fail the test (it failed once so in CI).
+    def free_port():
+        with socket.socket() as so:
+            so.bind(("127.0.0.1", 0))
+            return so.getsockname()[1]
+    pg_port, sim_port = str(free_port()), str(free_port())
     script = "\n".join(l.replace("build/", f"{BUILD}/").replace("tests/pg.sh", f"{SRC}/tests/pg.sh")
-                       .replace("/tmp/nfpg", pgdir) for l in lines[1:])
+                       .replace("/tmp/nfpg", pgdir).replace("55432", pg_port).replace("8089", sim_port)
+                       for l in lines[1:])
     env = {k: v for k, v in os.environ.items() if not k.startswith("NF_")}
     # Its own process group, so that whatever a failed run leaves behind is ended.
     p = subprocess.Popen(["bash", "-c", "set -e\n" + script], cwd=work, env=env, stdout=subprocess.PIPE,
