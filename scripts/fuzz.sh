@@ -21,7 +21,9 @@ cmake --build "$build" -j"$(nproc)" --target fuzz_all nf-ytsim >/dev/null
 
 echo "== seeds from nf-ytsim (127.0.0.1:$port)"
 rm -rf "$build/seeds"
-ASAN_OPTIONS=detect_leaks=0 "$build/tools/nf-ytsim" --port "$port" --seed 3 --catalog 500 \
+# --legacy: the old YouTube answers unsigned timed text and ungated watch pages,
+# which gives the parsers real bodies to start from (today's answers them empty).
+ASAN_OPTIONS=detect_leaks=0 "$build/tools/nf-ytsim" --port "$port" --seed 3 --catalog 500 --legacy \
   >"$build/ytsim.log" 2>&1 &
 sim=$!
 trap 'kill "$sim" 2>/dev/null || true; wait "$sim" 2>/dev/null || true' EXIT
