@@ -65,16 +65,17 @@ echo "== fuzz (${NF_FUZZ_SECONDS:-30}s per target)"
 bash scripts/fuzz.sh "${NF_FUZZ_SECONDS:-30}"
 
 # The README's two commands again, in a fresh debootstrapped Debian 12 with
-# the clone under /root (scripts/fresh-root.sh), when asked with NF_FRESH=1;
-# never from inside that root itself. Not yet in CI: inside the root,
-# deploy.multihost failed once under ASan (issue 20).
+# the clone under /root (scripts/fresh-root.sh): in CI (CI=true) and when
+# asked with NF_FRESH=1; NF_FRESH=0 skips it; never from inside that root.
+fresh=${NF_FRESH:-}
+[ -n "$fresh" ] || { [ "${CI:-}" = true ] && fresh=1 || fresh=0; }
 if [ "${NF_FRESH_ROOT:-0}" = 1 ]; then
   :
-elif [ "${NF_FRESH:-0}" = 1 ]; then
+elif [ "$fresh" = 1 ]; then
   echo "== fresh root: the README's commands in a fresh Debian 12 (scripts/fresh-root.sh)"
   t=$(date +%s)
   bash scripts/fresh-root.sh
   echo "fresh root: $(( $(date +%s) - t )) s"
 else
-  echo "== fresh root: skipped (runs with NF_FRESH=1)"
+  echo "== fresh root: skipped (CI=true or NF_FRESH=1 runs it)"
 fi
