@@ -2,6 +2,7 @@
 #include "nf_broker.h"
 #include "nf_config.h"
 #include "nf_log.h"
+#include "nf_states.h"
 #include "nf_version.h"
 
 #include <czmq.h>
@@ -20,6 +21,11 @@ main (int argc, char **argv)
     }
     if (nf_config_argc (config) == 1 && strcmp (nf_config_arg (config, 0), "config-table") == 0) {
         nf_config_print_markdown (stdout); /* the README's table: every program's settings */
+        nf_config_destroy (&config);
+        return 0;
+    }
+    if (nf_config_argc (config) == 1 && strcmp (nf_config_arg (config, 0), "states-table") == 0) {
+        nf_states_print_markdown (stdout); /* the README's tables: stages, job statuses */
         nf_config_destroy (&config);
         return 0;
     }

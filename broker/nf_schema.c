@@ -2,6 +2,8 @@
     nf_migrations.c (one string per file, in order). */
 #include "nf_schema.h"
 #include "nf_log.h"
+#include "nf_states.h"
+#include "nf_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,78 @@ int
 nf_schema_latest (void)
 {
     return nf_migrations_count;
+}
+
+/* One CHECK constraint NAME on TABLE: COLUMN is one of the N names of
+   NAMES (or NULL when NULLABLE). The list is kept as the constraint's
+   comment; when the table of nf_states.c says otherwise (a stage or a
+   status was added) the constraint is replaced, in one transaction, and
+   the rows are checked against the new list. 0 or -1. */
+static int
+s_check_names (nf_db_t *db, const char *table, const char *column, bool nullable, const char *name,
+               const char *const *names, size_t n)
+{
+    nf_buf_t list, sql;
+    nf_buf_init (&list);
+    nf_buf_init (&sql);
+    nf_buf_puts (&list, "{");
+    for (size_t i = 0; i < n; i++)
+        nf_buf_printf (&list, "%s%s", i ? "," : "", names[i]);
+    nf_buf_puts (&list, "}");
+    const char *params[] = {name, list.data};
+    PGresult *res = nf_db_exec (db, "schema_check",
+                                "SELECT 1 FROM pg_constraint WHERE conname = $1 AND "
+                                "obj_description(oid, 'pg_constraint') = $2",
+                                2, params);
+    int rc = res ? 0 : -1;
+    if (res && PQntuples (res) == 0) {
+        /* The names are the table's constants, never input. */
+        nf_buf_printf (&sql,
+                       "BEGIN; ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s; ALTER TABLE %s ADD "
+                       "CONSTRAINT %s CHECK (%s%s%s = ANY ('%s'::text[])); COMMENT ON "
+                       "CONSTRAINT %s ON %s IS '%s'; COMMIT",
+                       table, name, table, name, nullable ? column : "",
+                       nullable ? " IS NULL OR " : "", column, list.data, name, table, list.data);
+        if (nf_db_command (db, sql.data) != 0) {
+            nf_error ("schema: constraint %s: %s", name, nf_db_error (db));
+            nf_db_rollback (db);
+            rc = -1;
+        }
+        else
+            nf_info ("schema: %s.%s must be one of %s", table, column, list.data);
+    }
+    PQclear (res);
+    nf_buf_free (&list);
+    nf_buf_free (&sql);
+    return rc;
+}
+
+/* The state machine of nf_states.c as CHECK constraints: video states
+   (and the state a FAILED video came from), job statuses, job phases. */
+static int
+s_check_states (nf_db_t *db)
+{
+    size_t nv, nj, ns;
+    const char *const *states = nf_video_states (&nv);
+    const nf_job_status_t *jobs = nf_job_statuses (&nj);
+    const nf_stage_t *stages = nf_stages (&ns);
+    const char *statuses[32], *phases[32];
+    size_t np = 0;
+    for (size_t i = 0; i < nj && i < 32; i++)
+        statuses[i] = jobs[i].name;
+    for (size_t i = 0; i < ns && np < 31; i++)
+        if (stages[i].scope == NF_SCOPE_JOB)
+            phases[np++] = stages[i].service;
+    phases[np++] = NF_PHASE_DONE;
+    return s_check_names (db, "nf_videos", "state", false, "nf_videos_state_known", states, nv)
+                   || s_check_names (db, "nf_videos", "failed_from", true,
+                                     "nf_videos_failed_from_known", states, nv)
+                   || s_check_names (db, "nf_jobs", "status", false, "nf_jobs_status_known",
+                                     statuses, nj < 32 ? nj : 32)
+                   || s_check_names (db, "nf_jobs", "phase", false, "nf_jobs_phase_known", phases,
+                                     np)
+               ? -1
+               : 0;
 }
 
 int
@@ -56,7 +130,7 @@ nf_schema_migrate (nf_db_t *db)
         PQclear (res);
         nf_info ("schema: applied migration %d", v);
     }
-    rc = 0;
+    rc = s_check_states (db);
 done:
     nf_db_command (db, "SELECT pg_advisory_unlock(" NF_SCHEMA_LOCK ")");
     return rc;

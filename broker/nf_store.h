@@ -1,24 +1,30 @@
-/*  nf_store: the broker's view of PostgreSQL. All pipeline SQL lives here,
-    generated once from the stage table (shared/nf_states.c):
+/*  nf_store: the broker's view of PostgreSQL. All pipeline SQL lives in
+    the store's files (one per role and thread: nf_store_int.h lists them),
+    the stage statements generated once from the stage table
+    (shared/nf_states.c) by nf_sql.c:
 
-    * the cycle, ONE transaction per broker loop turn:
+    * the cycle (nf_cycle.c, cycle thread), ONE transaction per cycle:
       - apply: a batch of worker outcomes, one statement per (stage,
         outcome kind), each fenced by compare-and-set on the lease token of
         an unexpired lease, with a history row per applied transition;
       - claims: a batch of due work per stage that needs it, FOR UPDATE SKIP
         LOCKED, stamped with a lease (token, owner, expiry) and an attempt;
         returned as encoded task bodies;
-    * the scheduler tick: admissions by priority, attempts exhausted,
-      barrier failures (too few READY), cancellations;
-    * the client services nf.submit, nf.status, nf.cancel, nf.retry,
-      nf.export, nf.list.
+    * the scheduler tick and the lease releases (nf_sched.c, main thread):
+      admissions by priority, attempts exhausted, barrier failures (too few
+      READY), cancellations;
+    * the client services (nf_services.c, main thread) nf.submit,
+      nf.status, nf.list, nf.cancel, nf.retry, nf.resume, nf.export.
 
-    Nothing here blocks on anything but the database; a transient database
-    failure returns -1 and leaves the caller's input untouched for a retry. */
+    A store belongs to one connection and so to one thread; the broker has
+    two. Nothing here blocks on anything but the database; a transient
+    database failure returns NF_ERR_DB (nf_err.h) and leaves the caller's
+    input untouched for a retry. */
 #ifndef NF_STORE_H
 #define NF_STORE_H
 
 #include "nf_db.h"
+#include "nf_err.h"
 #include "nf_proto.h"
 #include "nf_states.h"
 
@@ -87,13 +93,13 @@ void nf_store_destroy (nf_store_t **self_p);
    task, stopped them, and with prefetched claims most were never
    delivered. A task that kills its worker is still counted, by a running
    broker. */
-int nf_store_release_owned (nf_store_t *self);
+nf_err_t nf_store_release_owned (nf_store_t *self);
 
 /* After a reconnect: release this owner's leases except HELD (a text[]
    literal of the tokens the broker still has in memory). A claim whose
    commit succeeded but whose answer was lost with the connection leaves a
-   lease nobody holds; its attempt is given back. 0 or -1. */
-int nf_store_release_orphans (nf_store_t *self, const char *held);
+   lease nobody holds; its attempt is given back. NF_OK or NF_ERR_DB. */
+nf_err_t nf_store_release_orphans (nf_store_t *self, const char *held);
 
 typedef void (nf_claim_fn) (nf_claim_t *claim, void *arg);
 
@@ -121,25 +127,25 @@ typedef struct {
    can be claimed by that stage in the same commit. After the commit, FN is
    called for each claimed task (ownership of its video_id and body passes
    to FN) and the events are published.
-   Returns 0 on commit (the outcomes were consumed or, when fenced, dropped:
-   the caller frees them); -1 on a transient failure (nothing applied,
+   Returns NF_OK on commit (the outcomes were consumed or, when fenced, dropped:
+   the caller frees them); NF_ERR_DB on a transient failure (nothing applied,
    nothing claimed; try again later). A reply the database refuses for its
    data is isolated and stored as a permanent error of its task, so no
    batch can poison the broker; the claims then run in a transaction of
    their own. */
-int nf_store_cycle (nf_store_t *self, nf_outcome_t **outcomes, size_t n,
-                    const nf_release_t *releases, size_t r, nf_want_t *wants, size_t nw,
-                    nf_claim_fn *fn);
+nf_err_t nf_store_cycle (nf_store_t *self, nf_outcome_t **outcomes, size_t n,
+                         const nf_release_t *releases, size_t r, nf_want_t *wants, size_t nw,
+                         nf_claim_fn *fn);
 
 /* Scheduler work: admissions, exhausted attempts, barrier failures,
-   cancellations. 0 or -1. */
-int nf_store_tick (nf_store_t *self);
+   cancellations. NF_OK or NF_ERR_DB. */
+nf_err_t nf_store_tick (nf_store_t *self);
 
 /* Client services: REQUEST is the decoded body; the msgpack reply is
-   appended to REPLY. Returns 0 when a reply was produced (which may carry
-   ok=false and errors), -1 when the database was unavailable. */
-int nf_store_service (nf_store_t *self, const char *service, const msgpack_object *request,
-                      nf_buf_t *reply);
+   appended to REPLY. Returns NF_OK when a reply was produced (which may carry
+   ok=false and errors), NF_ERR_DB when the database was unavailable. */
+nf_err_t nf_store_service (nf_store_t *self, const char *service, const msgpack_object *request,
+                           nf_buf_t *reply);
 
 /* Counters for logs and metrics. */
 typedef struct {
@@ -152,8 +158,8 @@ typedef struct {
 const nf_store_stats_t *nf_store_stats (nf_store_t *self);
 
 /* Tasks claimable now (due, unleased, of an active job), per stage: FN is
-   called with each stage's service and count. 0, or -1 on a database error. */
+   called with each stage's service and count. NF_OK or NF_ERR_DB. */
 typedef void (nf_waiting_fn) (const char *service, int64_t n, void *arg);
-int nf_store_waiting (nf_store_t *self, nf_waiting_fn *fn, void *arg);
+nf_err_t nf_store_waiting (nf_store_t *self, nf_waiting_fn *fn, void *arg);
 
 #endif

@@ -464,6 +464,16 @@ nf_client_error_encode (nf_buf_t *out, const char *text)
 }
 
 void
+nf_client_request_int (nf_buf_t *out, const char *key, int64_t value)
+{
+    msgpack_packer pk;
+    nf_pk_init_buf (&pk, out);
+    msgpack_pack_map (&pk, 2);
+    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
+    nf_pk_kv_int (&pk, key, value);
+}
+
+void
 nf_reply_encode (nf_buf_t *out, const char *token, nf_reply_status_t status,
                  const char *reason_or_error, bool retryable, const void *output, size_t output_len,
                  const void *usage, size_t usage_len)

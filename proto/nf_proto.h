@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nf_util.h"
+#include "nf_buf.h"
 
 #define NF_PROTO_VERSION 1
 #define NF_MDPW          "MDPW01"
@@ -111,12 +111,16 @@ typedef struct {
 int nf_reply_decode (nf_msg_t *msg, nf_reply_t *reply, char *err, size_t errlen);
 const char *nf_reply_status_name (nf_reply_status_t status);
 
-/* Encode a reply: OUTPUT and USAGE are msgpack bytes of a map (or NULL).
-   The result is appended to OUT. */
 /* Encode the body of a refused client request: {v, ok: false, error: TEXT},
    appended to OUT. */
 void nf_client_error_encode (nf_buf_t *out, const char *text);
 
+/* Encode a client request of one integer field, {v, KEY: VALUE} (nf.status
+   {job_id}, nf.list {limit}), appended to OUT. */
+void nf_client_request_int (nf_buf_t *out, const char *key, int64_t value);
+
+/* Encode a reply: OUTPUT and USAGE are msgpack bytes of a map (or NULL).
+   The result is appended to OUT. */
 void nf_reply_encode (nf_buf_t *out, const char *token, nf_reply_status_t status,
                       const char *reason_or_error, bool retryable, const void *output,
                       size_t output_len, const void *usage, size_t usage_len);

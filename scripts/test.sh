@@ -13,15 +13,15 @@ bash scripts/deps.sh
 jobs=$(nproc)
 
 echo "== format (clang-format, .clang-format)"
-find shared proto broker workers tools tests fuzz bench -name '*.[ch]' -print0 \
+find base shared proto broker workers tools tests fuzz bench -name '*.[ch]' -print0 \
   | xargs -0 clang-format --dry-run --Werror
 
 echo "== lint (cppcheck)"
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-  --suppress=missingIncludeSystem -I shared -I proto -I broker \
+  --suppress=missingIncludeSystem -I base -I shared -I proto -I broker \
   -I workers/sanitizer -I workers/geo -I workers/analyst -I workers/exporter -I workers/architect \
   -I workers/scraper -I tools/ytsim -I fuzz \
-  shared proto broker workers tools fuzz tests/*.c
+  base shared proto broker workers tools fuzz tests/*.c
 
 run_suite() {
   local dir=$1; shift

@@ -2,6 +2,7 @@
 #include "nf_states.h"
 #include "nf_util.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define CHANNEL_JSON "(SELECT row_to_json(c) FROM nf_channels c WHERE c.channel_id = v.channel_id)"
@@ -15,7 +16,7 @@ static const nf_stage_t s_stages[] = {
      "tier1_validated,meta", false},
     {"analyze", NF_SCOPE_JOB, "VALIDATED", "OUTLIER",
      "'video_id', v.video_id, 'meta', v.meta, 'quality', v.quality, 'channel', " CHANNEL_JSON,
-     "scores,composite,rank", false},
+     "scores,composite,rank", false, "the top N become OUTLIER; the others stay VALIDATED"},
     {"architect", NF_SCOPE_VIDEO, "OUTLIER", "READY",
      "'meta', v.meta, 'clean_text', v.clean_text, 'quality', v.quality, 'scores', v.scores, "
      "'composite', v.composite, 'rank', v.rank, 'channel', " CHANNEL_JSON,
@@ -23,7 +24,7 @@ static const nf_stage_t s_stages[] = {
     {"export", NF_SCOPE_JOB, "READY", "EXPORTED",
      "'video_id', v.video_id, 'meta', v.meta, 'quality', v.quality, 'scores', v.scores, "
      "'composite', v.composite, 'rank', v.rank, 'ai', v.ai, 'channel', " CHANNEL_JSON,
-     "", true},
+     "", true, "needs NF_MIN_READY READY videos, or the job fails"},
 };
 
 static const nf_column_t s_columns[] = {
@@ -37,24 +38,29 @@ static const char *const s_video_states[] = {"DISCOVERED", "RAW",     "CLEANED",
                                              "VALIDATED",  "OUTLIER", "READY",
                                              "EXPORTED",   "FAILED",  "REJECTED"};
 
-static const char *const s_job_statuses[] = {"pending",    "queued",     "running",
-                                             "processing", "completed",  "partial",
-                                             "failed",     "cancelling", "cancelled"};
-
-/* Allowed job status changes: FROM -> any of TO (space separated). */
-static const struct {
-    const char *from;
-    const char *to;
-} s_job_moves[] = {
-    {"pending", "queued cancelling"},
-    {"queued", "running cancelling failed"},
-    {"running", "processing failed cancelling"},
-    {"processing", "completed partial failed cancelling"},
-    {"completed", "processing"},       /* nf.retry of its FAILED videos */
-    {"partial", "processing pending"}, /* nf.retry; nf.resume */
-    {"failed", "processing pending"},  /* nf.retry; nf.resume */
-    {"cancelling", "cancelled"},
-    {"cancelled", "pending"}, /* nf.resume */
+/* The job status machine: each status, what it means to the scheduler
+   (NF_JOBS_* flags) and the statuses it may move to. The broker's SQL
+   takes its status sets from here (nf_job_status_set). */
+static const nf_job_status_t s_jobs[] = {
+    {NF_JOB_PENDING, 0, NF_JOB_QUEUED " " NF_JOB_CANCELLING, "submitted, waiting for admission"},
+    {NF_JOB_QUEUED, NF_JOBS_ACTIVE | NF_JOBS_CLAIM_JOB,
+     NF_JOB_RUNNING " " NF_JOB_CANCELLING " " NF_JOB_FAILED, "admitted; its first stage is due"},
+    {NF_JOB_RUNNING, NF_JOBS_ACTIVE | NF_JOBS_CLAIM_JOB | NF_JOBS_CLAIM_VIDEO,
+     NF_JOB_PROCESSING " " NF_JOB_FAILED " " NF_JOB_CANCELLING, "its first stage is running"},
+    {NF_JOB_PROCESSING, NF_JOBS_ACTIVE | NF_JOBS_CLAIM_JOB | NF_JOBS_CLAIM_VIDEO,
+     NF_JOB_COMPLETED " " NF_JOB_PARTIAL " " NF_JOB_FAILED " " NF_JOB_CANCELLING,
+     "its videos are moving through the stages"},
+    /* nf.retry of its FAILED videos */
+    {NF_JOB_COMPLETED, NF_JOBS_FINAL, NF_JOB_PROCESSING,
+     "exported with the target number of outliers"},
+    /* nf.retry; nf.resume */
+    {NF_JOB_PARTIAL, NF_JOBS_FINAL, NF_JOB_PROCESSING " " NF_JOB_PENDING,
+     "exported with fewer outliers than the target"},
+    {NF_JOB_FAILED, NF_JOBS_FINAL, NF_JOB_PROCESSING " " NF_JOB_PENDING,
+     "a job stage failed, or too few videos were READY to export"},
+    {NF_JOB_CANCELLING, NF_JOBS_ACTIVE, NF_JOB_CANCELLED, "cancelled; in-flight work is dropped"},
+    /* nf.resume */
+    {NF_JOB_CANCELLED, NF_JOBS_FINAL, NF_JOB_PENDING, "cancelled"},
 };
 
 #define COUNT(a) (sizeof (a) / sizeof ((a)[0]))
@@ -115,39 +121,55 @@ nf_video_state_valid (const char *state)
     return false;
 }
 
-const char *const *
+const nf_job_status_t *
 nf_job_statuses (size_t *count)
 {
-    *count = COUNT (s_job_statuses);
-    return s_job_statuses;
+    *count = COUNT (s_jobs);
+    return s_jobs;
+}
+
+const nf_job_status_t *
+nf_job_status_find (const char *status)
+{
+    for (size_t i = 0; i < COUNT (s_jobs); i++)
+        if (status && strcmp (status, s_jobs[i].name) == 0)
+            return &s_jobs[i];
+    return NULL;
 }
 
 bool
 nf_job_status_valid (const char *status)
 {
-    for (size_t i = 0; i < COUNT (s_job_statuses); i++)
-        if (status && strcmp (status, s_job_statuses[i]) == 0)
-            return true;
-    return false;
+    return nf_job_status_find (status) != NULL;
 }
 
 bool
 nf_job_status_final (const char *status)
 {
-    return status
-           && (strcmp (status, "completed") == 0 || strcmp (status, "partial") == 0
-               || strcmp (status, "failed") == 0 || strcmp (status, "cancelled") == 0);
+    const nf_job_status_t *j = nf_job_status_find (status);
+    return j && (j->flags & NF_JOBS_FINAL);
 }
 
 bool
 nf_job_transition_ok (const char *from, const char *to)
 {
-    if (!from || !to)
-        return false;
-    for (size_t i = 0; i < COUNT (s_job_moves); i++)
-        if (strcmp (s_job_moves[i].from, from) == 0)
-            return nf_word_in (s_job_moves[i].to, to, strlen (to));
-    return false;
+    const nf_job_status_t *j = nf_job_status_find (from);
+    return j && to && nf_word_in (j->to, to, strlen (to));
+}
+
+size_t
+nf_job_status_set (unsigned flags, char *out, size_t outlen)
+{
+    nf_buf_t b;
+    nf_buf_init (&b);
+    size_t n = 0;
+    for (size_t i = 0; i < COUNT (s_jobs); i++)
+        if ((s_jobs[i].flags & flags) == flags)
+            nf_buf_printf (&b, "%s%s", n++ ? "," : "{", s_jobs[i].name);
+    nf_buf_puts (&b, n ? "}" : "{}");
+    snprintf (out, outlen, "%s", b.data);
+    nf_buf_free (&b);
+    return n;
 }
 
 const nf_column_t *
@@ -188,4 +210,39 @@ const char *
 nf_priority_name (int priority)
 {
     return priority >= 0 && priority < 4 ? s_priorities[priority] : "unknown";
+}
+
+void
+nf_states_print_markdown (FILE *out)
+{
+    fprintf (out, "| service | scope | state in | state out | note |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < COUNT (s_stages); i++) {
+        const nf_stage_t *st = &s_stages[i];
+        fprintf (out, "| %s | %s | %s | %s | %s |\n", st->service,
+                 st->scope == NF_SCOPE_VIDEO ? "video"
+                 : st->state_in              ? "job (barrier)"
+                                             : "job",
+                 st->state_in ? st->state_in : "(creates videos)", st->state_out,
+                 st->note ? st->note : "");
+    }
+    fprintf (out, "\n| job status | means | may move to |\n|---|---|---|\n");
+    for (size_t i = 0; i < COUNT (s_jobs); i++) {
+        fprintf (out, "| `%s` | %s | ", s_jobs[i].name, s_jobs[i].about);
+        const char *to = s_jobs[i].to;
+        while (*to) {
+            size_t n = strcspn (to, " ");
+            fprintf (out, "`%.*s`%s", (int) n, to, to[n] ? ", " : "");
+            to += n + (to[n] ? 1 : 0);
+        }
+        fprintf (out, " |\n");
+    }
+}
+
+void
+nf_job_statuses_print_help (FILE *out)
+{
+    fprintf (out, "Job statuses:\n");
+    for (size_t i = 0; i < COUNT (s_jobs); i++)
+        fprintf (out, "  %-11s %s\n", s_jobs[i].name, s_jobs[i].about);
+    fprintf (out, "\n");
 }

@@ -28,6 +28,7 @@ typedef struct {
     const char *reads;     /* json_build_object(...) arguments over `v` */
     const char *writes;    /* comma-separated nf_columns a reply may set */
     bool needs_min_ready;  /* job fails instead when fewer than min-ready are in state_in */
+    const char *note;      /* what else the stage does, for the README's table, or NULL */
 } nf_stage_t;
 
 /* Column kinds a reply may write; the broker type-checks replies against them. */
@@ -41,6 +42,17 @@ typedef struct {
 #define NF_STATE_FAILED   "FAILED"
 #define NF_STATE_REJECTED "REJECTED"
 #define NF_PHASE_DONE     "done"
+
+/* Job statuses (the rows of the job status table in nf_states.c). */
+#define NF_JOB_PENDING    "pending"
+#define NF_JOB_QUEUED     "queued"
+#define NF_JOB_RUNNING    "running"
+#define NF_JOB_PROCESSING "processing"
+#define NF_JOB_COMPLETED  "completed"
+#define NF_JOB_PARTIAL    "partial"
+#define NF_JOB_FAILED     "failed"
+#define NF_JOB_CANCELLING "cancelling"
+#define NF_JOB_CANCELLED  "cancelled"
 
 /* All stages in pipeline order. */
 const nf_stage_t *nf_stages (size_t *count);
@@ -57,11 +69,29 @@ size_t nf_stage_barrier (const nf_stage_t *stage, const char **states, size_t ma
 const char *const *nf_video_states (size_t *count);
 bool nf_video_state_valid (const char *state);
 
-/* Job statuses and their allowed changes. */
-const char *const *nf_job_statuses (size_t *count);
+/* The job status machine, one row a status. FLAGS say what the status
+   means to the scheduler; the broker's statements take their status sets
+   from them, and the database's CHECK constraint its list of names. */
+#define NF_JOBS_FINAL       1u /* finished: finished_at is set, nothing runs */
+#define NF_JOBS_ACTIVE      2u /* counts against NF_MAX_ACTIVE_JOBS */
+#define NF_JOBS_CLAIM_JOB   4u /* its job stages may be claimed */
+#define NF_JOBS_CLAIM_VIDEO 8u /* its per-video tasks may be claimed */
+
+typedef struct {
+    const char *name;  /* status */
+    unsigned flags;    /* NF_JOBS_* */
+    const char *to;    /* space-separated statuses it may move to */
+    const char *about; /* one line for the README and nf-submit's help */
+} nf_job_status_t;
+
+const nf_job_status_t *nf_job_statuses (size_t *count);
+const nf_job_status_t *nf_job_status_find (const char *status);
 bool nf_job_status_valid (const char *status);
 bool nf_job_status_final (const char *status);
 bool nf_job_transition_ok (const char *from, const char *to);
+/* The statuses that have every flag of FLAGS, as a text[] literal
+   ("{running,processing}") into OUT; returns how many. */
+size_t nf_job_status_set (unsigned flags, char *out, size_t outlen);
 
 /* Writable columns. */
 const nf_column_t *nf_column_find (const char *name);
@@ -71,5 +101,11 @@ bool nf_stage_writes (const nf_stage_t *stage, const char *column);
 /* Job priorities: "high" 0, "standard" 1, "bulk" 2, "background" 3; -1 if unknown. */
 int nf_priority_parse (const char *name);
 const char *nf_priority_name (int priority);
+
+/* The README's tables of the pipeline and the job statuses (markdown),
+   and the job statuses as plain lines for nf-submit's help. */
+#include <stdio.h>
+void nf_states_print_markdown (FILE *out);
+void nf_job_statuses_print_help (FILE *out);
 
 #endif

@@ -4,6 +4,7 @@
 #include "nf_client.h"
 #include "nf_curve.h"
 #include "nf_log.h"
+#include "nf_util.h"
 #include "nf_version.h"
 
 #include <czmq.h>

@@ -1,5 +1,6 @@
 /*  Unit tests of the nf library: proto codec, state table, util, config. */
 #include "nf_config.h"
+#include "nf_err.h"
 #include "nf_proto.h"
 #include "nf_states.h"
 #include "nf_test.h"
@@ -226,6 +227,46 @@ test_states (void)
     CHECK (nf_job_status_final ("failed") && !nf_job_status_final ("running"));
     CHECK_INT (nf_priority_parse ("bulk"), 2);
     CHECK_INT (nf_priority_parse ("urgent"), -1);
+    /* the job status machine: every move names a known status, every
+       status but the final ones can be cancelled or failed, and the status
+       sets the broker's SQL uses */
+    size_t nj;
+    const nf_job_status_t *jobs = nf_job_statuses (&nj);
+    CHECK_INT (nj, 9);
+    for (size_t i = 0; i < nj; i++) {
+        char list[128];
+        snprintf (list, sizeof list, "%s", jobs[i].to);
+        for (char *t = strtok (list, " "); t; t = strtok (NULL, " "))
+            CHECK (nf_job_status_valid (t));
+        CHECK (jobs[i].about && *jobs[i].about);
+        if (!(jobs[i].flags & NF_JOBS_FINAL) && strcmp (jobs[i].name, NF_JOB_CANCELLING) != 0)
+            CHECK (nf_job_transition_ok (jobs[i].name, NF_JOB_CANCELLING));
+    }
+    char set[256];
+    CHECK_INT (nf_job_status_set (NF_JOBS_CLAIM_VIDEO, set, sizeof set), 2);
+    CHECK_STR (set, "{running,processing}");
+    CHECK_INT (nf_job_status_set (NF_JOBS_ACTIVE, set, sizeof set), 4);
+    CHECK_STR (set, "{queued,running,processing,cancelling}");
+    CHECK_INT (nf_job_status_set (NF_JOBS_FINAL, set, sizeof set), 4);
+    CHECK_STR (set, "{completed,partial,failed,cancelled}");
+    CHECK_INT (nf_job_status_set (NF_JOBS_FINAL | NF_JOBS_ACTIVE, set, sizeof set), 0);
+    CHECK_STR (set, "{}");
+}
+
+/* nf_err: every code has its own sentence, and the numbers stay put. */
+static void
+test_errors (void)
+{
+    CHECK_INT (NF_OK, 0);
+    CHECK_INT (NF_ERR_DB, -1);
+    CHECK_INT (NF_ERR_DB_DATA, -2);
+    CHECK_STR (nf_strerror (NF_ERR_DB_DATA), "the database refused the data");
+    for (int a = NF_ERR_LAST; a <= NF_OK; a++) {
+        CHECK (strcmp (nf_strerror ((nf_err_t) a), "unknown error") != 0);
+        for (int b = NF_ERR_LAST; b < a; b++)
+            CHECK (strcmp (nf_strerror ((nf_err_t) a), nf_strerror ((nf_err_t) b)) != 0);
+    }
+    CHECK_STR (nf_strerror ((nf_err_t) (NF_ERR_LAST - 1)), "unknown error");
 }
 
 static void
@@ -261,5 +302,6 @@ main (void)
     test_backoff ();
     test_states ();
     test_config ();
+    test_errors ();
     return NF_TEST_END ();
 }

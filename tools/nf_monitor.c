@@ -17,6 +17,7 @@
 #include "nf_client.h"
 #include "nf_config.h"
 #include "nf_log.h"
+#include "nf_util.h"
 #include "nf_version.h"
 
 #include <curses.h>
@@ -67,14 +68,7 @@ s_call (s_mon_t *m, const char *service, int64_t job)
 {
     nf_buf_t body;
     nf_buf_init (&body);
-    msgpack_packer pk;
-    nf_pk_init_buf (&pk, &body);
-    msgpack_pack_map (&pk, 2);
-    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
-    if (job)
-        nf_pk_kv_int (&pk, "job_id", job);
-    else
-        nf_pk_kv_int (&pk, "limit", 12);
+    nf_client_request_int (&body, job ? "job_id" : "limit", job ? job : 12);
     nf_msg_t *reply = NULL;
     char err[256];
     int rc = nf_client_request (m->client, service, body.data, body.len, &reply, err, sizeof err);

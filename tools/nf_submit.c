@@ -6,6 +6,7 @@
 #include "nf_jobopts.h"
 #include "nf_log.h"
 #include "nf_states.h"
+#include "nf_util.h"
 #include "nf_version.h"
 
 #include <czmq.h>
@@ -100,13 +101,16 @@ s_job_request (s_ctx_t *ctx, const char *service, int64_t job, const char *forma
 {
     nf_buf_t body;
     nf_buf_init (&body);
-    msgpack_packer pk;
-    nf_pk_init_buf (&pk, &body);
-    msgpack_pack_map (&pk, format ? 3 : 2);
-    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
-    nf_pk_kv_int (&pk, "job_id", job);
-    if (format)
+    if (format) {
+        msgpack_packer pk;
+        nf_pk_init_buf (&pk, &body);
+        msgpack_pack_map (&pk, 3);
+        nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
+        nf_pk_kv_int (&pk, "job_id", job);
         nf_pk_kv_str (&pk, "format", format);
+    }
+    else
+        nf_client_request_int (&body, "job_id", job);
     int rc = s_request (ctx, service, &body, reply, quiet);
     nf_buf_free (&body);
     return rc;
@@ -757,11 +761,7 @@ s_cmd_list (s_ctx_t *ctx, int64_t limit)
 {
     nf_buf_t body;
     nf_buf_init (&body);
-    msgpack_packer pk;
-    nf_pk_init_buf (&pk, &body);
-    msgpack_pack_map (&pk, 2);
-    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
-    nf_pk_kv_int (&pk, "limit", limit);
+    nf_client_request_int (&body, "limit", limit);
     nf_msg_t *reply = NULL;
     int rc = s_request (ctx, "nf.list", &body, &reply, false);
     nf_buf_free (&body);
@@ -889,6 +889,7 @@ main (int argc, char **argv)
     if (nf_config_wants_help (config) || nargs == 0) {
         FILE *to = nf_config_wants_help (config) ? stdout : stderr;
         fputs (s_usage, to);
+        nf_job_statuses_print_help (to);
         nf_config_print_help (config, to);
         int rc = nf_config_wants_help (config) ? EXIT_OK : EXIT_USAGE;
         nf_config_destroy (&config);

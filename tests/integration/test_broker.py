@@ -283,6 +283,56 @@ def submit_validation():
         c.stop()
 
 
+def state_checks():
+    """The state machine of shared/nf_states.c as CHECK constraints: made at
+    start-up, left alone by a restart, made again when the list changed;
+    an unknown state, status or phase is refused by the database."""
+    import psycopg2
+    c = Cluster("states", 26670)
+    made = lambda: (open(c.broker.log).read().count("must be one of")  # noqa: E731
+                    if c.broker and os.path.exists(c.broker.log) else 0)
+    try:
+        log = os.path.join(c.logdir, "broker.log")
+        before = open(log).read().count("must be one of") if os.path.exists(log) else 0
+        c.start_broker()
+        rows = dict(c.query("SELECT conname, obj_description(oid, 'pg_constraint') FROM pg_constraint "
+                            "WHERE conname LIKE 'nf_%%_known'"))
+        eq(sorted(rows), ["nf_jobs_phase_known", "nf_jobs_status_known", "nf_videos_failed_from_known",
+                          "nf_videos_state_known"], "the four constraints")
+        eq(rows["nf_jobs_status_known"],
+           "{pending,queued,running,processing,completed,partial,failed,cancelling,cancelled}", "job statuses")
+        eq(rows["nf_jobs_phase_known"], "{discover,analyze,export,done}", "job phases: the job stages, then done")
+        check(rows["nf_videos_state_known"].startswith("{DISCOVERED,RAW,") and "FAILED" in rows["nf_videos_state_known"],
+              "video states", rows["nf_videos_state_known"])
+        job = c.submit("checks", count=5, top_n=5)
+        for sql in ("UPDATE nf_jobs SET status = 'paused' WHERE id = %s",
+                    "UPDATE nf_jobs SET phase = 'polish' WHERE id = %s",
+                    "INSERT INTO nf_videos (job_id, video_id, state) VALUES (%s, 'v1', 'LIMBO')",
+                    "INSERT INTO nf_videos (job_id, video_id, state, failed_from) VALUES (%s, 'v2', 'FAILED', 'LIMBO')"):
+            try:
+                c.query(sql, job)
+                raise AssertionError(f"accepted: {sql}")
+            except psycopg2.errors.CheckViolation:
+                pass
+        c.query("INSERT INTO nf_videos (job_id, video_id, state) VALUES (%s, 'v3', 'RAW')", job)
+        eq(c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s", job), 1, "a known state is accepted")
+        c.stop()
+        eq(made() - before, 4, "the first start made the four constraints")
+        # A stale list (as after a stage was added): the next start replaces it.
+        c.query("ALTER TABLE nf_jobs DROP CONSTRAINT nf_jobs_phase_known")
+        c.query("ALTER TABLE nf_jobs ADD CONSTRAINT nf_jobs_phase_known CHECK (phase = ANY ('{discover,done}'::text[]))")
+        c.query("COMMENT ON CONSTRAINT nf_jobs_phase_known ON nf_jobs IS '{discover,done}'")
+        c.procs = []
+        c.start_broker()
+        c.wait(lambda: c.query1("SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint "
+                                "WHERE conname = 'nf_jobs_phase_known'") == "{discover,analyze,export,done}",
+               10, "the stale constraint replaced")
+        c.stop()
+        eq(made() - before, 5, "only the stale one was made again")
+    finally:
+        c.stop()
+
+
 def cancel_and_retry():
     """Cancel drops in-flight work; a job below min-ready fails, nf.retry brings it home."""
     c = Cluster("cancelretry", 26200)
@@ -560,5 +610,5 @@ def curve():
 
 
 run({f.__name__: f for f in (full_pipeline, thousand_tasks, kill_worker, always_fails, crash_poison,
-                             kill_broker, late_reply, garbage_frames, pg_restart, submit_validation,
+                             kill_broker, late_reply, garbage_frames, pg_restart, submit_validation, state_checks,
                              cancel_and_retry, sigterm_drain, pub_events, priority_admission, curve)})

@@ -50,25 +50,47 @@ nf_yt_error_reason (const char *body, size_t len, char *out, size_t cap)
     json_decref (doc);
 }
 
-int
-nf_yt_parse_search (const char *body, size_t len, json_t *ids, char *next, size_t nextcap,
-                    char *err, size_t errlen)
+typedef void (s_item_fn) (const json_t *item, const char *id, void *arg);
+
+/* Load a Data API list answer and give each item with a usable id (1 to
+   63 bytes) to FN: the item's "id" string (videos.list, channels.list) or,
+   for a search (SEARCH), its "id.videoId". The document (the caller's to
+   free), or NULL with ERR when the answer is not a list. */
+static json_t *
+s_each_item (const char *body, size_t len, bool search, s_item_fn *fn, void *arg, char *err,
+             size_t errlen)
 {
     json_t *doc = s_load (body, len, err, errlen);
     const json_t *items = NULL;
     if (!doc || s_items (doc, &items, err, errlen) != 0) {
         json_decref (doc);
-        return -1;
+        return NULL;
     }
     size_t i;
     const json_t *it;
     json_array_foreach (items, i, it)
     {
-        const json_t *id = json_object_get (it, "id");
-        const char *vid = json_string_value (json_object_get (id, "videoId"));
-        if (vid && *vid && strlen (vid) < 64)
-            json_array_append_new (ids, json_string (vid));
+        const json_t *idv = json_object_get (it, "id");
+        const char *id = json_string_value (search ? json_object_get (idv, "videoId") : idv);
+        if (id && *id && strlen (id) < 64)
+            fn (it, id, arg);
     }
+    return doc;
+}
+
+static void
+s_search_item (const json_t *it, const char *id, void *arg)
+{
+    json_array_append_new ((json_t *) arg, json_string (id));
+}
+
+int
+nf_yt_parse_search (const char *body, size_t len, json_t *ids, char *next, size_t nextcap,
+                    char *err, size_t errlen)
+{
+    json_t *doc = s_each_item (body, len, true, s_search_item, ids, err, errlen);
+    if (!doc)
+        return -1;
     const char *tok = json_string_value (json_object_get (doc, "nextPageToken"));
     snprintf (next, nextcap, "%s", tok && strlen (tok) < nextcap ? tok : "");
     json_decref (doc);
@@ -110,99 +132,96 @@ s_set_str (json_t *obj, const char *key, const json_t *src, size_t max)
     json_object_set_new (obj, key, json_stringn (s, n));
 }
 
+/* The counters of STATS (decimal strings in the API) that parse, into OBJ:
+   N pairs of (the API's name, ours). */
+static void
+s_set_counts (json_t *obj, const json_t *stats, const char *const keys[][2], size_t n)
+{
+    json_int_t v;
+    for (size_t k = 0; k < n; k++)
+        if (s_count (stats, keys[k][0], &v))
+            json_object_set_new (obj, keys[k][1], json_integer (v));
+}
+
+typedef struct {
+    const char *web_url;
+    json_t *out;
+} s_videos_t;
+
+static void
+s_video_item (const json_t *it, const char *id, void *arg)
+{
+    s_videos_t *ctx = (s_videos_t *) arg;
+    const json_t *sn = json_object_get (it, "snippet"),
+                 *cd = json_object_get (it, "contentDetails");
+    const char *channel = json_string_value (json_object_get (sn, "channelId"));
+    json_t *meta = json_object ();
+    s_set_str (meta, "title", json_object_get (sn, "title"), 1000);
+    s_set_str (meta, "description", json_object_get (sn, "description"), NF_YT_DESCRIPTION_MAX);
+    s_set_str (meta, "channel_title", json_object_get (sn, "channelTitle"), 300);
+    s_set_str (meta, "published_at", json_object_get (sn, "publishedAt"), 64);
+    s_set_str (meta, "default_audio_language", json_object_get (sn, "defaultAudioLanguage"), 32);
+    s_set_str (meta, "default_language", json_object_get (sn, "defaultLanguage"), 32);
+    static const char *const counts[][2] = {
+        {"viewCount", "views"}, {"likeCount", "likes"}, {"commentCount", "comments"}};
+    s_set_counts (meta, json_object_get (it, "statistics"), counts, 3);
+    long secs = nf_duration_parse (json_string_value (json_object_get (cd, "duration")));
+    if (secs >= 0) {
+        json_object_set_new (meta, "duration_s", json_integer (secs));
+        json_object_set_new (meta, "is_short",
+                             json_boolean (secs > 0 && secs <= NF_YT_SHORT_MAX_S));
+    }
+    const char *cap = json_string_value (json_object_get (cd, "caption"));
+    if (cap)
+        json_object_set_new (meta, "captions_listed", json_boolean (strcmp (cap, "true") == 0));
+    char url[512];
+    snprintf (url, sizeof url, "%s/watch?v=%s", ctx->web_url, id);
+    json_object_set_new (meta, "url", json_string (url));
+    json_t *v = json_pack ("{s:s, s:o}", "video_id", id, "meta", meta);
+    if (channel && *channel)
+        json_object_set_new (v, "channel_id", json_string (channel));
+    json_array_append_new (ctx->out, v);
+}
+
 int
 nf_yt_parse_videos (const char *body, size_t len, const char *web_url, json_t *out, char *err,
                     size_t errlen)
 {
-    json_t *doc = s_load (body, len, err, errlen);
-    const json_t *items = NULL;
-    if (!doc || s_items (doc, &items, err, errlen) != 0) {
-        json_decref (doc);
+    s_videos_t ctx = {web_url, out};
+    json_t *doc = s_each_item (body, len, false, s_video_item, &ctx, err, errlen);
+    if (!doc)
         return -1;
-    }
-    size_t i;
-    const json_t *it;
-    json_array_foreach (items, i, it)
-    {
-        const char *id = json_string_value (json_object_get (it, "id"));
-        const json_t *sn = json_object_get (it, "snippet"),
-                     *st = json_object_get (it, "statistics"),
-                     *cd = json_object_get (it, "contentDetails");
-        const char *channel = json_string_value (json_object_get (sn, "channelId"));
-        if (!id || !*id || strlen (id) >= 64)
-            continue;
-        json_t *meta = json_object ();
-        s_set_str (meta, "title", json_object_get (sn, "title"), 1000);
-        s_set_str (meta, "description", json_object_get (sn, "description"), NF_YT_DESCRIPTION_MAX);
-        s_set_str (meta, "channel_title", json_object_get (sn, "channelTitle"), 300);
-        s_set_str (meta, "published_at", json_object_get (sn, "publishedAt"), 64);
-        s_set_str (meta, "default_audio_language", json_object_get (sn, "defaultAudioLanguage"),
-                   32);
-        s_set_str (meta, "default_language", json_object_get (sn, "defaultLanguage"), 32);
-        json_int_t n;
-        if (s_count (st, "viewCount", &n))
-            json_object_set_new (meta, "views", json_integer (n));
-        if (s_count (st, "likeCount", &n))
-            json_object_set_new (meta, "likes", json_integer (n));
-        if (s_count (st, "commentCount", &n))
-            json_object_set_new (meta, "comments", json_integer (n));
-        long secs = nf_duration_parse (json_string_value (json_object_get (cd, "duration")));
-        if (secs >= 0) {
-            json_object_set_new (meta, "duration_s", json_integer (secs));
-            json_object_set_new (meta, "is_short",
-                                 json_boolean (secs > 0 && secs <= NF_YT_SHORT_MAX_S));
-        }
-        const char *cap = json_string_value (json_object_get (cd, "caption"));
-        if (cap)
-            json_object_set_new (meta, "captions_listed", json_boolean (strcmp (cap, "true") == 0));
-        char url[512];
-        snprintf (url, sizeof url, "%s/watch?v=%s", web_url, id);
-        json_object_set_new (meta, "url", json_string (url));
-        json_t *v = json_pack ("{s:s, s:o}", "video_id", id, "meta", meta);
-        if (channel && *channel)
-            json_object_set_new (v, "channel_id", json_string (channel));
-        json_array_append_new (out, v);
-    }
     json_decref (doc);
     return 0;
+}
+
+static void
+s_channel_item (const json_t *it, const char *id, void *arg)
+{
+    const json_t *sn = json_object_get (it, "snippet"), *st = json_object_get (it, "statistics");
+    json_t *data = json_object ();
+    s_set_str (data, "title", json_object_get (sn, "title"), 300);
+    const char *country = json_string_value (json_object_get (sn, "country"));
+    json_object_set_new (data, "country",
+                         country && strlen (country) == 2 ? json_string (country) : json_null ());
+    bool hidden = json_is_true (json_object_get (st, "hiddenSubscriberCount"));
+    json_object_set_new (data, "hidden_subscribers", json_boolean (hidden));
+    static const char *const subs[][2] = {{"subscriberCount", "subscribers"}};
+    static const char *const counts[][2] = {{"viewCount", "view_count"},
+                                            {"videoCount", "video_count"}};
+    if (!hidden)
+        s_set_counts (data, st, subs, 1);
+    s_set_counts (data, st, counts, 2);
+    json_object_set_new (data, "channel_id", json_string (id));
+    json_array_append_new ((json_t *) arg, data);
 }
 
 int
 nf_yt_parse_channels (const char *body, size_t len, json_t *out, char *err, size_t errlen)
 {
-    json_t *doc = s_load (body, len, err, errlen);
-    const json_t *items = NULL;
-    if (!doc || s_items (doc, &items, err, errlen) != 0) {
-        json_decref (doc);
+    json_t *doc = s_each_item (body, len, false, s_channel_item, out, err, errlen);
+    if (!doc)
         return -1;
-    }
-    size_t i;
-    const json_t *it;
-    json_array_foreach (items, i, it)
-    {
-        const char *id = json_string_value (json_object_get (it, "id"));
-        const json_t *sn = json_object_get (it, "snippet"),
-                     *st = json_object_get (it, "statistics");
-        if (!id || !*id || strlen (id) >= 64)
-            continue;
-        json_t *data = json_object ();
-        s_set_str (data, "title", json_object_get (sn, "title"), 300);
-        const char *country = json_string_value (json_object_get (sn, "country"));
-        json_object_set_new (data, "country",
-                             country && strlen (country) == 2 ? json_string (country)
-                                                              : json_null ());
-        bool hidden = json_is_true (json_object_get (st, "hiddenSubscriberCount"));
-        json_int_t n;
-        json_object_set_new (data, "hidden_subscribers", json_boolean (hidden));
-        if (!hidden && s_count (st, "subscriberCount", &n))
-            json_object_set_new (data, "subscribers", json_integer (n));
-        if (s_count (st, "viewCount", &n))
-            json_object_set_new (data, "view_count", json_integer (n));
-        if (s_count (st, "videoCount", &n))
-            json_object_set_new (data, "video_count", json_integer (n));
-        json_object_set_new (data, "channel_id", json_string (id));
-        json_array_append_new (out, data);
-    }
     json_decref (doc);
     return 0;
 }

@@ -1,0 +1,179 @@
+/*  nf_broker_int: what the broker's files share, and nobody else: its
+    settings, the services, workers and claimed tasks it tracks, the cycle
+    it hands to the cycle thread, and the broker itself. The files:
+
+        nf_broker.c   sockets and dispatch: the main loop, workers (MDP/0.1
+                      worker side), clients, heartbeats, leases in flight
+        nf_cycler.c   the cycle: which stages to claim for, the hand-off to
+                      the cycle thread, and that thread (s_cycler_actor
+                      runs there; everything else here on the main thread)
+        nf_report.c   what the broker says about itself: the stats events
+                      on the PUB socket and the Prometheus text (main thread)
+
+    Everything in nf_broker_t is the main thread's, except cycle_db,
+    cycle_store and cycle_in_hand, which only the cycle thread touches
+    while it runs; a cycle in flight (cycling) belongs to that thread
+    until it comes back through the actor's pipe. */
+#ifndef NF_BROKER_INT_H
+#define NF_BROKER_INT_H
+
+#include "nf_broker.h"
+#include "nf_curve.h"
+#include "nf_metrics.h"
+#include "nf_store.h"
+
+#include <czmq.h>
+
+#define IDLE_CLAIM_MS 100   /* pause between claims that found nothing */
+#define TICK_MS       250   /* scheduler tick */
+#define TICK_SOON_MS  20    /* shortest gap between ticks brought forward by a request */
+#define STATS_MS      1000  /* global stats publication */
+#define DRAIN_MS      30000 /* longest wait for work in flight at shutdown */
+#define WAITING_MS    5000  /* database queue depth for the metrics */
+#define BURST         1000  /* messages read per socket per loop turn */
+#define RECENT        1024  /* tokens of the last replies received, to spot resends */
+#define PREFETCH      64    /* most tasks claimed ahead per worker of a per-video stage */
+#define PREFETCH_MS   50.0  /* work claimed ahead per worker, in its tasks' average time */
+#define SUBSCRIBE_MAX 1024  /* bytes of one subscription message to the PUB socket */
+
+typedef struct nf_peer_t nf_peer_t;
+
+typedef struct {
+    char *name;              /* service name */
+    const nf_stage_t *stage; /* its stage */
+    zlistx_t *idle;          /* idle workers (nf_peer_t *) */
+    zlistx_t *queue;         /* claimed, undelivered tasks (nf_claimed_t *) */
+    size_t workers;          /* workers registered */
+    int64_t next_claim_ms;   /* no claim before this time */
+    uint64_t dispatched;     /* tasks sent */
+    uint64_t replies;        /* replies received */
+    uint64_t completed;      /* transitions committed (events) */
+    uint64_t failed;         /* videos moved to FAILED */
+    uint64_t retried;        /* retries scheduled */
+    uint64_t rejected;       /* videos moved to REJECTED */
+    uint64_t lease_expired;  /* dispatched tasks whose lease ran out before a reply */
+    int64_t waiting;         /* claimable in the database (metrics only) */
+    size_t in_flight;        /* dispatched, no reply yet (metrics only) */
+    nf_hist_t claim_hist;    /* claim statement latency */
+    double task_ms;          /* moving average, dispatch to reply; 0 until known */
+} nf_service_t;
+
+typedef struct {
+    nf_claim_t claim;      /* token, stage, job, video, attempt, body */
+    nf_service_t *service; /* its service */
+    nf_peer_t *worker;     /* holding it, or NULL while queued */
+    int64_t claimed_ms;    /* when it was claimed (its lease started) */
+    int64_t sent_ms;       /* when it was dispatched */
+    int64_t lease_end_ms;  /* when its lease runs out (once dispatched) */
+    bool expired;          /* counted as a lease expiry */
+} nf_claimed_t;
+
+struct nf_peer_t {
+    char *id;              /* hex routing id */
+    zframe_t *identity;    /* routing id frame */
+    nf_service_t *service; /* what it serves */
+    int64_t expiry;        /* declared dead after this */
+    nf_claimed_t *task;    /* in hand, or NULL */
+    void *idle_handle;     /* its place in service->idle, or NULL */
+};
+
+#define MAX_WANTS 32 /* stages claimed for in one cycle */
+
+typedef struct nf_cycle_t nf_cycle_t;
+
+/* Where a claimed task goes: the cycle and the service it was claimed for. */
+typedef struct {
+    nf_cycle_t *cycle;
+    nf_service_t *service;
+} nf_slot_t;
+
+/* One cycle, handed to the cycle thread and back. While it is in flight
+   the thread owns its outcomes and releases; the main thread touches
+   nothing of it. */
+struct nf_cycle_t {
+    nf_outcome_t **list; /* replies to apply (owned) */
+    size_t n;
+    nf_release_t *releases; /* leases to release (owned) */
+    size_t r;
+    nf_want_t wants[MAX_WANTS]; /* claims; wants[i].arg is &slots[i] */
+    nf_slot_t slots[MAX_WANTS];
+    size_t nw;
+    int64_t oldest_ms;      /* arrival of the oldest reply */
+    int rc;                 /* out: nf_store_cycle's */
+    zlistx_t *claims;       /* out: nf_claimed_t *, committed */
+    zlistx_t *events;       /* out: nf_event_t * (owned strings), committed */
+    nf_store_stats_t stats; /* out: the cycle store's counters after it */
+    unsigned generation;    /* out: the cycle connection's generation after it */
+    int64_t us;             /* out: how long it took */
+};
+
+struct nf_broker_t {
+    nf_config_t *config;     /* borrowed */
+    nf_db_t *db;             /* database handle */
+    nf_store_t *store;       /* pipeline SQL */
+    zsock_t *workers;        /* ROUTER for workers */
+    zsock_t *clients;        /* ROUTER for clients */
+    zsock_t *pub;            /* progress events */
+    nf_curve_t *curve;       /* CURVE keys and ZAP handler, or NULL */
+    zhashx_t *services;      /* name -> nf_service_t */
+    zhashx_t *peers;         /* hex id -> nf_peer_t */
+    zhashx_t *inflight;      /* token -> nf_claimed_t (dispatched) */
+    zhashx_t *recent;        /* token -> "" of the last RECENT replies received */
+    char (*recent_ring)[40]; /* the same tokens, oldest evicted first */
+    size_t recent_next;      /* next slot of the ring */
+    zlistx_t *outcomes;      /* nf_outcome_t * waiting for the next flush */
+    nf_release_t *releases;  /* leases to release at the next flush */
+    size_t nreleases, capreleases;
+    int64_t oldest_ms;    /* arrival of the oldest waiting outcome */
+    int64_t heartbeat_ms; /* heartbeat interval */
+    int64_t expiry_ms;    /* liveness x heartbeat */
+    int64_t flush_ms;     /* flush deadline */
+    int claim_batch;      /* most tasks per claim */
+    size_t max_frame;     /* body limit */
+    int64_t heartbeat_at, tick_at, stats_at;
+    int64_t ticked_ms;            /* when the scheduler last ran */
+    bool tick_soon;               /* the next tick was brought forward by a request */
+    uint64_t dropped;             /* malformed messages dropped */
+    uint64_t late_fenced;         /* replies whose lease this broker had already released */
+    uint64_t dead_workers;        /* workers declared dead */
+    nf_metrics_t *metrics;        /* Prometheus endpoint, or NULL */
+    nf_hist_t commit_hist;        /* nf_store_cycle latency */
+    int64_t lease_ms;             /* lease length, for expiry counting */
+    int64_t waiting_at;           /* next queue-depth query */
+    int64_t started_ms;           /* process start, for uptime */
+    unsigned db_generation;       /* cycle_generation when leases were last reconciled */
+    nf_db_t *cycle_db;            /* the cycle thread's connection */
+    nf_store_t *cycle_store;      /* and its store: only that thread uses them */
+    zactor_t *cycler;             /* the cycle thread */
+    nf_cycle_t *cycling;          /* the cycle in flight, or NULL */
+    int64_t cycle_retry_ms;       /* no cycle before this after a failed one */
+    nf_store_stats_t cycle_stats; /* the cycle store's counters after the last cycle */
+    unsigned cycle_generation;    /* the cycle connection's generation after it */
+    nf_cycle_t *cycle_in_hand;    /* the cycle thread's: the cycle it runs */
+};
+
+/* nf_broker.c */
+void nf_claimed_destroy (nf_claimed_t **task_p);
+/* Queue the release of lease TOKEN for the next cycle (UNDELIVERED: the
+   attempt is given back). */
+void nf_broker_add_release (nf_broker_t *self, const char *token, bool undelivered);
+/* Publish a progress event (ARG is the broker). */
+void nf_broker_publish_event (const nf_event_t *ev, void *arg);
+
+/* nf_cycler.c */
+/* The cycle thread (zactor; ARGS is the broker). */
+void nf_cycler_actor (zsock_t *pipe, void *args);
+/* The cycle store's event sink (ARG is &broker->cycle_in_hand). */
+void nf_cycler_collect_event (const nf_event_t *ev, void *arg);
+/* Start a cycle if one is due and none is in flight (see nf_cycler.c). */
+void nf_cycle_start (nf_broker_t *self, bool flush, bool claim);
+/* A cycle came back from the thread. */
+void nf_cycle_done (nf_broker_t *self, nf_cycle_t *c);
+/* Wait for the cycle in flight, if any. */
+void nf_cycle_wait (nf_broker_t *self);
+
+/* nf_report.c */
+void nf_broker_publish_stats (nf_broker_t *self);
+void nf_broker_render_metrics (nf_broker_t *self, int64_t now);
+
+#endif
