@@ -14,9 +14,18 @@ static const nf_stage_t s_stages[] = {
      "clean_text,quality,meta", false},
     {"geo", NF_SCOPE_VIDEO, "CLEANED", "VALIDATED", "'meta', v.meta, 'channel', " CHANNEL_JSON,
      "tier1_validated,meta", false},
-    {"analyze", NF_SCOPE_JOB, "VALIDATED", "OUTLIER",
+#ifdef NF_EXTRA_STAGE
+    /* The test build of tests/added_stage.sh: one more row and nothing
+       else, to show that adding a stage is one row and one worker. */
+    {"tag", NF_SCOPE_VIDEO, "VALIDATED", "TAGGED", "'meta', v.meta", "meta", false,
+     "the test build's extra stage"},
+#define S_ANALYZE_IN "TAGGED"
+#else
+#define S_ANALYZE_IN "VALIDATED"
+#endif
+    {"analyze", NF_SCOPE_JOB, S_ANALYZE_IN, "OUTLIER",
      "'video_id', v.video_id, 'meta', v.meta, 'quality', v.quality, 'channel', " CHANNEL_JSON,
-     "scores,composite,rank", false, "the top N become OUTLIER; the others stay VALIDATED"},
+     "scores,composite,rank", false, "the top N become OUTLIER; the others stay " S_ANALYZE_IN},
     {"architect", NF_SCOPE_VIDEO, "OUTLIER", "READY",
      "'meta', v.meta, 'clean_text', v.clean_text, 'quality', v.quality, 'scores', v.scores, "
      "'composite', v.composite, 'rank', v.rank, 'channel', " CHANNEL_JSON,
@@ -34,9 +43,12 @@ static const nf_column_t s_columns[] = {
     {"ai", NF_COL_JSON},
 };
 
-static const char *const s_video_states[] = {"DISCOVERED", "RAW",     "CLEANED",
-                                             "VALIDATED",  "OUTLIER", "READY",
-                                             "EXPORTED",   "FAILED",  "REJECTED"};
+static const char *const s_video_states[] = {"DISCOVERED", "RAW",   "CLEANED",  "VALIDATED",
+#ifdef NF_EXTRA_STAGE
+                                             "TAGGED",
+#endif
+                                             "OUTLIER",    "READY", "EXPORTED", "FAILED",
+                                             "REJECTED"};
 
 /* The job status machine: each status, what it means to the scheduler
    (NF_JOBS_* flags) and the statuses it may move to. The broker's SQL

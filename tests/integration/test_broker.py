@@ -333,6 +333,31 @@ def state_checks():
         c.stop()
 
 
+def added_stage():
+    """A job through the test build of tests/added_stage.sh, whose table has
+    one more stage ('tag', VALIDATED -> TAGGED, before analyze): the broker
+    claims, applies and checks it from the row alone."""
+    table = subprocess.run([f"{BUILD}/broker/nf-broker", "states-table"], capture_output=True,
+                           text=True, timeout=10).stdout
+    check("| tag | video | VALIDATED | TAGGED |" in table, "a build with the extra stage (NF_EXTRA_STAGE)", table)
+    c = Cluster("added_stage", 26680)
+    try:
+        c.start_broker()
+        for s in ("discover", "scrape", "sanitize", "geo", "tag", "analyze", "architect", "export"):
+            c.worker(s)
+        job = c.submit("added stage", count=30, top_n=10)
+        c.wait(lambda: c.job_status(job) == "completed", 60, "job completed")
+        eq(c.query1("SELECT count(DISTINCT video_id) FROM nf_video_history WHERE job_id = %s "
+                    "AND service = 'tag' AND to_state = 'TAGGED'", job), 30, "every video through 'tag'")
+        eq(c.count_state(job, "EXPORTED"), 10, "exported outliers")
+        eq(c.count_state(job, "TAGGED"), 20, "non-outliers stay in analyze's input state, TAGGED")
+        eq(c.duplicate_transitions(), 0, "duplicate transitions")
+        check("TAGGED" in c.query1("SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint "
+                                   "WHERE conname = 'nf_videos_state_known'"), "the CHECK constraint knows TAGGED")
+    finally:
+        c.stop()
+
+
 def cancel_and_retry():
     """Cancel drops in-flight work; a job below min-ready fails, nf.retry brings it home."""
     c = Cluster("cancelretry", 26200)
@@ -610,5 +635,5 @@ def curve():
 
 
 run({f.__name__: f for f in (full_pipeline, thousand_tasks, kill_worker, always_fails, crash_poison,
-                             kill_broker, late_reply, garbage_frames, pg_restart, submit_validation, state_checks,
+                             kill_broker, late_reply, garbage_frames, pg_restart, submit_validation, state_checks, added_stage,
                              cancel_and_retry, sigterm_drain, pub_events, priority_admission, curve)})
