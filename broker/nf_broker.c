@@ -42,6 +42,14 @@ nf_broker_add_release (nf_broker_t *self, const char *token, bool undelivered)
     nf_release_t *r = &self->releases[self->nreleases++];
     snprintf (r->token, sizeof r->token, "%s", token);
     r->undelivered = undelivered;
+    r->renew = false;
+}
+
+void
+nf_broker_add_renewal (nf_broker_t *self, const char *token)
+{
+    nf_broker_add_release (self, token, false);
+    self->releases[self->nreleases - 1].renew = true;
 }
 
 void
@@ -83,9 +91,29 @@ nf_broker_publish_event (const nf_event_t *ev, void *arg)
     msgpack_sbuffer_destroy (&sb);
 }
 
+/* A routing id in hex, for log lines (at most 32 bytes of it). */
+typedef struct {
+    char text[72];
+} s_hex_t;
+
+static s_hex_t
+s_hex_id (zframe_t *identity)
+{
+    s_hex_t h = {""};
+    static const char digits[] = "0123456789abcdef";
+    size_t n = identity ? zframe_size (identity) : 0;
+    const unsigned char *p = identity ? zframe_data (identity) : NULL;
+    for (size_t i = 0; i < n && i < 32; i++) {
+        h.text[2 * i] = digits[p[i] >> 4];
+        h.text[2 * i + 1] = digits[p[i] & 15];
+        h.text[2 * i + 2] = 0;
+    }
+    return h;
+}
+
 /* ---- workers ---------------------------------------------------------------- */
 
-static void
+static bool
 s_worker_send (nf_broker_t *self, nf_peer_t *w, int command, nf_claimed_t *task)
 {
     zmsg_t *msg = zmsg_new ();
@@ -99,8 +127,13 @@ s_worker_send (nf_broker_t *self, nf_peer_t *w, int command, nf_claimed_t *task)
         zmsg_addstr (msg, "");
         zmsg_append (msg, &(zframe_t *){zframe_dup (task->claim.body)});
     }
-    if (zmsg_send (&msg, self->workers) != 0)
-        zmsg_destroy (&msg);
+    /* Never blocks (send timeout 0 on the ROUTER): a worker whose queue is
+       full (PEER_HWM) or that is gone fails the send. */
+    if (zmsg_send (&msg, self->workers) == 0)
+        return true;
+    self->send_errno = zmq_errno ();
+    zmsg_destroy (&msg);
+    return false;
 }
 
 /* Forget worker W. Its task's lease is released at the next flush. */
@@ -129,6 +162,45 @@ s_worker_delete (nf_broker_t *self, nf_peer_t *w, bool disconnect)
     zhashx_delete (self->peers, id);
     free (id);
     free (w);
+}
+
+/* Forget worker W, whose last send failed (WHAT was sent): its connection
+   is gone (ZeroMQ knows at once; declared dead) or it stopped reading (its
+   queue is full). No DISCONNECT: it would not arrive either. Its task's
+   lease is released. */
+static void
+s_worker_forget (nf_broker_t *self, nf_peer_t *w, const char *what)
+{
+    const char *name = w->service ? w->service->name : "?";
+    if (self->send_errno == EHOSTUNREACH) {
+        nf_warn ("worker %s (%s): its connection is gone (%s not delivered); declared dead", w->id,
+                 name, what);
+        self->dead_workers++;
+    }
+    else {
+        nf_warn ("worker %s (%s): it stopped reading (%s not delivered: %s); forgotten", w->id,
+                 name, what, zmq_strerror (self->send_errno));
+        self->worker_drops++;
+    }
+    s_worker_delete (self, w, false);
+}
+
+/* A protocol error of worker W (WHAT): as RFC 7 asks, DISCONNECT, and the
+   peer is gone; the task it held goes back to its queue at once, its
+   lease still the broker's, for another worker. */
+static void
+s_worker_protocol_error (nf_broker_t *self, nf_peer_t *w, const char *what)
+{
+    nf_warn ("worker %s (%s): %s; disconnecting it", w->id, w->service->name, what);
+    self->dropped++;
+    nf_claimed_t *t = w->task;
+    if (t) {
+        zhashx_delete (self->inflight, t->claim.token);
+        t->worker = NULL;
+        w->task = NULL;
+        zlistx_add_start (t->service->queue, t);
+    }
+    s_worker_delete (self, w, true);
 }
 
 static void
@@ -268,10 +340,8 @@ s_on_worker_reply (nf_broker_t *self, nf_peer_t *w, zmsg_t *msg)
        reconnected (new routing id) resends the reply it could not confirm,
        and that reply still counts while its lease is in flight. */
     nf_claimed_t *task = *token ? zhashx_lookup (self->inflight, token) : NULL;
-    if (!body || !empty || zframe_size (empty) != 0 || !*token) {
-        nf_warn ("worker %s: malformed reply; dropped", w->id);
-        self->dropped++;
-    }
+    if (!body || !empty || zframe_size (empty) != 0 || !*token)
+        s_worker_protocol_error (self, w, "malformed REPLY envelope");
     else if (!task && zhashx_lookup (self->recent, token))
         /* A resend of a reply that did arrive: the worker could not know. */
         nf_debug ("worker %s: task %s: a resent reply already received; ignored", w->id, token);
@@ -323,10 +393,25 @@ s_on_worker_message (nf_broker_t *self, zmsg_t *msg)
     zframe_t *identity = env.identity, *proto = env.header;
     zframe_t *command = zmsg_pop (msg);
     if (!ok || !command || zframe_size (command) != 1) {
-        self->dropped++;
-        nf_warn ("worker socket: malformed message (%zu frames) dropped",
-                 zmsg_size (msg) + (identity ? 1 : 0) + (env.empty ? 1 : 0) + (proto ? 1 : 0)
-                     + (command ? 1 : 0));
+        /* RFC 7: an invalid message is dropped and its peer treated as
+           disconnected: told so, and its task (if any) served by another. */
+        char *hex = identity ? zframe_strhex (identity) : NULL;
+        nf_peer_t *w = hex ? zhashx_lookup (self->peers, hex) : NULL;
+        if (w)
+            s_worker_protocol_error (self, w, "invalid message (not MDP/0.1 worker framing)");
+        else {
+            self->dropped++;
+            nf_warn ("worker socket: invalid message (%zu frames) from %s dropped; disconnecting "
+                     "it",
+                     zmsg_size (msg) + (identity ? 1 : 0) + (env.empty ? 1 : 0) + (proto ? 1 : 0)
+                         + (command ? 1 : 0),
+                     hex ? hex : "an unknown peer");
+            if (hex) {
+                nf_peer_t tmp = {.id = hex, .identity = identity};
+                s_worker_send (self, &tmp, NF_MDPW_DISCONNECT, NULL);
+            }
+        }
+        free (hex);
         goto done;
     }
     char *id = zframe_strhex (identity);
@@ -378,8 +463,16 @@ s_client_reply (nf_broker_t *self, zframe_t *identity, const char *service, cons
     zmsg_addstr (msg, NF_MDPC);
     zmsg_addstr (msg, service);
     zmsg_addmem (msg, body, len);
-    if (zmsg_send (&msg, self->clients) != 0)
+    /* Never blocks: a client that stopped reading (its queue at PEER_HWM)
+       or that is gone loses the reply, counted; the broker goes on. */
+    if (zmsg_send (&msg, self->clients) != 0) {
+        int err = zmq_errno ();
         zmsg_destroy (&msg);
+        if (self->client_drops++ % 1000 == 0) /* the first, then every thousandth */
+            nf_warn ("client %s: reply to %s not delivered (%s); %llu dropped so far",
+                     s_hex_id (identity).text, service, zmq_strerror (err),
+                     (unsigned long long) self->client_drops);
+    }
 }
 
 static void
@@ -474,8 +567,19 @@ s_deliver (nf_broker_t *self)
             t->worker = w;
             zhashx_insert (self->inflight, t->claim.token, t);
             t->sent_ms = now;
-            t->lease_end_ms = t->claimed_ms + self->lease_ms;
-            s_worker_send (self, w, NF_MDPW_REQUEST, t);
+            if (!t->lease_end_ms)
+                t->lease_end_ms = t->claimed_ms + self->lease_ms;
+            t->deadline_ms = now + svc->timeout_ms;
+            if (!s_worker_send (self, w, NF_MDPW_REQUEST, t)) {
+                /* It does not read: the task goes back to the queue at once
+                   and the worker is forgotten. */
+                zhashx_delete (self->inflight, t->claim.token);
+                t->worker = NULL;
+                w->task = NULL;
+                zlistx_add_start (svc->queue, t);
+                s_worker_forget (self, w, "a task");
+                continue;
+            }
             svc->dispatched++;
         }
     }
@@ -506,13 +610,43 @@ s_reconcile_leases (nf_broker_t *self)
     nf_buf_free (&held);
 }
 
+/* Leases of tasks this broker holds that are more than half gone are
+   renewed in the next cycle: queued ones (the broker's own), and
+   dispatched ones whose worker is alive and whose deadline has not passed.
+   A task past its deadline keeps its lease until it runs out; then the
+   task is claimed again and its late reply fenced. */
+static void
+s_renew_leases (nf_broker_t *self, int64_t now)
+{
+    int64_t due = now + self->lease_ms / RENEW_SHARE;
+    for (nf_claimed_t *t = zhashx_first (self->inflight); t; t = zhashx_next (self->inflight))
+        if (!t->renewing && t->worker && t->lease_end_ms < due && now < t->deadline_ms
+            && now < t->lease_end_ms) {
+            t->renewing = true;
+            nf_broker_add_renewal (self, t->claim.token);
+        }
+    for (nf_service_t *svc = zhashx_first (self->services); svc; svc = zhashx_next (self->services))
+        for (nf_claimed_t *t = zlistx_first (svc->queue); t; t = zlistx_next (svc->queue)) {
+            int64_t end = t->lease_end_ms ? t->lease_end_ms : t->claimed_ms + self->lease_ms;
+            if (!t->renewing && end < due && now < end) {
+                t->lease_end_ms = end;
+                t->renewing = true;
+                nf_broker_add_renewal (self, t->claim.token);
+            }
+        }
+}
+
 static void
 s_purge_dead (nf_broker_t *self)
 {
     int64_t now = nf_clock_ms ();
     zlistx_t *dead = zlistx_new ();
+    /* A worker that holds a task is not dead for silence while the task is
+       within its deadline (its lease): a single-threaded worker, such as
+       the zguide's, sends nothing while it works. If its connection
+       closes, the next send to it says so (s_worker_forget). */
     for (nf_peer_t *w = zhashx_first (self->peers); w; w = zhashx_next (self->peers))
-        if (w->expiry < now)
+        if (w->expiry < now && !(w->task && now <= w->task->lease_end_ms))
             zlistx_add_end (dead, w);
     for (nf_claimed_t *t = zhashx_first (self->inflight); t; t = zhashx_next (self->inflight))
         if (!t->expired && now > t->lease_end_ms) {
@@ -532,8 +666,13 @@ s_purge_dead (nf_broker_t *self)
 static void
 s_heartbeat (nf_broker_t *self)
 {
+    zlistx_t *deaf = zlistx_new ();
     for (nf_peer_t *w = zhashx_first (self->peers); w; w = zhashx_next (self->peers))
-        s_worker_send (self, w, NF_MDPW_HEARTBEAT, NULL);
+        if (!s_worker_send (self, w, NF_MDPW_HEARTBEAT, NULL))
+            zlistx_add_end (deaf, w);
+    for (nf_peer_t *w = zlistx_first (deaf); w; w = zlistx_next (deaf))
+        s_worker_forget (self, w, "a heartbeat");
+    zlistx_destroy (&deaf);
 }
 
 /* ---- life cycle --------------------------------------------------------------- */
@@ -562,7 +701,11 @@ s_bind (nf_broker_t *self, int type, const char *endpoint)
     zsock_set_linger (sock, 0);
     nf_curve_server (self->curve, sock);
     if (type == ZMQ_ROUTER) {
+        /* Sends never wait: a peer that stops reading fails its own sends
+           (after PEER_HWM queued messages) and nobody else's. */
         zsock_set_router_mandatory (sock, 1);
+        zsock_set_sndtimeo (sock, 0);
+        zsock_set_sndhwm (sock, PEER_HWM);
         zsock_set_maxmsgsize (sock, (int64_t) self->max_frame + 4096);
     }
     else /* PUB reads only subscriptions; libzmq keeps each in a trie of a node per
@@ -573,6 +716,32 @@ s_bind (nf_broker_t *self, int type, const char *endpoint)
         zsock_destroy (&sock);
     }
     return sock;
+}
+
+/* NF_TASK_TIMEOUTS ("stage=ms ..."): each stage's deadline into its
+   service record (600000 when not named). NF_OK, or NF_ERR_INVALID with
+   the reason logged. */
+static nf_err_t
+s_timeouts_parse (nf_broker_t *self)
+{
+    const char *list = nf_config_str (self->config, NF_CFG_TASK_TIMEOUTS);
+    char copy[1024], *save = NULL;
+    snprintf (copy, sizeof copy, "%s", list);
+    for (char *item = strtok_r (copy, " ,", &save); item; item = strtok_r (NULL, " ,", &save)) {
+        char *eq = strchr (item, '='), *end = NULL;
+        long long ms = eq ? strtoll (eq + 1, &end, 10) : 0;
+        if (eq)
+            *eq = 0;
+        nf_service_t *svc = eq ? zhashx_lookup (self->services, item) : NULL;
+        if (!svc || !end || *end || ms < 100 || ms > 86400000) {
+            nf_error ("NF_TASK_TIMEOUTS: '%s' is not stage=ms with a stage of the table and 100 "
+                      "to 86400000 ms",
+                      item);
+            return NF_ERR_INVALID;
+        }
+        svc->timeout_ms = ms;
+    }
+    return NF_OK;
 }
 
 /* A service record for each stage of the table. */
@@ -589,6 +758,7 @@ s_services_new (nf_broker_t *self)
         svc->stage = &stages[i];
         svc->idle = zlistx_new ();
         svc->queue = zlistx_new ();
+        svc->timeout_ms = 600000;
         zhashx_insert (self->services, svc->name, svc);
     }
 }
@@ -620,6 +790,32 @@ s_stores_new (nf_broker_t *self, const char *owner)
         nf_store_new (self->cycle_db, &opts, nf_cycler_collect_event, &self->cycle_in_hand);
 }
 
+/* A session advisory lock on the broker's id, held while the main
+   connection lives: two brokers with one NF_BROKER_ID would release each
+   other's leases, so the second refuses to start. Taken again after a
+   reconnect; if another broker took it meanwhile, this one stops. NF_OK,
+   NF_ERR_INVALID (someone else holds it, logged) or NF_ERR_DB. */
+static nf_err_t
+s_lock_id (nf_broker_t *self)
+{
+    const char *params[] = {self->owner};
+    PGresult *res = nf_db_exec (
+        self->db, "broker_id_lock",
+        "SELECT pg_try_advisory_lock(hashtextextended('nf-broker:' || $1, 0))", 1, params);
+    if (!res)
+        return NF_ERR_DB;
+    bool got = PQgetvalue (res, 0, 0)[0] == 't';
+    PQclear (res);
+    if (!got) {
+        nf_error ("another broker with NF_BROKER_ID '%s' is running on this database (it holds "
+                  "the id's advisory lock); give each broker its own NF_BROKER_ID",
+                  self->owner);
+        return NF_ERR_INVALID;
+    }
+    self->id_lock_generation = nf_db_generation (self->db);
+    return NF_OK;
+}
+
 /* The database must be reachable at start: retry for a while (a compose
    start-up races Postgres), then give up with a clear error. Migrates and
    releases the leases a previous run of this owner held. */
@@ -629,8 +825,11 @@ s_db_start (nf_broker_t *self)
     int64_t give_up = nf_clock_ms () + 30000;
     while (nf_db_connect (self->db) != 0 && nf_clock_ms () < give_up && !zsys_interrupted)
         zclock_sleep (200);
-    if (!nf_db_connected (self->db) || nf_schema_migrate (self->db) != 0
-        || nf_store_release_owned (self->store) != 0 || nf_db_connect (self->cycle_db) != 0) {
+    if (nf_db_connected (self->db) && nf_schema_migrate (self->db) == 0
+        && s_lock_id (self) != NF_OK)
+        return NF_ERR_INVALID; /* said why */
+    if (!nf_db_connected (self->db) || nf_store_release_owned (self->store) != 0
+        || nf_db_connect (self->cycle_db) != 0) {
         nf_error ("cannot start: database %s",
                   nf_db_error (nf_db_connected (self->db) ? self->cycle_db : self->db));
         return NF_ERR_DB;
@@ -639,18 +838,26 @@ s_db_start (nf_broker_t *self)
     return NF_OK;
 }
 
-/* CURVE, the three sockets and the metrics endpoint. */
+/* CURVE's keys and allow folder, checked before anything else starts. The
+   ZAP handler is bound before the first CURVE server socket exists (see
+   nf_curve.h). */
+static nf_err_t
+s_curve_new (nf_broker_t *self)
+{
+    char err[512];
+    if (nf_curve_new (self->config, NF_PROG_BROKER, &self->curve, err, sizeof err) != 0) {
+        nf_error ("cannot start: %s", err);
+        return NF_ERR_INVALID;
+    }
+    return NF_OK;
+}
+
+/* The three sockets and the metrics endpoint. */
 static nf_err_t
 s_sockets_new (nf_broker_t *self)
 {
     nf_config_t *config = self->config;
-    /* The ZAP handler is bound before the first CURVE server socket exists
-       (see nf_curve.h). */
     char err[512];
-    if (nf_curve_new (config, NF_PROG_BROKER, &self->curve, err, sizeof err) != 0) {
-        nf_error ("cannot start: %s", err);
-        return NF_ERR_INVALID;
-    }
     self->workers = s_bind (self, ZMQ_ROUTER, nf_config_str (config, NF_CFG_WORKERS_BIND));
     self->clients = s_bind (self, ZMQ_ROUTER, nf_config_str (config, NF_CFG_CLIENTS_BIND));
     self->pub = s_bind (self, ZMQ_PUB, nf_config_str (config, NF_CFG_PUB_BIND));
@@ -683,6 +890,9 @@ nf_broker_new (nf_config_t *config)
     self->max_frame = (size_t) nf_config_int (config, NF_CFG_MAX_FRAME);
     self->lease_ms = nf_config_int (config, NF_CFG_LEASE_MS);
     self->started_ms = nf_clock_ms ();
+    /* Retry jitter (nf_backoff_ms) draws from rand (): seeded per process,
+       so that brokers restarted together do not retry in step. */
+    srand ((unsigned) ((uint64_t) nf_clock_us () ^ ((uint64_t) getpid () << 16)));
     self->peers = zhashx_new ();
     self->inflight = zhashx_new ();
     self->recent = zhashx_new ();
@@ -694,8 +904,10 @@ nf_broker_new (nf_config_t *config)
     const char *owner = nf_config_str (config, NF_CFG_BROKER_ID);
     if (!*owner)
         owner = host;
+    self->owner = strdup (owner);
     s_stores_new (self, owner);
-    if (s_db_start (self) != NF_OK || !(self->cycler = zactor_new (nf_cycler_actor, self))
+    if (s_timeouts_parse (self) != NF_OK || s_curve_new (self) != NF_OK
+        || s_db_start (self) != NF_OK || !(self->cycler = zactor_new (nf_cycler_actor, self))
         || s_sockets_new (self) != NF_OK) {
         nf_broker_destroy (&self);
         return NULL;
@@ -739,6 +951,7 @@ nf_broker_destroy (nf_broker_t **self_p)
     zsock_destroy (&self->clients);
     zsock_destroy (&self->pub);
     nf_curve_destroy (&self->curve);
+    free (self->owner);
     free (self);
     *self_p = NULL;
 }
@@ -817,10 +1030,18 @@ s_turn (nf_broker_t *self, bool draining)
     if (now >= self->heartbeat_at) {
         s_purge_dead (self);
         s_heartbeat (self);
+        s_renew_leases (self, now);
         self->heartbeat_at = now + self->heartbeat_ms;
     }
     if (nf_db_connect (self->db) != 0)
         return;
+    if (nf_db_generation (self->db) != self->id_lock_generation) {
+        nf_err_t rc = s_lock_id (self); /* the lock went with the old connection */
+        if (rc == NF_ERR_INVALID)
+            zsys_interrupted = 1; /* another broker has this id now: drain and stop */
+        if (rc != NF_OK)
+            return;
+    }
     s_reconcile_leases (self);
     size_t waiting = zlistx_size (self->outcomes);
     bool due = self->nreleases
@@ -830,7 +1051,8 @@ s_turn (nf_broker_t *self, bool draining)
     if (now >= self->tick_at && !draining)
         s_tick (self, now);
     nf_cycle_start (self, due, !draining);
-    s_deliver (self);
+    if (!draining) /* a drain waits for the tasks in flight; the queued ones are given back */
+        s_deliver (self);
     if (now >= self->stats_at) {
         nf_broker_publish_stats (self);
         if (self->metrics)

@@ -35,6 +35,8 @@
 #define PREFETCH      64    /* most tasks claimed ahead per worker of a per-video stage */
 #define PREFETCH_MS   50.0  /* work claimed ahead per worker, in its tasks' average time */
 #define SUBSCRIBE_MAX 1024  /* bytes of one subscription message to the PUB socket */
+#define PEER_HWM      1000  /* messages queued for one peer before a send to it fails */
+#define RENEW_SHARE   2 /* a live task's lease is renewed when less than 1/RENEW_SHARE is left */
 
 typedef struct nf_peer_t nf_peer_t;
 
@@ -56,6 +58,7 @@ typedef struct {
     size_t in_flight;        /* dispatched, no reply yet (metrics only) */
     nf_hist_t claim_hist;    /* claim statement latency */
     double task_ms;          /* moving average, dispatch to reply; 0 until known */
+    int64_t timeout_ms;      /* its tasks' deadline (NF_TASK_TIMEOUTS) */
 } nf_service_t;
 
 typedef struct {
@@ -64,7 +67,9 @@ typedef struct {
     nf_peer_t *worker;     /* holding it, or NULL while queued */
     int64_t claimed_ms;    /* when it was claimed (its lease started) */
     int64_t sent_ms;       /* when it was dispatched */
-    int64_t lease_end_ms;  /* when its lease runs out (once dispatched) */
+    int64_t lease_end_ms;  /* when its lease runs out (renewed while its holder lives) */
+    int64_t deadline_ms;   /* when it must be done (dispatch + the stage's task timeout) */
+    bool renewing;         /* a renewal of its lease is on its way */
     bool expired;          /* counted as a lease expiry */
 } nf_claimed_t;
 
@@ -99,6 +104,7 @@ struct nf_cycle_t {
     nf_slot_t slots[MAX_WANTS];
     size_t nw;
     int64_t oldest_ms;      /* arrival of the oldest reply */
+    int64_t started_ms;     /* when it was handed over (renewed leases run from then) */
     int rc;                 /* out: nf_store_cycle's */
     zlistx_t *claims;       /* out: nf_claimed_t *, committed */
     zlistx_t *events;       /* out: nf_event_t * (owned strings), committed */
@@ -134,6 +140,9 @@ struct nf_broker_t {
     int64_t ticked_ms;            /* when the scheduler last ran */
     bool tick_soon;               /* the next tick was brought forward by a request */
     uint64_t dropped;             /* malformed messages dropped */
+    uint64_t client_drops;        /* client replies a peer that stopped reading never got */
+    uint64_t worker_drops;        /* workers forgotten because they stopped reading */
+    int send_errno;               /* zmq_errno of the last failed send to a worker */
     uint64_t late_fenced;         /* replies whose lease this broker had already released */
     uint64_t dead_workers;        /* workers declared dead */
     nf_metrics_t *metrics;        /* Prometheus endpoint, or NULL */
@@ -142,6 +151,8 @@ struct nf_broker_t {
     int64_t waiting_at;           /* next queue-depth query */
     int64_t started_ms;           /* process start, for uptime */
     unsigned db_generation;       /* cycle_generation when leases were last reconciled */
+    unsigned id_lock_generation;  /* the main connection's generation when it took the id lock */
+    char *owner;                  /* NF_BROKER_ID (or the host name): the lease owner */
     nf_db_t *cycle_db;            /* the cycle thread's connection */
     nf_store_t *cycle_store;      /* and its store: only that thread uses them */
     zactor_t *cycler;             /* the cycle thread */
@@ -157,6 +168,8 @@ void nf_claimed_destroy (nf_claimed_t **task_p);
 /* Queue the release of lease TOKEN for the next cycle (UNDELIVERED: the
    attempt is given back). */
 void nf_broker_add_release (nf_broker_t *self, const char *token, bool undelivered);
+/* Queue the renewal of lease TOKEN for the next cycle. */
+void nf_broker_add_renewal (nf_broker_t *self, const char *token);
 /* Publish a progress event (ARG is the broker). */
 void nf_broker_publish_event (const nf_event_t *ev, void *arg);
 

@@ -654,13 +654,51 @@ s_apply_job (nf_store_t *self, nf_outcome_t *o)
     return nf_stage_next_job (o->stage) ? 0 : s_job_finish (self, o, id, target);
 }
 
+/* The renewals among RELEASES in one statement: each unexpired lease
+   extended by the lease length from now. NF_OK or NF_ERR_DB. */
+static nf_err_t
+s_renew_leases (nf_store_t *self, const nf_release_t *releases, size_t r)
+{
+    nf_buf_t tokens;
+    nf_buf_init (&tokens);
+    size_t n = 0;
+    for (size_t i = 0; i < r; i++)
+        if (releases[i].renew)
+            nf_buf_printf (&tokens, "%s%s", n++ ? "," : "{", releases[i].token);
+    if (!n)
+        return NF_OK;
+    nf_buf_puts (&tokens, "}");
+    const char *params[] = {tokens.data, self->lease_ms};
+    PGresult *res = nf_db_exec (
+        self->db, "lease_renew",
+        "WITH v AS (UPDATE nf_videos SET lease_expires = now() + make_interval(secs => "
+        "$2::float8 / 1000) WHERE lease_token = ANY($1::uuid[]) AND lease_expires >= now() "
+        "RETURNING 1), j AS (UPDATE nf_jobs SET lease_expires = now() + make_interval(secs => "
+        "$2::float8 / 1000) WHERE lease_token = ANY($1::uuid[]) AND lease_expires >= now() "
+        "RETURNING 1) SELECT (SELECT count(*) FROM v) + (SELECT count(*) FROM j)",
+        2, params);
+    nf_buf_free (&tokens);
+    if (!res)
+        return NF_ERR_DB;
+    long renewed = atol (PQgetvalue (res, 0, 0));
+    if (renewed < (long) n)
+        nf_info ("renewed %ld of %zu leases (the others had run out)", renewed, n);
+    self->stats.renewed += (uint64_t) renewed;
+    PQclear (res);
+    return NF_OK;
+}
+
 /* Everything of one transaction: NF_OK, NF_ERR_DB (transient) or
    NF_ERR_DB_DATA (the database refused the data). */
 static nf_err_t
 s_apply_all (nf_store_t *self, nf_outcome_t **list, size_t n, const nf_release_t *releases,
              size_t r)
 {
+    if (s_renew_leases (self, releases, r) != NF_OK)
+        return nf_db_error_transient (self->db) ? NF_ERR_DB : NF_ERR_DB_DATA;
     for (size_t i = 0; i < r; i++) {
+        if (releases[i].renew)
+            continue;
         const char *params[] = {releases[i].token, releases[i].undelivered ? "true" : "false"};
         PGresult *res = nf_db_exec (
             self->db, "release",

@@ -254,11 +254,40 @@ nf_cycle_start (nf_broker_t *self, bool flush, bool claim)
     self->releases = NULL;
     self->nreleases = self->capreleases = 0;
     c->oldest_ms = self->oldest_ms;
+    c->started_ms = now;
     c->claims = zlistx_new ();
     c->events = zlistx_new ();
     zlistx_set_destructor (c->events, s_event_destroy);
     self->cycling = c;
     zsock_send (self->cycler, "sp", "CYCLE", c);
+}
+
+/* The task holding lease TOKEN: dispatched, or queued; NULL when gone. */
+static nf_claimed_t *
+s_find_claimed (nf_broker_t *self, const char *token)
+{
+    nf_claimed_t *t = zhashx_lookup (self->inflight, token);
+    for (nf_service_t *svc = zhashx_first (self->services); svc && !t;
+         svc = zhashx_next (self->services))
+        for (nf_claimed_t *q = zlistx_first (svc->queue); q && !t; q = zlistx_next (svc->queue))
+            if (strcmp (q->claim.token, token) == 0)
+                t = q;
+    return t;
+}
+
+/* The leases cycle C renewed now run a lease length from its start. */
+static void
+s_renewed (nf_broker_t *self, const nf_cycle_t *c)
+{
+    for (size_t i = 0; i < c->r; i++) {
+        if (!c->releases[i].renew)
+            continue;
+        nf_claimed_t *t = s_find_claimed (self, c->releases[i].token);
+        if (t) {
+            t->lease_end_ms = c->started_ms + self->lease_ms;
+            t->renewing = false;
+        }
+    }
 }
 
 /* A cycle came back: on commit, queue its claims, publish its events and
@@ -290,10 +319,14 @@ nf_cycle_done (nf_broker_t *self, nf_cycle_t *c)
             self->oldest_ms = c->oldest_ms;
         c->n = 0;
         for (size_t i = 0; i < c->r; i++)
-            nf_broker_add_release (self, c->releases[i].token, c->releases[i].undelivered);
+            if (c->releases[i].renew)
+                nf_broker_add_renewal (self, c->releases[i].token);
+            else
+                nf_broker_add_release (self, c->releases[i].token, c->releases[i].undelivered);
         s_cycle_destroy (&c);
         return;
     }
+    s_renewed (self, c);
     for (nf_claimed_t *t = zlistx_first (c->claims); t; t = zlistx_next (c->claims))
         zlistx_add_end (t->service->queue, t);
     zlistx_purge (c->claims);
@@ -303,7 +336,9 @@ nf_cycle_done (nf_broker_t *self, nf_cycle_t *c)
        gives work back, a job stage's reply moves its job on. */
     for (nf_service_t *svc = zhashx_first (self->services); svc;
          svc = zhashx_next (self->services)) {
-        bool claimed = false, fed = c->r > 0;
+        bool claimed = false, fed = false;
+        for (size_t i = 0; i < c->r && !fed; i++)
+            fed = !c->releases[i].renew; /* a release gives work back */
         for (size_t k = 0; k < c->nw && !claimed; k++)
             claimed = c->slots[k].service == svc;
         for (size_t i = 0; i < c->n && !fed; i++)

@@ -128,32 +128,40 @@ nf_broker_render_metrics (nf_broker_t *self, int64_t now)
                        "claimed in one transaction.\n"
                        "# TYPE nf_commit_seconds histogram\n");
     nf_hist_render (&self->commit_hist, &b, "nf_commit_seconds", "");
-    nf_buf_printf (&b,
-                   "# HELP nf_claimed_total Tasks claimed.\n# TYPE nf_claimed_total counter\n"
-                   "nf_claimed_total %llu\n"
-                   "# HELP nf_applied_total Replies applied.\n# TYPE nf_applied_total counter\n"
-                   "nf_applied_total %llu\n"
-                   "# HELP nf_fenced_total Replies refused: their lease was no longer theirs.\n"
-                   "# TYPE nf_fenced_total counter\nnf_fenced_total %llu\n"
-                   "# HELP nf_dropped_total Malformed messages dropped.\n"
-                   "# TYPE nf_dropped_total counter\nnf_dropped_total %llu\n"
-                   "# HELP nf_dead_workers_total Workers declared dead (missed heartbeats).\n"
-                   "# TYPE nf_dead_workers_total counter\nnf_dead_workers_total %llu\n"
-                   "# HELP nf_database_up 1 when the broker is connected to PostgreSQL.\n"
-                   "# TYPE nf_database_up gauge\nnf_database_up %d\n"
-                   "# HELP nf_curve_admitted_total CURVE handshakes admitted (0: CURVE off).\n"
-                   "# TYPE nf_curve_admitted_total counter\nnf_curve_admitted_total %llu\n"
-                   "# HELP nf_curve_refused_total CURVE handshakes refused: key not allowed.\n"
-                   "# TYPE nf_curve_refused_total counter\nnf_curve_refused_total %llu\n"
-                   "# HELP nf_uptime_seconds Seconds since the broker started.\n"
-                   "# TYPE nf_uptime_seconds gauge\nnf_uptime_seconds %.1f\n",
-                   (unsigned long long) st->claimed, (unsigned long long) st->applied,
-                   (unsigned long long) (st->fenced + self->late_fenced),
-                   (unsigned long long) self->dropped, (unsigned long long) self->dead_workers,
-                   nf_db_connected (self->db) ? 1 : 0,
-                   (unsigned long long) nf_curve_admitted (self->curve),
-                   (unsigned long long) nf_curve_refused (self->curve),
-                   (double) (now - self->started_ms) / 1000.0);
+    nf_buf_printf (
+        &b,
+        "# HELP nf_claimed_total Tasks claimed.\n# TYPE nf_claimed_total counter\n"
+        "nf_claimed_total %llu\n"
+        "# HELP nf_applied_total Replies applied.\n# TYPE nf_applied_total counter\n"
+        "nf_applied_total %llu\n"
+        "# HELP nf_leases_renewed_total Leases of live tasks renewed.\n"
+        "# TYPE nf_leases_renewed_total counter\nnf_leases_renewed_total %llu\n"
+        "# HELP nf_fenced_total Replies refused: their lease was no longer theirs.\n"
+        "# TYPE nf_fenced_total counter\nnf_fenced_total %llu\n"
+        "# HELP nf_dropped_total Malformed messages dropped.\n"
+        "# TYPE nf_dropped_total counter\nnf_dropped_total %llu\n"
+        "# HELP nf_client_drops_total Client replies dropped: the client stopped "
+        "reading (or left).\n"
+        "# TYPE nf_client_drops_total counter\nnf_client_drops_total %llu\n"
+        "# HELP nf_worker_drops_total Workers forgotten: they stopped reading.\n"
+        "# TYPE nf_worker_drops_total counter\nnf_worker_drops_total %llu\n"
+        "# HELP nf_dead_workers_total Workers declared dead (missed heartbeats).\n"
+        "# TYPE nf_dead_workers_total counter\nnf_dead_workers_total %llu\n"
+        "# HELP nf_database_up 1 when the broker is connected to PostgreSQL.\n"
+        "# TYPE nf_database_up gauge\nnf_database_up %d\n"
+        "# HELP nf_curve_admitted_total CURVE handshakes admitted (0: CURVE off).\n"
+        "# TYPE nf_curve_admitted_total counter\nnf_curve_admitted_total %llu\n"
+        "# HELP nf_curve_refused_total CURVE handshakes refused: key not allowed.\n"
+        "# TYPE nf_curve_refused_total counter\nnf_curve_refused_total %llu\n"
+        "# HELP nf_uptime_seconds Seconds since the broker started.\n"
+        "# TYPE nf_uptime_seconds gauge\nnf_uptime_seconds %.1f\n",
+        (unsigned long long) st->claimed, (unsigned long long) st->applied,
+        (unsigned long long) st->renewed, (unsigned long long) (st->fenced + self->late_fenced),
+        (unsigned long long) self->dropped, (unsigned long long) self->client_drops,
+        (unsigned long long) self->worker_drops, (unsigned long long) self->dead_workers,
+        nf_db_connected (self->db) ? 1 : 0, (unsigned long long) nf_curve_admitted (self->curve),
+        (unsigned long long) nf_curve_refused (self->curve),
+        (double) (now - self->started_ms) / 1000.0);
     nf_metrics_set (self->metrics, b.data, b.len);
     nf_buf_free (&b);
 }

@@ -103,12 +103,16 @@ nf_err_t nf_store_release_orphans (nf_store_t *self, const char *held);
 
 typedef void (nf_claim_fn) (nf_claim_t *claim, void *arg);
 
-/* Release the leases TOKENS (N of them) at once: a worker died (WHY kept as
-   the last error) or the task was never delivered (UNDELIVERED: the attempt
-   is given back). */
+/* What to do with a lease before a cycle's replies: release it (a worker
+   died, "worker lost while holding the task" kept as the last error; or
+   the task was never delivered, UNDELIVERED: the attempt is given back),
+   or, RENEW, extend it by the lease length (its holder is alive and the
+   task within its deadline). Renewals go in one statement; a lease already
+   expired is not renewed (its task may be someone else's now). */
 typedef struct {
     char token[40];
     bool undelivered;
+    bool renew;
 } nf_release_t;
 
 /* A claim of one cycle: up to WANT due tasks of STAGE. */
@@ -154,6 +158,7 @@ typedef struct {
     uint64_t fenced;       /* outcomes dropped by the lease fence */
     uint64_t isolated;     /* outcomes refused by the database, stored as errors */
     uint64_t transactions; /* apply transactions committed */
+    uint64_t renewed;      /* leases renewed */
 } nf_store_stats_t;
 const nf_store_stats_t *nf_store_stats (nf_store_t *self);
 

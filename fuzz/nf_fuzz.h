@@ -1,10 +1,11 @@
-/*  nf_fuzz: what every libFuzzer target here shares. NF_FUZZ_CHECK aborts
-    with a message when an invariant of an output fails: libFuzzer counts an
-    abort as a crash and saves the input that caused it. */
+/*  nf_fuzz: what every libFuzzer target here shares (the buffer and UTF-8
+    checks of base/nf_buf.h). NF_FUZZ_CHECK aborts with a message when an
+    invariant of an output fails: libFuzzer counts an abort as a crash and
+    saves the input that caused it. */
 #ifndef NF_FUZZ_H
 #define NF_FUZZ_H
 
-#include "nf_util.h"
+#include "nf_buf.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -46,15 +46,24 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                            "tcp://127.0.0.1:5557",
                            "broker progress endpoint a client subscribes to"},
     [NF_CFG_BROKER_ID] = {"broker-id", "NF_BROKER_ID", NF_T_STR, 0, 0, NF_PROG_BROKER, "",
-                          "lease owner name of this broker (default: host name); a restarted "
-                          "broker releases the leases of its own name"},
+                          "lease owner name of this broker (default: host name), one broker "
+                          "per name (a second refuses to start); a restarted broker releases "
+                          "the leases of its own name"},
     [NF_CFG_HEARTBEAT_MS] = {"heartbeat-ms", "NF_HEARTBEAT_MS", NF_T_INT, 50, 600000,
                              NF_PROG_BROKER | NF_PROG_WORKER, "1000", "MDP heartbeat interval"},
     [NF_CFG_LIVENESS] = {"liveness", "NF_LIVENESS", NF_T_INT, 1, 100,
-                         NF_PROG_BROKER | NF_PROG_WORKER, "3",
-                         "missed heartbeats before a peer is declared dead"},
+                         NF_PROG_BROKER | NF_PROG_WORKER, "5",
+                         "missed heartbeats before a peer is declared dead (5 x 1 s: a worker "
+                         "that heartbeats every 2.5 s, as the zguide's do, stays up; a worker "
+                         "holding a task is not dead for silence before the task's lease ends)"},
     [NF_CFG_LEASE_MS] = {"lease-ms", "NF_LEASE_MS", NF_T_INT, 100, 86400000, NF_PROG_BROKER,
                          "300000", "how long a claimed task may run before it is reclaimed"},
+    [NF_CFG_TASK_TIMEOUTS] = {"task-timeouts", "NF_TASK_TIMEOUTS", NF_T_STR, 0, 0, NF_PROG_BROKER,
+                              "discover=1800000 scrape=600000 sanitize=120000 geo=120000 "
+                              "analyze=1800000 architect=900000 export=600000",
+                              "each stage's task deadline in ms (space list of stage=ms): a live "
+                              "worker's lease is renewed until then, so a long task is not "
+                              "reclaimed; one past it is (a stage left out: 600000)"},
     [NF_CFG_MAX_ATTEMPTS] = {"max-attempts", "NF_MAX_ATTEMPTS", NF_T_INT, 1, 100, NF_PROG_BROKER,
                              "3", "attempts per stage before a video (or job stage) is FAILED"},
     [NF_CFG_RETRY_BASE_MS] = {"retry-base-ms", "NF_RETRY_BASE_MS", NF_T_INT, 0, 86400000,

@@ -43,6 +43,27 @@ nf_log_enabled (nf_log_level_t level)
     return level >= s_log.level;
 }
 
+/* MSG with control characters escaped (\n, \r, \t, \xHH), so that text
+   from outside (a title, an error body) can neither start a forged log
+   line nor move the terminal's cursor. UTF-8 is kept as it is. */
+static void
+s_escape (const char *msg, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *) msg; *p && o + 5 < cap; p++) {
+        if (*p >= 0x20 && *p != 0x7f) {
+            out[o++] = (char) *p;
+            continue;
+        }
+        out[o++] = '\\';
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            out[o++] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+        else
+            o += (size_t) snprintf (out + o, cap - o, "x%02x", *p);
+    }
+    out[o] = 0;
+}
+
 void
 nf_log (nf_log_level_t level, const char *fmt, ...)
 {
@@ -73,7 +94,10 @@ nf_log (nf_log_level_t level, const char *fmt, ...)
         fwrite (line.data, 1, line.len, stderr);
         nf_buf_free (&line);
     }
-    else
+    else {
+        char safe[sizeof msg * 4];
+        s_escape (msg, safe, sizeof safe);
         fprintf (stderr, "%s %-5s %s[%d] %s\n", ts, s_names[level], s_log.identity, (int) getpid (),
-                 msg);
+                 safe);
+    }
 }

@@ -1,12 +1,14 @@
 /*  Unit tests of the nf library: proto codec, state table, util, config. */
 #include "nf_config.h"
 #include "nf_err.h"
+#include "nf_log.h"
 #include "nf_proto.h"
 #include "nf_states.h"
 #include "nf_test.h"
 #include "nf_util.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 static void
 test_buf_empty_repair (void)
@@ -253,6 +255,34 @@ test_states (void)
     CHECK_STR (set, "{}");
 }
 
+/* A log line of outside text stays one line: newlines and escape
+   sequences are written escaped (issue 23). */
+static void
+test_log_escape (void)
+{
+    char path[] = "/tmp/nf-log-XXXXXX";
+    int fd = mkstemp (path);
+    CHECK (fd >= 0);
+    fflush (stderr);
+    int saved = dup (2);
+    dup2 (fd, 2);
+    nf_log_init ("t", NF_LOG_INFO, false);
+    nf_info ("title: %s", "evil\n2026-01-01T00:00:00.000Z error forged\r\x1b[2J\x7f caf\xc3\xa9");
+    fflush (stderr);
+    dup2 (saved, 2);
+    close (saved);
+    char text[512] = "";
+    ssize_t n = pread (fd, text, sizeof text - 1, 0);
+    close (fd);
+    unlink (path);
+    CHECK (n > 0);
+    text[n > 0 ? n : 0] = 0;
+    CHECK (strchr (text, '\n') == text + strlen (text) - 1); /* one line */
+    CHECK (strstr (text, "evil\\n2026-01-01T00:00:00.000Z error forged\\r\\x1b[2J\\x7f caf\xc3\xa9")
+           != NULL);
+    CHECK (strchr (text, 0x1b) == NULL);
+}
+
 /* nf_err: every code has its own sentence, and the numbers stay put. */
 static void
 test_errors (void)
@@ -303,5 +333,6 @@ main (void)
     test_states ();
     test_config ();
     test_errors ();
+    test_log_escape ();
     return NF_TEST_END ();
 }

@@ -382,134 +382,159 @@ s_next_job (const s_mon_t *m)
     return next;
 }
 
+static const char *s_usage =
+    "Usage: nf-monitor [--json] [--once] [--job N]\n"
+    "  (no flag: full-screen dashboard; keys q quit, p pause, j next job, a all)\n"
+    "Exit codes: 0, 2 bad arguments, 3 broker unreachable (--once).\n\n";
+
+/* --json, --once, --job N. 0, or 2 (said on stderr). */
+static int
+s_parse_args (nf_config_t *config, s_mon_t *m, bool *json, bool *once)
+{
+    for (int i = 0; i < nf_config_argc (config); i++) {
+        const char *a = nf_config_arg (config, i);
+        bool ok = true;
+        if (strcmp (a, "--json") == 0)
+            *json = true;
+        else if (strcmp (a, "--once") == 0)
+            *once = true;
+        else if (strcmp (a, "--job") == 0 && i + 1 < nf_config_argc (config)) {
+            char *end;
+            m->only_job = strtoll (nf_config_arg (config, ++i), &end, 10);
+            ok = !*end && m->only_job > 0;
+        }
+        else
+            ok = false;
+        if (!ok) {
+            fprintf (stderr, "nf-monitor: unexpected argument '%s'\n%s", a, s_usage);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* CURVE, the client socket and the subscription (the job's events, or
+   every job's, and the stats). 0, or 2. */
+static int
+s_connect (nf_config_t *config, s_mon_t *m)
+{
+    char err[512];
+    if (nf_curve_new (config, NF_PROG_CLIENT, &m->curve, err, sizeof err) != 0) {
+        fprintf (stderr, "nf-monitor: %s\n", err);
+        return 2;
+    }
+    int64_t timeout = nf_config_int (config, NF_CFG_TIMEOUT_MS);
+    m->client = nf_client_new (nf_config_str (config, NF_CFG_BROKER_CLIENTS),
+                               timeout < 2000 ? timeout : 2000,
+                               (size_t) nf_config_int (config, NF_CFG_MAX_FRAME), m->curve);
+    m->sub = zsock_new (ZMQ_SUB);
+    nf_curve_client (m->curve, m->sub);
+    zsock_connect (m->sub, "%s", nf_config_str (config, NF_CFG_BROKER_PUB));
+    char topic[48] = "nf.job.";
+    if (m->only_job)
+        snprintf (topic, sizeof topic, "nf.job.%lld.", (long long) m->only_job);
+    zsock_set_subscribe (m->sub, topic);
+    zsock_set_subscribe (m->sub, "nf.stats.");
+    return 0;
+}
+
+/* --once: one stats message (at most 2.5 s), then the jobs, printed once. */
+static int
+s_once (s_mon_t *m, const char *endpoint, bool json)
+{
+    int64_t until = nf_clock_ms () + 2500;
+    while (!m->stats && nf_clock_ms () < until && !zsys_interrupted)
+        s_poll (m, 100, false);
+    s_refresh (m);
+    if (!m->reachable) {
+        fprintf (stderr, "nf-monitor: the broker at %s does not answer\n", endpoint);
+        return 3;
+    }
+    if (json) {
+        json_t *snap = json_pack ("{s:O, s:O}", "jobs", m->jobs ? m->jobs : json_array (), "stats",
+                                  m->stats ? m->stats : json_null ());
+        char *text = json_dumps (snap, JSON_COMPACT | JSON_SORT_KEYS);
+        printf ("%s\n", text);
+        free (text);
+        json_decref (snap);
+    }
+    else {
+        nf_buf_t b;
+        nf_buf_init (&b);
+        s_lines (m, &b, nf_clock_ms (), false);
+        fputs (b.data, stdout);
+        nf_buf_free (&b);
+    }
+    return 0;
+}
+
+/* The full-screen dashboard, until q or a signal. */
+static void
+s_dashboard (s_mon_t *m, const char *endpoint)
+{
+    setlocale (LC_ALL, "");
+    initscr ();
+    cbreak ();
+    noecho ();
+    nodelay (stdscr, TRUE);
+    keypad (stdscr, TRUE);
+    curs_set (0);
+    bool paused = false;
+    int64_t next_refresh = 0;
+    while (!zsys_interrupted) {
+        s_poll (m, 200, false);
+        int ch = getch ();
+        if (ch == 'q' || ch == 'Q')
+            break;
+        if (ch == 'p' || ch == 'P')
+            paused = !paused, next_refresh = 0;
+        if (ch == 'j' || ch == 'a') {
+            m->only_job = ch == 'a' ? 0 : s_next_job (m);
+            json_decref (m->jobs);
+            m->jobs = NULL;
+            next_refresh = 0;
+        }
+        int64_t now = nf_clock_ms ();
+        if (now >= next_refresh) {
+            if (!paused)
+                s_refresh (m);
+            s_screen (m, endpoint, paused, now);
+            next_refresh = now + 1000;
+        }
+    }
+    endwin ();
+}
+
 int
 main (int argc, char **argv)
 {
     nf_config_t *config = nf_config_new ("nf-monitor", NF_PROG_CLIENT);
     if (!config || nf_config_load (config, argc, argv) != 0)
         return 2;
-    const char *usage =
-        "Usage: nf-monitor [--json] [--once] [--job N]\n"
-        "  (no flag: full-screen dashboard; keys q quit, p pause, j next job, a all)\n"
-        "Exit codes: 0, 2 bad arguments, 3 broker unreachable (--once).\n\n";
-    if (nf_config_wants_version (config)) {
-        printf ("nf-monitor %s\n", NF_VERSION);
-        nf_config_destroy (&config);
-        return 0;
-    }
-    if (nf_config_wants_help (config)) {
-        fputs (usage, stdout);
-        nf_config_print_help (config, stdout);
+    if (nf_config_wants_version (config) || nf_config_wants_help (config)) {
+        if (nf_config_wants_version (config))
+            printf ("nf-monitor %s\n", NF_VERSION);
+        else {
+            fputs (s_usage, stdout);
+            nf_config_print_help (config, stdout);
+        }
         nf_config_destroy (&config);
         return 0;
     }
     nf_config_apply_logging (config);
     bool json = false, once = false;
     s_mon_t m = {0};
-    int rc = 0;
-    for (int i = 0; i < nf_config_argc (config) && rc == 0; i++) {
-        const char *a = nf_config_arg (config, i);
-        if (strcmp (a, "--json") == 0)
-            json = true;
-        else if (strcmp (a, "--once") == 0)
-            once = true;
-        else if (strcmp (a, "--job") == 0 && i + 1 < nf_config_argc (config)) {
-            char *end;
-            m.only_job = strtoll (nf_config_arg (config, ++i), &end, 10);
-            if (*end || m.only_job <= 0)
-                rc = 2;
-        }
-        else
-            rc = 2;
-        if (rc)
-            fprintf (stderr, "nf-monitor: unexpected argument '%s'\n%s", a, usage);
-    }
-    if (rc) {
-        nf_config_destroy (&config);
-        return rc;
-    }
-    char err[512];
-    if (nf_curve_new (config, NF_PROG_CLIENT, &m.curve, err, sizeof err) != 0) {
-        fprintf (stderr, "nf-monitor: %s\n", err);
-        nf_config_destroy (&config);
-        return 2;
-    }
+    int rc = s_parse_args (config, &m, &json, &once);
+    if (rc == 0)
+        rc = s_connect (config, &m);
     const char *endpoint = nf_config_str (config, NF_CFG_BROKER_CLIENTS);
-    int64_t timeout = nf_config_int (config, NF_CFG_TIMEOUT_MS);
-    m.client = nf_client_new (endpoint, timeout < 2000 ? timeout : 2000,
-                              (size_t) nf_config_int (config, NF_CFG_MAX_FRAME), m.curve);
-    m.sub = zsock_new (ZMQ_SUB);
-    nf_curve_client (m.curve, m.sub);
-    zsock_connect (m.sub, "%s", nf_config_str (config, NF_CFG_BROKER_PUB));
-    char topic[48] = "nf.job.";
-    if (m.only_job)
-        snprintf (topic, sizeof topic, "nf.job.%lld.", (long long) m.only_job);
-    zsock_set_subscribe (m.sub, topic);
-    zsock_set_subscribe (m.sub, "nf.stats.");
-
-    if (once) {
-        /* One stats message (at most 2.5 s), then the jobs. */
-        int64_t until = nf_clock_ms () + 2500;
-        while (!m.stats && nf_clock_ms () < until && !zsys_interrupted)
-            s_poll (&m, 100, false);
-        s_refresh (&m);
-        if (!m.reachable) {
-            fprintf (stderr, "nf-monitor: the broker at %s does not answer\n", endpoint);
-            rc = 3;
-        }
-        else if (json) {
-            json_t *snap = json_pack ("{s:O, s:O}", "jobs", m.jobs ? m.jobs : json_array (),
-                                      "stats", m.stats ? m.stats : json_null ());
-            char *text = json_dumps (snap, JSON_COMPACT | JSON_SORT_KEYS);
-            printf ("%s\n", text);
-            free (text);
-            json_decref (snap);
-        }
-        else {
-            nf_buf_t b;
-            nf_buf_init (&b);
-            s_lines (&m, &b, nf_clock_ms (), false);
-            fputs (b.data, stdout);
-            nf_buf_free (&b);
-        }
-    }
-    else if (json) {
+    if (rc == 0 && once)
+        rc = s_once (&m, endpoint, json);
+    else if (rc == 0 && json)
         while (!zsys_interrupted)
             s_poll (&m, 500, true);
-    }
-    else {
-        setlocale (LC_ALL, "");
-        initscr ();
-        cbreak ();
-        noecho ();
-        nodelay (stdscr, TRUE);
-        keypad (stdscr, TRUE);
-        curs_set (0);
-        bool paused = false;
-        int64_t next_refresh = 0;
-        while (!zsys_interrupted) {
-            s_poll (&m, 200, false);
-            int ch = getch ();
-            if (ch == 'q' || ch == 'Q')
-                break;
-            if (ch == 'p' || ch == 'P')
-                paused = !paused, next_refresh = 0;
-            if (ch == 'j' || ch == 'a') {
-                m.only_job = ch == 'a' ? 0 : s_next_job (&m);
-                json_decref (m.jobs);
-                m.jobs = NULL;
-                next_refresh = 0;
-            }
-            int64_t now = nf_clock_ms ();
-            if (now >= next_refresh) {
-                if (!paused)
-                    s_refresh (&m);
-                s_screen (&m, endpoint, paused, now);
-                next_refresh = now + 1000;
-            }
-        }
-        endwin ();
-    }
+    else if (rc == 0)
+        s_dashboard (&m, endpoint);
     json_decref (m.jobs);
     json_decref (m.stats);
     json_decref (m.prev_stats);

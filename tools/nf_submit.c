@@ -874,54 +874,39 @@ s_check_options (const s_submit_args_t *sa)
     return EXIT_OK;
 }
 
-int
-main (int argc, char **argv)
+/* A command line, parsed. */
+typedef struct {
+    const char *cmd;    /* the command, or the niche (or --file) for a submission */
+    bool is_submit;     /* a submission, not one of the job commands */
+    s_args_t args;      /* the job commands' flags */
+    s_submit_args_t sa; /* the submission's options */
+    int64_t limit;      /* list --limit */
+    int64_t job;        /* the JOB argument */
+} s_cmdline_t;
+
+/* Every flag after the command (or the niche), checked here once. */
+static int
+s_parse_flags (nf_config_t *config, s_cmdline_t *cl, s_ctx_t *ctx)
 {
-    nf_config_t *config = nf_config_new ("nf-submit", NF_PROG_CLIENT);
-    if (!config || nf_config_load (config, argc, argv) != 0)
-        return EXIT_USAGE;
-    if (nf_config_wants_version (config)) {
-        printf ("nf-submit %s\n", NF_VERSION);
-        nf_config_destroy (&config);
-        return EXIT_OK;
-    }
+    const char *cmd = cl->cmd;
     int nargs = nf_config_argc (config);
-    if (nf_config_wants_help (config) || nargs == 0) {
-        FILE *to = nf_config_wants_help (config) ? stdout : stderr;
-        fputs (s_usage, to);
-        nf_job_statuses_print_help (to);
-        nf_config_print_help (config, to);
-        int rc = nf_config_wants_help (config) ? EXIT_OK : EXIT_USAGE;
-        nf_config_destroy (&config);
-        return rc;
-    }
-    nf_config_apply_logging (config);
-    const char *cmd = nf_config_arg (config, 0);
-    s_ctx_t ctx = {.pub = nf_config_str (config, NF_CFG_BROKER_PUB), .tty = isatty (2) != 0};
-    s_args_t args = {0};
-    s_submit_args_t sa = {0};
-    int64_t limit = 20;
+    int first = cl->is_submit && strcmp (cmd, "--file") != 0 ? 1 : (cl->is_submit ? 0 : 1);
     int rc = EXIT_OK;
-    bool is_submit = strcmp (cmd, "status") && strcmp (cmd, "list") && strcmp (cmd, "cancel")
-                     && strcmp (cmd, "retry") && strcmp (cmd, "resume") && strcmp (cmd, "wait")
-                     && strcmp (cmd, "export");
-    /* Every flag after the command (or the niche), checked here once. */
-    int first = is_submit && strcmp (cmd, "--file") != 0 ? 1 : (is_submit ? 0 : 1);
     for (int i = first; rc == EXIT_OK && i < nargs; i++) {
         const char *a = nf_config_arg (config, i);
         const char *v = i + 1 < nargs ? nf_config_arg (config, i + 1) : NULL;
-        if (strcmp (a, "--wait") == 0 && (is_submit || !strcmp (cmd, "resume")))
-            sa.wait = true;
-        else if (strcmp (a, "--translate") == 0 && is_submit) /* a switch: options.translate 1 */
-            sa.values[nf_jobopt_by_flag (a) - nf_jobopts] = "1";
+        if (strcmp (a, "--wait") == 0 && (cl->is_submit || !strcmp (cmd, "resume")))
+            cl->sa.wait = true;
+        else if (strcmp (a, "--translate") == 0 && cl->is_submit) /* a switch: translate 1 */
+            cl->sa.values[nf_jobopt_by_flag (a) - nf_jobopts] = "1";
         else if (strcmp (a, "--json") == 0 && (!strcmp (cmd, "status") || !strcmp (cmd, "list")))
-            ctx.json = true;
+            ctx->json = true;
         else {
-            const char **slot = s_flag_slot (a, cmd, is_submit, &sa, &args);
+            const char **slot = s_flag_slot (a, cmd, cl->is_submit, &cl->sa, &cl->args);
             if (!slot && a[0] == '-' && a[1])
                 rc = s_usage_error ("unknown option '", a, "'");
-            else if (!slot && !is_submit && !args.job)
-                args.job = a;
+            else if (!slot && !cl->is_submit && !cl->args.job)
+                cl->args.job = a;
             else if (!slot)
                 rc = s_usage_error ("unexpected argument '", a, "'");
             else if (!v)
@@ -930,82 +915,155 @@ main (int argc, char **argv)
                 *slot = v, i++;
         }
     }
-    if (rc == EXIT_OK && is_submit && cmd[0] == '-' && strcmp (cmd, "--file") != 0)
-        rc = s_usage_error ("unknown option '", cmd, "'");
-    if (rc == EXIT_OK && is_submit)
-        rc = s_check_options (&sa);
-    char *end = NULL;
-    if (rc == EXIT_OK && args.timeout
-        && ((ctx.timeout_s = strtod (args.timeout, &end)) < 0 || end == args.timeout || *end))
-        rc = s_usage_error ("--timeout: '", args.timeout, "' is not a number of seconds");
-    if (rc == EXIT_OK && args.limit
-        && ((limit = strtoll (args.limit, &end, 10)) < 1 || limit > 1000 || *end))
-        rc = s_usage_error ("--limit: '", args.limit, "' is not a whole number from 1 to 1000");
-    const char *format = args.format, *job_arg = args.job;
-    int64_t job = 0;
-    bool needs_job = !is_submit && strcmp (cmd, "list") != 0 && strcmp (cmd, "status") != 0;
-    if (rc == EXIT_OK && needs_job && !job_arg)
-        rc = s_usage_error (cmd, " needs a JOB", "");
-    if (rc == EXIT_OK && job_arg && s_parse_job (job_arg, &job) != 0)
-        rc = EXIT_USAGE;
-    if (rc == EXIT_OK && strcmp (cmd, "export") == 0 && !sa.out)
-        rc = s_usage_error (cmd, " needs -o FILE", "");
-    char err[512];
-    if (rc == EXIT_OK && nf_curve_new (config, NF_PROG_CLIENT, &ctx.curve, err, sizeof err) != 0) {
-        fprintf (stderr, "nf-submit: %s\n", err);
-        rc = EXIT_USAGE;
-    }
-    if (rc == EXIT_OK) {
-        ctx.client = nf_client_new (nf_config_str (config, NF_CFG_BROKER_CLIENTS),
-                                    nf_config_int (config, NF_CFG_TIMEOUT_MS),
-                                    (size_t) nf_config_int (config, NF_CFG_MAX_FRAME), ctx.curve);
-        if (!ctx.client) {
-            fprintf (stderr, "nf-submit: cannot create a client socket\n");
-            rc = EXIT_UNREACHABLE;
-        }
-    }
+    return rc;
+}
+
+/* The values of the flags, and what each command needs. */
+static int
+s_check_args (s_cmdline_t *cl, s_ctx_t *ctx)
+{
+    const char *cmd = cl->cmd;
+    const s_args_t *args = &cl->args;
+    if (cl->is_submit && cmd[0] == '-' && strcmp (cmd, "--file") != 0)
+        return s_usage_error ("unknown option '", cmd, "'");
+    int rc = cl->is_submit ? s_check_options (&cl->sa) : EXIT_OK;
     if (rc != EXIT_OK)
-        ;
-    else if (is_submit)
-        rc = s_cmd_submit (&ctx, &sa, cmd);
-    else if (strcmp (cmd, "status") == 0)
-        rc = job ? s_cmd_status (&ctx, job) : s_cmd_list (&ctx, limit);
-    else if (strcmp (cmd, "list") == 0)
-        rc = s_cmd_list (&ctx, limit);
-    else if (strcmp (cmd, "export") == 0) {
+        return rc;
+    char *end = NULL;
+    if (args->timeout
+        && ((ctx->timeout_s = strtod (args->timeout, &end)) < 0 || end == args->timeout || *end))
+        return s_usage_error ("--timeout: '", args->timeout, "' is not a number of seconds");
+    if (args->limit
+        && ((cl->limit = strtoll (args->limit, &end, 10)) < 1 || cl->limit > 1000 || *end))
+        return s_usage_error ("--limit: '", args->limit, "' is not a whole number from 1 to 1000");
+    bool needs_job = !cl->is_submit && strcmp (cmd, "list") != 0 && strcmp (cmd, "status") != 0;
+    if (needs_job && !args->job)
+        return s_usage_error (cmd, " needs a JOB", "");
+    if (args->job && s_parse_job (args->job, &cl->job) != 0)
+        return EXIT_USAGE;
+    if (strcmp (cmd, "export") == 0 && !cl->sa.out)
+        return s_usage_error (cmd, " needs -o FILE", "");
+    return EXIT_OK;
+}
+
+/* CURVE keys and the client socket. */
+static int
+s_connect (nf_config_t *config, s_ctx_t *ctx)
+{
+    char err[512];
+    if (nf_curve_new (config, NF_PROG_CLIENT, &ctx->curve, err, sizeof err) != 0) {
+        fprintf (stderr, "nf-submit: %s\n", err);
+        return EXIT_USAGE;
+    }
+    ctx->client = nf_client_new (nf_config_str (config, NF_CFG_BROKER_CLIENTS),
+                                 nf_config_int (config, NF_CFG_TIMEOUT_MS),
+                                 (size_t) nf_config_int (config, NF_CFG_MAX_FRAME), ctx->curve);
+    if (!ctx->client) {
+        fprintf (stderr, "nf-submit: cannot create a client socket\n");
+        return EXIT_UNREACHABLE;
+    }
+    return EXIT_OK;
+}
+
+/* resume JOB [--wait] and wait JOB. */
+static int
+s_cmd_resume_wait (s_ctx_t *ctx, const s_cmdline_t *cl)
+{
+    int rc = EXIT_OK;
+    bool resume = strcmp (cl->cmd, "resume") == 0;
+    if (resume) {
+        nf_msg_t *reply = NULL;
+        rc = s_job_request (ctx, "nf.resume", cl->job, NULL, &reply, false);
+        if (rc == EXIT_OK)
+            printf ("job %lld: resumed (pending)\n", (long long) cl->job);
+        nf_msg_destroy (&reply);
+    }
+    if (rc == EXIT_OK && (cl->sa.wait || !resume)) {
+        s_job_t one = {.id = cl->job, .out = (char *) cl->sa.out}; /* named by its niche */
+        rc = s_wait (ctx, &one, 1);
+    }
+    return rc;
+}
+
+/* cancel JOB, retry JOB: the broker's answer is the job's new status. */
+static int
+s_cmd_simple (s_ctx_t *ctx, const s_cmdline_t *cl)
+{
+    char service[16];
+    snprintf (service, sizeof service, "nf.%s", cl->cmd);
+    nf_msg_t *reply = NULL;
+    int rc = s_job_request (ctx, service, cl->job, NULL, &reply, false);
+    if (rc == EXIT_OK) {
+        char *status = nf_mp_dup_str (nf_msg_root (reply), "status");
+        printf ("job %lld: %s\n", (long long) cl->job, status ? status : "?");
+        free (status);
+    }
+    nf_msg_destroy (&reply);
+    return rc;
+}
+
+static int
+s_run (s_ctx_t *ctx, s_cmdline_t *cl)
+{
+    const char *cmd = cl->cmd;
+    if (cl->is_submit)
+        return s_cmd_submit (ctx, &cl->sa, cmd);
+    if (strcmp (cmd, "status") == 0)
+        return cl->job ? s_cmd_status (ctx, cl->job) : s_cmd_list (ctx, cl->limit);
+    if (strcmp (cmd, "list") == 0)
+        return s_cmd_list (ctx, cl->limit);
+    if (strcmp (cmd, "export") == 0) {
         const char *fmt = NULL;
         char path[4096];
-        rc = s_export_target (sa.out, format, &fmt, path, sizeof path);
-        if (rc == EXIT_OK)
-            rc = s_export (&ctx, job, fmt, path);
+        int rc = s_export_target (cl->sa.out, cl->args.format, &fmt, path, sizeof path);
+        return rc == EXIT_OK ? s_export (ctx, cl->job, fmt, path) : rc;
     }
-    else if (strcmp (cmd, "wait") == 0 || (strcmp (cmd, "resume") == 0)) {
-        nf_msg_t *reply = NULL;
-        if (strcmp (cmd, "resume") == 0) {
-            rc = s_job_request (&ctx, "nf.resume", job, NULL, &reply, false);
-            if (rc == EXIT_OK)
-                printf ("job %lld: resumed (pending)\n", (long long) job);
-        }
-        nf_msg_destroy (&reply);
-        if (rc == EXIT_OK && (sa.wait || strcmp (cmd, "wait") == 0)) {
-            s_job_t one = {.id = job, .out = (char *) sa.out}; /* named by its niche */
-            rc = s_wait (&ctx, &one, 1);
-        }
-    }
+    if (strcmp (cmd, "wait") == 0 || strcmp (cmd, "resume") == 0)
+        return s_cmd_resume_wait (ctx, cl);
+    return s_cmd_simple (ctx, cl);
+}
+
+/* --help (stdout, 0) or no arguments (stderr, 2). */
+static int
+s_help (nf_config_t *config)
+{
+    FILE *to = nf_config_wants_help (config) ? stdout : stderr;
+    fputs (s_usage, to);
+    nf_job_statuses_print_help (to);
+    nf_config_print_help (config, to);
+    return nf_config_wants_help (config) ? EXIT_OK : EXIT_USAGE;
+}
+
+int
+main (int argc, char **argv)
+{
+    nf_config_t *config = nf_config_new ("nf-submit", NF_PROG_CLIENT);
+    if (!config || nf_config_load (config, argc, argv) != 0)
+        return EXIT_USAGE;
+    int rc = EXIT_OK;
+    if (nf_config_wants_version (config))
+        printf ("nf-submit %s\n", NF_VERSION);
+    else if (nf_config_wants_help (config) || nf_config_argc (config) == 0)
+        rc = s_help (config);
     else {
-        char service[16];
-        snprintf (service, sizeof service, "nf.%s", cmd);
-        nf_msg_t *reply = NULL;
-        rc = s_job_request (&ctx, service, job, NULL, &reply, false);
-        if (rc == EXIT_OK) {
-            char *status = nf_mp_dup_str (nf_msg_root (reply), "status");
-            printf ("job %lld: %s\n", (long long) job, status ? status : "?");
-            free (status);
-        }
-        nf_msg_destroy (&reply);
+        nf_config_apply_logging (config);
+        s_ctx_t ctx = {.pub = nf_config_str (config, NF_CFG_BROKER_PUB), .tty = isatty (2) != 0};
+        s_cmdline_t cl = {.cmd = nf_config_arg (config, 0), .limit = 20};
+        static const char *const commands[] = {"status", "list", "cancel", "retry",
+                                               "resume", "wait", "export"};
+        cl.is_submit = true;
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            cl.is_submit = cl.is_submit && strcmp (cl.cmd, commands[i]) != 0;
+        rc = s_parse_flags (config, &cl, &ctx);
+        if (rc == EXIT_OK)
+            rc = s_check_args (&cl, &ctx);
+        if (rc == EXIT_OK)
+            rc = s_connect (config, &ctx);
+        if (rc == EXIT_OK)
+            rc = s_run (&ctx, &cl);
+        nf_client_destroy (&ctx.client);
+        nf_curve_destroy (&ctx.curve);
     }
-    nf_client_destroy (&ctx.client);
-    nf_curve_destroy (&ctx.curve);
     nf_config_destroy (&config);
     return rc;
 }

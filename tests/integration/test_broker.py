@@ -1,5 +1,5 @@
 """Broker integration tests (issue: Foundation). Run one: test_broker.py NAME."""
-import os, random, re, shutil, subprocess, tempfile, time
+import os, random, re, shutil, subprocess, tempfile, threading, time
 
 import msgpack
 import zmq
@@ -144,8 +144,12 @@ def kill_broker():
 
 
 def late_reply():
-    """A reply arriving after its lease expired changes nothing."""
-    c = Cluster("latereply", 26160, NF_LEASE_MS="1500", NF_MIN_READY="1")
+    """A reply arriving after its lease expired (its task past its deadline)
+    changes nothing."""
+    # The slow worker's task runs past its deadline (NF_TASK_TIMEOUTS), so
+    # its lease is not renewed and runs out: the task is claimed again.
+    c = Cluster("latereply", 26160, NF_LEASE_MS="1500", NF_MIN_READY="1",
+                NF_TASK_TIMEOUTS="scrape=1000")
     try:
         c.start_broker()
         c.worker("discover")
@@ -163,6 +167,29 @@ def late_reply():
         eq(c.duplicate_transitions(), 0, "duplicate transitions")
         log = open(c.broker.log).read()
         check("fenced" in log, "broker logged the fenced reply")
+    finally:
+        c.stop()
+
+
+def long_task():
+    """A task three times longer than NF_LEASE_MS, its worker alive: the
+    lease is renewed while it runs, so the task is claimed once and its
+    reply applied, not fenced (issue 23)."""
+    c = Cluster("longtask", 26730, NF_LEASE_MS="1500", NF_MIN_READY="1")
+    try:
+        c.start_broker()
+        for s in ("discover", "sanitize", "geo", "analyze", "architect", "export"):
+            c.worker(s)
+        c.worker("scrape", "--delay-ms", "4500", tag="slow")
+        job = c.submit("long task", count=1, top_n=1)
+        c.wait(lambda: c.job_status(job) == "completed", 40, "job completed")
+        eq(c.query1("SELECT count(*) FROM nf_video_history WHERE job_id = %s AND service = 'scrape'", job), 1,
+           "scraped once")
+        eq(c.query1("SELECT attempt FROM nf_video_history WHERE job_id = %s AND service = 'scrape'", job), 1,
+           "on the first attempt (claimed once)")
+        eq(c.metric("nf_fenced_total"), 0, "nothing fenced")
+        check(c.metric("nf_leases_renewed_total") >= 2, "the lease was renewed while the task ran",
+              c.metric("nf_leases_renewed_total"))
     finally:
         c.stop()
 
@@ -223,6 +250,46 @@ def garbage_frames():
         check(log.count("malformed message") >= 100, "garbage logged", log.count("malformed message"))
         check("wrong header" in log or "malformed message" in log, "wrong header logged")
     finally:
+        c.stop()
+
+
+def bad_envelope():
+    """A registered worker that answers with a malformed REPLY envelope is
+    told DISCONNECT (RFC 7) and forgotten, and its task goes to another
+    worker at once, without costing an attempt's timeout (issue 23)."""
+    c = Cluster("badenv", 26700, NF_MIN_READY="1")
+    fake = None
+    try:
+        c.start_broker()
+        c.worker("discover")
+        fake = c.ctx.socket(zmq.DEALER)
+        fake.setsockopt(zmq.LINGER, 0)
+        fake.connect(f"tcp://127.0.0.1:{c.ports[0]}")
+        fake.send_multipart([b"", b"MDPW01", b"\x01", b"scrape"])
+        job = c.submit(count=1, top_n=1)
+
+        def next_command(want, seconds):
+            deadline = time.time() + seconds
+            while time.time() < deadline:
+                if fake.poll(200):
+                    f = fake.recv_multipart()
+                    if f[2] == want:
+                        return f
+            return None
+        got = next_command(b"\x02", 10)
+        check(got is not None, "the fake worker got a task")
+        fake.send_multipart([b"", b"MDPW01", b"\x03", got[3]])  # no empty frame, no body
+        check(next_command(b"\x05", 5) is not None, "DISCONNECT after the malformed REPLY")
+        c.worker("scrape")
+        c.wait(lambda: c.count_state(job, "RAW") + c.count_state(job, "CLEANED") + c.count_state(job, "EXPORTED") >= 1
+               or c.job_status(job) == "completed", 20, "the task served by the real worker")
+        eq(c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s AND state = 'FAILED'", job), 0, "nothing FAILED")
+        log = open(c.broker.log).read()
+        check("malformed REPLY envelope; disconnecting it" in log, "the log names the peer and what it did")
+        check(re.search(r"worker [0-9A-F]+ \(scrape\): malformed REPLY", log, re.I), "peer id and service in the log")
+    finally:
+        if fake is not None:
+            fake.close()
         c.stop()
 
 
@@ -355,6 +422,153 @@ def added_stage():
         check("TAGGED" in c.query1("SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint "
                                    "WHERE conname = 'nf_videos_state_known'"), "the CHECK constraint knows TAGGED")
     finally:
+        c.stop()
+
+
+def deaf_client():
+    """A client that sends and never reads while a 1,000-video job runs:
+    the broker's sends to it fail instead of blocking (issue 23), so the job
+    completes, no worker misses a heartbeat (200 ms, liveness 3) and the
+    replies it could not deliver are counted."""
+    c = Cluster("deaf", 26690)
+    deaf = None
+    try:
+        c.start_broker()
+        deaf = c.ctx.socket(zmq.DEALER)
+        deaf.setsockopt(zmq.RCVHWM, 1)
+        deaf.setsockopt(zmq.RCVBUF, 4096)
+        deaf.setsockopt(zmq.LINGER, 0)
+        deaf.connect(f"tcp://127.0.0.1:{c.ports[1]}")
+        request = [b"", b"MDPC01", b"nf.nothing", msgpack.packb({"v": 1})]
+        # 200,000 small requests (bounded by 30 s): their answers overflow
+        # the broker's queue for this peer and the socket buffers between.
+        sent, deadline = 0, time.time() + 30
+        while sent < 200000 and time.time() < deadline:
+            try:
+                deaf.send_multipart(request, zmq.NOBLOCK)
+                sent += 1
+            except zmq.Again:
+                time.sleep(0.001)
+        c.all_workers()
+        job = c.submit("deaf client", count=1000, top_n=10)
+        for _ in range(20):  # and it keeps sending while the job runs
+            for _ in range(2000):
+                try:
+                    deaf.send_multipart(request, zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+            time.sleep(0.05)
+        c.wait(lambda: c.job_status(job) == "completed", 120, "job completed")
+        c.wait(lambda: c.metric("nf_client_drops_total") > 0, 5, "the undelivered replies counted")
+        eq(c.metric("nf_dead_workers_total"), 0, "no worker declared dead (heartbeats kept their period)")
+        eq(c.count_state(job, "EXPORTED"), 10, "exported outliers")
+        eq(c.mmi("nf.status"), "200", "another client is answered")
+    finally:
+        if deaf is not None:
+            deaf.close()
+        c.stop()
+
+
+def same_id():
+    """A second broker with the same NF_BROKER_ID on the same database
+    refuses to start, naming the id, and touches nothing of the first's
+    leases (issue 23)."""
+    c = Cluster("sameid", 26710)
+    try:
+        c.start_broker()
+        c.worker("discover", "--mode", "hang")  # holds the job's discovery lease
+        job = c.submit("same id", count=5, top_n=5)
+        c.wait(lambda: c.query1("SELECT count(*) FROM nf_jobs WHERE id = %s AND lease_token IS NOT NULL", job) == 1,
+               10, "discovery claimed")
+        held = c.query1("SELECT lease_token::text FROM nf_jobs WHERE id = %s", job)
+        other = {"NF_WORKERS_BIND": "tcp://127.0.0.1:26714", "NF_CLIENTS_BIND": "tcp://127.0.0.1:26715",
+                 "NF_PUB_BIND": "tcp://127.0.0.1:26716", "NF_METRICS_BIND": "127.0.0.1:26717"}
+        second = subprocess.run([f"{BUILD}/broker/nf-broker"], env=c.env(other), capture_output=True,
+                                text=True, timeout=60)
+        check(second.returncode != 0, "the second broker did not start", second.returncode)
+        check("another broker with NF_BROKER_ID 'test-sameid' is running" in second.stderr,
+              "it names the id", second.stderr[-2000:])
+        eq(c.query1("SELECT lease_token::text FROM nf_jobs WHERE id = %s", job), held,
+           "the first broker's lease untouched")
+        eq(c.mmi("nf.status"), "200", "the first broker still serves")
+    finally:
+        c.stop()
+
+
+class ZguideWorker(threading.Thread):
+    """A Majordomo worker as the zguide's reference mdwrkapi.py behaves: one
+    thread, a heartbeat every 2.5 s, liveness 3, and nothing sent while it
+    works. It serves SERVICE, each task taking WORK_S seconds, with OUTPUT
+    as the reply's columns."""
+
+    def __init__(self, endpoint, service, work_s, output):
+        super().__init__(daemon=True)
+        self.endpoint, self.service, self.work_s, self.output = endpoint, service, work_s, output
+        self.done = self.disconnects = self.reconnects = 0
+        self.stop = threading.Event()
+
+    def _connect(self):
+        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(self.endpoint)
+        self.sock.send_multipart([b"", b"MDPW01", b"\x01", self.service.encode()])
+        self.liveness, self.heartbeat_at = 3, time.time() + 2.5
+
+    def run(self):
+        self._connect()
+        while not self.stop.is_set():
+            if self.sock.poll(2500):
+                frames = self.sock.recv_multipart()
+                self.liveness = 3
+                if frames[2] == b"\x02":
+                    time.sleep(self.work_s)  # busy: no heartbeats (single-threaded)
+                    body = msgpack.packb({"v": 1, "token": frames[3].decode(), "status": "ok",
+                                          "output": self.output})
+                    self.sock.send_multipart([b"", b"MDPW01", b"\x03", frames[3], b"", body])
+                    self.done += 1
+                elif frames[2] == b"\x05":
+                    self.disconnects += 1
+                    self.sock.close()
+                    self._connect()
+            else:
+                self.liveness -= 1
+                if self.liveness == 0:
+                    self.reconnects += 1
+                    self.sock.close()
+                    time.sleep(2.5)
+                    self._connect()
+            if time.time() > self.heartbeat_at:
+                self.sock.send_multipart([b"", b"MDPW01", b"\x04"])
+                self.heartbeat_at = time.time() + 2.5
+        self.sock.close()
+
+
+def zguide_worker():
+    """The zguide-style worker above (2.5 s heartbeats, 10 s tasks, silent
+    while busy) serves the sanitize stage of a whole job, with the broker's
+    default heartbeat and liveness: no loss, no retry, nothing FAILED
+    (issue 23)."""
+    c = Cluster("zguide", 26720, NF_MIN_READY="1")
+    for key in ("NF_HEARTBEAT_MS", "NF_LIVENESS"):  # the defaults, as a user runs it
+        c.broker_env.pop(key)
+    w = ZguideWorker(f"tcp://127.0.0.1:{c.ports[0]}", "sanitize", 10.0,
+                     {"quality": 80.0, "clean_text": "clean"})
+    try:
+        c.start_broker()
+        w.start()
+        for s in ("discover", "scrape", "geo", "analyze", "architect", "export"):
+            c.worker(s)
+        job = c.submit("zguide worker", count=2, top_n=1)
+        c.wait(lambda: c.job_status(job) == "completed", 90, "job completed")
+        eq(w.done, 2, "the zguide worker did both tasks, once each")
+        eq((w.disconnects, w.reconnects), (0, 0), "it was never disconnected, nor lost the broker")
+        eq(c.metric("nf_dead_workers_total"), 0, "no worker declared dead")
+        eq(c.query1("SELECT count(*) FROM nf_video_history WHERE job_id = %s AND service = 'sanitize' "
+                    "AND attempt > 1", job), 0, "no sanitize task retried")
+        eq(c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s AND state = 'FAILED'", job), 0, "nothing FAILED")
+    finally:
+        w.stop.set()
+        w.join(10)
         c.stop()
 
 
@@ -635,5 +849,5 @@ def curve():
 
 
 run({f.__name__: f for f in (full_pipeline, thousand_tasks, kill_worker, always_fails, crash_poison,
-                             kill_broker, late_reply, garbage_frames, pg_restart, submit_validation, state_checks, added_stage,
+                             kill_broker, late_reply, long_task, garbage_frames, bad_envelope, pg_restart, submit_validation, state_checks, added_stage, deaf_client, same_id, zguide_worker,
                              cancel_and_retry, sigterm_drain, pub_events, priority_admission, curve)})

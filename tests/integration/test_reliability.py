@@ -490,10 +490,12 @@ def sockets():
         # A slow-loris server in place of the YouTube API.
         yt = Trickle(26548)
         yt.start()
-        gone = open(broker.log).read().count("(discover) missed its heartbeats")
+        def seen_gone():  # by its silence, or at once when ZeroMQ reports the connection closed
+            log = open(broker.log).read()
+            return log.count("(discover) missed its heartbeats") + log.count("(discover): its connection is gone")
+        gone = seen_gone()
         c.kill9(discover)
-        c.wait(lambda: open(broker.log).read().count("(discover) missed its heartbeats") > gone, 10,
-               "the broker saw the discover worker go")
+        c.wait(lambda: seen_gone() > gone, 10, "the broker saw the discover worker go")
         c.real_worker("nf-scraper", "discover", extra=sim.env(
             NF_YOUTUBE_API_URL="http://127.0.0.1:26548/youtube/v3", NF_HTTP_TIMEOUT_MS=1500,
             NF_HTTP_RETRIES=0))

@@ -234,36 +234,66 @@ s_printf (const char *fmt, ...)
     return s;
 }
 
-void
-nf_ai_generate (const nf_ai_input_t *in, nf_ai_t *out)
+/* The words nf_ai_generate builds with: three key phrases (the
+   transcript's, topped up from the title, then fallbacks), two of them
+   title-cased, the niche title-cased, and the views in short form. */
+typedef struct {
+    char *kp[3];
+    char *k1, *k2, *niche;
+    char views[32];
+    uint32_t h; /* the video id's hash: picks among variants */
+} s_words_t;
+
+static void
+s_words_init (s_words_t *w, const nf_ai_input_t *in)
 {
-    memset (out, 0, sizeof *out);
-    char *kp[3] = {NULL, NULL, NULL};
-    size_t nk = nf_ai_key_phrases (in->transcript, kp, 3);
+    memset (w, 0, sizeof *w);
+    size_t nk = nf_ai_key_phrases (in->transcript, w->kp, 3);
     if (nk < 3) /* a thin transcript: the title's words fill in */
-        nk += nf_ai_key_phrases (in->title, kp + nk, 3 - nk);
+        nk += nf_ai_key_phrases (in->title, w->kp + nk, 3 - nk);
     const char *fallback[] = {in->niche && *in->niche ? in->niche : "this topic", "the basics",
                               "the details"};
     for (size_t i = nk; i < 3; i++)
-        kp[i] = strdup (fallback[i]);
-    char *k1 = s_title_case (kp[0]), *k2 = s_title_case (kp[1]);
-    char *niche = s_title_case (in->niche && *in->niche ? in->niche : "your niche");
-    const char *sub = in->sub_niche && *in->sub_niche ? in->sub_niche : NULL;
-    uint32_t h = s_hash (in->video_id);
-    char views[32];
-    s_human (in->views, views, sizeof views);
+        w->kp[i] = strdup (fallback[i]);
+    w->k1 = s_title_case (w->kp[0]);
+    w->k2 = s_title_case (w->kp[1]);
+    w->niche = s_title_case (in->niche && *in->niche ? in->niche : "your niche");
+    w->h = s_hash (in->video_id);
+    s_human (in->views, w->views, sizeof w->views);
+}
 
+static void
+s_words_free (s_words_t *w)
+{
+    for (int i = 0; i < 3; i++)
+        free (w->kp[i]);
+    free (w->k1);
+    free (w->k2);
+    free (w->niche);
+}
+
+static void
+s_gen_titles (const nf_ai_input_t *in, const s_words_t *w, nf_ai_t *out)
+{
     static const int counts[] = {3, 5, 7, 9};
-    out->titles[0] = s_printf ("%s: What Nobody Tells You About %s", niche, k1);
-    out->titles[1] = s_printf ("I Tried %s So You Don't Have To", k1);
-    out->titles[2] = s_printf ("%d %s Mistakes That Cost Beginners the Most", counts[h % 4], k1);
-    out->titles[3] = s_printf ("%s vs %s: Which One Actually Works?", k1, k2);
+    const char *sub = in->sub_niche && *in->sub_niche ? in->sub_niche : NULL;
+    out->titles[0] = s_printf ("%s: What Nobody Tells You About %s", w->niche, w->k1);
+    out->titles[1] = s_printf ("I Tried %s So You Don't Have To", w->k1);
+    out->titles[2] =
+        s_printf ("%d %s Mistakes That Cost Beginners the Most", counts[w->h % 4], w->k1);
+    out->titles[3] = s_printf ("%s vs %s: Which One Actually Works?", w->k1, w->k2);
     char *sub_title = sub ? s_title_case (sub) : NULL;
-    out->titles[4] =
-        sub ? s_printf ("The %s Guide to %s I Wish I Had Sooner", niche, sub_title)
-            : s_printf ("The Honest %s Guide to %s (%s Views Can't Be Wrong)", niche, k2, views);
+    out->titles[4] = sub ? s_printf ("The %s Guide to %s I Wish I Had Sooner", w->niche, sub_title)
+                         : s_printf ("The Honest %s Guide to %s (%s Views Can't Be Wrong)",
+                                     w->niche, w->k2, w->views);
     free (sub_title);
+}
 
+static void
+s_gen_hook_outline (const nf_ai_input_t *in, const s_words_t *w, nf_ai_t *out)
+{
+    char *const *kp = w->kp;
+    const char *sub = in->sub_niche && *in->sub_niche ? in->sub_niche : NULL;
     if (in->has_multiplier && in->multiplier >= 1.5)
         out->hook =
             s_printf ("This is the %s idea that pulled %.1fx more views than its channel "
@@ -273,8 +303,7 @@ nf_ai_generate (const nf_ai_input_t *in, nf_ai_t *out)
     else
         out->hook = s_printf ("%s views say people want to know about %s. In the next minute "
                               "I'll show you the part everyone gets wrong, and how %s fixes it.",
-                              views, kp[0], kp[1]);
-
+                              w->views, kp[0], kp[1]);
     out->outline[0] = s_printf ("Open on the payoff: show the result of %s in the first 15 "
                                 "seconds, before any intro.",
                                 kp[0]);
@@ -290,20 +319,30 @@ nf_ai_generate (const nf_ai_input_t *in, nf_ai_t *out)
     out->outline[4] = s_printf ("Close with a one-line takeaway and ask viewers which %s tip "
                                 "they'll try first, to pull comments.",
                                 kp[1]);
+}
 
+static void
+s_gen_thumbnail (const s_words_t *w, nf_ai_t *out)
+{
     static const char *const colors[] = {"yellow", "electric blue", "red", "green"};
-    char *caps = strdup (kp[0]);
+    char *caps = strdup (w->kp[0]);
     for (char *p = caps; *p; p++)
         *p = (char) toupper ((unsigned char) *p);
     out->thumbnail = s_printf ("A close-up, surprised face on the left; on the right, %s shown "
                                "big and simple; 2-4 word caption \"%s\" in bold white on a %s "
                                "background; nothing else in frame.",
-                               kp[1], caps, colors[(h >> 3) % 4]);
+                               w->kp[1], caps, colors[(w->h >> 3) % 4]);
     free (caps);
+}
 
+/* "Why it worked": the figures, where the video stands among the niche's,
+   engagement, and what the transcript keeps returning to. */
+static char *
+s_gen_why (const nf_ai_input_t *in, const s_words_t *w)
+{
     nf_buf_t why;
     nf_buf_init (&why);
-    nf_buf_printf (&why, "It reached %s views", views);
+    nf_buf_printf (&why, "It reached %s views", w->views);
     if (in->has_multiplier && in->has_channel_avg) {
         char avg[32];
         s_human (in->channel_avg, avg, sizeof avg);
@@ -337,12 +376,19 @@ nf_ai_generate (const nf_ai_input_t *in, nf_ai_t *out)
     nf_buf_printf (&why,
                    "%s transcript keeps returning to \"%s\" and \"%s\": one concrete "
                    "promise, paid off on screen.",
-                   in->has_engagement ? "and the" : "The", kp[0], kp[1]);
-    out->why = why.data;
+                   in->has_engagement ? "and the" : "The", w->kp[0], w->kp[1]);
+    return why.data;
+}
 
-    for (int i = 0; i < 3; i++)
-        free (kp[i]);
-    free (k1);
-    free (k2);
-    free (niche);
+void
+nf_ai_generate (const nf_ai_input_t *in, nf_ai_t *out)
+{
+    memset (out, 0, sizeof *out);
+    s_words_t w;
+    s_words_init (&w, in);
+    s_gen_titles (in, &w, out);
+    s_gen_hook_outline (in, &w, out);
+    s_gen_thumbnail (&w, out);
+    out->why = s_gen_why (in, &w);
+    s_words_free (&w);
 }

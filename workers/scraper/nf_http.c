@@ -475,182 +475,238 @@ nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
     return nf_http_request (self, url, NULL, r);
 }
 
+/* One call of nf_http_request: what its attempts share. */
+typedef struct {
+    const char *url;          /* as asked (the cache key) */
+    const nf_http_req_t *req; /* method, body, headers */
+    char safe[256];           /* URL with secrets redacted, for messages */
+    char target[4096];        /* where the next attempt goes (after redirects) */
+    int redirects;            /* followed so far */
+    bool use_cache, cached;   /* may use the cache; a stale copy exists */
+    char etag[128];           /* its ETag, for If-None-Match */
+    nf_buf_t stale;           /* the stale copy, for a 304 */
+    int proxy;                /* this attempt's proxy, or -1 */
+} s_call_t;
+
+/* Set up the easy handle for one attempt of CALL; the header list to free. */
+static struct curl_slist *
+s_attempt_setup (nf_http_t *self, s_call_t *call, s_xfer_t *x)
+{
+    const nf_http_req_t *req = call->req;
+    CURL *c = self->curl;
+    curl_easy_reset (c);
+    struct curl_slist *headers = curl_slist_append (NULL, "Accept-Language: en-US,en;q=0.9");
+    char line[160];
+    if (call->cached && *call->etag) {
+        snprintf (line, sizeof line, "If-None-Match: %s", call->etag);
+        headers = curl_slist_append (headers, line);
+    }
+    if (req->body && req->content_type) {
+        snprintf (line, sizeof line, "Content-Type: %s", req->content_type);
+        headers = curl_slist_append (headers, line);
+    }
+    for (const char *const *h = req->headers; h && *h; h++)
+        headers = curl_slist_append (headers, *h);
+    curl_easy_setopt (c, CURLOPT_URL, call->target);
+    curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers);
+    if (req->body && call->redirects == 0) {
+        curl_easy_setopt (c, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+    }
+    curl_easy_setopt (c, CURLOPT_USERAGENT,
+                      req->user_agent ? req->user_agent
+                                      : self->agents[self->agent % self->nagents]);
+    curl_easy_setopt (c, CURLOPT_PROXY, call->proxy >= 0 ? self->proxies[call->proxy].url : "");
+    curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, self->opts.timeout_ms);
+    curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT_MS, self->opts.timeout_ms);
+    curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (c, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt (c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) self->opts.max_bytes);
+    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt (c, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt (c, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
+    return headers;
+}
+
+/* What an attempt's outcome asks for. */
+typedef enum { S_DONE, S_RETRY, S_REDIRECT } s_next_t;
+
+/* A transfer that failed (RC): too big (done) or transient (retry). */
+static s_next_t
+s_on_failure (nf_http_t *self, s_call_t *call, const s_xfer_t *x, CURLcode rc, nf_http_resp_t *r)
+{
+    if (x->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+        r->klass = NF_HTTP_TOO_BIG;
+        snprintf (r->error, sizeof r->error, "%s: body larger than %zu bytes", call->safe,
+                  self->opts.max_bytes);
+        return S_DONE;
+    }
+    r->klass = NF_HTTP_TRANSIENT;
+    snprintf (r->error, sizeof r->error, "%s: %s", call->safe, curl_easy_strerror (rc));
+    if (call->proxy >= 0
+        && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_PROXY
+            || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR))
+        s_proxy_strike (self, call->proxy);
+    return S_RETRY;
+}
+
+/* A 3xx: a consent redirect is a block, others are followed a few times. */
+static s_next_t
+s_on_redirect (nf_http_t *self, s_call_t *call, long status, nf_http_resp_t *r)
+{
+    char *loc = NULL;
+    curl_easy_getinfo (self->curl, CURLINFO_REDIRECT_URL, &loc);
+    if (loc && strstr (loc, "consent.")) {
+        r->klass = NF_HTTP_BLOCKED;
+        snprintf (r->error, sizeof r->error, "%s: redirected to a consent page", call->safe);
+        return S_RETRY;
+    }
+    if (loc && call->redirects < MAX_REDIRECTS) {
+        snprintf (call->target, sizeof call->target, "%s", loc);
+        call->redirects++;
+        return S_REDIRECT;
+    }
+    r->klass = NF_HTTP_CLIENT;
+    snprintf (r->error, sizeof r->error, "%s: HTTP %ld redirect loop", call->safe, status);
+    return S_DONE;
+}
+
+/* An answer with STATUS: its class, and whether to retry (WAIT: the
+   server's Retry-After in ms, or -1). */
+static s_next_t
+s_on_status (nf_http_t *self, s_call_t *call, const s_xfer_t *x, long status, nf_http_resp_t *r,
+             long *wait)
+{
+    bool block_page = nf_http_is_block_page (r->body.data, r->body.len);
+    const char *safe = call->safe;
+    if (status == 304 && call->cached) {
+        nf_buf_reset (&r->body);
+        nf_buf_append (&r->body, call->stale.data ? call->stale.data : "", call->stale.len);
+        s_cache_store (self, call->url, call->etag, call->stale.data ? call->stale.data : "",
+                       call->stale.len);
+        r->status = 200;
+        r->from_cache = true;
+        r->klass = NF_HTTP_OK;
+        return S_DONE;
+    }
+    if (status >= 300 && status < 400)
+        return s_on_redirect (self, call, status, r);
+    if (status >= 200 && status < 300 && block_page) {
+        r->klass = NF_HTTP_BLOCKED; /* a captcha page can come with a 200 */
+        snprintf (r->error, sizeof r->error, "%s: blocked (HTTP %ld, captcha page)", safe, status);
+        return S_RETRY;
+    }
+    if (status >= 200 && status < 300) {
+        r->klass = NF_HTTP_OK;
+        if (call->use_cache && status == 200 && !nf_http_blank (r->body.data, r->body.len))
+            s_cache_store (self, call->url, x->etag, r->body.data ? r->body.data : "", r->body.len);
+        return S_DONE;
+    }
+    bool blocked = status == 429 || (status == 403 && block_page);
+    r->klass = status == 404 || status == 410 ? NF_HTTP_GONE
+               : blocked                      ? NF_HTTP_BLOCKED
+               : status >= 500                ? NF_HTTP_TRANSIENT
+                                              : NF_HTTP_CLIENT;
+    if (blocked)
+        snprintf (r->error, sizeof r->error, "%s: blocked (HTTP %ld%s)", safe, status,
+                  status == 403 ? ", captcha page" : "");
+    else
+        snprintf (r->error, sizeof r->error, "%s: HTTP %ld", safe, status);
+    if (!blocked && status < 500)
+        return S_DONE;
+    *wait =
+        nf_http_retry_after_ms (x->retry_after[0] ? x->retry_after : NULL, (double) time (NULL));
+    return S_RETRY;
+}
+
+/* Before attempt ATTEMPT + 1: a block changes the user agent and strikes
+   the proxy; then the backoff (or the server's WAIT), capped. */
+static void
+s_before_retry (nf_http_t *self, const s_call_t *call, int attempt, long wait,
+                const nf_http_resp_t *r)
+{
+    if (wait < 0)
+        wait = self->opts.backoff_base_ms * (1L << (attempt < 10 ? attempt : 10));
+    if (wait > self->opts.max_wait_ms)
+        wait = self->opts.max_wait_ms;
+    if (r->klass == NF_HTTP_BLOCKED)
+        nf_warn ("%s; new user agent%s, retrying in %ld ms", r->error,
+                 call->proxy >= 0 ? " and proxy" : "", wait);
+    else
+        nf_debug ("%s; retrying in %ld ms", r->error, wait);
+    s_sleep_ms (wait);
+}
+
+/* The fresh cached copy of CALL's URL into R (true), or false; keeps a
+   stale copy and its ETag in CALL for a conditional request. */
+static bool
+s_from_cache (nf_http_t *self, s_call_t *call, nf_http_resp_t *r)
+{
+    double age = 0;
+    call->cached =
+        call->use_cache
+        && s_cache_load (self, call->url, &r->body, call->etag, sizeof call->etag, &age) == 0;
+    if (call->cached && age < (double) self->opts.cache_ttl_s) {
+        r->from_cache = true;
+        r->status = 200;
+        r->klass = NF_HTTP_OK;
+        return true;
+    }
+    if (call->cached)
+        nf_buf_append (&call->stale, r->body.data ? r->body.data : "", r->body.len);
+    return false;
+}
+
 nf_http_class_t
 nf_http_request (nf_http_t *self, const char *url, const nf_http_req_t *req, nf_http_resp_t *r)
 {
     static const nf_http_req_t plain = {0};
-    if (!req)
-        req = &plain;
-    bool use_cache = *self->cache_dir && !req->no_store && !req->body;
+    s_call_t call = {.url = url, .req = req ? req : &plain, .proxy = -1};
+    call.use_cache = *self->cache_dir && !call.req->no_store && !call.req->body;
+    nf_buf_init (&call.stale);
     nf_buf_reset (&r->body);
     r->status = 0;
     r->from_cache = false;
     r->requests = 0;
     r->error[0] = 0;
     r->klass = NF_HTTP_TRANSIENT;
-    char safe[256];
-    s_redact (url, safe, sizeof safe);
-
-    char etag[128] = "";
-    double age = 0;
-    bool cached = use_cache && s_cache_load (self, url, &r->body, etag, sizeof etag, &age) == 0;
-    if (cached && age < (double) self->opts.cache_ttl_s) {
-        r->from_cache = true;
-        r->status = 200;
-        r->klass = NF_HTTP_OK;
+    s_redact (url, call.safe, sizeof call.safe);
+    if (s_from_cache (self, &call, r)) {
+        nf_buf_free (&call.stale);
         return r->klass;
     }
-    nf_buf_t stale; /* the stale copy, for a 304 */
-    nf_buf_init (&stale);
-    if (cached)
-        nf_buf_append (&stale, r->body.data ? r->body.data : "", r->body.len);
-
-    char target[4096];
-    snprintf (target, sizeof target, "%s", url);
-    int redirects = 0;
+    snprintf (call.target, sizeof call.target, "%s", url);
     for (int attempt = 0; attempt <= self->opts.retries; attempt++) {
         nf_buf_reset (&r->body);
         s_xfer_t x = {&r->body, self->opts.max_bytes, false, "", ""};
-        s_polite_wait (self, target);
-        int proxy = s_pick_proxy (self);
-        CURL *c = self->curl;
-        curl_easy_reset (c);
-        struct curl_slist *headers = curl_slist_append (NULL, "Accept-Language: en-US,en;q=0.9");
-        char inm[160];
-        if (cached && *etag) {
-            snprintf (inm, sizeof inm, "If-None-Match: %s", etag);
-            headers = curl_slist_append (headers, inm);
-        }
-        char ctype[160];
-        if (req->body && req->content_type) {
-            snprintf (ctype, sizeof ctype, "Content-Type: %s", req->content_type);
-            headers = curl_slist_append (headers, ctype);
-        }
-        for (const char *const *h = req->headers; h && *h; h++)
-            headers = curl_slist_append (headers, *h);
-        curl_easy_setopt (c, CURLOPT_URL, target);
-        curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers);
-        if (req->body && redirects == 0) {
-            curl_easy_setopt (c, CURLOPT_POSTFIELDS, req->body);
-            curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
-        }
-        curl_easy_setopt (c, CURLOPT_USERAGENT,
-                          req->user_agent ? req->user_agent
-                                          : self->agents[self->agent % self->nagents]);
-        curl_easy_setopt (c, CURLOPT_PROXY, proxy >= 0 ? self->proxies[proxy].url : "");
-        curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, self->opts.timeout_ms);
-        curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT_MS, self->opts.timeout_ms);
-        curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt (c, CURLOPT_ACCEPT_ENCODING, "");
-        curl_easy_setopt (c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) self->opts.max_bytes);
-        curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_on_body);
-        curl_easy_setopt (c, CURLOPT_WRITEDATA, &x);
-        curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, s_on_header);
-        curl_easy_setopt (c, CURLOPT_HEADERDATA, &x);
-        curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
-        CURLcode rc = curl_easy_perform (c);
+        s_polite_wait (self, call.target);
+        call.proxy = s_pick_proxy (self);
+        struct curl_slist *headers = s_attempt_setup (self, &call, &x);
+        CURLcode rc = curl_easy_perform (self->curl);
         curl_slist_free_all (headers);
         r->requests++;
-        long status = 0;
+        long status = 0, wait = -1;
         if (rc == CURLE_OK)
-            curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status);
+            curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE, &status);
         r->status = status;
-        long wait = -1;
-        if (rc != CURLE_OK) {
-            if (x.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
-                r->klass = NF_HTTP_TOO_BIG;
-                snprintf (r->error, sizeof r->error, "%s: body larger than %zu bytes", safe,
-                          self->opts.max_bytes);
-                break;
-            }
-            r->klass = NF_HTTP_TRANSIENT;
-            snprintf (r->error, sizeof r->error, "%s: %s", safe, curl_easy_strerror (rc));
-            if (proxy >= 0
-                && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_PROXY
-                    || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR))
-                s_proxy_strike (self, proxy);
+        s_next_t next = rc != CURLE_OK ? s_on_failure (self, &call, &x, rc, r)
+                                       : s_on_status (self, &call, &x, status, r, &wait);
+        if (next == S_REDIRECT) {
+            attempt--; /* a redirect is not a failure */
+            continue;
         }
-        else if (status == 304 && cached) {
-            nf_buf_reset (&r->body);
-            nf_buf_append (&r->body, stale.data ? stale.data : "", stale.len);
-            s_cache_store (self, url, etag, stale.data ? stale.data : "", stale.len);
-            r->status = 200;
-            r->from_cache = true;
-            r->klass = NF_HTTP_OK;
+        if (next == S_DONE)
             break;
-        }
-        else if (status >= 300 && status < 400) {
-            char *loc = NULL;
-            curl_easy_getinfo (c, CURLINFO_REDIRECT_URL, &loc);
-            if (loc && strstr (loc, "consent.")) {
-                r->klass = NF_HTTP_BLOCKED;
-                snprintf (r->error, sizeof r->error, "%s: redirected to a consent page", safe);
-            }
-            else if (loc && redirects < MAX_REDIRECTS) {
-                snprintf (target, sizeof target, "%s", loc);
-                redirects++;
-                attempt--; /* a redirect is not a failure */
-                continue;
-            }
-            else {
-                r->klass = NF_HTTP_CLIENT;
-                snprintf (r->error, sizeof r->error, "%s: HTTP %ld redirect loop", safe, status);
-                break;
-            }
-        }
-        else if (status >= 200 && status < 300
-                 && nf_http_is_block_page (r->body.data, r->body.len)) {
-            r->klass = NF_HTTP_BLOCKED; /* a captcha page can come with a 200 */
-            snprintf (r->error, sizeof r->error, "%s: blocked (HTTP %ld, captcha page)", safe,
-                      status);
-        }
-        else if (status >= 200 && status < 300) {
-            r->klass = NF_HTTP_OK;
-            if (use_cache && status == 200 && !nf_http_blank (r->body.data, r->body.len))
-                s_cache_store (self, url, x.etag, r->body.data ? r->body.data : "", r->body.len);
-            break;
-        }
-        else if (status == 404 || status == 410) {
-            r->klass = NF_HTTP_GONE;
-            snprintf (r->error, sizeof r->error, "%s: HTTP %ld", safe, status);
-            break;
-        }
-        else if (status == 429
-                 || (status == 403 && nf_http_is_block_page (r->body.data, r->body.len))) {
-            r->klass = NF_HTTP_BLOCKED;
-            snprintf (r->error, sizeof r->error, "%s: blocked (HTTP %ld%s)", safe, status,
-                      status == 403 ? ", captcha page" : "");
-            wait = nf_http_retry_after_ms (x.retry_after[0] ? x.retry_after : NULL,
-                                           (double) time (NULL));
-        }
-        else if (status >= 500) {
-            r->klass = NF_HTTP_TRANSIENT;
-            snprintf (r->error, sizeof r->error, "%s: HTTP %ld", safe, status);
-            wait = nf_http_retry_after_ms (x.retry_after[0] ? x.retry_after : NULL,
-                                           (double) time (NULL));
-        }
-        else {
-            r->klass = NF_HTTP_CLIENT;
-            snprintf (r->error, sizeof r->error, "%s: HTTP %ld", safe, status);
-            break;
-        }
         if (r->klass == NF_HTTP_BLOCKED) {
             self->agent = (self->agent + 1) % self->nagents;
-            s_proxy_strike (self, proxy);
+            s_proxy_strike (self, call.proxy);
         }
         if (attempt == self->opts.retries)
             break;
-        if (wait < 0)
-            wait = self->opts.backoff_base_ms * (1L << (attempt < 10 ? attempt : 10));
-        if (wait > self->opts.max_wait_ms)
-            wait = self->opts.max_wait_ms;
-        if (r->klass == NF_HTTP_BLOCKED)
-            nf_warn ("%s; new user agent%s, retrying in %ld ms", r->error,
-                     proxy >= 0 ? " and proxy" : "", wait);
-        else
-            nf_debug ("%s; retrying in %ld ms", r->error, wait);
-        s_sleep_ms (wait);
+        s_before_retry (self, &call, attempt, wait, r);
     }
-    nf_buf_free (&stale);
+    nf_buf_free (&call.stale);
     return r->klass;
 }

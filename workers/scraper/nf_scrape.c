@@ -190,6 +190,162 @@ s_api_get (nf_scraper_t *s, const char *url, bool search, nf_http_resp_t *r, nf_
 
 /* ---- discover: youtube ------------------------------------------------------- */
 
+/* A YouTube discovery in progress: what its rounds share. */
+typedef struct {
+    nf_scraper_t *s;
+    const json_t *job;
+    nf_usage_t *usage;
+    nf_outcome_t *out;
+    long need, max_pages;                    /* new videos wanted; search pages allowed */
+    char q[512], after[40], before[40];      /* the query and its date range */
+    json_t *seen;                            /* ids known or found: id -> true */
+    json_t *ids;                             /* new ids in search order */
+    size_t cursor;                           /* ids before it were looked up */
+    char token[256];                         /* the next search page */
+    long pages, dropped;                     /* pages read; ids looked up that did not come back */
+    bool exhausted;                          /* the search has no more pages */
+    bool quota, lookup_quota, channel_quota; /* an answer said quotaExceeded */
+    nf_http_resp_t r;
+    nf_buf_t url;
+} s_disc_t;
+
+static void
+s_disc_init (s_disc_t *d, nf_scraper_t *s, const json_t *job, const json_t *known, long need,
+             nf_usage_t *usage, nf_outcome_t *out)
+{
+    memset (d, 0, sizeof *d);
+    d->s = s;
+    d->job = job;
+    d->usage = usage;
+    d->out = out;
+    d->need = need;
+    d->max_pages = s_opt_int (job, "max_pages", 0);
+    if (d->max_pages <= 0)
+        d->max_pages = (long) fmin (250.0, ceil ((double) need / (BATCH - 1)) + 2);
+    d->seen = json_object ();
+    size_t i;
+    const json_t *id;
+    json_array_foreach (known, i, id) if (json_is_string (id))
+        json_object_set (d->seen, json_string_value (id), json_true ());
+    const char *sub = json_string_value (json_object_get (job, "sub_niche"));
+    snprintf (d->q, sizeof d->q, "%s%s%s", json_string_value (json_object_get (job, "niche")),
+              sub && *sub ? " " : "", sub && *sub ? sub : "");
+    s_rfc3339 (s_opt_str (job, "since"), d->after, sizeof d->after);
+    s_rfc3339 (s_opt_str (job, "until"), d->before, sizeof d->before);
+    d->ids = json_array ();
+    nf_http_resp_init (&d->r);
+    nf_buf_init (&d->url);
+}
+
+static void
+s_disc_free (s_disc_t *d)
+{
+    nf_buf_free (&d->url);
+    nf_http_resp_free (&d->r);
+    json_decref (d->ids);
+    json_decref (d->seen);
+}
+
+/* One search.list page: its new ids appended to d->ids. 0 or -1 (the
+   outcome says why, or the quota ran out). */
+static int
+s_search_page (s_disc_t *d)
+{
+    const json_t *job = d->job;
+    const char *format = s_opt_str (job, "format");
+    nf_buf_t *url = &d->url;
+    nf_buf_reset (url);
+    nf_buf_printf (url, "%s/search?part=snippet&type=video&maxResults=%d", d->s->api_url, BATCH);
+    s_param (url, "q", d->q);
+    s_param (url, "pageToken", d->token);
+    s_param (url, "publishedAfter", d->after);
+    s_param (url, "publishedBefore", d->before);
+    s_param (url, "regionCode", s_opt_str (job, "region"));
+    s_param (url, "relevanceLanguage", s_opt_str (job, "lang"));
+    s_param (url, "order", s_opt_str (job, "order"));
+    s_param (url, "videoDuration", format && strcmp (format, "short") == 0 ? "short" : NULL);
+    s_param (url, "key", d->s->api_key);
+    if (s_api_get (d->s, url->data, true, &d->r, d->usage, d->out, &d->quota) != 0)
+        return -1;
+    json_t *page = json_array ();
+    char err[256];
+    if (nf_yt_parse_search (d->r.body.data, d->r.body.len, page, d->token, sizeof d->token, err,
+                            sizeof err)
+        != 0) {
+        json_decref (page);
+        s_fail (d->out, true, "search.list: ", err);
+        return -1;
+    }
+    d->pages++;
+    size_t i;
+    const json_t *id;
+    json_array_foreach (page, i, id)
+    {
+        const char *v = json_string_value (id);
+        if (!json_object_get (d->seen, v)) {
+            json_object_set (d->seen, v, json_true ());
+            json_array_append_new (d->ids, json_string (v));
+        }
+    }
+    json_decref (page);
+    d->exhausted = !*d->token;
+    return 0;
+}
+
+/* videos.list for ids [cursor, END), 50 a request, into VIDEOS. */
+static void
+s_lookup_videos (s_disc_t *d, size_t end, json_t *videos)
+{
+    for (size_t at = d->cursor; at < end; at += BATCH) {
+        size_t stop = at + BATCH < end ? at + BATCH : end;
+        s_list_url (d->s, "videos?part=snippet,statistics,contentDetails", d->ids, at, stop,
+                    &d->url);
+        if (s_api_get (d->s, d->url.data, false, &d->r, d->usage, d->out, &d->lookup_quota) != 0)
+            break;
+        size_t before_n = json_array_size (videos);
+        char err[256];
+        if (nf_yt_parse_videos (d->r.body.data, d->r.body.len, d->s->web_url, videos, err,
+                                sizeof err)
+            != 0) {
+            s_fail (d->out, true, "videos.list: ", err);
+            break;
+        }
+        d->dropped += (long) (stop - at) - (long) (json_array_size (videos) - before_n);
+    }
+    d->cursor = end;
+}
+
+/* channels.list for the channels of VIDEOS, 50 a request, into CHANNELS. */
+static void
+s_lookup_channels (s_disc_t *d, const json_t *videos, json_t *channels)
+{
+    json_t *chan_seen = json_object (), *chan_ids = json_array ();
+    size_t i;
+    const json_t *v;
+    json_array_foreach (videos, i, v)
+    {
+        const char *c = json_string_value (json_object_get (v, "channel_id"));
+        if (c && !json_object_get (chan_seen, c)) {
+            json_object_set (chan_seen, c, json_true ());
+            json_array_append_new (chan_ids, json_string (c));
+        }
+    }
+    size_t n = json_array_size (chan_ids);
+    for (size_t at = 0; d->out->error[0] == 0 && !d->channel_quota && at < n; at += BATCH) {
+        size_t stop = at + BATCH < n ? at + BATCH : n;
+        s_list_url (d->s, "channels?part=snippet,statistics", chan_ids, at, stop, &d->url);
+        if (s_api_get (d->s, d->url.data, false, &d->r, d->usage, d->out, &d->channel_quota) != 0)
+            break;
+        char err[256];
+        if (nf_yt_parse_channels (d->r.body.data, d->r.body.len, channels, err, sizeof err) != 0) {
+            s_fail (d->out, true, "channels.list: ", err);
+            break;
+        }
+    }
+    json_decref (chan_seen);
+    json_decref (chan_ids);
+}
+
 static void
 s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, json_t *videos,
                     json_t *channels, nf_usage_t *usage, nf_outcome_t *out)
@@ -202,134 +358,35 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
                   count);
         return;
     }
-    long max_pages = s_opt_int (job, "max_pages", 0);
-    if (max_pages <= 0)
-        max_pages = (long) fmin (250.0, ceil ((double) need / (BATCH - 1)) + 2);
-    json_t *seen = json_object ();
-    size_t i;
-    const json_t *id;
-    json_array_foreach (known, i, id) if (json_is_string (id))
-        json_object_set (seen, json_string_value (id), json_true ());
-
-    char q[512], after[40], before[40];
-    const char *sub = json_string_value (json_object_get (job, "sub_niche"));
-    snprintf (q, sizeof q, "%s%s%s", json_string_value (json_object_get (job, "niche")),
-              sub && *sub ? " " : "", sub && *sub ? sub : "");
-    s_rfc3339 (s_opt_str (job, "since"), after, sizeof after);
-    s_rfc3339 (s_opt_str (job, "until"), before, sizeof before);
-    const char *format = s_opt_str (job, "format");
-
-    json_t *ids = json_array (); /* new ids in search order */
-    json_t *chan_seen = json_object (), *chan_ids = json_array ();
-    char token[256] = "";
-    long pages = 0, dropped = 0;
-    size_t cursor = 0;                     /* ids before it were looked up */
-    bool quota = false, exhausted = false; /* quota: an answer said quotaExceeded */
-    bool lookup_quota = false, channel_quota = false;
-    nf_http_resp_t r;
-    nf_http_resp_init (&r);
-    nf_buf_t url;
-    nf_buf_init (&url);
+    s_disc_t d;
+    s_disc_init (&d, s, job, known, need, usage, out);
     /* Rounds: search until there are enough ids to look up, look them up
        (videos.list, 50 a request); private or removed ones leave a gap
        that the next round fills from the spare ids of the last page. */
-    while (out->error[0] == 0 && !lookup_quota && (long) json_array_size (videos) < need) {
+    while (out->error[0] == 0 && !d.lookup_quota && (long) json_array_size (videos) < need) {
         size_t want = (size_t) (need - (long) json_array_size (videos));
-        while (json_array_size (ids) - cursor < want && !exhausted && !quota && pages < max_pages) {
-            nf_buf_reset (&url);
-            nf_buf_printf (&url, "%s/search?part=snippet&type=video&maxResults=%d", s->api_url,
-                           BATCH);
-            s_param (&url, "q", q);
-            s_param (&url, "pageToken", token);
-            s_param (&url, "publishedAfter", after);
-            s_param (&url, "publishedBefore", before);
-            s_param (&url, "regionCode", s_opt_str (job, "region"));
-            s_param (&url, "relevanceLanguage", s_opt_str (job, "lang"));
-            s_param (&url, "order", s_opt_str (job, "order"));
-            s_param (&url, "videoDuration",
-                     format && strcmp (format, "short") == 0 ? "short" : NULL);
-            s_param (&url, "key", s->api_key);
-            if (s_api_get (s, url.data, true, &r, usage, out, &quota) != 0)
+        while (json_array_size (d.ids) - d.cursor < want && !d.exhausted && !d.quota
+               && d.pages < d.max_pages)
+            if (s_search_page (&d) != 0)
                 break;
-            json_t *page = json_array ();
-            char err[256];
-            if (nf_yt_parse_search (r.body.data, r.body.len, page, token, sizeof token, err,
-                                    sizeof err)
-                != 0) {
-                json_decref (page);
-                s_fail (out, true, "search.list: ", err);
-                break;
-            }
-            pages++;
-            json_array_foreach (page, i, id)
-            {
-                const char *v = json_string_value (id);
-                if (!json_object_get (seen, v)) {
-                    json_object_set (seen, v, json_true ());
-                    json_array_append_new (ids, json_string (v));
-                }
-            }
-            json_decref (page);
-            exhausted = !*token;
-        }
-        if (out->error[0] || json_array_size (ids) == cursor)
+        if (out->error[0] || json_array_size (d.ids) == d.cursor)
             break; /* (after a quota stop, the ids found are still looked up) */
-        size_t end = cursor + want < json_array_size (ids) ? cursor + want : json_array_size (ids);
-        for (size_t at = cursor; at < end; at += BATCH) {
-            size_t stop = at + BATCH < end ? at + BATCH : end;
-            s_list_url (s, "videos?part=snippet,statistics,contentDetails", ids, at, stop, &url);
-            if (s_api_get (s, url.data, false, &r, usage, out, &lookup_quota) != 0)
-                break;
-            size_t before_n = json_array_size (videos);
-            char err[256];
-            if (nf_yt_parse_videos (r.body.data, r.body.len, s->web_url, videos, err, sizeof err)
-                != 0) {
-                s_fail (out, true, "videos.list: ", err);
-                break;
-            }
-            dropped += (long) (stop - at) - (long) (json_array_size (videos) - before_n);
-        }
-        cursor = end;
-        if (quota)
+        size_t n = json_array_size (d.ids);
+        s_lookup_videos (&d, d.cursor + want < n ? d.cursor + want : n, videos);
+        if (d.quota)
             break;
     }
-    quota = quota || lookup_quota;
-    json_array_foreach (videos, i, id)
-    {
-        const char *c = json_string_value (json_object_get (id, "channel_id"));
-        if (c && !json_object_get (chan_seen, c)) {
-            json_object_set (chan_seen, c, json_true ());
-            json_array_append_new (chan_ids, json_string (c));
-        }
-    }
-    for (size_t at = 0; out->error[0] == 0 && !channel_quota && at < json_array_size (chan_ids);
-         at += BATCH) {
-        size_t stop =
-            at + BATCH < json_array_size (chan_ids) ? at + BATCH : json_array_size (chan_ids);
-        s_list_url (s, "channels?part=snippet,statistics", chan_ids, at, stop, &url);
-        if (s_api_get (s, url.data, false, &r, usage, out, &channel_quota) != 0)
-            break;
-        char err[256];
-        if (nf_yt_parse_channels (r.body.data, r.body.len, channels, err, sizeof err) != 0) {
-            s_fail (out, true, "channels.list: ", err);
-            break;
-        }
-    }
-    quota = quota || channel_quota;
+    s_lookup_channels (&d, videos, channels);
+    bool quota = d.quota || d.lookup_quota || d.channel_quota;
     if (quota)
         snprintf (out->note, sizeof out->note,
                   "quotaExceeded: discovery stopped after %ld search pages with %zu of %ld videos",
-                  pages, json_array_size (videos), need);
-    else if (out->error[0] == 0 && (dropped > 0 || (long) json_array_size (videos) < need))
+                  d.pages, json_array_size (videos), need);
+    else if (out->error[0] == 0 && (d.dropped > 0 || (long) json_array_size (videos) < need))
         snprintf (out->note, sizeof out->note,
                   "found %zu of %ld videos in %ld search pages (%ld private or removed)",
-                  json_array_size (videos), need, pages, dropped);
-    nf_buf_free (&url);
-    nf_http_resp_free (&r);
-    json_decref (ids);
-    json_decref (seen);
-    json_decref (chan_seen);
-    json_decref (chan_ids);
+                  json_array_size (videos), need, d.pages, d.dropped);
+    s_disc_free (&d);
 }
 
 /* ---- discover: template listing ---------------------------------------------- */
@@ -376,6 +433,97 @@ s_item_meta (const json_t *fields, const char *url, const char *source, json_t *
     json_object_set (meta, "template_matched", json_object_get (fields, "_matched"));
 }
 
+/* The template that reads a listing page: two fields, the item links
+   (LISTING.items, all) and the next page (LISTING.next). NULL with ERR. */
+static nf_template_t *
+s_lister_new (const json_t *listing, char *err, size_t errlen)
+{
+    const char *next_xp = json_string_value (json_object_get (listing, "next"));
+    json_t *lt = json_pack ("{s:s, s:[{s:s, s:[{s:s, s:b}], s:[s]}, {s:s, s:[{s:s}], s:[s]}]}",
+                            "name", "listing", "fields", "name", "items", "selectors", "xpath",
+                            json_string_value (json_object_get (listing, "items")), "all", 1,
+                            "post", "url", "name", "next", "selectors", "xpath",
+                            next_xp ? next_xp : "/nothing", "post", "url");
+    char *lt_text = json_dumps (lt, 0);
+    json_decref (lt);
+    nf_template_t *lister = nf_template_new (lt_text, strlen (lt_text), err, errlen);
+    free (lt_text);
+    return lister;
+}
+
+/* A template discovery in progress. */
+typedef struct {
+    nf_scraper_t *s;
+    nf_template_t *t; /* the item template */
+    nf_usage_t *usage;
+    nf_outcome_t *out;
+    json_t *videos, *channels; /* results */
+    json_t *seen, *chan_seen;  /* ids known or found; channels found */
+    char source[80];           /* "template:NAME" */
+    long need, added;          /* items wanted; found */
+    nf_http_resp_t r;
+} s_tdisc_t;
+
+/* The channel facts an item page gave, once per channel CH. */
+static void
+s_item_channel (s_tdisc_t *d, const json_t *fields, const char *ch)
+{
+    if (json_object_get (d->chan_seen, ch))
+        return;
+    json_object_set (d->chan_seen, ch, json_true ());
+    json_t *data = json_object ();
+    static const char *const ck[][2] = {{"channel_title", "title"},
+                                        {"country", "country"},
+                                        {"subscribers", "subscribers"},
+                                        {"channel_views", "view_count"},
+                                        {"channel_videos", "video_count"}};
+    for (size_t c = 0; c < sizeof ck / sizeof ck[0]; c++)
+        if (json_object_get (fields, ck[c][0]))
+            json_object_set (data, ck[c][1], json_object_get (fields, ck[c][0]));
+    json_object_set_new (data, "hidden_subscribers",
+                         json_boolean (!json_object_get (fields, "subscribers")));
+    json_object_set_new (data, "channel_id", json_string (ch));
+    json_array_append_new (d->channels, data);
+}
+
+/* One item page: a video (and its channel) when the template reads it.
+   -1 when discovery must stop (the outcome says why). */
+static int
+s_template_item (s_tdisc_t *d, const char *item_url)
+{
+    char vid[17], err[512];
+    nf_http_cache_key (item_url, vid); /* a stable id from the URL */
+    if (d->added >= d->need || json_object_get (d->seen, vid))
+        return 0;
+    json_object_set (d->seen, vid, json_true ());
+    nf_http_class_t ik = nf_http_get (d->s->http, item_url, &d->r);
+    d->usage->http_requests += d->r.requests;
+    if (ik == NF_HTTP_GONE)
+        return 0;
+    if (ik != NF_HTTP_OK) {
+        s_fail (d->out, ik != NF_HTTP_CLIENT, "item page: ", d->r.error);
+        return -1;
+    }
+    json_t *fields =
+        nf_template_apply (d->t, d->r.body.data, d->r.body.len, item_url, err, sizeof err);
+    if (!fields) {
+        nf_warn ("%s: %s", item_url, err);
+        return 0;
+    }
+    json_t *meta = json_object ();
+    s_item_meta (fields, item_url, d->source, meta);
+    json_t *v = json_pack ("{s:s, s:o}", "video_id", vid, "meta", meta);
+    const char *ch = json_string_value (json_object_get (fields, "channel_id"));
+    if (ch) {
+        json_object_set_new (v, "channel_id", json_string (ch));
+        s_item_channel (d, fields, ch);
+    }
+    json_array_append_new (d->videos, v);
+    json_decref (fields);
+    d->added++;
+    return 0;
+}
+
 static void
 s_discover_template (nf_scraper_t *s, const char *name, const json_t *job, const json_t *known,
                      json_t *videos, json_t *channels, nf_usage_t *usage, nf_outcome_t *out)
@@ -389,121 +537,68 @@ s_discover_template (nf_scraper_t *s, const char *name, const json_t *job, const
         nf_template_destroy (&t);
         return;
     }
-    long count = s_opt_int (job, "count", 50);
-    long need = count - (long) json_array_size (known);
-    long max_pages = s_opt_int (job, "max_pages", 0);
-    if (max_pages <= 0)
-        max_pages = json_is_integer (json_object_get (listing, "max_pages"))
-                        ? (long) json_integer_value (json_object_get (listing, "max_pages"))
-                        : 10;
-    char source[80], q[512];
-    snprintf (source, sizeof source, "template:%s", name);
-    const char *sub = json_string_value (json_object_get (job, "sub_niche"));
-    snprintf (q, sizeof q, "%s%s%s", json_string_value (json_object_get (job, "niche")),
-              sub && *sub ? " " : "", sub && *sub ? sub : "");
-    /* A listing page is read with a template of two fields. */
-    const char *next_xp = json_string_value (json_object_get (listing, "next"));
-    json_t *lt = json_pack ("{s:s, s:[{s:s, s:[{s:s, s:b}], s:[s]}, {s:s, s:[{s:s}], s:[s]}]}",
-                            "name", "listing", "fields", "name", "items", "selectors", "xpath",
-                            json_string_value (json_object_get (listing, "items")), "all", 1,
-                            "post", "url", "name", "next", "selectors", "xpath",
-                            next_xp ? next_xp : "/nothing", "post", "url");
-    char *lt_text = json_dumps (lt, 0);
-    json_decref (lt);
-    nf_template_t *lister = nf_template_new (lt_text, strlen (lt_text), err, sizeof err);
-    free (lt_text);
+    nf_template_t *lister = s_lister_new (listing, err, sizeof err);
     if (!lister) {
         s_fail (out, false, "listing: ", err);
         nf_template_destroy (&t);
         return;
     }
-    json_t *seen = json_object (), *chan_seen = json_object ();
+    s_tdisc_t d = {.s = s,
+                   .t = t,
+                   .usage = usage,
+                   .out = out,
+                   .videos = videos,
+                   .channels = channels,
+                   .seen = json_object (),
+                   .chan_seen = json_object ()};
+    d.need = s_opt_int (job, "count", 50) - (long) json_array_size (known);
+    long max_pages = s_opt_int (job, "max_pages", 0);
+    if (max_pages <= 0)
+        max_pages = json_is_integer (json_object_get (listing, "max_pages"))
+                        ? (long) json_integer_value (json_object_get (listing, "max_pages"))
+                        : 10;
+    snprintf (d.source, sizeof d.source, "template:%s", name);
+    char q[512];
+    const char *sub = json_string_value (json_object_get (job, "sub_niche"));
+    snprintf (q, sizeof q, "%s%s%s", json_string_value (json_object_get (job, "niche")),
+              sub && *sub ? " " : "", sub && *sub ? sub : "");
     size_t i;
     const json_t *id;
     json_array_foreach (known, i, id) if (json_is_string (id))
-        json_object_set (seen, json_string_value (id), json_true ());
+        json_object_set (d.seen, json_string_value (id), json_true ());
     nf_buf_t url;
     nf_buf_init (&url);
     s_expand (json_string_value (json_object_get (listing, "start")), s->web_url, q, &url);
-    nf_http_resp_t r;
-    nf_http_resp_init (&r);
-    long pages = 0, added = 0;
-    while (url.len > 0 && pages < max_pages && added < need) {
-        nf_http_class_t k = nf_http_get (s->http, url.data, &r);
-        usage->http_requests += r.requests;
+    nf_http_resp_init (&d.r);
+    long pages = 0;
+    while (url.len > 0 && pages < max_pages && d.added < d.need) {
+        nf_http_class_t k = nf_http_get (s->http, url.data, &d.r);
+        usage->http_requests += d.r.requests;
         if (k != NF_HTTP_OK) {
-            s_fail (out, k != NF_HTTP_CLIENT && k != NF_HTTP_GONE, "listing page: ", r.error);
+            s_fail (out, k != NF_HTTP_CLIENT && k != NF_HTTP_GONE, "listing page: ", d.r.error);
             break;
         }
         pages++;
         json_t *list =
-            nf_template_apply (lister, r.body.data, r.body.len, url.data, err, sizeof err);
-        const json_t *items = json_object_get (list, "items");
-        char next[2048] = "";
+            nf_template_apply (lister, d.r.body.data, d.r.body.len, url.data, err, sizeof err);
+        char next[2048];
         const char *nx = json_string_value (json_object_get (list, "next"));
         snprintf (next, sizeof next, "%s", nx ? nx : "");
-        json_array_foreach (items, i, id)
-        {
-            const char *item_url = json_string_value (id);
-            char vid[17];
-            nf_http_cache_key (item_url, vid); /* a stable id from the URL */
-            if (added >= need || json_object_get (seen, vid))
-                continue;
-            json_object_set (seen, vid, json_true ());
-            nf_http_class_t ik = nf_http_get (s->http, item_url, &r);
-            usage->http_requests += r.requests;
-            if (ik == NF_HTTP_GONE)
-                continue;
-            if (ik != NF_HTTP_OK) {
-                s_fail (out, ik != NF_HTTP_CLIENT, "item page: ", r.error);
-                break;
-            }
-            json_t *fields =
-                nf_template_apply (t, r.body.data, r.body.len, item_url, err, sizeof err);
-            if (!fields) {
-                nf_warn ("%s: %s", item_url, err);
-                continue;
-            }
-            json_t *meta = json_object ();
-            s_item_meta (fields, item_url, source, meta);
-            json_t *v = json_pack ("{s:s, s:o}", "video_id", vid, "meta", meta);
-            const char *ch = json_string_value (json_object_get (fields, "channel_id"));
-            if (ch) {
-                json_object_set_new (v, "channel_id", json_string (ch));
-                if (!json_object_get (chan_seen, ch)) {
-                    json_object_set (chan_seen, ch, json_true ());
-                    json_t *data = json_object ();
-                    static const char *const ck[][2] = {{"channel_title", "title"},
-                                                        {"country", "country"},
-                                                        {"subscribers", "subscribers"},
-                                                        {"channel_views", "view_count"},
-                                                        {"channel_videos", "video_count"}};
-                    for (size_t c = 0; c < sizeof ck / sizeof ck[0]; c++)
-                        if (json_object_get (fields, ck[c][0]))
-                            json_object_set (data, ck[c][1], json_object_get (fields, ck[c][0]));
-                    json_object_set_new (data, "hidden_subscribers",
-                                         json_boolean (!json_object_get (fields, "subscribers")));
-                    json_object_set_new (data, "channel_id", json_string (ch));
-                    json_array_append_new (channels, data);
-                }
-            }
-            json_array_append_new (videos, v);
-            json_decref (fields);
-            added++;
-        }
+        json_array_foreach (json_object_get (list, "items"), i,
+                            id) if (s_template_item (&d, json_string_value (id)) != 0) break;
         json_decref (list);
         nf_buf_reset (&url);
-        if (out->error[0] || strcmp (next, url.data ? url.data : "") == 0)
+        if (out->error[0] || !*next)
             break;
         nf_buf_puts (&url, next);
     }
-    if (out->error[0] == 0 && added < need)
-        snprintf (out->note, sizeof out->note, "found %ld of %ld items in %ld listing pages", added,
-                  need, pages);
-    nf_http_resp_free (&r);
+    if (out->error[0] == 0 && d.added < d.need)
+        snprintf (out->note, sizeof out->note, "found %ld of %ld items in %ld listing pages",
+                  d.added, d.need, pages);
+    nf_http_resp_free (&d.r);
     nf_buf_free (&url);
-    json_decref (seen);
-    json_decref (chan_seen);
+    json_decref (d.seen);
+    json_decref (d.chan_seen);
     nf_template_destroy (&lister);
     nf_template_destroy (&t);
 }
