@@ -612,7 +612,10 @@ s_reconcile_leases (nf_broker_t *self)
 
 /* Leases of tasks this broker holds that are more than half gone are
    renewed in the next cycle: queued ones (the broker's own), and
-   dispatched ones whose worker is alive and whose deadline has not passed.
+   dispatched ones whose worker was heard from within NF_LIVENESS
+   heartbeats and whose deadline has not passed. A worker silent while it
+   works (the zguide's) keeps its task until the lease ends, not longer:
+   silence cannot tell a busy worker from a cut-off one.
    A task past its deadline keeps its lease until it runs out; then the
    task is claimed again and its late reply fenced. */
 static void
@@ -620,8 +623,8 @@ s_renew_leases (nf_broker_t *self, int64_t now)
 {
     int64_t due = now + self->lease_ms / RENEW_SHARE;
     for (nf_claimed_t *t = zhashx_first (self->inflight); t; t = zhashx_next (self->inflight))
-        if (!t->renewing && t->worker && t->lease_end_ms < due && now < t->deadline_ms
-            && now < t->lease_end_ms) {
+        if (!t->renewing && t->worker && t->worker->expiry >= now && t->lease_end_ms < due
+            && now < t->deadline_ms && now < t->lease_end_ms) {
             t->renewing = true;
             nf_broker_add_renewal (self, t->claim.token);
         }

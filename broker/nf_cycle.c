@@ -262,6 +262,29 @@ s_batch_row (nf_store_t *self, nf_buf_t *b, nf_outcome_t *o)
     nf_buf_puts (b, "}");
 }
 
+/* Mark the outcomes of LIST (STAGE, KIND) that the statement's rows RES
+   (job_id, video_id, ...) say were applied; the others were fenced. */
+static void
+s_mark_applied (PGresult *res, const nf_stage_t *stage, nf_reply_status_t kind, nf_outcome_t **list,
+                size_t n)
+{
+    zhashx_t *rows = zhashx_new ();
+    for (int i = 0; i < PQntuples (res); i++) {
+        char key[200];
+        snprintf (key, sizeof key, "%s/%s", PQgetvalue (res, i, 0), PQgetvalue (res, i, 1));
+        zhashx_insert (rows, key, (void *) "");
+    }
+    for (size_t i = 0; i < n; i++) {
+        nf_outcome_t *o = list[i];
+        if (!o || o->stage != stage || !o->video_id || o->status != kind)
+            continue;
+        char key[200];
+        snprintf (key, sizeof key, "%lld/%s", (long long) o->job_id, o->video_id);
+        o->applied = zhashx_lookup (rows, key) != NULL;
+    }
+    zhashx_destroy (&rows);
+}
+
 /* Apply the video outcomes of STAGE with status KIND from LIST in one statement. */
 static nf_err_t
 s_apply_video_kind (nf_store_t *self, nf_sql_t *q, nf_reply_status_t kind, nf_outcome_t **list,
@@ -296,6 +319,7 @@ s_apply_video_kind (nf_store_t *self, nf_sql_t *q, nf_reply_status_t kind, nf_ou
         nf_store_event (self, strtoll (PQgetvalue (res, i, 0), NULL, 10), PQgetvalue (res, i, 1),
                         q->stage->state_in, PQgetvalue (res, i, 2), q->stage->service,
                         PQgetisnull (res, i, 3) ? NULL : PQgetvalue (res, i, 3));
+    s_mark_applied (res, q->stage, kind, list, n);
     self->stats.applied += (uint64_t) applied;
     self->stats.fenced += rows - (size_t) applied;
     if (rows > (size_t) applied)
@@ -499,6 +523,7 @@ s_apply_job_error (nf_store_t *self, nf_outcome_t *o, const char *id)
         return 0;
     }
     self->stats.applied++;
+    o->applied = true;
     if (!exhausted)
         return 0;
     char reason[600];
@@ -529,6 +554,7 @@ s_job_advance (nf_store_t *self, nf_outcome_t *o, const char *id, char *status, 
         snprintf (status, 32, "%s", PQgetvalue (res, 0, 0));
         *target = atoi (PQgetvalue (res, 0, 1));
         self->stats.applied++;
+        o->applied = true;
     }
     else {
         self->stats.fenced++;
@@ -736,7 +762,8 @@ s_apply_all (nf_store_t *self, nf_outcome_t **list, size_t n, const nf_release_t
             if (rc == 0 && nf_db_command (self->db, NF_SQL_PLAN_LOOKUPS) != 0)
                 rc = NF_ERR_DB;
         }
-        s_usage_add (&usage, list[i]);
+        if (list[i]->applied) /* a fenced reply (late, or a replay) costs nothing twice */
+            s_usage_add (&usage, list[i]);
     }
     if (rc == 0)
         rc = s_apply_usage (self, &usage);
@@ -758,6 +785,9 @@ s_transaction (nf_store_t *self, nf_outcome_t **list, size_t n, const nf_release
         wants[i].got = 0;
         wants[i].us = 0;
     }
+    for (size_t i = 0; i < n; i++) /* a batch rolled back and re-applied starts afresh */
+        if (list[i])
+            list[i]->applied = false;
     if (nf_db_command (self->db, "BEGIN; " NF_SQL_PLAN_LOOKUPS) != 0)
         return NF_ERR_DB;
     int rc = s_apply_all (self, list, n, releases, r);

@@ -69,6 +69,7 @@ typedef struct {
     nf_msg_t *msg;                /* decoded reply body, owned (or NULL) */
     const msgpack_object *output; /* into msg */
     const msgpack_object *usage;  /* into msg */
+    bool applied;                 /* out: the cycle applied it (not fenced): its usage counts */
 } nf_outcome_t;
 
 void nf_outcome_destroy (nf_outcome_t **self_p);

@@ -19,19 +19,19 @@ nf_dealer_close (zsock_t **sock_p, zsock_t **watch_p)
     zsock_destroy (sock_p);
 }
 
-int
+nf_err_t
 nf_dealer_open (zsock_t **sock_p, zsock_t **watch_p, const char *endpoint, size_t max_frame,
                 const nf_curve_t *curve)
 {
     nf_dealer_close (sock_p, watch_p);
     zsock_t *sock = *sock_p = zsock_new (ZMQ_DEALER);
     if (!sock)
-        return -1;
+        return NF_ERR_NOMEM;
     zsock_set_linger (sock, 0);
     zsock_set_maxmsgsize (sock, (int64_t) max_frame + 4096);
     nf_curve_client (curve, sock);
     *watch_p = nf_curve_watch (curve, sock);
-    return zsock_connect (sock, "%s", endpoint);
+    return zsock_connect (sock, "%s", endpoint) == 0 ? NF_OK : NF_ERR_INVALID;
 }
 
 static int
@@ -121,16 +121,16 @@ s_exchange (nf_client_t *self, const char *service, const void *body, size_t len
     return frame;
 }
 
-int
+nf_err_t
 nf_client_request (nf_client_t *self, const char *service, const void *body, size_t len,
                    nf_msg_t **reply, char *err, size_t errlen)
 {
     zframe_t *frame = s_exchange (self, service, body, len, err, errlen);
     if (!frame)
-        return -1;
+        return NF_ERR_TIMEOUT;
     *reply = nf_msg_decode (zframe_data (frame), zframe_size (frame), self->max_frame, err, errlen);
     zframe_destroy (&frame);
-    return *reply ? 0 : -1;
+    return *reply ? NF_OK : NF_ERR_PROTO;
 }
 
 int

@@ -6,6 +6,7 @@
 #define NF_CLIENT_H
 
 #include "nf_curve.h"
+#include "nf_err.h"
 #include "nf_proto.h"
 
 typedef struct nf_client_t nf_client_t;
@@ -14,9 +15,10 @@ typedef struct nf_client_t nf_client_t;
    *SOCK_P and its CURVE watch *WATCH_P if open, then opens a new one to
    ENDPOINT with linger 0, a message limit of MAX_FRAME plus the envelope,
    and CURVE's client keys and handshake watch when CURVE is not NULL.
-   0, or -1 (*SOCK_P may then be NULL). */
-int nf_dealer_open (zsock_t **sock_p, zsock_t **watch_p, const char *endpoint, size_t max_frame,
-                    const nf_curve_t *curve);
+   NF_OK, NF_ERR_NOMEM or NF_ERR_INVALID (a bad endpoint; *SOCK_P may then
+   be NULL). */
+nf_err_t nf_dealer_open (zsock_t **sock_p, zsock_t **watch_p, const char *endpoint,
+                         size_t max_frame, const nf_curve_t *curve);
 /* Close *SOCK_P and its watch (either may be NULL). */
 void nf_dealer_close (zsock_t **sock_p, zsock_t **watch_p);
 
@@ -27,10 +29,11 @@ nf_client_t *nf_client_new (const char *endpoint, int64_t timeout_ms, size_t max
 void nf_client_destroy (nf_client_t **self_p);
 
 /* Send BODY (LEN bytes) to SERVICE and wait for the reply. On success *REPLY
-   is the decoded body (the caller's to destroy) and 0 is returned; -1 with
-   ERR when the broker did not answer in time or the reply was malformed. */
-int nf_client_request (nf_client_t *self, const char *service, const void *body, size_t len,
-                       nf_msg_t **reply, char *err, size_t errlen);
+   is the decoded body (the caller's to destroy) and NF_OK is returned;
+   NF_ERR_TIMEOUT with ERR when the broker did not answer in time (or CURVE
+   refused us), NF_ERR_PROTO when the reply was malformed. */
+nf_err_t nf_client_request (nf_client_t *self, const char *service, const void *body, size_t len,
+                            nf_msg_t **reply, char *err, size_t errlen);
 /* mmi.service: 200 when SERVICE has workers, 404 when not; -1 on timeout. */
 int nf_client_mmi (nf_client_t *self, const char *service);
 

@@ -76,16 +76,16 @@ s_lost (nf_db_t *self)
     self->next_try_ms = nf_clock_ms ();
 }
 
-int
+nf_err_t
 nf_db_connect (nf_db_t *self)
 {
     if (self->conn && PQstatus (self->conn) == CONNECTION_OK)
-        return 0;
+        return NF_OK;
     if (self->conn)
         s_lost (self);
     int64_t now = nf_clock_ms ();
     if (now < self->next_try_ms)
-        return -1;
+        return NF_ERR_DB;
     const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
     const char *vals[] = {self->conninfo, "3", self->appname, NULL};
     self->conn = PQconnectdbParams (keys, vals, 1);
@@ -96,7 +96,7 @@ nf_db_connect (nf_db_t *self)
         s_disconnect (self);
         self->next_try_ms = now + self->backoff_ms;
         self->backoff_ms = self->backoff_ms * 2 > 5000 ? 5000 : self->backoff_ms * 2;
-        return -1;
+        return NF_ERR_DB;
     }
     PQsetNoticeProcessor (self->conn, NULL, NULL);
     PQclear (PQexec (self->conn, "SET client_min_messages = warning"));
@@ -105,7 +105,7 @@ nf_db_connect (nf_db_t *self)
     self->was_connected = true;
     self->generation++;
     self->backoff_ms = 100;
-    return 0;
+    return NF_OK;
 }
 
 bool
@@ -153,29 +153,29 @@ nf_db_exec (nf_db_t *self, const char *name, const char *sql, int nparams,
     return res;
 }
 
-int
+nf_err_t
 nf_db_command (nf_db_t *self, const char *sql)
 {
-    if (nf_db_connect (self) != 0)
-        return -1;
+    if (nf_db_connect (self) != NF_OK)
+        return NF_ERR_DB;
     PGresult *res = PQexec (self->conn, sql);
     ExecStatusType st = res ? PQresultStatus (res) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         s_failed (self, res);
         PQclear (res);
-        return -1;
+        return self->transient ? NF_ERR_DB : NF_ERR_DB_DATA;
     }
     PQclear (res);
-    return 0;
+    return NF_OK;
 }
 
-int
+nf_err_t
 nf_db_begin (nf_db_t *self)
 {
     return nf_db_command (self, "BEGIN");
 }
 
-int
+nf_err_t
 nf_db_commit (nf_db_t *self)
 {
     return nf_db_command (self, "COMMIT");

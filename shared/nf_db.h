@@ -7,6 +7,8 @@
 #ifndef NF_DB_H
 #define NF_DB_H
 
+#include "nf_err.h"
+
 #include <libpq-fe.h>
 #include <stdbool.h>
 
@@ -16,8 +18,9 @@ typedef struct nf_db_t nf_db_t;
 nf_db_t *nf_db_new (const char *conninfo, const char *application_name);
 void nf_db_destroy (nf_db_t **self_p);
 
-/* Connect if not connected and the backoff allows. 0 when connected. */
-int nf_db_connect (nf_db_t *self);
+/* Connect if not connected and the backoff allows. NF_OK when connected,
+   NF_ERR_DB when not (yet). */
+nf_err_t nf_db_connect (nf_db_t *self);
 bool nf_db_connected (nf_db_t *self);
 
 /* Execute statement NAME (prepared from SQL on first use on this
@@ -26,10 +29,12 @@ bool nf_db_connected (nf_db_t *self);
    the error is kept for nf_db_error and the connection dropped if lost. */
 PGresult *nf_db_exec (nf_db_t *self, const char *name, const char *sql, int nparams,
                       const char *const *params);
-/* Execute SQL without parameters (BEGIN, COMMIT, DDL). 0 or -1. */
-int nf_db_command (nf_db_t *self, const char *sql);
-int nf_db_begin (nf_db_t *self);
-int nf_db_commit (nf_db_t *self);
+/* Execute SQL without parameters (BEGIN, COMMIT, DDL). NF_OK, NF_ERR_DB
+   (the connection, or a transient condition: try again) or NF_ERR_DB_DATA
+   (the statement or its data was refused). */
+nf_err_t nf_db_command (nf_db_t *self, const char *sql);
+nf_err_t nf_db_begin (nf_db_t *self);
+nf_err_t nf_db_commit (nf_db_t *self);
 /* Roll back if a transaction is open; never fails. */
 void nf_db_rollback (nf_db_t *self);
 

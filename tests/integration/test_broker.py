@@ -194,6 +194,55 @@ def long_task():
         c.stop()
 
 
+def replay_usage():
+    """A reply whose lease ran out and whose task was done again by another
+    worker is fenced, and its usage is not added: the job's counters equal
+    a clean run's (issue 23; before, a fenced or replayed reply still
+    counted its quota units and requests)."""
+    c = Cluster("replayusage", 26750, NF_LEASE_MS="1000", NF_MIN_READY="1",
+                NF_TASK_TIMEOUTS="scrape=300")
+    fake = None
+    try:
+        c.start_broker()
+        c.worker("discover")  # reports 100 quota units and 3 requests
+        fake = c.ctx.socket(zmq.DEALER)
+        fake.setsockopt(zmq.LINGER, 0)
+        fake.connect(f"tcp://127.0.0.1:{c.ports[0]}")
+        fake.send_multipart([b"", b"MDPW01", b"\x01", b"scrape"])
+        job = c.submit("replay usage", count=1, top_n=1)
+        got, deadline = None, time.time() + 10
+        while got is None and time.time() < deadline:
+            if fake.poll(100):
+                f = fake.recv_multipart()
+                got = f if f[2] == b"\x02" else None
+        check(got is not None, "the fake worker got the task")
+        for s in ("scrape", "sanitize", "geo", "analyze", "architect", "export"):
+            c.worker(s)
+        # The fake keeps heartbeating (it stays registered, holding the task)
+        # while its lease runs out and a real worker does the task again.
+        deadline = time.time() + 30
+        while c.job_status(job) != "completed" and time.time() < deadline:
+            fake.send_multipart([b"", b"MDPW01", b"\x04"])
+            while fake.poll(0):
+                fake.recv_multipart()
+            time.sleep(0.1)
+        eq(c.job_status(job), "completed", "the job completed without the fake")
+        clean = c.query("SELECT quota_units, http_requests FROM nf_jobs WHERE id = %s", job)[0]
+        eq(clean, (100, 3), "a clean run's usage")
+        fenced = c.metric("nf_fenced_total")
+        body = msgpack.packb({"v": 1, "token": got[3].decode(), "status": "ok",
+                              "output": {"transcript": "late"},
+                              "usage": {"quota_units": 1000, "http_requests": 1000}})
+        fake.send_multipart([b"", b"MDPW01", b"\x03", got[3], b"", body])
+        c.wait(lambda: c.metric("nf_fenced_total") > fenced, 10, "the late reply fenced")
+        eq(c.query("SELECT quota_units, http_requests FROM nf_jobs WHERE id = %s", job)[0], clean,
+           "its usage not added")
+    finally:
+        if fake is not None:
+            fake.close()
+        c.stop()
+
+
 def garbage_frames():
     """Garbage at both ROUTERs: logged, dropped, and the broker keeps serving."""
     c = Cluster("garbage", 26170, NF_MIN_READY="1")
@@ -849,5 +898,5 @@ def curve():
 
 
 run({f.__name__: f for f in (full_pipeline, thousand_tasks, kill_worker, always_fails, crash_poison,
-                             kill_broker, late_reply, long_task, garbage_frames, bad_envelope, pg_restart, submit_validation, state_checks, added_stage, deaf_client, same_id, zguide_worker,
+                             kill_broker, late_reply, long_task, replay_usage, garbage_frames, bad_envelope, pg_restart, submit_validation, state_checks, added_stage, deaf_client, same_id, zguide_worker,
                              cancel_and_retry, sigterm_drain, pub_events, priority_admission, curve)})
