@@ -855,6 +855,54 @@ s_curve_new (nf_broker_t *self)
     return NF_OK;
 }
 
+/* True when ENDPOINT can be reached from this machine only. */
+static bool
+s_local_endpoint (const char *endpoint)
+{
+    static const char *const local[] = {"ipc://", "inproc://", "tcp://127.",
+                                        "tcp://localhost:", "tcp://[::1]:"};
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        if (strncmp (endpoint, local[i], strlen (local[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Secure by default: a socket on an address other than loopback needs
+   CURVE, or the operator's NF_INSECURE=1 (warned at every start). */
+static nf_err_t
+s_check_exposure (nf_broker_t *self)
+{
+    static const struct {
+        nf_cfg_key_t key;
+        const char *name;
+    } binds[] = {{NF_CFG_WORKERS_BIND, "NF_WORKERS_BIND"},
+                 {NF_CFG_CLIENTS_BIND, "NF_CLIENTS_BIND"},
+                 {NF_CFG_PUB_BIND, "NF_PUB_BIND"}};
+    bool insecure = nf_config_bool (self->config, NF_CFG_INSECURE);
+    for (size_t i = 0; i < sizeof binds / sizeof binds[0]; i++) {
+        const char *ep = nf_config_str (self->config, binds[i].key);
+        if (self->curve || s_local_endpoint (ep))
+            continue;
+        if (!insecure) {
+            nf_error ("cannot start: %s is %s, an address other than loopback, and CURVE is off: "
+                      "anyone who reaches it could submit, cancel, download exports and serve "
+                      "as a worker. Turn CURVE on (NF_CURVE_CERT and NF_CURVE_ALLOW, "
+                      "deploy/README.md), bind 127.0.0.1, or set NF_INSECURE=1 on a network you "
+                      "trust",
+                      binds[i].name, ep);
+            return NF_ERR_INVALID;
+        }
+        nf_warn ("NF_INSECURE=1: %s is %s without CURVE; anyone who reaches it may use it",
+                 binds[i].name, ep);
+    }
+    const char *metrics = nf_config_str (self->config, NF_CFG_METRICS_BIND);
+    if (*metrics && strncmp (metrics, "127.", 4) != 0 && strncmp (metrics, "localhost:", 10) != 0)
+        nf_warn ("NF_METRICS_BIND is %s: the metrics (job counts, queue depths) are readable by "
+                 "anyone who reaches it",
+                 metrics);
+    return NF_OK;
+}
+
 /* The three sockets and the metrics endpoint. */
 static nf_err_t
 s_sockets_new (nf_broker_t *self)
@@ -910,8 +958,8 @@ nf_broker_new (nf_config_t *config)
     self->owner = strdup (owner);
     s_stores_new (self, owner);
     if (s_timeouts_parse (self) != NF_OK || s_curve_new (self) != NF_OK
-        || s_db_start (self) != NF_OK || !(self->cycler = zactor_new (nf_cycler_actor, self))
-        || s_sockets_new (self) != NF_OK) {
+        || s_check_exposure (self) != NF_OK || s_db_start (self) != NF_OK
+        || !(self->cycler = zactor_new (nf_cycler_actor, self)) || s_sockets_new (self) != NF_OK) {
         nf_broker_destroy (&self);
         return NULL;
     }

@@ -209,6 +209,29 @@ def main():
                 problems.append(f"service {name} ({prog}): {var} is a setting of {who.strip()} only")
     report("settings", problems, f"{len(used_by)} settings known")
 
+    # secrets: a setting the table marks "never a flag" (an API key) goes
+    # only to the services whose stage uses it (issue 24).
+    stage_of = {"nf-sanitizer": "sanitize", "nf-geo-validator": "geo", "nf-analyst": "analyze",
+                "nf-architect": "architect", "nf-exporter": "export"}
+    secrets = {m.group(1): m.group(2) for m in re.finditer(
+        r"^\| `(NF_\w+)` \| none \(or the file[^|]*\|[^|]*\| ([^|]*) \|", table, re.M)}
+    problems = []
+    given = 0
+    for name, prog in programs.items():
+        svc = compose["services"][name]
+        env = svc.get("environment") or {}
+        argv = (svc.get("entrypoint") or [])[1:] + (svc.get("command") or [])
+        stage = argv[1] if prog == "nf-scraper" and len(argv) > 1 else stage_of.get(prog)
+        for var, who in secrets.items():
+            if var in env:
+                given += 1
+                if not stage or f"`{stage}`" not in who:
+                    problems.append(f"service {name} ({prog} {stage or ''}) is given {var}, "
+                                    f"a secret of {who.strip()} only")
+    if not secrets:
+        problems.append("the settings table marks no secret (none (or the file ...) rows)")
+    report("secrets", problems, f"{len(secrets)} secrets, each given to its own service ({given} given)")
+
 
 def s_where(prog):
     """Build-tree path of PROG."""

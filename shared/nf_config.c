@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { NF_T_STR, NF_T_INT, NF_T_BOOL } nf_cfg_type_t;
+/* NF_T_SECRET: a string that is never a flag (flags show in `ps`): from
+   the environment, or read from the file named by <ENV>_FILE (the Docker
+   secrets convention). */
+typedef enum { NF_T_STR, NF_T_INT, NF_T_BOOL, NF_T_SECRET } nf_cfg_type_t;
 
 typedef struct {
     const char *key;    /* flag name without the leading "--" */
@@ -32,11 +35,17 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                              "postgresql:///nicheflow",
                              "libpq connection string or URI (sslmode etc. accepted)"},
     [NF_CFG_WORKERS_BIND] = {"workers-bind", "NF_WORKERS_BIND", NF_T_STR, 0, 0, NF_PROG_BROKER,
-                             "tcp://*:5555", "endpoint the broker binds for workers (MDP/0.1)"},
+                             "tcp://127.0.0.1:5555",
+                             "endpoint the broker binds for workers (MDP/0.1); another address "
+                             "than loopback needs CURVE (or NF_INSECURE=1)"},
     [NF_CFG_CLIENTS_BIND] = {"clients-bind", "NF_CLIENTS_BIND", NF_T_STR, 0, 0, NF_PROG_BROKER,
-                             "tcp://*:5556", "endpoint the broker binds for clients (MDP/0.1)"},
-    [NF_CFG_PUB_BIND] = {"pub-bind", "NF_PUB_BIND", NF_T_STR, 0, 0, NF_PROG_BROKER, "tcp://*:5557",
-                         "endpoint the broker binds for progress events (PUB)"},
+                             "tcp://127.0.0.1:5556",
+                             "endpoint the broker binds for clients (MDP/0.1); another address "
+                             "than loopback needs CURVE (or NF_INSECURE=1)"},
+    [NF_CFG_PUB_BIND] = {"pub-bind", "NF_PUB_BIND", NF_T_STR, 0, 0, NF_PROG_BROKER,
+                         "tcp://127.0.0.1:5557",
+                         "endpoint the broker binds for progress events (PUB); another address "
+                         "than loopback needs CURVE (or NF_INSECURE=1)"},
     [NF_CFG_BROKER] = {"broker", "NF_BROKER", NF_T_STR, 0, 0, NF_PROG_WORKER,
                        "tcp://127.0.0.1:5555", "broker endpoint a worker connects to"},
     [NF_CFG_BROKER_CLIENTS] = {"broker-clients", "NF_BROKER_CLIENTS", NF_T_STR, 0, 0,
@@ -96,6 +105,10 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                         "youtube template:simsite",
                         "space list of the discovery sources nf.submit accepts (template:NAME "
                         "for each template the scrapers have)"},
+    [NF_CFG_INSECURE] = {"insecure", "NF_INSECURE", NF_T_BOOL, 0, 1, NF_PROG_BROKER, "0",
+                         "1: let the broker bind an address other than loopback without CURVE "
+                         "(anyone who reaches it may submit, cancel, download and serve as a "
+                         "worker; warned at every start); for a private network you trust"},
     [NF_CFG_METRICS_BIND] = {"metrics-bind", "NF_METRICS_BIND", NF_T_STR, 0, 0, NF_PROG_BROKER,
                              "127.0.0.1:9464",
                              "ADDRESS:PORT of the Prometheus endpoint (GET /metrics); empty "
@@ -127,8 +140,10 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                         "architect"},
     [NF_CFG_LLM_MODEL] = {"llm-model", "NF_LLM_MODEL", NF_T_STR, 0, 0, NF_PROG_WORKER,
                           "gpt-4o-mini", "model name sent to the LLM", "architect"},
-    [NF_CFG_LLM_API_KEY] = {"llm-api-key", "NF_LLM_API_KEY", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
-                            "bearer token for the LLM (never logged)", "architect"},
+    [NF_CFG_LLM_API_KEY] = {"llm-api-key", "NF_LLM_API_KEY", NF_T_SECRET, 0, 0, NF_PROG_WORKER, "",
+                            "bearer token for the LLM (never logged); the environment or "
+                            "NF_LLM_API_KEY_FILE only, never a flag",
+                            "architect"},
     [NF_CFG_LLM_TIMEOUT_MS] = {"llm-timeout-ms", "NF_LLM_TIMEOUT_MS", NF_T_INT, 100, 600000,
                                NF_PROG_WORKER, "60000", "timeout of one LLM request", "architect"},
     [NF_CFG_LLM_RETRIES] = {"llm-retries", "NF_LLM_RETRIES", NF_T_INT, 0, 10, NF_PROG_WORKER, "2",
@@ -156,8 +171,10 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                                 NF_PROG_WORKER, "https://www.youtube.com",
                                 "base URL of watch pages (nf-ytsim: `http://HOST:PORT`)",
                                 "discover scrape"},
-    [NF_CFG_YOUTUBE_API_KEY] = {"youtube-api-key", "NF_YOUTUBE_API_KEY", NF_T_STR, 0, 0,
-                                NF_PROG_WORKER, "", "Data API key (never logged or cached)",
+    [NF_CFG_YOUTUBE_API_KEY] = {"youtube-api-key", "NF_YOUTUBE_API_KEY", NF_T_SECRET, 0, 0,
+                                NF_PROG_WORKER, "",
+                                "Data API key (never logged or cached); the environment or "
+                                "NF_YOUTUBE_API_KEY_FILE only, never a flag",
                                 "discover"},
     [NF_CFG_HTTP_TIMEOUT_MS] = {"http-timeout-ms", "NF_HTTP_TIMEOUT_MS", NF_T_INT, 100, 600000,
                                 NF_PROG_WORKER, "15000", "timeout of one HTTP request",
@@ -297,6 +314,37 @@ nf_config_set (nf_config_t *self, nf_cfg_key_t key, const char *value)
     self->values[key] = strdup (value ? value : "");
 }
 
+/* Secret I from the file named by <ENV>_FILE, if set: its first line,
+   trailing white space dropped. 0, or -1 (said on stderr). */
+static int
+s_secret_file (nf_config_t *self, int i)
+{
+    char var[80];
+    snprintf (var, sizeof var, "%s_FILE", s_defs[i].env);
+    const char *path = getenv (var);
+    if (!path || !*path)
+        return 0;
+    if (getenv (s_defs[i].env)) {
+        fprintf (stderr, "%s: set %s or %s, not both\n", self->name, s_defs[i].env, var);
+        return -1;
+    }
+    nf_buf_t b;
+    nf_buf_init (&b);
+    if (nf_buf_read_file (&b, path, 65536) != 0) {
+        fprintf (stderr, "%s: %s: cannot read '%s': %s\n", self->name, var, path, strerror (errno));
+        nf_buf_free (&b);
+        return -1;
+    }
+    size_t n = b.data ? strcspn (b.data, "\r\n") : 0;
+    while (n && (b.data[n - 1] == ' ' || b.data[n - 1] == '\t'))
+        n--;
+    if (b.data)
+        b.data[n] = 0;
+    nf_config_set (self, (nf_cfg_key_t) i, b.data ? b.data : "");
+    nf_buf_free (&b);
+    return 0;
+}
+
 int
 nf_config_load (nf_config_t *self, int argc, char **argv)
 {
@@ -307,6 +355,8 @@ nf_config_load (nf_config_t *self, int argc, char **argv)
                 return -1;
             nf_config_set (self, (nf_cfg_key_t) i, env);
         }
+        if (s_defs[i].type == NF_T_SECRET && s_secret_file (self, i) != 0)
+            return -1;
     }
     free (self->argv);
     self->argv = calloc ((size_t) argc + 1, sizeof (char *));
@@ -329,6 +379,13 @@ nf_config_load (nf_config_t *self, int argc, char **argv)
             for (int i = 0; i < NF_CFG_COUNT; i++) {
                 if (strlen (s_defs[i].key) != nlen || strncmp (s_defs[i].key, name, nlen) != 0)
                     continue;
+                if (s_defs[i].type == NF_T_SECRET) {
+                    fprintf (stderr,
+                             "%s: --%s: a secret is never a flag (flags show in ps); set %s or "
+                             "%s_FILE\n",
+                             self->name, s_defs[i].key, s_defs[i].env, s_defs[i].env);
+                    return -1;
+                }
                 const char *value = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
                 if (!value) {
                     fprintf (stderr, "%s: --%s needs a value\n", self->name, s_defs[i].key);
@@ -402,8 +459,12 @@ nf_config_print_help (nf_config_t *self, FILE *out)
             && (!self->service
                 || !nf_word_in (s_defs[i].stage, self->service, strlen (self->service))))
             continue;
-        fprintf (out, "  --%-18s %-22s [%s]\n      %s\n", s_defs[i].key, s_defs[i].env,
-                 s_defs[i].dflt, s_defs[i].help);
+        if (s_defs[i].type == NF_T_SECRET)
+            fprintf (out, "  %-20s %-22s (or %s_FILE)\n      %s\n", "(no flag)", s_defs[i].env,
+                     s_defs[i].env, s_defs[i].help);
+        else
+            fprintf (out, "  --%-18s %-22s [%s]\n      %s\n", s_defs[i].key, s_defs[i].env,
+                     s_defs[i].dflt, s_defs[i].help);
     }
     fprintf (out, "  --help, --version\n");
 }
@@ -421,8 +482,12 @@ nf_config_print_markdown (FILE *out)
                       strchr (s_defs[i].stage, ' ') ? "s" : "");
         else
             snprintf (used, sizeof used, "%s", progs[s_defs[i].programs & 7]);
-        fprintf (out, "| `%s` | `--%s` | `%s` | %s | %s |\n", s_defs[i].env, s_defs[i].key,
-                 s_defs[i].dflt, used, s_defs[i].help);
+        if (s_defs[i].type == NF_T_SECRET)
+            fprintf (out, "| `%s` | none (or the file `%s_FILE`) | `` | %s | %s |\n", s_defs[i].env,
+                     s_defs[i].env, used, s_defs[i].help);
+        else
+            fprintf (out, "| `%s` | `--%s` | `%s` | %s | %s |\n", s_defs[i].env, s_defs[i].key,
+                     s_defs[i].dflt, used, s_defs[i].help);
     }
 }
 

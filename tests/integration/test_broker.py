@@ -621,6 +621,34 @@ def zguide_worker():
         c.stop()
 
 
+def exposure():
+    """Secure by default (issue 24): the broker binds loopback unless told;
+    an address other than loopback without CURVE is refused at start,
+    naming the setting, and allowed with NF_INSECURE=1 (with a warning)."""
+    c = Cluster("exposure", 26760)
+    try:
+        env = c.env({"NF_WORKERS_BIND": "tcp://0.0.0.0:26760"})
+        env.pop("NF_INSECURE", None)
+        r = subprocess.run([f"{BUILD}/broker/nf-broker"], env=env, capture_output=True, text=True, timeout=30)
+        eq(r.returncode, 1, "refused")
+        check("NF_WORKERS_BIND is tcp://0.0.0.0:26760, an address other than loopback, and CURVE is off"
+              in r.stderr and "NF_INSECURE=1" in r.stderr, "the message names the setting and the way out",
+              r.stderr[-1500:])
+        eq(c.query1("SELECT count(*) FROM pg_tables WHERE tablename = 'nf_jobs'"), 0,
+           "refused before touching the database")
+        c.start_broker({"NF_WORKERS_BIND": "tcp://0.0.0.0:26760", "NF_INSECURE": "1"})
+        eq(c.mmi("nf.status"), "200", "NF_INSECURE=1: it starts")
+        check("NF_INSECURE=1: NF_WORKERS_BIND is tcp://0.0.0.0:26760 without CURVE" in open(c.broker.log).read(),
+              "and warns")
+        defaults = subprocess.run([f"{BUILD}/broker/nf-broker", "config-table"], capture_output=True,
+                                  text=True, timeout=10).stdout
+        for var, port in (("NF_WORKERS_BIND", 5555), ("NF_CLIENTS_BIND", 5556), ("NF_PUB_BIND", 5557)):
+            check(f"| `{var}` | `--{var[3:].lower().replace('_', '-')}` | `tcp://127.0.0.1:{port}` |" in defaults,
+                  f"{var} defaults to loopback")
+    finally:
+        c.stop()
+
+
 def cancel_and_retry():
     """Cancel drops in-flight work; a job below min-ready fails, nf.retry brings it home."""
     c = Cluster("cancelretry", 26200)
@@ -898,5 +926,5 @@ def curve():
 
 
 run({f.__name__: f for f in (full_pipeline, thousand_tasks, kill_worker, always_fails, crash_poison,
-                             kill_broker, late_reply, long_task, replay_usage, garbage_frames, bad_envelope, pg_restart, submit_validation, state_checks, added_stage, deaf_client, same_id, zguide_worker,
+                             kill_broker, late_reply, long_task, replay_usage, garbage_frames, bad_envelope, pg_restart, submit_validation, state_checks, added_stage, deaf_client, same_id, zguide_worker, exposure,
                              cancel_and_retry, sigterm_drain, pub_events, priority_admission, curve)})

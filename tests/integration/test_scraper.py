@@ -1,10 +1,10 @@
 """nf-scraper against nf-ytsim over loopback: discovery to target with
 batching, transcripts, every fault class, quota, the cache, the generic
 template source, template fallbacks and required fields, proxies."""
-import json, math, os, re, shutil, sys
+import json, math, os, re, shutil, subprocess, sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Cluster, Sim, check, eq, run
+from harness import BUILD, Cluster, Sim, check, eq, run
 
 TIMESTAMP = re.compile(r"^\[\d+:\d\d\] \S")
 
@@ -385,6 +385,52 @@ def test_required_field():
         c.stop()
 
 
+def test_secret_file():
+    """A secret is never a flag (flags show in ps): --youtube-api-key is
+    refused, naming the way; the key read from NF_YOUTUBE_API_KEY_FILE works
+    (the simulator accepts only that key) and is found in no process's
+    command line, no log and no database row (issue 24)."""
+    c = Cluster("scr_secret", 26770)
+    key = "sekrit-yt-4f9c1a"
+    try:
+        sim = Sim(c, 26775, "--catalog", "200", "--api-key", key)
+        path = os.path.join(c.logdir, "youtube.key")
+        with open(path, "w") as f:
+            f.write(key + "\n")
+        os.chmod(path, 0o600)
+        r = subprocess.run([f"{BUILD}/workers/nf-scraper", "discover", "--youtube-api-key", key],
+                           env=c.env(sim.env()), capture_output=True, text=True, timeout=10)
+        eq(r.returncode, 2, "a key as a flag: bad arguments")
+        check("a secret is never a flag" in r.stderr and "NF_YOUTUBE_API_KEY_FILE" in r.stderr,
+              "the message names the way", r.stderr)
+        env = sim.env()
+        del env["NF_YOUTUBE_API_KEY"]
+        env["NF_YOUTUBE_API_KEY_FILE"] = path
+        c.start_broker()
+        p = c.real_worker("nf-scraper", "discover", extra=env)
+        job = c.submit("secret file", count=20)
+        rows = discovered(c, job)
+        eq(len(rows), 20, "discovered with the key from the file")
+        cmdline = open(f"/proc/{p.pid}/cmdline", "rb").read()
+        check(key.encode() not in cmdline, "the key is not on the command line (ps)")
+        for log in os.listdir(c.logdir):
+            if log.endswith(".log") and not log.startswith("ytsim"):
+                check(key not in open(os.path.join(c.logdir, log), errors="replace").read(),
+                      f"the key is in no log ({log})")
+        dump = c.query("SELECT concat_ws(' ', j.options::text, j.status_reason, j.last_error, "
+                       "(SELECT string_agg(v.meta::text || coalesce(v.last_error, ''), ' ') FROM nf_videos v "
+                       "WHERE v.job_id = j.id), (SELECT string_agg(message, ' ') FROM nf_processing_log l "
+                       "WHERE l.job_id = j.id)) FROM nf_jobs j")
+        check(all(key not in (row[0] or "") for row in dump), "the key is in no database row")
+        env["NF_YOUTUBE_API_KEY"] = key
+        r = subprocess.run([f"{BUILD}/workers/nf-scraper", "discover"], env=c.env(env),
+                           capture_output=True, text=True, timeout=10)
+        eq(r.returncode, 2, "both the variable and the file: refused")
+        check("not both" in r.stderr, "and said", r.stderr)
+    finally:
+        c.stop()
+
+
 def test_proxies():
     c = Cluster("scr_proxy", 26380)
     try:
@@ -409,4 +455,4 @@ run({"discover_batching": test_discover_batching, "transcripts": test_transcript
      "today": test_today,
      "faults": test_faults, "quota": test_quota, "cache": test_cache,
      "template_source": test_template_source, "required_field": test_required_field,
-     "proxies": test_proxies})
+     "proxies": test_proxies, "secret_file": test_secret_file})
