@@ -16,11 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Encode a task body into B. JSON texts come from PostgreSQL. */
-static void
+/* Encode a task body into B. JSON texts come from PostgreSQL. NF_OK, or
+   NF_ERR_INVALID with ERR when the body cannot be built: a JSON text that
+   does not parse, or a body over MAX bytes (the workers' NF_MAX_FRAME:
+   sent anyway, it would cost the worker its connection). */
+static nf_err_t
 s_encode_task (nf_buf_t *b, const nf_stage_t *stage, const char *token, int64_t job_id,
                const char *video_id, int attempt, const char *niche, const char *sub_niche,
-               const char *options_json, const char *input_json, size_t input_len)
+               const char *options_json, const char *input_json, size_t input_len, size_t max,
+               char *err, size_t errlen)
 {
     msgpack_packer pk;
     nf_pk_init_buf (&pk, b);
@@ -36,11 +40,63 @@ s_encode_task (nf_buf_t *b, const nf_stage_t *stage, const char *token, int64_t 
     nf_pk_kv_str (&pk, "niche", niche);
     nf_pk_kv_str (&pk, "sub_niche", sub_niche);
     nf_pk_str (&pk, "options");
-    if (nf_json_to_mp (options_json, strlen (options_json), &pk) != 0)
-        msgpack_pack_map (&pk, 0);
+    if (nf_json_to_mp (options_json, strlen (options_json), &pk) != 0) {
+        snprintf (err, errlen, "task input cannot be built: the job's options are not JSON");
+        return NF_ERR_INVALID;
+    }
     nf_pk_str (&pk, "input");
-    if (nf_json_to_mp (input_json, input_len, &pk) != 0)
-        msgpack_pack_map (&pk, 0);
+    if (nf_json_to_mp (input_json, input_len, &pk) != 0) {
+        snprintf (err, errlen, "task input cannot be built: the stage's input is not JSON");
+        return NF_ERR_INVALID;
+    }
+    if (max && b->len > max) {
+        snprintf (err, errlen,
+                  "task input cannot be built: its body of %zu bytes is over NF_MAX_FRAME (%zu)",
+                  b->len, max);
+        return NF_ERR_INVALID;
+    }
+    return NF_OK;
+}
+
+/* A claimed task whose body cannot be built (WHY) is not sent: a video
+   goes FAILED with the reason, a job fails with it; in the open
+   transaction. Never a silent {} or a body the worker must refuse. */
+static nf_err_t
+s_unbuildable (nf_store_t *self, const nf_claim_t *claim, const char *why)
+{
+    nf_warn ("%s job %lld video %s: %s", claim->stage->service, (long long) claim->job_id,
+             claim->video_id ? claim->video_id : "-", why);
+    const char *params[] = {claim->token, why, claim->stage->service};
+    if (!claim->video_id) {
+        PGresult *res = nf_db_exec (self->db, "unbuildable_job",
+                                    "UPDATE nf_jobs SET " NF_SQL_LEASE_CLEAR
+                                    ", last_error = $2 WHERE lease_token = $1::uuid",
+                                    2, params);
+        PQclear (res);
+        if (!res)
+            return NF_ERR_DB;
+        char reason[600];
+        snprintf (reason, sizeof reason, "stage %s failed: %.500s", claim->stage->service, why);
+        return nf_store_job_status (self, claim->job_id, NF_JOB_FAILED, reason) < 0 ? NF_ERR_DB
+                                                                                    : NF_OK;
+    }
+    PGresult *res = nf_db_exec (
+        self->db, "unbuildable_video",
+        "WITH u AS (UPDATE nf_videos v SET failed_from = v.state, state = 'FAILED', last_error = "
+        "$2, " NF_SQL_LEASE_CLEAR ", updated_at = now() WHERE v.lease_token = $1::uuid RETURNING "
+        "v.job_id, v.video_id, v.failed_from, v.attempts), h AS (INSERT INTO nf_video_history "
+        "(job_id, video_id, from_state, to_state, service, attempt, reason) SELECT job_id, "
+        "video_id, failed_from, 'FAILED', $3, attempts, $2 FROM u), l AS (INSERT INTO "
+        "nf_processing_log (module, job_id, video_id, level, message) SELECT $3, job_id, video_id, "
+        "'error', $2 FROM u) SELECT job_id, video_id, failed_from FROM u",
+        3, params);
+    if (!res)
+        return NF_ERR_DB;
+    if (PQntuples (res) == 1)
+        nf_store_event (self, claim->job_id, claim->video_id, PQgetvalue (res, 0, 2),
+                        NF_STATE_FAILED, claim->stage->service, why);
+    PQclear (res);
+    return NF_OK;
 }
 
 /* Hold a claimed task of W until the transaction commits. */
@@ -74,9 +130,21 @@ s_claim_video (nf_store_t *self, nf_sql_t *q, nf_want_t *w)
         claim.video_id = strdup (PQgetvalue (res, i, 2));
         claim.attempt = atoi (PQgetvalue (res, i, 3));
         nf_buf_reset (&b);
-        s_encode_task (&b, q->stage, claim.token, claim.job_id, claim.video_id, claim.attempt,
-                       PQgetvalue (res, i, 4), PQgetvalue (res, i, 5), PQgetvalue (res, i, 6),
-                       PQgetvalue (res, i, 7), (size_t) PQgetlength (res, i, 7));
+        char why[200];
+        if (s_encode_task (&b, q->stage, claim.token, claim.job_id, claim.video_id, claim.attempt,
+                           PQgetvalue (res, i, 4), PQgetvalue (res, i, 5), PQgetvalue (res, i, 6),
+                           PQgetvalue (res, i, 7), (size_t) PQgetlength (res, i, 7),
+                           self->opts.max_frame, why, sizeof why)
+            != NF_OK) {
+            nf_err_t rc = s_unbuildable (self, &claim, why);
+            free (claim.video_id);
+            if (rc != NF_OK) {
+                nf_buf_free (&b);
+                PQclear (res);
+                return rc;
+            }
+            continue;
+        }
         claim.body = zframe_new (b.data, b.len);
         s_pend (self, w, &claim);
     }
@@ -117,10 +185,17 @@ s_claim_job (nf_store_t *self, nf_sql_t *q, nf_want_t *w)
             break;
         }
         nf_buf_reset (&b);
-        s_encode_task (&b, q->stage, claim.token, claim.job_id, NULL, claim.attempt,
-                       PQgetvalue (res, i, 5), PQgetvalue (res, i, 6), PQgetvalue (res, i, 7),
-                       PQgetvalue (in, 0, 0), (size_t) PQgetlength (in, 0, 0));
+        char why[200];
+        nf_err_t built = s_encode_task (
+            &b, q->stage, claim.token, claim.job_id, NULL, claim.attempt, PQgetvalue (res, i, 5),
+            PQgetvalue (res, i, 6), PQgetvalue (res, i, 7), PQgetvalue (in, 0, 0),
+            (size_t) PQgetlength (in, 0, 0), self->opts.max_frame, why, sizeof why);
         PQclear (in);
+        if (built != NF_OK) {
+            if (s_unbuildable (self, &claim, why) != NF_OK)
+                rc = NF_ERR_DB;
+            continue;
+        }
         claim.body = zframe_new (b.data, b.len);
         s_pend (self, w, &claim);
     }

@@ -603,6 +603,12 @@ nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk)
 {
     json_error_t jerr;
     json_t *root = json_loadb (json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    /* PostgreSQL writes a jsonb number such as 1.5e20 as a 21-digit
+       integer, which jansson refuses: read such a document with its
+       numbers as reals, so each keeps its value. */
+    if (!root && json_error_code (&jerr) == json_error_numeric_overflow)
+        root = json_loadb (json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
+                           &jerr);
     if (!root)
         return -1;
     s_pack_json (root, pk);

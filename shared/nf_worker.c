@@ -348,7 +348,11 @@ nf_worker_run (nf_worker_t *self)
         }
         int64_t now = nf_clock_ms ();
         if (!self->socket) {
-            if (now >= reconnect_at && !draining && s_connect (self) != 0)
+            /* Not while a task runs: a new READY would bring a second task
+               that could only be refused ("worker busy"), costing its video
+               an attempt. The reply waits as unconfirmed and goes out with
+               the READY once the task is done. */
+            if (now >= reconnect_at && !draining && !self->busy && s_connect (self) != 0)
                 return -1;
             continue;
         }

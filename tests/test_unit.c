@@ -91,6 +91,29 @@ test_json_int_range (void)
     CHECK_INT (nf_mp_to_json (&o, &json, err, sizeof err), -1);
     CHECK (strstr (err, "2^63") != NULL);
     nf_buf_free (&json);
+    /* A jsonb number PostgreSQL prints as a 21-digit integer (1.5e20)
+       keeps its value (as a real), never becomes {} (issue 23). */
+    nf_buf_t mp;
+    nf_buf_init (&mp);
+    msgpack_packer pk;
+    nf_pk_init_buf (&pk, &mp);
+    const char *big = "{\"views\": 150000000000000000000, \"likes\": 7}";
+    CHECK_INT (nf_json_to_mp (big, strlen (big), &pk), 0);
+    msgpack_unpacked u;
+    msgpack_unpacked_init (&u);
+    CHECK (msgpack_unpack_next (&u, mp.data, mp.len, NULL) == MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object *views = nf_mp_get (&u.data, "views");
+    CHECK (views && views->type == MSGPACK_OBJECT_FLOAT64 && views->via.f64 == 1.5e20);
+    msgpack_unpacked_destroy (&u);
+    nf_buf_reset (&mp);
+    const char *small = "{\"views\": 1500}";
+    CHECK_INT (nf_json_to_mp (small, strlen (small), &pk), 0);
+    msgpack_unpacked_init (&u);
+    CHECK (msgpack_unpack_next (&u, mp.data, mp.len, NULL) == MSGPACK_UNPACK_SUCCESS);
+    views = nf_mp_get (&u.data, "views");
+    CHECK (views && views->type == MSGPACK_OBJECT_POSITIVE_INTEGER && views->via.u64 == 1500);
+    msgpack_unpacked_destroy (&u);
+    nf_buf_free (&mp);
 }
 
 static void

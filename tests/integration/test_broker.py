@@ -143,6 +143,33 @@ def kill_broker():
         c.stop()
 
 
+def busy_restart():
+    """The broker restarted while a worker is mid-task: the worker does not
+    register again until its task is done, so it is never sent a second
+    task it would refuse ("worker busy"), and no video pays an attempt for
+    the restart (issue 23)."""
+    c = Cluster("busyrestart", 26790, NF_MIN_READY="1")
+    try:
+        broker = c.start_broker()
+        for s in ("discover", "sanitize", "geo", "analyze", "architect", "export"):
+            c.worker(s)
+        c.worker("scrape", "--delay-ms", "3000", tag="slow")
+        job = c.submit("busy restart", count=4, top_n=1)
+        c.wait(lambda: c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s AND state = 'DISCOVERED' "
+                                "AND lease_token IS NOT NULL", job) >= 1, 20, "a scrape task in hand")
+        c.kill9(broker)
+        c.start_broker()
+        c.wait(lambda: c.job_status(job) == "completed", 90, "job completed after the restart")
+        logs = "".join(open(os.path.join(c.logdir, f), errors="replace").read()
+                       for f in os.listdir(c.logdir) if f.startswith("worker-"))
+        check("worker busy" not in logs, "no task refused as 'worker busy'")
+        eq(c.query1("SELECT count(*) FROM nf_video_history WHERE job_id = %s AND attempt > 1", job), 0,
+           "no attempt paid for the restart")
+        eq(c.duplicate_transitions(), 0, "duplicate transitions")
+    finally:
+        c.stop()
+
+
 def late_reply():
     """A reply arriving after its lease expired (its task past its deadline)
     changes nothing."""
@@ -649,6 +676,26 @@ def exposure():
         c.stop()
 
 
+def oversized_input():
+    """A task body larger than NF_MAX_FRAME is never sent (the worker would
+    drop the connection: "worker lost" on every attempt): the job fails at
+    once with the reason, naming the stage and the sizes (issue 23)."""
+    c = Cluster("oversized", 26780, NF_MAX_FRAME="20000", NF_MIN_READY="1")
+    try:
+        c.start_broker()
+        c.all_workers()
+        job = c.submit("oversized input", count=200, top_n=5)
+        c.wait(lambda: c.job_status(job) == "failed", 60, "job failed")
+        reason = c.query1("SELECT status_reason FROM nf_jobs WHERE id = %s", job)
+        check(re.search(r"stage analyze failed: task input cannot be built: its body of \d+ bytes is over "
+                        r"NF_MAX_FRAME \(20000\)", reason or ""), "the reason names the stage and the sizes", reason)
+        eq(c.metric("nf_dead_workers_total"), 0, "no worker lost over it")
+        eq(c.query1("SELECT count(*) FROM nf_job_history WHERE job_id = %s AND to_status = 'failed'", job), 1,
+           "failed once")
+    finally:
+        c.stop()
+
+
 def cancel_and_retry():
     """Cancel drops in-flight work; a job below min-ready fails, nf.retry brings it home."""
     c = Cluster("cancelretry", 26200)
@@ -926,5 +973,5 @@ def curve():
 
 
 run({f.__name__: f for f in (full_pipeline, thousand_tasks, kill_worker, always_fails, crash_poison,
-                             kill_broker, late_reply, long_task, replay_usage, garbage_frames, bad_envelope, pg_restart, submit_validation, state_checks, added_stage, deaf_client, same_id, zguide_worker, exposure,
+                             kill_broker, busy_restart, late_reply, long_task, replay_usage, garbage_frames, bad_envelope, pg_restart, submit_validation, state_checks, added_stage, deaf_client, same_id, zguide_worker, exposure, oversized_input,
                              cancel_and_retry, sigterm_drain, pub_events, priority_admission, curve)})
