@@ -900,8 +900,25 @@ nf_store_cycle (nf_store_t *self, nf_outcome_t **outcomes, size_t n, const nf_re
     }
     nf_store_stats_t before = self->stats;
     int rc = s_transaction (self, outcomes, n, releases, r, wants, nw, fn);
-    if (rc != NF_ERR_DB_DATA)
+    if (rc != NF_ERR_DB_DATA) {
+        if (rc == NF_OK && self->stats.systemic) {
+            nf_info ("the database accepts the cycle's statements again");
+            self->stats.systemic = false;
+        }
         return rc;
+    }
+    /* Not the data's fault (a revoked grant, a missing table): every reply
+       would fail alike. Store nothing as an error; keep the batch for the
+       next cycle and say so, once. */
+    if (nf_db_error_systemic (self->db)) {
+        self->stats = before;
+        if (!self->stats.systemic)
+            nf_error ("the database refuses the cycle's statements (SQLSTATE %s: %s); no reply is "
+                      "failed for it, the batch waits until an operator acts",
+                      nf_db_sqlstate (self->db), nf_db_error (self->db));
+        self->stats.systemic = true;
+        return NF_ERR_DB;
+    }
     /* A data error: isolate. Each outcome alone; one the database refuses
        is stored as a permanent error of its task instead. The claims come
        last, in a transaction of their own. */

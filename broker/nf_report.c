@@ -23,7 +23,7 @@ nf_broker_publish_stats (nf_broker_t *self)
     nf_pk_kv_int (&pk, "fenced", (int64_t) (st->fenced + self->late_fenced));
     nf_pk_kv_int (&pk, "dropped", (int64_t) self->dropped);
     nf_pk_kv_int (&pk, "dead_workers", (int64_t) self->dead_workers);
-    nf_pk_kv_bool (&pk, "database", nf_db_connected (self->db));
+    nf_pk_kv_bool (&pk, "database", nf_db_connected (self->db) && !st->systemic);
     nf_pk_str (&pk, "services");
     msgpack_pack_map (&pk, zhashx_size (self->services));
     for (nf_service_t *svc = zhashx_first (self->services); svc;
@@ -147,7 +147,8 @@ nf_broker_render_metrics (nf_broker_t *self, int64_t now)
         "# TYPE nf_worker_drops_total counter\nnf_worker_drops_total %llu\n"
         "# HELP nf_dead_workers_total Workers declared dead (missed heartbeats).\n"
         "# TYPE nf_dead_workers_total counter\nnf_dead_workers_total %llu\n"
-        "# HELP nf_database_up 1 when the broker is connected to PostgreSQL.\n"
+        "# HELP nf_database_up 1 when the broker is connected to PostgreSQL and it accepts the "
+        "cycle's statements.\n"
         "# TYPE nf_database_up gauge\nnf_database_up %d\n"
         "# HELP nf_curve_admitted_total CURVE handshakes admitted (0: CURVE off).\n"
         "# TYPE nf_curve_admitted_total counter\nnf_curve_admitted_total %llu\n"
@@ -159,7 +160,8 @@ nf_broker_render_metrics (nf_broker_t *self, int64_t now)
         (unsigned long long) st->renewed, (unsigned long long) (st->fenced + self->late_fenced),
         (unsigned long long) self->dropped, (unsigned long long) self->client_drops,
         (unsigned long long) self->worker_drops, (unsigned long long) self->dead_workers,
-        nf_db_connected (self->db) ? 1 : 0, (unsigned long long) nf_curve_admitted (self->curve),
+        nf_db_connected (self->db) && !st->systemic ? 1 : 0,
+        (unsigned long long) nf_curve_admitted (self->curve),
         (unsigned long long) nf_curve_refused (self->curve),
         (double) (now - self->started_ms) / 1000.0);
     nf_metrics_set (self->metrics, b.data, b.len);

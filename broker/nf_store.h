@@ -160,6 +160,7 @@ typedef struct {
     uint64_t isolated;     /* outcomes refused by the database, stored as errors */
     uint64_t transactions; /* apply transactions committed */
     uint64_t renewed;      /* leases renewed */
+    bool systemic;         /* the last cycle was refused for the database's state, not its data */
 } nf_store_stats_t;
 const nf_store_stats_t *nf_store_stats (nf_store_t *self);
 

@@ -16,6 +16,7 @@ struct nf_db_t {
     int64_t backoff_ms;  /* current reconnect backoff */
     char error[1024];    /* last error message */
     bool transient;      /* last error was transient */
+    char sqlstate[6];    /* its SQLSTATE, or "" */
     bool was_connected;  /* for logging "reconnected" */
     unsigned generation; /* successful connects so far */
 };
@@ -60,6 +61,7 @@ nf_db_destroy (nf_db_t **self_p)
 static void
 s_set_error (nf_db_t *self, const char *msg, bool transient)
 {
+    self->sqlstate[0] = 0;
     snprintf (self->error, sizeof self->error, "%s", msg ? msg : "unknown error");
     size_t n = strlen (self->error);
     while (n > 0 && (self->error[n - 1] == '\n' || self->error[n - 1] == ' '))
@@ -122,6 +124,7 @@ s_failed (nf_db_t *self, PGresult *res)
     bool transient = !state || strncmp (state, "08", 2) == 0 || strncmp (state, "40", 2) == 0
                      || strncmp (state, "53", 2) == 0 || strncmp (state, "57", 2) == 0;
     s_set_error (self, res ? PQresultErrorMessage (res) : PQerrorMessage (self->conn), transient);
+    snprintf (self->sqlstate, sizeof self->sqlstate, "%s", state ? state : "");
     if (PQstatus (self->conn) != CONNECTION_OK)
         s_lost (self);
 }
@@ -205,4 +208,20 @@ bool
 nf_db_error_transient (nf_db_t *self)
 {
     return self->transient;
+}
+
+bool
+nf_db_error_systemic (nf_db_t *self)
+{
+    /* Class 22 (data exception) and 23 (integrity constraint violation) are
+       the data's; 42 (privileges, undefined objects), 3F (schema), 28
+       (authorization), 2B, 0A and the like are the database's state. */
+    const char *st = self->sqlstate;
+    return !self->transient && *st && strncmp (st, "22", 2) != 0 && strncmp (st, "23", 2) != 0;
+}
+
+const char *
+nf_db_sqlstate (nf_db_t *self)
+{
+    return self->sqlstate;
 }

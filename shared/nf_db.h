@@ -48,5 +48,12 @@ const char *nf_db_error (nf_db_t *self);
    (SQLSTATE classes 08, 40, 53, 57): the same work may succeed later.
    False: the data or statement was at fault. */
 bool nf_db_error_transient (nf_db_t *self);
+/* True when the last failure was not transient and not the data's either
+   (not SQLSTATE classes 22 or 23): a revoked grant, a missing table, a
+   schema that drifted. Every statement will fail alike until an operator
+   acts; no single reply is to blame. */
+bool nf_db_error_systemic (nf_db_t *self);
+/* The last failure's SQLSTATE ("42501"), or "". */
+const char *nf_db_sqlstate (nf_db_t *self);
 
 #endif
