@@ -50,14 +50,15 @@ demo_out=$(mktemp /tmp/nf-demo-out.XXXXXX)
 bash scripts/demo.sh | tee "$demo_out"
 echo "quickstart: $(( $(date +%s) - t )) s"
 # Its workbook's funnel names the scrape stage's rejections of today's
-# YouTube (nf-ytsim's default): age gates, unplayable videos, tracks in
-# another language; the reasons add up to the rejected count (issue 21).
+# YouTube (nf-ytsim's default): age gates, removed and unplayable videos,
+# no captions, tracks in another language; the reasons add up to the
+# rejected count (issue 21).
 wb=$(sed -n 's/^workbook: //p' "$demo_out" | tail -n 1)
 rm -f "$demo_out"
 /usr/bin/python3 - "$wb" <<'PY'
 import openpyxl, sys
 rows = {r[0]: r[1] for r in openpyxl.load_workbook(sys.argv[1])["Metadata"].iter_rows(values_only=True) if r and r[0]}
-for reason in ("age_restricted", "unplayable", "no_transcript_in_language"):
+for reason in ("age_restricted", "unavailable", "unplayable", "no_transcript", "no_transcript_in_language"):
     assert rows.get(f"Rejected: {reason}", 0) > 0, f"the funnel lacks 'Rejected: {reason}': {rows}"
 total = sum(v for k, v in rows.items() if str(k).startswith("Rejected: "))
 assert total == rows["Funnel: rejected"], f"rejection reasons {total} != rejected {rows['Funnel: rejected']}"
