@@ -189,12 +189,12 @@ nf_buf_json_str (nf_buf_t *buf, const char *text, size_t len)
     nf_buf_append (buf, "\"", 1);
 }
 
-int
+nf_err_t
 nf_buf_read_file (nf_buf_t *buf, const char *path, size_t max)
 {
     FILE *f = fopen (path, "rb");
     if (!f)
-        return -1;
+        return NF_ERR_IO;
     char chunk[65536];
     size_t n, total = 0;
     while (total < max && (n = fread (chunk, 1, sizeof chunk, f)) > 0) {
@@ -203,7 +203,7 @@ nf_buf_read_file (nf_buf_t *buf, const char *path, size_t max)
         nf_buf_append (buf, chunk, n);
         total += n;
     }
-    int rc = ferror (f) ? -1 : 0;
+    nf_err_t rc = ferror (f) ? NF_ERR_IO : NF_OK;
     fclose (f);
     return rc;
 }

@@ -5,6 +5,7 @@
 #ifndef NF_BUF_H
 #define NF_BUF_H
 
+#include "nf_err.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,8 +32,9 @@ void nf_buf_json_str (nf_buf_t *buf, const char *text, size_t len);
 void nf_buf_utf8_repair (nf_buf_t *buf, const char *text, size_t len);
 
 /* Append the bytes of file PATH to BUF, at most MAX of them (the rest is
-   not read). 0, or -1 with errno set when the file cannot be opened or read. */
-int nf_buf_read_file (nf_buf_t *buf, const char *path, size_t max);
+   not read). NF_OK, or NF_ERR_IO with errno set when the file cannot be opened
+   or read. */
+nf_err_t nf_buf_read_file (nf_buf_t *buf, const char *path, size_t max);
 
 /* True when TEXT (LEN bytes) is valid UTF-8 without NUL bytes. */
 bool nf_utf8_valid (const char *text, size_t len);

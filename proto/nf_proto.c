@@ -14,7 +14,7 @@ struct nf_msg_t {
     size_t nstrings;           /* entries used in strings */
 };
 
-#define ERR(...) (snprintf (err, errlen, __VA_ARGS__), -1)
+#define ERR(...) (snprintf (err, errlen, __VA_ARGS__), NF_ERR_PROTO)
 
 /* ---- structural check -------------------------------------------------- */
 
@@ -117,17 +117,17 @@ s_scan (s_scan_t *s, int depth, char *err, size_t errlen)
     return 0;
 }
 
-int
+nf_err_t
 nf_mp_check (const void *data, size_t len, char *err, size_t errlen)
 {
     s_scan_t s = {data, len, 0, 0};
     if (len == 0)
         return ERR ("empty body");
     if (s_scan (&s, 0, err, errlen) != 0)
-        return -1;
+        return NF_ERR_PROTO;
     if (s.pos != len)
         return ERR ("%zu trailing bytes after the value", len - s.pos);
-    return 0;
+    return NF_OK;
 }
 
 /* ---- decoding ------------------------------------------------------------ */
@@ -311,13 +311,13 @@ s_check_version (const msgpack_object *root, char *err, size_t errlen)
     return 0;
 }
 
-int
+nf_err_t
 nf_task_decode (nf_msg_t *msg, nf_task_t *task, char *err, size_t errlen)
 {
     const msgpack_object *root = nf_msg_root (msg);
     memset (task, 0, sizeof *task);
     if (s_check_version (root, err, errlen) != 0)
-        return -1;
+        return NF_ERR_PROTO;
     if (!(task->service = s_keep_str (msg, root, "service", false)))
         return ERR ("field 'service' missing or not a non-empty string");
     if (!(task->token = s_keep_str (msg, root, "token", false)))
@@ -336,7 +336,7 @@ nf_task_decode (nf_msg_t *msg, nf_task_t *task, char *err, size_t errlen)
     task->input = nf_mp_get (root, "input");
     if (!task->input || task->input->type != MSGPACK_OBJECT_MAP)
         return ERR ("field 'input' missing or not a map");
-    return 0;
+    return NF_OK;
 }
 
 static const char *s_status_names[] = {"ok", "reject", "error"};
@@ -347,14 +347,14 @@ nf_reply_status_name (nf_reply_status_t status)
     return s_status_names[status];
 }
 
-int
+nf_err_t
 nf_reply_decode (nf_msg_t *msg, nf_reply_t *reply, char *err, size_t errlen)
 {
     const msgpack_object *root = nf_msg_root (msg);
     memset (reply, 0, sizeof *reply);
     reply->retryable = true;
     if (s_check_version (root, err, errlen) != 0)
-        return -1;
+        return NF_ERR_PROTO;
     if (!(reply->token = s_keep_str (msg, root, "token", false)))
         return ERR ("field 'token' missing or not a non-empty string");
     const msgpack_object *status = nf_mp_get (root, "status");
@@ -387,7 +387,7 @@ nf_reply_decode (nf_msg_t *msg, nf_reply_t *reply, char *err, size_t errlen)
         if (r)
             reply->retryable = r->via.boolean;
     }
-    return 0;
+    return NF_OK;
 }
 
 /* ---- packing -------------------------------------------------------------- */
@@ -504,39 +504,39 @@ nf_reply_encode (nf_buf_t *out, const char *token, nf_reply_status_t status,
 
 /* ---- JSON conversion ------------------------------------------------------ */
 
-int
+nf_err_t
 nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t errlen)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_NIL: nf_buf_puts (out, "null"); return 0;
-    case MSGPACK_OBJECT_BOOLEAN: nf_buf_puts (out, o->via.boolean ? "true" : "false"); return 0;
+    case MSGPACK_OBJECT_NIL: nf_buf_puts (out, "null"); return NF_OK;
+    case MSGPACK_OBJECT_BOOLEAN: nf_buf_puts (out, o->via.boolean ? "true" : "false"); return NF_OK;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         /* Past 2^63-1 neither jansson nor a 64-bit column reads it back. */
         if (o->via.u64 > INT64_MAX)
             return ERR ("integer above 2^63-1");
         nf_buf_printf (out, "%llu", (unsigned long long) o->via.u64);
-        return 0;
+        return NF_OK;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
         nf_buf_printf (out, "%lld", (long long) o->via.i64);
-        return 0;
+        return NF_OK;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
         if (isfinite (o->via.f64))
             nf_buf_printf (out, "%.17g", o->via.f64);
         else
             nf_buf_puts (out, "null");
-        return 0;
-    case MSGPACK_OBJECT_STR: nf_buf_json_str (out, o->via.str.ptr, o->via.str.size); return 0;
+        return NF_OK;
+    case MSGPACK_OBJECT_STR: nf_buf_json_str (out, o->via.str.ptr, o->via.str.size); return NF_OK;
     case MSGPACK_OBJECT_ARRAY:
         nf_buf_puts (out, "[");
         for (uint32_t i = 0; i < o->via.array.size; i++) {
             if (i)
                 nf_buf_puts (out, ",");
             if (nf_mp_to_json (&o->via.array.ptr[i], out, err, errlen) != 0)
-                return -1;
+                return NF_ERR_PROTO;
         }
         nf_buf_puts (out, "]");
-        return 0;
+        return NF_OK;
     case MSGPACK_OBJECT_MAP:
         nf_buf_puts (out, "{");
         for (uint32_t i = 0; i < o->via.map.size; i++) {
@@ -548,10 +548,10 @@ nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t errlen)
             nf_buf_json_str (out, k->via.str.ptr, k->via.str.size);
             nf_buf_puts (out, ":");
             if (nf_mp_to_json (&o->via.map.ptr[i].val, out, err, errlen) != 0)
-                return -1;
+                return NF_ERR_PROTO;
         }
         nf_buf_puts (out, "}");
-        return 0;
+        return NF_OK;
     default: return ERR ("binary or extension value where JSON was expected");
     }
 }
@@ -598,7 +598,7 @@ s_pack_json (const json_t *j, msgpack_packer *pk)
     }
 }
 
-int
+nf_err_t
 nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk)
 {
     json_error_t jerr;
@@ -610,10 +610,10 @@ nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk)
         root = json_loadb (json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
                            &jerr);
     if (!root)
-        return -1;
+        return NF_ERR_INVALID;
     s_pack_json (root, pk);
     json_decref (root);
-    return 0;
+    return NF_OK;
 }
 
 void

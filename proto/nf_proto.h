@@ -8,6 +8,7 @@
 #ifndef NF_PROTO_H
 #define NF_PROTO_H
 
+#include "nf_err.h"
 #include <jansson.h>
 #include <msgpack.h>
 #include <stdbool.h>
@@ -34,8 +35,8 @@ typedef struct nf_msg_t nf_msg_t;
 
 /* Check the structure of DATA (LEN bytes) without allocating: one complete
    msgpack value, no trailing bytes, no ext types, depth and element limits.
-   Returns 0, or -1 with a reason in ERR. */
-int nf_mp_check (const void *data, size_t len, char *err, size_t errlen);
+   Returns NF_OK, or NF_ERR_PROTO with a reason in ERR. */
+nf_err_t nf_mp_check (const void *data, size_t len, char *err, size_t errlen);
 
 /* Decode one body of at most MAX bytes. The message keeps its own copy of
    DATA (msgpack-c's strings point into the buffer they were decoded from),
@@ -57,10 +58,10 @@ bool nf_mp_get_bool (const msgpack_object *map, const char *key, bool *value);
 bool nf_mp_is_str (const msgpack_object *o, const char *text);
 
 /* Append the JSON form of O to OUT. Strings are UTF-8-repaired; map keys
-   must be strings; binaries are refused. 0 or -1 with ERR. */
-int nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t errlen);
-/* Pack the JSON text JSON (LEN bytes) as msgpack. 0 or -1. */
-int nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk);
+   must be strings; binaries are refused. NF_OK or NF_ERR_PROTO with ERR. */
+nf_err_t nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t errlen);
+/* Pack the JSON text JSON (LEN bytes) as msgpack. NF_OK or NF_ERR_INVALID. */
+nf_err_t nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk);
 /* The value of KEY in MAP as a new jansson value, or NULL when it is
    missing or cannot be converted. */
 json_t *nf_mp_get_json (const msgpack_object *map, const char *key);
@@ -91,8 +92,8 @@ typedef struct {
 } nf_task_t;
 
 /* Decode a task body; the strings point into MSG-owned copies.
-   0 or -1 with ERR naming the bad field. */
-int nf_task_decode (nf_msg_t *msg, nf_task_t *task, char *err, size_t errlen);
+   NF_OK or NF_ERR_PROTO with ERR naming the bad field. */
+nf_err_t nf_task_decode (nf_msg_t *msg, nf_task_t *task, char *err, size_t errlen);
 
 /* ---- reply (worker -> broker) ----------------------------------------- */
 
@@ -108,7 +109,7 @@ typedef struct {
     const msgpack_object *usage;  /* map or NULL: quota_units, http_requests, tokens */
 } nf_reply_t;
 
-int nf_reply_decode (nf_msg_t *msg, nf_reply_t *reply, char *err, size_t errlen);
+nf_err_t nf_reply_decode (nf_msg_t *msg, nf_reply_t *reply, char *err, size_t errlen);
 const char *nf_reply_status_name (nf_reply_status_t status);
 
 /* Encode the body of a refused client request: {v, ok: false, error: TEXT},

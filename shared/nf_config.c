@@ -345,18 +345,18 @@ s_secret_file (nf_config_t *self, int i)
     return 0;
 }
 
-int
+nf_err_t
 nf_config_load (nf_config_t *self, int argc, char **argv)
 {
     for (int i = 0; i < NF_CFG_COUNT; i++) {
         const char *env = getenv (s_defs[i].env);
         if (env) {
             if (s_check (self, i, env, s_defs[i].env) != 0)
-                return -1;
+                return NF_ERR_INVALID;
             nf_config_set (self, (nf_cfg_key_t) i, env);
         }
         if (s_defs[i].type == NF_T_SECRET && s_secret_file (self, i) != 0)
-            return -1;
+            return NF_ERR_INVALID;
     }
     free (self->argv);
     self->argv = calloc ((size_t) argc + 1, sizeof (char *));
@@ -384,17 +384,17 @@ nf_config_load (nf_config_t *self, int argc, char **argv)
                              "%s: --%s: a secret is never a flag (flags show in ps); set %s or "
                              "%s_FILE\n",
                              self->name, s_defs[i].key, s_defs[i].env, s_defs[i].env);
-                    return -1;
+                    return NF_ERR_INVALID;
                 }
                 const char *value = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
                 if (!value) {
                     fprintf (stderr, "%s: --%s needs a value\n", self->name, s_defs[i].key);
-                    return -1;
+                    return NF_ERR_INVALID;
                 }
                 char origin[80];
                 snprintf (origin, sizeof origin, "--%s", s_defs[i].key);
                 if (s_check (self, i, value, origin) != 0)
-                    return -1;
+                    return NF_ERR_INVALID;
                 nf_config_set (self, (nf_cfg_key_t) i, value);
                 matched = true;
                 break;
@@ -403,7 +403,7 @@ nf_config_load (nf_config_t *self, int argc, char **argv)
         if (!matched)
             self->argv[self->argc++] = argv[a];
     }
-    return 0;
+    return NF_OK;
 }
 
 int

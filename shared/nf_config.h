@@ -6,6 +6,7 @@
 #ifndef NF_CONFIG_H
 #define NF_CONFIG_H
 
+#include "nf_err.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -95,10 +96,10 @@ void nf_config_set_service (nf_config_t *self, const char *service);
 
 /* Apply the NF_* environment, then the flags of argv. Flags the table does
    not know are left for the caller: their indexes are stored in order and
-   can be read with nf_config_args. Returns 0, or -1 with a message printed
+   can be read with nf_config_args. Returns NF_OK, or NF_ERR_INVALID with a message printed
    naming the bad flag or value. --help and --version are reported through
    nf_config_wants_help / nf_config_wants_version. */
-int nf_config_load (nf_config_t *self, int argc, char **argv);
+nf_err_t nf_config_load (nf_config_t *self, int argc, char **argv);
 
 /* Positional (non-flag) arguments left after nf_config_load. */
 int nf_config_argc (nf_config_t *self);

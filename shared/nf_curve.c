@@ -47,7 +47,7 @@ s_load (const char *setting, const char *path, bool need_secret, char *err, size
     return cert;
 }
 
-int
+nf_err_t
 nf_curve_new (nf_config_t *config, int program, nf_curve_t **curve_p, char *err, size_t errlen)
 {
     *curve_p = NULL;
@@ -57,19 +57,19 @@ nf_curve_new (nf_config_t *config, int program, nf_curve_t **curve_p, char *err,
         nf_config_str (config, broker ? NF_CFG_CURVE_ALLOW : NF_CFG_CURVE_BROKER_CERT);
     const char *peer_env = broker ? "NF_CURVE_ALLOW" : "NF_CURVE_BROKER_CERT";
     if (!*own && !*peer)
-        return 0;
+        return NF_OK;
     if (!*own || !*peer) {
         snprintf (err, errlen, "CURVE needs both NF_CURVE_CERT and %s (%s is set)", peer_env,
                   *own ? "NF_CURVE_CERT" : peer_env);
-        return -1;
+        return NF_ERR_INVALID;
     }
     if (!zsys_has_curve ()) {
         snprintf (err, errlen, "NF_CURVE_CERT is set but this libzmq has no CURVE support");
-        return -1;
+        return NF_ERR_INVALID;
     }
     nf_curve_t *self = calloc (1, sizeof *self);
     if (!self)
-        return -1;
+        return NF_ERR_INVALID;
     self->cert = s_load ("NF_CURVE_CERT", own, true, err, errlen);
     if (!self->cert)
         goto fail;
@@ -94,10 +94,10 @@ nf_curve_new (nf_config_t *config, int program, nf_curve_t **curve_p, char *err,
         zcert_destroy (&bc);
     }
     *curve_p = self;
-    return 0;
+    return NF_OK;
 fail:
     nf_curve_destroy (&self);
-    return -1;
+    return NF_ERR_INVALID;
 }
 
 void

@@ -17,17 +17,19 @@
 #define NF_CURVE_H
 
 #include "nf_config.h"
+#include "nf_err.h"
 
 #include <czmq.h>
 
 typedef struct nf_curve_t nf_curve_t;
 
 /* The CURVE settings of a program of kind PROGRAM (NF_PROG_BROKER, _WORKER
-   or _CLIENT) read from CONFIG. Returns 0 with *CURVE_P NULL when CURVE is
-   off, 0 with a new object when it is on, -1 with ERR naming the setting or
-   file that is wrong (incomplete settings, unreadable certificate, no
+   or _CLIENT) read from CONFIG. Returns NF_OK with *CURVE_P NULL when
+   CURVE is off, NF_OK with a new object when it is on, NF_ERR_INVALID with
+   ERR naming the setting or file that is wrong (incomplete settings, unreadable certificate, no
    secret key, no CURVE in libzmq, allow folder missing). */
-int nf_curve_new (nf_config_t *config, int program, nf_curve_t **curve_p, char *err, size_t errlen);
+nf_err_t nf_curve_new (nf_config_t *config, int program, nf_curve_t **curve_p, char *err,
+                       size_t errlen);
 void nf_curve_destroy (nf_curve_t **self_p);
 
 /* Make SOCK a CURVE client of the broker. Does nothing when SELF is NULL. */

@@ -26,15 +26,15 @@ nf_log_init (const char *identity, nf_log_level_t level, bool json)
     s_log.json = json;
 }
 
-int
+nf_err_t
 nf_log_level_parse (const char *text, nf_log_level_t *level)
 {
     for (int i = 0; i < 4; i++)
         if (text && strcmp (text, s_names[i]) == 0) {
             *level = (nf_log_level_t) i;
-            return 0;
+            return NF_OK;
         }
-    return -1;
+    return NF_ERR_INVALID;
 }
 
 bool

@@ -5,6 +5,7 @@
 #ifndef NF_LOG_H
 #define NF_LOG_H
 
+#include "nf_err.h"
 #include <stdbool.h>
 
 typedef enum { NF_LOG_DEBUG = 0, NF_LOG_INFO, NF_LOG_WARN, NF_LOG_ERROR } nf_log_level_t;
@@ -12,7 +13,7 @@ typedef enum { NF_LOG_DEBUG = 0, NF_LOG_INFO, NF_LOG_WARN, NF_LOG_ERROR } nf_log
 /* Set the process identity (e.g. "nf-broker"), minimum level and format. */
 void nf_log_init (const char *identity, nf_log_level_t level, bool json);
 /* Parse "debug|info|warn|error"; returns -1 on anything else. */
-int nf_log_level_parse (const char *text, nf_log_level_t *level);
+nf_err_t nf_log_level_parse (const char *text, nf_log_level_t *level);
 bool nf_log_enabled (nf_log_level_t level);
 void nf_log (nf_log_level_t level, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 

@@ -36,18 +36,18 @@ s_digits (const char *p, size_t n)
     return v;
 }
 
-int
+nf_err_t
 nf_time_parse (const char *text, size_t len, double *epoch)
 {
     if (!text || len < 10 || text[4] != '-' || text[7] != '-')
-        return -1;
+        return NF_ERR_INVALID;
     int y = s_digits (text, 4), mo = s_digits (text + 5, 2), d = s_digits (text + 8, 2);
     int h = 0, mi = 0, sec = 0;
     double frac = 0, offset = 0;
     size_t i = 10;
     if (i < len && (text[i] == 'T' || text[i] == 't' || text[i] == ' ')) {
         if (len < i + 9 || text[i + 3] != ':' || text[i + 6] != ':')
-            return -1;
+            return NF_ERR_INVALID;
         h = s_digits (text + i + 1, 2);
         mi = s_digits (text + i + 4, 2);
         sec = s_digits (text + i + 7, 2);
@@ -61,7 +61,7 @@ nf_time_parse (const char *text, size_t len, double *epoch)
             i++;
         else if (i < len && (text[i] == '+' || text[i] == '-')) {
             if (len < i + 3)
-                return -1;
+                return NF_ERR_INVALID;
             int oh = s_digits (text + i + 1, 2), om = 0;
             size_t next = i + 3;
             if (next < len && text[next] == ':')
@@ -71,14 +71,14 @@ nf_time_parse (const char *text, size_t len, double *epoch)
                 next += 2;
             }
             if (oh < 0 || om < 0 || oh > 23 || om > 59)
-                return -1;
+                return NF_ERR_INVALID;
             offset = (text[i] == '-' ? -1 : 1) * (oh * 3600.0 + om * 60.0);
             i = next;
         }
     }
     if (i != len || y < 1900 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0
         || mi > 59 || sec < 0 || sec > 60)
-        return -1;
+        return NF_ERR_INVALID;
     struct tm tm = {.tm_year = y - 1900,
                     .tm_mon = mo - 1,
                     .tm_mday = d,
@@ -87,9 +87,9 @@ nf_time_parse (const char *text, size_t len, double *epoch)
                     .tm_sec = sec};
     time_t t = timegm (&tm);
     if (tm.tm_mday != d) /* 2026-02-30 normalizes to March */
-        return -1;
+        return NF_ERR_INVALID;
     *epoch = (double) t + frac - offset;
-    return 0;
+    return NF_OK;
 }
 
 int64_t

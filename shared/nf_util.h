@@ -15,8 +15,8 @@ bool nf_word_in (const char *list, const char *word, size_t wlen);
 
 /* Parse an ISO 8601 / RFC 3339 time ("2026-11-21", "2026-11-21T10:00:00Z",
    "2026-11-21 10:00:00.123456+01:00") of LEN bytes into seconds since the
-   epoch (UTC). 0, or -1 when TEXT is not such a time. */
-int nf_time_parse (const char *text, size_t len, double *epoch);
+   epoch (UTC). NF_OK, or NF_ERR_INVALID when TEXT is not such a time. */
+nf_err_t nf_time_parse (const char *text, size_t len, double *epoch);
 
 /* Milliseconds on a monotonic clock. */
 int64_t nf_clock_ms (void);

@@ -461,10 +461,10 @@ test_time_parse (void)
     const char *pg = "2026-11-21T01:30:00.5+01:30";
     CHECK_INT (nf_time_parse (pg, strlen (pg), &t), 0);
     CHECK_NEAR (t, 1795219200.5, 1e-6);
-    CHECK_INT (nf_time_parse ("2026-02-30", 10, &t), -1);
-    CHECK_INT (nf_time_parse ("2026-1-21", 9, &t), -1);
-    CHECK_INT (nf_time_parse ("2026-11-21T10:00", 16, &t), -1);
-    CHECK_INT (nf_time_parse ("2026-11-21Tjunk", 15, &t), -1);
+    CHECK_INT (nf_time_parse ("2026-02-30", 10, &t), NF_ERR_INVALID);
+    CHECK_INT (nf_time_parse ("2026-1-21", 9, &t), NF_ERR_INVALID);
+    CHECK_INT (nf_time_parse ("2026-11-21T10:00", 16, &t), NF_ERR_INVALID);
+    CHECK_INT (nf_time_parse ("2026-11-21Tjunk", 15, &t), NF_ERR_INVALID);
 }
 
 /* ---- architect ------------------------------------------------------------ */

@@ -88,7 +88,7 @@ test_json_int_range (void)
     CHECK_INT (nf_mp_to_json (&o, &json, err, sizeof err), 0);
     CHECK_STR (json.data, "9223372036854775807");
     o.via.u64 = (uint64_t) INT64_MAX + 1;
-    CHECK_INT (nf_mp_to_json (&o, &json, err, sizeof err), -1);
+    CHECK_INT (nf_mp_to_json (&o, &json, err, sizeof err), NF_ERR_PROTO);
     CHECK (strstr (err, "2^63") != NULL);
     nf_buf_free (&json);
     /* A jsonb number PostgreSQL prints as a 21-digit integer (1.5e20)
@@ -336,7 +336,7 @@ test_config (void)
     CHECK_INT (nf_config_argc (c), 1);
     CHECK_STR (nf_config_arg (c, 0), "pos");
     char *bad[] = {"t", "--max-attempts", "zero", NULL};
-    CHECK_INT (nf_config_load (c, 3, bad), -1);
+    CHECK_INT (nf_config_load (c, 3, bad), NF_ERR_INVALID);
     nf_config_destroy (&c);
     CHECK (c == NULL);
     nf_config_destroy (&c);
