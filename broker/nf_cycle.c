@@ -159,8 +159,8 @@ s_claim_job (nf_store_t *self, nf_sql_t *q, nf_want_t *w)
     char lim[16], min_ready[24];
     snprintf (lim, sizeof lim, "%d", w->want);
     snprintf (min_ready, sizeof min_ready, "%lld", (long long) self->opts.min_ready);
-    const char *params[] = {q->stage->service, self->max_attempts, q->barrier,         lim,
-                            self->owner,       self->lease_ms,     q->stage->state_in, min_ready};
+    const char *params[] = {q->stage->service, self->max_attempts, q->barrier, lim,
+                            self->owner,       self->lease_ms,     q->holds,   min_ready};
     PGresult *res = nf_db_exec (self->db, q->name[NF_SQL_CLAIM], q->text[NF_SQL_CLAIM],
                                 q->stage->needs_min_ready ? 8 : 6, params);
     if (!res)
@@ -177,7 +177,7 @@ s_claim_job (nf_store_t *self, nf_sql_t *q, nf_want_t *w)
         nf_claim_t claim = {.stage = q->stage, .job_id = job_id};
         snprintf (claim.token, sizeof claim.token, "%s", PQgetvalue (res, i, 1));
         claim.attempt = atoi (PQgetvalue (res, i, 2));
-        const char *iparams[] = {PQgetvalue (res, i, 0), q->stage->state_in};
+        const char *iparams[] = {PQgetvalue (res, i, 0), q->holds[0] ? q->holds : NULL};
         PGresult *in =
             nf_db_exec (self->db, q->name[NF_SQL_INPUT], q->text[NF_SQL_INPUT], 2, iparams);
         if (!in) {
@@ -490,13 +490,33 @@ s_check_items (const nf_stage_t *stage, const msgpack_object *items, char *err, 
     return 0;
 }
 
+/* The job's next export version into OUT (16 bytes). NF_OK or NF_ERR_DB. */
+static nf_err_t
+s_export_version (nf_store_t *self, const char *id, char *out)
+{
+    const char *params[] = {id};
+    PGresult *res = nf_db_exec (self->db, "export_version",
+                                "SELECT coalesce(max(version), 0) + 1 FROM nf_exports WHERE "
+                                "job_id = $1::bigint",
+                                1, params);
+    if (!res)
+        return NF_ERR_DB;
+    snprintf (out, 16, "%s", PQgetvalue (res, 0, 0));
+    PQclear (res);
+    return NF_OK;
+}
+
+/* The export stage's files (format to bytes): stored together as the
+   job's next version; earlier versions stay downloadable. */
 static nf_err_t
 s_apply_files (nf_store_t *self, nf_outcome_t *o, const msgpack_object *files)
 {
     if (!files || files->type != MSGPACK_OBJECT_MAP)
         return 0;
-    char id[24];
+    char id[24], version[16];
     snprintf (id, sizeof id, "%lld", (long long) o->job_id);
+    if (s_export_version (self, id, version) != NF_OK)
+        return NF_ERR_DB;
     for (uint32_t i = 0; i < files->via.map.size; i++) {
         const msgpack_object *k = &files->via.map.ptr[i].key;
         const msgpack_object *v = &files->via.map.ptr[i].val;
@@ -510,26 +530,23 @@ s_apply_files (nf_store_t *self, nf_outcome_t *o, const msgpack_object *files)
                                                      : 0;
         if (!data)
             continue;
-        char format[17];
-        memcpy (format, k->via.str.ptr, k->via.str.size);
-        format[k->via.str.size] = 0;
-        nf_buf_t hex;
+        nf_buf_t hex, fmt;
         nf_buf_init (&hex);
+        nf_buf_init (&fmt);
         nf_buf_puts (&hex, "\\x");
         static const char digits[] = "0123456789abcdef";
         for (size_t j = 0; j < len; j++) {
             char pair[2] = {digits[(unsigned char) data[j] >> 4], digits[data[j] & 15]};
             nf_buf_append (&hex, pair, 2);
         }
-        nf_buf_t fmt;
-        nf_buf_init (&fmt);
-        nf_buf_utf8_repair (&fmt, format, strlen (format));
-        const char *params[] = {id, fmt.data, hex.data};
+        nf_buf_utf8_repair (&fmt, k->via.str.ptr, k->via.str.size);
+        const char *params[] = {id, version, fmt.data, hex.data};
         PGresult *res = nf_db_exec (self->db, "export_store",
-                                    "INSERT INTO nf_exports (job_id, format, content) VALUES "
-                                    "($1::bigint, $2, $3::bytea) ON CONFLICT (job_id, format) DO "
-                                    "UPDATE SET content = EXCLUDED.content, created_at = now()",
-                                    3, params);
+                                    "INSERT INTO nf_exports (job_id, version, format, content) "
+                                    "VALUES ($1::bigint, $2::int, $3, $4::bytea) ON CONFLICT "
+                                    "(job_id, version, format) DO UPDATE SET content = "
+                                    "EXCLUDED.content, created_at = now()",
+                                    4, params);
         nf_buf_free (&hex);
         nf_buf_free (&fmt);
         if (!res)
@@ -658,19 +675,23 @@ s_apply_job_items (nf_store_t *self, nf_outcome_t *o, const char *id, const msgp
         return NF_ERR_DB_DATA; /* isolated by the caller */
     }
     /* Creating stages take (job, items, state_out, service, attempt);
-       the others (job, items, state_out, state_in, service, attempt). */
+       the others (job, items, state_out, state_in, service, attempt,
+       holds) and answer the state each video left. */
     const nf_stage_t *st = o->stage;
     const char *create[] = {id, b.data, st->state_out, st->service, attempt};
-    const char *update[] = {id, b.data, st->state_out, st->state_in, st->service, attempt};
+    const char *update[] = {id,          b.data,  st->state_out, st->state_in,
+                            st->service, attempt, q->holds};
     PGresult *ir = nf_db_exec (self->db, q->name[NF_SQL_ITEMS], q->text[NF_SQL_ITEMS],
-                               st->state_in ? 6 : 5, st->state_in ? update : create);
+                               st->state_in ? 7 : 5, st->state_in ? update : create);
     nf_buf_free (&b);
     if (!ir)
         return NF_ERR_DB;
-    for (int i = 0; i < PQntuples (ir); i++)
-        if (!st->state_in || strcmp (PQgetvalue (ir, i, 1), st->state_in) != 0)
-            nf_store_event (self, o->job_id, PQgetvalue (ir, i, 0), st->state_in,
-                            PQgetvalue (ir, i, 1), st->service, NULL);
+    for (int i = 0; i < PQntuples (ir); i++) {
+        const char *from = st->state_in ? PQgetvalue (ir, i, 2) : NULL;
+        if (!from || strcmp (PQgetvalue (ir, i, 1), from) != 0)
+            nf_store_event (self, o->job_id, PQgetvalue (ir, i, 0), from, PQgetvalue (ir, i, 1),
+                            st->service, NULL);
+    }
     PQclear (ir);
     return 0;
 }

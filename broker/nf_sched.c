@@ -138,20 +138,23 @@ s_tick_too_few (nf_store_t *self, nf_sql_t *q)
     char min_ready[24], active[256];
     snprintf (min_ready, sizeof min_ready, "%lld", (long long) self->opts.min_ready);
     nf_job_status_set (NF_JOBS_CLAIM_JOB, active, sizeof active);
-    const char *params[] = {q->stage->service, q->stage->state_in, q->barrier, min_ready, active};
+    const char *params[] = {q->stage->service, q->holds, q->barrier, min_ready, active};
     PGresult *res = nf_db_exec (
         self->db, "tick_too_few",
         "SELECT j.id, (SELECT count(*) FROM nf_videos v WHERE v.job_id = j.id AND v.state "
-        "= $2) FROM nf_jobs j WHERE j.phase = $1 AND j.status = ANY($5::text[]) AND NOT EXISTS "
+        "= ANY($2::text[])) FROM nf_jobs j WHERE j.phase = $1 AND j.status = ANY($5::text[]) AND "
+        "NOT EXISTS "
         "(SELECT 1 FROM nf_videos v WHERE v.job_id = j.id AND v.state = ANY($3::text[])) AND "
-        "(SELECT count(*) FROM nf_videos v WHERE v.job_id = j.id AND v.state = $2) < $4::int",
+        "(SELECT count(*) FROM nf_videos v WHERE v.job_id = j.id AND v.state = ANY($2::text[])) "
+        "< $4::int",
         5, params);
     if (!res)
         return NF_ERR_DB;
     for (int r = 0; r < PQntuples (res); r++) {
         char reason[200];
         snprintf (reason, sizeof reason,
-                  "only %s videos %s, at least %lld needed; nf.retry re-runs its FAILED videos",
+                  "only %s videos reached %s, at least %lld needed; nf.retry re-runs its FAILED "
+                  "videos",
                   PQgetvalue (res, r, 1), q->stage->state_in, (long long) self->opts.min_ready);
         nf_store_job_status (self, strtoll (PQgetvalue (res, r, 0), NULL, 10), NF_JOB_FAILED,
                              reason);

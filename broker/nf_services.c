@@ -336,19 +336,22 @@ s_status (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t 
         "nf_videos WHERE job_id = j.id GROUP BY state) s)::text, (SELECT "
         "coalesce(json_object_agg(r, n), '{}') FROM (SELECT rejected_reason AS r, count(*) AS n "
         "FROM nf_videos WHERE job_id = j.id AND state = 'REJECTED' GROUP BY 1) s)::text, (SELECT "
-        "coalesce(json_agg(format ORDER BY format), '[]') FROM (SELECT format FROM nf_exports "
-        "WHERE "
-        "job_id = j.id ORDER BY format) e)::text FROM nf_jobs j WHERE j.id = $1::bigint",
+        "coalesce(json_agg(format ORDER BY format), '[]') FROM nf_exports WHERE job_id = j.id AND "
+        "version = (SELECT max(version) FROM nf_exports WHERE job_id = j.id))::text, (SELECT "
+        "coalesce(json_agg(json_build_object('version', version, 'format', format, 'bytes', "
+        "length(content), 'created_at', created_at) ORDER BY version, format), '[]') FROM "
+        "nf_exports WHERE job_id = j.id)::text FROM nf_jobs j WHERE j.id = $1::bigint",
         1, params);
     if (!res)
         return NF_ERR_DB;
     if (PQntuples (res) == 0)
         nf_client_error_encode (reply, "no such job");
     else {
-        const char *keys[] = {"job", "counts", "rejected", "exports"};
+        const char *keys[] = {"job", "counts", "rejected", "exports", "export_versions"};
         const char *vals[] = {PQgetvalue (res, 0, 0), PQgetvalue (res, 0, 1),
-                              PQgetvalue (res, 0, 2), PQgetvalue (res, 0, 3)};
-        s_reply_json (reply, 4, keys, vals);
+                              PQgetvalue (res, 0, 2), PQgetvalue (res, 0, 3),
+                              PQgetvalue (res, 0, 4)};
+        s_reply_json (reply, 5, keys, vals);
     }
     PQclear (res);
     return 0;
@@ -488,17 +491,20 @@ s_job_begin (nf_store_t *self, const char *id, bool (*allowed) (const char *), c
     return 0;
 }
 
+/* Only a finished job may be retried or resumed: a running one holds a
+   live lease (a retry would clear it and run the stage twice) and its
+   ranking is not made yet. */
 static bool
 s_retry_ok (const char *status)
 {
-    return nf_job_transition_ok (status, NF_JOB_PROCESSING)
+    return nf_job_status_final (status) && nf_job_transition_ok (status, NF_JOB_PROCESSING)
            && strcmp (status, NF_JOB_CANCELLED) != 0;
 }
 
 static bool
 s_resume_ok (const char *status)
 {
-    return nf_job_transition_ok (status, NF_JOB_PENDING);
+    return nf_job_status_final (status) && nf_job_transition_ok (status, NF_JOB_PENDING);
 }
 
 static nf_err_t
@@ -597,17 +603,32 @@ s_resume (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t 
     return 0;
 }
 
+/* nf.export: one file of the job's exports: FORMAT (default xlsx) of
+   VERSION (default the newest). */
 static nf_err_t
 s_export (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t *reply)
 {
     char *format = nf_mp_dup_str (req, "format");
     if (!format)
         format = strdup ("xlsx");
-    const char *params[] = {id, format};
-    PGresult *res = nf_db_exec (self->db, "export_fetch",
-                                "SELECT e.content FROM nf_jobs j LEFT JOIN nf_exports e ON "
-                                "e.job_id = j.id AND e.format = $2 WHERE j.id = $1::bigint",
-                                2, params);
+    int64_t want = 0;
+    char version[24] = "";
+    if (nf_mp_get (req, "version")) {
+        if (!nf_mp_get_int (req, "version", &want) || want < 1 || want > INT32_MAX) {
+            free (format);
+            nf_client_error_encode (reply, "version: must be a positive integer");
+            return 0;
+        }
+        snprintf (version, sizeof version, "%lld", (long long) want);
+    }
+    const char *params[] = {id, format, version[0] ? version : NULL};
+    PGresult *res = nf_db_exec (
+        self->db, "export_fetch",
+        "SELECT e.content, e.version, (SELECT max(version) FROM nf_exports WHERE job_id = j.id) "
+        "FROM nf_jobs j LEFT JOIN LATERAL (SELECT content, version FROM nf_exports WHERE job_id = "
+        "j.id AND format = $2 AND ($3::int IS NULL OR version = $3::int) ORDER BY version DESC "
+        "LIMIT 1) e ON true WHERE j.id = $1::bigint",
+        3, params);
     if (!res) {
         free (format);
         return NF_ERR_DB;
@@ -615,8 +636,12 @@ s_export (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t 
     if (PQntuples (res) == 0)
         nf_client_error_encode (reply, "no such job");
     else if (PQgetisnull (res, 0, 0)) {
-        char msg[128];
-        snprintf (msg, sizeof msg, "job %s has no %.16s export (yet)", id, format);
+        char msg[160];
+        if (version[0])
+            snprintf (msg, sizeof msg, "job %s has no %.16s export of version %s (newest: %s)", id,
+                      format, version, PQgetisnull (res, 0, 2) ? "none" : PQgetvalue (res, 0, 2));
+        else
+            snprintf (msg, sizeof msg, "job %s has no %.16s export (yet)", id, format);
         nf_client_error_encode (reply, msg);
     }
     else {
@@ -625,10 +650,12 @@ s_export (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t 
             PQunescapeBytea ((const unsigned char *) PQgetvalue (res, 0, 0), &len);
         msgpack_packer pk;
         nf_pk_init_buf (&pk, reply);
-        msgpack_pack_map (&pk, 4);
+        msgpack_pack_map (&pk, 6);
         nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
         nf_pk_kv_bool (&pk, "ok", true);
         nf_pk_kv_str (&pk, "format", format);
+        nf_pk_kv_int (&pk, "version", atoll (PQgetvalue (res, 0, 1)));
+        nf_pk_kv_int (&pk, "versions", atoll (PQgetvalue (res, 0, 2)));
         nf_pk_str (&pk, "content");
         msgpack_pack_bin (&pk, len);
         msgpack_pack_bin_body (&pk, bytes, len);

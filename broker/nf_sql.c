@@ -166,7 +166,7 @@ s_gen_job_claim (const nf_stage_t *stage)
                    active);
     if (stage->needs_min_ready)
         nf_buf_puts (&b, " AND (SELECT count(*) FROM nf_videos v WHERE v.job_id = j.id AND "
-                         "v.state = $7) >= $8::int");
+                         "v.state = ANY($7::text[])) >= $8::int");
     /* Dispatching a job's first stage moves it from queued to running. */
     nf_buf_puts (&b, " ORDER BY j.priority, j.id LIMIT $4::int FOR UPDATE OF j SKIP LOCKED), "
                      "u AS (UPDATE nf_jobs j SET lease_token = gen_random_uuid(), lease_owner = "
@@ -224,20 +224,28 @@ s_gen_job_items (const nf_stage_t *stage)
         nf_buf_free (&vals);
         return b.data;
     }
+    /* The others move the job's videos of the candidate set ($7, the
+       stage's holds): "ok" takes a video in state_in ($4) to state_out
+       ($3) and leaves one that is already further on where it is; "keep"
+       puts it back into state_in (an outlier that a re-run ranks below the
+       top N: its later columns stay, but it is no longer exported);
+       "reject" makes it REJECTED. The history names the state it left. */
     nf_buf_puts (&b, "WITH r AS (SELECT x->>'video_id' AS video_id, x AS o, coalesce(x->>'status', "
                      "'ok') AS st, x->>'reason' AS reason FROM jsonb_array_elements($2::jsonb) x), "
-                     "u AS (UPDATE nf_videos v SET updated_at = now(), state = CASE r.st WHEN "
-                     "'ok' THEN $3 WHEN 'reject' THEN 'REJECTED' ELSE v.state END, "
-                     "rejected_reason = CASE WHEN r.st = 'reject' THEN coalesce(r.reason, "
-                     "'rejected') ELSE v.rejected_reason END");
+                     "p AS (SELECT v.video_id, v.state AS old FROM nf_videos v JOIN r ON "
+                     "r.video_id = v.video_id WHERE v.job_id = $1::bigint AND v.state = "
+                     "ANY($7::text[]) FOR UPDATE OF v), u AS (UPDATE nf_videos v SET updated_at = "
+                     "now(), state = CASE r.st WHEN 'ok' THEN CASE WHEN p.old = $4 THEN $3 ELSE "
+                     "p.old END WHEN 'reject' THEN 'REJECTED' ELSE $4 END, rejected_reason = CASE "
+                     "WHEN r.st = 'reject' THEN coalesce(r.reason, 'rejected') ELSE "
+                     "v.rejected_reason END");
     s_gen_writes (&b, stage, "r.o");
-    nf_buf_puts (&b,
-                 " FROM r WHERE v.job_id = $1::bigint AND v.video_id = r.video_id AND v.state = "
-                 "$4 RETURNING v.video_id, v.state, r.reason), h AS (INSERT INTO "
-                 "nf_video_history (job_id, video_id, from_state, to_state, service, attempt, "
-                 "reason) SELECT $1::bigint, video_id, $4, state, $5, $6::int, CASE WHEN state "
-                 "= 'REJECTED' THEN reason END FROM u WHERE state <> $4) SELECT video_id, "
-                 "state FROM u");
+    nf_buf_puts (&b, " FROM r JOIN p ON p.video_id = r.video_id WHERE v.job_id = $1::bigint AND "
+                     "v.video_id = r.video_id RETURNING v.video_id, v.state, p.old, r.reason), h "
+                     "AS (INSERT INTO nf_video_history (job_id, video_id, from_state, to_state, "
+                     "service, attempt, reason) SELECT $1::bigint, video_id, old, state, $5, "
+                     "$6::int, CASE WHEN state = 'REJECTED' THEN reason END FROM u WHERE state <> "
+                     "old) SELECT video_id, state, old FROM u");
     return b.data;
 }
 
@@ -256,9 +264,10 @@ s_gen_sweep (void)
         "|| last_error FROM u) SELECT job_id, video_id, last_error FROM u");
 }
 
-/* The task input of one job for job-scope stage ST: its videos in state_in
-   (or, for a creating stage, the ids it already has), the funnel so far and
-   its counters. Parameters: job id, state_in. */
+/* The task input of one job for job-scope stage ST: its videos of the
+   candidate set (nf_stage_holds; for a creating stage, the ids it already
+   has), the funnel so far and its counters. Parameters: job id, the holds
+   literal (NULL for a creating stage). */
 static char *
 s_gen_job_input (const nf_stage_t *st)
 {
@@ -268,7 +277,8 @@ s_gen_job_input (const nf_stage_t *st)
         &b,
         "SELECT json_build_object('videos', (SELECT coalesce(json_agg(json_build_object(%s) "
         "ORDER BY v.video_id), '[]') FROM nf_videos v WHERE v.job_id = $1::bigint AND v.state = "
-        "$2), 'known_ids', CASE WHEN $2 IS NULL THEN (SELECT coalesce(json_agg(video_id ORDER BY "
+        "ANY($2::text[])), 'known_ids', CASE WHEN $2::text[] IS NULL THEN (SELECT "
+        "coalesce(json_agg(video_id ORDER BY "
         "video_id), '[]') FROM nf_videos WHERE job_id = $1::bigint) END, 'funnel', "
         "json_build_object('states', (SELECT coalesce(json_object_agg(state, n), '{}') FROM "
         "(SELECT state, count(*) AS n FROM nf_videos WHERE job_id = $1::bigint GROUP BY state) s), "
@@ -291,19 +301,17 @@ s_gen_job_input (const nf_stage_t *st)
     return b.data;
 }
 
-/* The text[] literal of the video states that hold back job stage ST. */
+/* OUT (256 bytes): the text[] literal of the N STATES. */
 static void
-s_gen_barrier (nf_sql_t *q, const nf_stage_t *st)
+s_gen_literal (char *out, const char **states, size_t n)
 {
-    const char *states[16];
-    size_t n = nf_stage_barrier (st, states, 16);
     nf_buf_t lit;
     nf_buf_init (&lit);
     nf_buf_puts (&lit, "{");
     for (size_t s = 0; s < n; s++)
         nf_buf_printf (&lit, "%s%s", s ? "," : "", states[s]);
     nf_buf_puts (&lit, "}");
-    snprintf (q->barrier, sizeof q->barrier, "%s", lit.data);
+    snprintf (out, 256, "%s", lit.data);
     nf_buf_free (&lit);
 }
 
@@ -330,7 +338,11 @@ nf_sql_build (nf_sql_t *q, const nf_stage_t *st)
         q->text[NF_SQL_CLAIM] = s_gen_job_claim (st);
         q->text[NF_SQL_ITEMS] = s_gen_job_items (st);
         q->text[NF_SQL_INPUT] = s_gen_job_input (st);
-        s_gen_barrier (q, st);
+        const char *states[16];
+        s_gen_literal (q->barrier, states, nf_stage_barrier (st, states, 16));
+        size_t nh = nf_stage_holds (st, states, 16);
+        if (nh)
+            s_gen_literal (q->holds, states, nh);
     }
     for (int k = 0; k < NF_SQL_KINDS; k++)
         if (!q->name[k]) {

@@ -36,6 +36,8 @@ typedef struct {
     char *text[NF_SQL_KINDS]; /* statements; NULL where the scope has none */
     char *name[NF_SQL_KINDS]; /* prepared statement names */
     char barrier[256];        /* job scope: text[] literal of the states that hold it back */
+    char holds[256];          /* job scope: text[] literal of its candidate set
+                                 (nf_stage_holds); "" for a creating stage */
 } nf_sql_t;
 
 /* Fill Q with the statements of STAGE. 0, or -1 (out of memory; Q is

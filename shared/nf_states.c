@@ -117,6 +117,20 @@ nf_stage_barrier (const nf_stage_t *stage, const char **states, size_t max)
     return n;
 }
 
+size_t
+nf_stage_holds (const nf_stage_t *stage, const char **states, size_t max)
+{
+    if (!stage->state_in)
+        return 0;
+    size_t n = 0;
+    if (n < max)
+        states[n++] = stage->state_in;
+    for (size_t i = (size_t) (stage - s_stages); i < COUNT (s_stages); i++)
+        if (n < max && s_stages[i].state_out)
+            states[n++] = s_stages[i].state_out;
+    return n;
+}
+
 const char *const *
 nf_video_states (size_t *count)
 {

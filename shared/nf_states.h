@@ -64,6 +64,14 @@ const nf_stage_t *nf_stage_next_job (const nf_stage_t *after);
    per-video stage between the previous job-scope stage and STAGE. Writes up
    to MAX pointers to STATES; returns how many. */
 size_t nf_stage_barrier (const nf_stage_t *stage, const char **states, size_t max);
+/* The candidate set of job-scope stage STAGE: its state_in and every state
+   a video reaches after it (the state_out of STAGE and of each later
+   stage). A job stage reads, and its reply may move, the job's videos in
+   these states, so a re-run (nf.retry, nf.resume) sees the videos that an
+   earlier run moved on: analyze ranks the whole set again, export writes
+   every outlier. Writes up to MAX pointers to STATES; returns how many
+   (0 for a creating stage). */
+size_t nf_stage_holds (const nf_stage_t *stage, const char **states, size_t max);
 
 /* Video states in pipeline order (non-terminal, then FAILED, REJECTED). */
 const char *const *nf_video_states (size_t *count);

@@ -12,7 +12,8 @@
       --mode badfield    reply with a wrongly typed field
       --delay-ms MS      sleep before replying ("reply late" when > lease)
       --max-videos N     discover finds at most N new videos a call (as if
-                         the quota ran out); it always skips known_ids
+                         the quota ran out); it always skips known_ids (with
+                         --fixture too)
       --tag TEXT         written into meta.<service>_by, to see who applied
       --fixture FILE     discover and scrape serve the videos, channels and
                          transcripts of a JSON file instead of made-up ones:
@@ -47,11 +48,21 @@ s_fixture_stage (const s_script_t *s, const nf_task_t *task, nf_result_t *result
     nf_result_output_packer (result, &pk);
     json_t *videos = json_object_get (s->fixture, "videos");
     if (strcmp (s->service, "discover") == 0) {
+        /* The fixture's videos the job lacks, at most --max-videos. */
+        const msgpack_object *known = nf_mp_get (task->input, "known_ids");
         json_t *out = json_array ();
         size_t i;
         json_t *v;
         json_array_foreach (videos, i, v)
         {
+            const char *id = json_string_value (json_object_get (v, "video_id"));
+            bool have = false;
+            for (uint32_t k = 0;
+                 known && known->type == MSGPACK_OBJECT_ARRAY && id && k < known->via.array.size;
+                 k++)
+                have = have || nf_mp_is_str (&known->via.array.ptr[k], id);
+            if (have || (s->max_videos > 0 && json_array_size (out) >= (size_t) s->max_videos))
+                continue;
             json_t *item = json_pack (
                 "{s:O, s:O, s:O}", "video_id", json_object_get (v, "video_id"), "channel_id",
                 json_object_get (v, "channel_id"), "meta", json_object_get (v, "meta"));

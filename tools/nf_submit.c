@@ -38,7 +38,7 @@ static const char *s_usage =
     "  nf-submit cancel JOB | retry JOB\n"
     "  nf-submit resume JOB [--wait [-o FILE]]\n"
     "  nf-submit wait JOB [-o FILE] [--timeout S]\n"
-    "  nf-submit export JOB -o FILE [--format xlsx|csv|json]\n"
+    "  nf-submit export JOB -o FILE [--format xlsx|csv|json] [--export-version N]\n"
     "Exit codes: 0 done (a waited job completed), 1 refused by the broker, 2 bad arguments,\n"
     "3 broker unreachable, 4 partial, 5 failed, 6 cancelled (waited jobs; the worst wins).\n\n";
 
@@ -94,23 +94,32 @@ s_request (s_ctx_t *ctx, const char *service, const nf_buf_t *body, nf_msg_t **r
     return EXIT_OK;
 }
 
-/* A request whose body is {v, job_id} (and format when FORMAT is given). */
+/* The body {v, job_id, format, version} of nf.export (version when > 0). */
 static int
-s_job_request (s_ctx_t *ctx, const char *service, int64_t job, const char *format, nf_msg_t **reply,
-               bool quiet)
+s_export_request (s_ctx_t *ctx, int64_t job, const char *format, int64_t version, nf_msg_t **reply)
 {
     nf_buf_t body;
     nf_buf_init (&body);
-    if (format) {
-        msgpack_packer pk;
-        nf_pk_init_buf (&pk, &body);
-        msgpack_pack_map (&pk, 3);
-        nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
-        nf_pk_kv_int (&pk, "job_id", job);
-        nf_pk_kv_str (&pk, "format", format);
-    }
-    else
-        nf_client_request_int (&body, "job_id", job);
+    msgpack_packer pk;
+    nf_pk_init_buf (&pk, &body);
+    msgpack_pack_map (&pk, version > 0 ? 4 : 3);
+    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
+    nf_pk_kv_int (&pk, "job_id", job);
+    nf_pk_kv_str (&pk, "format", format);
+    if (version > 0)
+        nf_pk_kv_int (&pk, "version", version);
+    int rc = s_request (ctx, "nf.export", &body, reply, false);
+    nf_buf_free (&body);
+    return rc;
+}
+
+/* A request whose body is {v, job_id}. */
+static int
+s_job_request (s_ctx_t *ctx, const char *service, int64_t job, nf_msg_t **reply, bool quiet)
+{
+    nf_buf_t body;
+    nf_buf_init (&body);
+    nf_client_request_int (&body, "job_id", job);
     int rc = s_request (ctx, service, &body, reply, quiet);
     nf_buf_free (&body);
     return rc;
@@ -202,11 +211,12 @@ s_export_target (const char *out, const char *format, const char **fmt, char *pa
     return EXIT_OK;
 }
 
+/* Download FORMAT of export VERSION (0: the newest) of JOB into OUT. */
 static int
-s_export (s_ctx_t *ctx, int64_t job, const char *format, const char *out)
+s_export (s_ctx_t *ctx, int64_t job, const char *format, int64_t version, const char *out)
 {
     nf_msg_t *reply = NULL;
-    int rc = s_job_request (ctx, "nf.export", job, format, &reply, false);
+    int rc = s_export_request (ctx, job, format, version, &reply);
     const msgpack_object *content =
         rc == EXIT_OK ? nf_mp_get (nf_msg_root (reply), "content") : NULL;
     if (rc == EXIT_OK && (!content || content->type != MSGPACK_OBJECT_BIN)) {
@@ -227,8 +237,15 @@ s_export (s_ctx_t *ctx, int64_t job, const char *format, const char *out)
             unlink (tmp);
             rc = EXIT_REFUSED;
         }
-        else
+        else {
+            int64_t v = 0, n = 0;
+            nf_mp_get_int (nf_msg_root (reply), "version", &v);
+            nf_mp_get_int (nf_msg_root (reply), "versions", &n);
+            if (n > 1)
+                fprintf (stderr, "nf-submit: export version %lld of %lld\n", (long long) v,
+                         (long long) n);
             printf ("%s\n", out);
+        }
     }
     nf_msg_destroy (&reply);
     return rc;
@@ -383,7 +400,7 @@ s_resync (s_ctx_t *ctx, s_job_t *jobs, size_t n)
         if (jobs[i].done)
             continue;
         nf_msg_t *reply = NULL;
-        int rc = s_job_request (ctx, "nf.status", jobs[i].id, NULL, &reply, true);
+        int rc = s_job_request (ctx, "nf.status", jobs[i].id, &reply, true);
         if (rc == EXIT_UNREACHABLE) {
             nf_msg_destroy (&reply);
             return -1;
@@ -499,7 +516,7 @@ s_wait (s_ctx_t *ctx, s_job_t *jobs, size_t n)
                     format = json_string_value (json_array_get (jobs[i].exports, 0));
                 snprintf (path, sizeof path, "%s.%s", jobs[i].out, format);
             }
-            int e = s_export (ctx, jobs[i].id, format, path);
+            int e = s_export (ctx, jobs[i].id, format, 0, path);
             if (e != EXIT_OK)
                 code = e;
         }
@@ -701,14 +718,16 @@ static int
 s_cmd_status (s_ctx_t *ctx, int64_t job)
 {
     nf_msg_t *reply = NULL;
-    int rc = s_job_request (ctx, "nf.status", job, NULL, &reply, false);
+    int rc = s_job_request (ctx, "nf.status", job, &reply, false);
     if (rc == EXIT_OK) {
         json_t *j = s_reply_json (reply, "job"), *counts = s_reply_json (reply, "counts");
         json_t *rejected = s_reply_json (reply, "rejected"),
-               *exports = s_reply_json (reply, "exports");
+               *exports = s_reply_json (reply, "exports"),
+               *versions = s_reply_json (reply, "export_versions");
         if (ctx->json) {
-            json_t *all = json_pack ("{s:O, s:O, s:O, s:O}", "job", j, "counts", counts, "rejected",
-                                     rejected, "exports", exports);
+            json_t *all =
+                json_pack ("{s:O, s:O, s:O, s:O, s:O*}", "job", j, "counts", counts, "rejected",
+                           rejected, "exports", exports, "export_versions", versions);
             s_print_json (all);
             json_decref (all);
         }
@@ -742,13 +761,21 @@ s_cmd_status (s_ctx_t *ctx, int64_t job)
                 {
                     printf (" %s", json_string_value (v));
                 }
-                printf ("  (nf-submit export %lld -o FILE)\n", (long long) job);
+                json_int_t newest = json_integer_value (json_object_get (
+                    json_array_get (versions, json_array_size (versions) - 1), "version"));
+                if (newest > 1)
+                    printf ("  (version %lld; earlier: nf-submit export %lld -o FILE "
+                            "--export-version N)\n",
+                            (long long) newest, (long long) job);
+                else
+                    printf ("  (nf-submit export %lld -o FILE)\n", (long long) job);
             }
         }
         json_decref (j);
         json_decref (counts);
         json_decref (rejected);
         json_decref (exports);
+        json_decref (versions);
     }
     nf_msg_destroy (&reply);
     return rc;
@@ -807,6 +834,7 @@ s_usage_error (const char *a, const char *b, const char *c)
 /* The flags that take a value, beside the job options. */
 typedef struct {
     const char *format;  /* export --format */
+    const char *version; /* export --export-version N */
     const char *timeout; /* --timeout S */
     const char *limit;   /* --limit N */
     const char *job;     /* the JOB argument */
@@ -826,6 +854,8 @@ s_flag_slot (const char *a, const char *cmd, bool is_submit, s_submit_args_t *sa
         return &args->limit;
     if (!strcmp (a, "--format") && !strcmp (cmd, "export"))
         return &args->format;
+    if (!strcmp (a, "--export-version") && !strcmp (cmd, "export"))
+        return &args->version;
     if (!is_submit)
         return NULL;
     if (!strcmp (a, "--sub-niche"))
@@ -881,6 +911,7 @@ typedef struct {
     s_args_t args;      /* the job commands' flags */
     s_submit_args_t sa; /* the submission's options */
     int64_t limit;      /* list --limit */
+    int64_t version;    /* export --export-version; 0 the newest */
     int64_t job;        /* the JOB argument */
 } s_cmdline_t;
 
@@ -936,6 +967,11 @@ s_check_args (s_cmdline_t *cl, s_ctx_t *ctx)
     if (args->limit
         && ((cl->limit = strtoll (args->limit, &end, 10)) < 1 || cl->limit > 1000 || *end))
         return s_usage_error ("--limit: '", args->limit, "' is not a whole number from 1 to 1000");
+    if (args->version
+        && ((cl->version = strtoll (args->version, &end, 10)) < 1 || cl->version > INT32_MAX
+            || *end))
+        return s_usage_error ("--export-version: '", args->version,
+                              "' is not an export version (1, 2, ...)");
     bool needs_job = !cl->is_submit && strcmp (cmd, "list") != 0 && strcmp (cmd, "status") != 0;
     if (needs_job && !args->job)
         return s_usage_error (cmd, " needs a JOB", "");
@@ -973,7 +1009,7 @@ s_cmd_resume_wait (s_ctx_t *ctx, const s_cmdline_t *cl)
     bool resume = strcmp (cl->cmd, "resume") == 0;
     if (resume) {
         nf_msg_t *reply = NULL;
-        rc = s_job_request (ctx, "nf.resume", cl->job, NULL, &reply, false);
+        rc = s_job_request (ctx, "nf.resume", cl->job, &reply, false);
         if (rc == EXIT_OK)
             printf ("job %lld: resumed (pending)\n", (long long) cl->job);
         nf_msg_destroy (&reply);
@@ -992,7 +1028,7 @@ s_cmd_simple (s_ctx_t *ctx, const s_cmdline_t *cl)
     char service[16];
     snprintf (service, sizeof service, "nf.%s", cl->cmd);
     nf_msg_t *reply = NULL;
-    int rc = s_job_request (ctx, service, cl->job, NULL, &reply, false);
+    int rc = s_job_request (ctx, service, cl->job, &reply, false);
     if (rc == EXIT_OK) {
         char *status = nf_mp_dup_str (nf_msg_root (reply), "status");
         printf ("job %lld: %s\n", (long long) cl->job, status ? status : "?");
@@ -1016,7 +1052,7 @@ s_run (s_ctx_t *ctx, s_cmdline_t *cl)
         const char *fmt = NULL;
         char path[4096];
         int rc = s_export_target (cl->sa.out, cl->args.format, &fmt, path, sizeof path);
-        return rc == EXIT_OK ? s_export (ctx, cl->job, fmt, path) : rc;
+        return rc == EXIT_OK ? s_export (ctx, cl->job, fmt, cl->version, path) : rc;
     }
     if (strcmp (cmd, "wait") == 0 || strcmp (cmd, "resume") == 0)
         return s_cmd_resume_wait (ctx, cl);

@@ -140,13 +140,14 @@ class Cluster:
         """A stage executable of workers/ (nf-sanitizer, ...)."""
         return self.spawn([f"{BUILD}/workers/{exe}", *args], f"{exe}.log", extra)
 
-    def fixture_workers(self, fixture):
-        """discover and scrape served from FIXTURE (nf-testworker --fixture)."""
+    def fixture_workers(self, fixture, discover=(), scrape=()):
+        """discover and scrape served from FIXTURE (nf-testworker --fixture),
+        each with more nf-testworker arguments; answers the two processes."""
         path = os.path.join(self.logdir, "fixture.json")
         with open(path, "w") as f:
             json.dump(fixture, f)
-        self.worker("discover", "--fixture", path)
-        self.worker("scrape", "--fixture", path)
+        return (self.worker("discover", "--fixture", path, *discover),
+                self.worker("scrape", "--fixture", path, *scrape))
 
     def all_workers(self, skip=()):
         for s in ("discover", "scrape", "sanitize", "geo", "analyze", "architect", "export"):

@@ -2,7 +2,7 @@
 nf-sanitizer, nf-geo-validator and nf-analyst run against the real broker
 and Postgres; discover and scrape come from nf-testworker --fixture, so the
 test knows every input. Run one: test_stages.py NAME."""
-import datetime, math, random
+import datetime, json, math, os, random, subprocess
 
 from harness import BUILD, Cluster, check, eq, run
 
@@ -187,5 +187,130 @@ def filters_and_settings():
         c.stop()
 
 
+def candidates(c, job):
+    """The job's candidate set (past geo, not rejected) as expected_ranking wants it."""
+    return c.query("SELECT v.video_id, v.meta, c.data FROM nf_videos v LEFT JOIN nf_channels c "
+                   "USING (channel_id) WHERE v.job_id = %s AND v.state IN ('VALIDATED', 'OUTLIER', "
+                   "'READY', 'EXPORTED')", job)
+
+
+def export_ids(c, job, version=None):
+    """(version, [(rank, video_id)]) of the job's json export (the newest, or VERSION)."""
+    body = {"v": 1, "job_id": job, "format": "json"}
+    if version:
+        body["version"] = version
+    r = c.request("nf.export", body, timeout=10000)
+    check(r.get("ok"), f"json export version {version or 'newest'} downloadable", r.get("error"))
+    doc = json.loads(r["content"])
+    return r["version"], sorted((o["rank"], o["video_id"]) for o in doc["outliers"])
+
+
+def check_whole_ranking(c, job, top_n, what):
+    """Every candidate ranked once, as a clean run ranks the same set; the
+    top N and only they exported. Answers the expected top N ids."""
+    created = c.query1("SELECT created_at FROM nf_jobs WHERE id = %s", job)
+    want = [w[2] for w in expected_ranking(candidates(c, job), created)]
+    got = c.query("SELECT video_id, rank, state FROM nf_videos WHERE job_id = %s AND rank IS NOT "
+                  "NULL AND state NOT IN ('REJECTED', 'FAILED') ORDER BY rank, video_id", job)
+    eq([r[1] for r in got], list(range(1, len(want) + 1)), f"{what}: ranks 1..n, each once")
+    eq([r[0] for r in got], want, f"{what}: the clean run's ranking of the whole candidate set")
+    eq({r[0]: r[2] for r in got[:top_n]}, {v: "EXPORTED" for v in want[:top_n]}, f"{what}: top {top_n} exported")
+    check(all(r[2] == "VALIDATED" for r in got[top_n:]), f"{what}: the rest are candidates again",
+          [r for r in got[top_n:] if r[2] != "VALIDATED"])
+    arch = c.query1("SELECT count(*) FROM (SELECT video_id FROM nf_video_history WHERE job_id = %s "
+                    "AND service = 'architect' AND to_state = 'READY' GROUP BY 1 HAVING count(*) > 1) d", job)
+    eq(arch, 0, f"{what}: no outlier written twice (content kept across runs)")
+    return want[:top_n]
+
+
+def full_pipeline(c, fx, **fixture_args):
+    procs = c.fixture_workers(fx, **fixture_args)
+    for exe in ("nf-sanitizer", "nf-geo-validator", "nf-analyst", "nf-architect", "nf-exporter"):
+        c.real_worker(exe)
+    return procs
+
+
+def retry_reranks():
+    """nf.retry after early FAILED videos of a completed job: the whole set is ranked again,
+    ranks stay unique and equal a clean run's, both exports stay downloadable; a job still
+    running is refused."""
+    c = Cluster("rerank", 26810, NF_MAX_ATTEMPTS="2")
+    try:
+        c.start_broker()
+        fx = make_fixture(datetime.datetime.now(datetime.timezone.utc))
+        # vid010..vid019 fail their scrape for good on the first run.
+        _, scrape = c.fixture_workers(fx, scrape=("--mode", "permanent", "--match", "vid01"))
+        job = c.submit("budget travel", count=40, top_n=10)
+        c.wait(lambda: c.count_state(job, "RAW") > 0 and c.job_status(job) == "processing", 30, "videos scraped")
+        r = c.request("nf.retry", {"v": 1, "job_id": job})
+        check(r.get("ok") is False and "is processing" in r.get("error", ""), "a processing job is not retried", r)
+        for exe in ("nf-sanitizer", "nf-geo-validator", "nf-analyst", "nf-architect", "nf-exporter"):
+            c.real_worker(exe)
+        c.wait(lambda: c.job_status(job) == "completed", 90, "first run completed")
+        eq(c.count_state(job, "FAILED"), 10, "scrape failures")
+        first = check_whole_ranking(c, job, 10, "first run")
+        v1, out1 = export_ids(c, job)
+        eq((v1, [i for _, i in out1]), (1, first), "export version 1 holds the first top 10")
+
+        c.kill9(scrape)
+        c.worker("scrape", "--fixture", f"{c.logdir}/fixture.json", tag="retry")
+        r = c.request("nf.retry", {"v": 1, "job_id": job})
+        eq((r.get("ok"), r.get("restored")), (True, 10), "retry answer")
+        c.wait(lambda: c.job_status(job) == "completed" and c.count_state(job, "FAILED") == 0, 90,
+               "completed after retry")
+        top = check_whole_ranking(c, job, 10, "after retry")
+        check(top != first, "the retried videos changed the top 10", top)
+        v2, out2 = export_ids(c, job)
+        eq((v2, [i for _, i in out2], [k for k, _ in out2]), (2, top, list(range(1, 11))), "version 2: the new top 10, ranks 1..10")
+        eq(export_ids(c, job, 1), (1, out1), "version 1 still downloadable, unchanged")
+        r = c.request("nf.export", {"v": 1, "job_id": job, "format": "xlsx", "version": 3})
+        check(r.get("ok") is False and "version 3" in r.get("error", ""), "no version 3", r)
+        st = c.request("nf.status", {"v": 1, "job_id": job})
+        eq(sorted({(e["version"], e["format"]) for e in st["export_versions"]}),
+           [(v, f) for v in (1, 2) for f in ("csv", "json", "xlsx")], "nf.status lists both versions")
+        # nf-submit: status names the version, export --version fetches an earlier one.
+        submit = [f"{BUILD}/tools/nf-submit"]
+        p = subprocess.run(submit + ["status", str(job)], env=c.env(), capture_output=True, text=True, timeout=10)
+        check(p.returncode == 0 and "version 2; earlier" in p.stdout, "status says version 2", p.stdout, p.stderr)
+        out = os.path.join(c.logdir, "v1.json")
+        p = subprocess.run(submit + ["export", str(job), "-o", out, "--export-version", "1"], env=c.env(),
+                           capture_output=True, text=True, timeout=10)
+        check(p.returncode == 0 and "version 1 of 2" in p.stderr, "nf-submit export --export-version 1", p.stdout, p.stderr)
+        with open(out) as f:
+            eq(sorted((o["rank"], o["video_id"]) for o in json.load(f)["outliers"]), out1, "the file is version 1")
+        p = subprocess.run(submit + ["export", str(job), "-o", out, "--export-version", "0"], env=c.env(),
+                           capture_output=True, text=True, timeout=10)
+        check(p.returncode == 2 and "--export-version" in p.stderr, "--export-version 0 is a usage error", p.stderr)
+    finally:
+        c.stop()
+
+
+def resume_reranks():
+    """nf.resume of a partial job: discovery adds videos, the ranking covers old and new
+    candidates alike, version 2 of the export holds the new top N."""
+    c = Cluster("resume", 26820)
+    try:
+        c.start_broker()
+        fx = make_fixture(datetime.datetime.now(datetime.timezone.utc))
+        disc, _ = full_pipeline(c, fx, discover=("--max-videos", "20"))
+        job = c.submit("budget travel", count=40, top_n=25)
+        c.wait(lambda: c.job_status(job) == "partial", 90, "partial: 20 videos found")
+        first = check_whole_ranking(c, job, c.count_state(job, "EXPORTED"), "first run")
+        eq(len(first) < 25, True, "fewer outliers than asked")
+        c.kill9(disc)
+        c.worker("discover", "--fixture", f"{c.logdir}/fixture.json", tag="resume")
+        r = c.request("nf.resume", {"v": 1, "job_id": job})
+        check(r.get("ok"), "resume accepted", r)
+        c.wait(lambda: c.job_status(job) == "completed", 90, "completed after resume")
+        eq(c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s", job), 40, "all 40 found")
+        top = check_whole_ranking(c, job, 25, "after resume")
+        eq(export_ids(c, job)[0], 2, "resume exported version 2")
+        eq([i for _, i in export_ids(c, job)[1]], top, "version 2 holds the new top 25")
+        eq([i for _, i in export_ids(c, job, 1)[1]], first, "version 1 kept")
+    finally:
+        c.stop()
+
+
 if __name__ == "__main__":
-    run({"raw_to_outlier": raw_to_outlier, "filters_and_settings": filters_and_settings})
+    run({"raw_to_outlier": raw_to_outlier, "filters_and_settings": filters_and_settings,
+         "retry_reranks": retry_reranks, "resume_reranks": resume_reranks})
