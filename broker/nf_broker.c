@@ -453,9 +453,9 @@ done:
 
 /* ---- clients ---------------------------------------------------------------- */
 
-static void
-s_client_reply (nf_broker_t *self, zframe_t *identity, const char *service, const void *body,
-                size_t len)
+void
+nf_broker_client_reply (nf_broker_t *self, zframe_t *identity, const char *service,
+                        const void *body, size_t len)
 {
     zmsg_t *msg = zmsg_new ();
     zmsg_append (msg, &(zframe_t *){zframe_dup (identity)});
@@ -475,13 +475,14 @@ s_client_reply (nf_broker_t *self, zframe_t *identity, const char *service, cons
     }
 }
 
-static void
-s_client_error (nf_broker_t *self, zframe_t *identity, const char *service, const char *text)
+void
+nf_broker_client_error (nf_broker_t *self, zframe_t *identity, const char *service,
+                        const char *text)
 {
     nf_buf_t body;
     nf_buf_init (&body);
     nf_client_error_encode (&body, text);
-    s_client_reply (self, identity, service, body.data, body.len);
+    nf_broker_client_reply (self, identity, service, body.data, body.len);
     nf_buf_free (&body);
 }
 
@@ -505,45 +506,15 @@ s_on_client_message (nf_broker_t *self, zmsg_t *msg)
         nf_service_t *svc = zhashx_lookup (self->services, name);
         bool internal = strncmp (name, "nf.", 3) == 0;
         const char *code = (svc && svc->workers > 0) || internal ? "200" : "404";
-        s_client_reply (self, identity, service, code, 3);
+        nf_broker_client_reply (self, identity, service, code, 3);
     }
     else if (strncmp (service, "mmi.", 4) == 0)
-        s_client_reply (self, identity, service, "501", 3);
-    else {
-        char err[256];
-        nf_msg_t *req = nf_msg_decode (zframe_data (body), zframe_size (body), self->max_frame, err,
-                                       sizeof err);
-        if (!req) {
-            char text[300];
-            snprintf (text, sizeof text, "malformed request: %s", err);
-            s_client_error (self, identity, service, text);
-        }
-        else {
-            nf_buf_t reply;
-            nf_buf_init (&reply);
-            if (nf_store_service (self->store, service, nf_msg_root (req), &reply) != 0) {
-                char text[600];
-                snprintf (text, sizeof text, "%s: %.500s",
-                          nf_db_error_transient (self->db) ? "database unavailable, try again"
-                                                           : "internal error",
-                          nf_db_error (self->db));
-                s_client_error (self, identity, service, text);
-            }
-            else {
-                s_client_reply (self, identity, service, reply.data, reply.len);
-                /* A job submitted, cancelled, retried or resumed: admit or
-                   finish it now, not at the next tick (a quarter second). */
-                if ((streq (service, "nf.submit") || streq (service, "nf.cancel")
-                     || streq (service, "nf.retry") || streq (service, "nf.resume"))
-                    && self->tick_at > self->ticked_ms + TICK_SOON_MS) {
-                    self->tick_at = self->ticked_ms + TICK_SOON_MS;
-                    self->tick_soon = true;
-                }
-            }
-            nf_buf_free (&reply);
-            nf_msg_destroy (&req);
-        }
-    }
+        nf_broker_client_reply (self, identity, service, "501", 3);
+    else if (!nf_office_request (self, identity, service, &body))
+        /* The office thread runs the services on its own connection, so
+           this loop never waits on PostgreSQL; it takes OFFICE_MAX at once. */
+        nf_broker_client_error (self, identity, service,
+                                "broker busy: too many requests in progress, try again");
 done:
     zstr_free (&service);
     s_envelope_free (&env);
@@ -583,31 +554,6 @@ s_deliver (nf_broker_t *self)
             svc->dispatched++;
         }
     }
-}
-
-/* After the cycle connection reconnected, release leases this broker does
-   not hold: a claim whose commit succeeded but whose answer was lost with
-   the connection. Only between cycles, when every lease it holds is in
-   memory. */
-static void
-s_reconcile_leases (nf_broker_t *self)
-{
-    if (self->cycling || self->cycle_generation == self->db_generation)
-        return;
-    nf_buf_t held;
-    nf_buf_init (&held);
-    nf_buf_puts (&held, "{");
-    for (nf_claimed_t *t = zhashx_first (self->inflight); t; t = zhashx_next (self->inflight))
-        nf_buf_printf (&held, "%s%s", held.len > 1 ? "," : "", t->claim.token);
-    for (nf_service_t *svc = zhashx_first (self->services); svc; svc = zhashx_next (self->services))
-        for (nf_claimed_t *t = zlistx_first (svc->queue); t; t = zlistx_next (svc->queue))
-            nf_buf_printf (&held, "%s%s", held.len > 1 ? "," : "", t->claim.token);
-    for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
-        nf_buf_printf (&held, "%s%s", held.len > 1 ? "," : "", o->token);
-    nf_buf_puts (&held, "}");
-    if (nf_store_release_orphans (self->store, held.data) == 0)
-        self->db_generation = self->cycle_generation;
-    nf_buf_free (&held);
 }
 
 /* Leases of tasks this broker holds that are more than half gone are
@@ -787,36 +733,9 @@ s_stores_new (nf_broker_t *self, const char *owner)
     };
     const char *url = nf_config_str (config, NF_CFG_DATABASE_URL);
     self->db = nf_db_new (url, "nf-broker");
-    self->store = nf_store_new (self->db, &opts, nf_broker_publish_event, self);
+    self->store = nf_store_new (self->db, &opts, nf_event_collect, &self->office_events);
     self->cycle_db = nf_db_new (url, "nf-broker-cycle");
-    self->cycle_store =
-        nf_store_new (self->cycle_db, &opts, nf_cycler_collect_event, &self->cycle_in_hand);
-}
-
-/* A session advisory lock on the broker's id, held while the main
-   connection lives: two brokers with one NF_BROKER_ID would release each
-   other's leases, so the second refuses to start. Taken again after a
-   reconnect; if another broker took it meanwhile, this one stops. NF_OK,
-   NF_ERR_INVALID (someone else holds it, logged) or NF_ERR_DB. */
-static nf_err_t
-s_lock_id (nf_broker_t *self)
-{
-    const char *params[] = {self->owner};
-    PGresult *res = nf_db_exec (
-        self->db, "broker_id_lock",
-        "SELECT pg_try_advisory_lock(hashtextextended('nf-broker:' || $1, 0))", 1, params);
-    if (!res)
-        return NF_ERR_DB;
-    bool got = PQgetvalue (res, 0, 0)[0] == 't';
-    PQclear (res);
-    if (!got) {
-        nf_error ("another broker with NF_BROKER_ID '%s' is running on this database (it holds "
-                  "the id's advisory lock); give each broker its own NF_BROKER_ID",
-                  self->owner);
-        return NF_ERR_INVALID;
-    }
-    self->id_lock_generation = nf_db_generation (self->db);
-    return NF_OK;
+    self->cycle_store = nf_store_new (self->cycle_db, &opts, nf_event_collect, &self->cycle_events);
 }
 
 /* The database must be reachable at start: retry for a while (a compose
@@ -829,7 +748,7 @@ s_db_start (nf_broker_t *self)
     while (nf_db_connect (self->db) != 0 && nf_clock_ms () < give_up && !zsys_interrupted)
         zclock_sleep (200);
     if (nf_db_connected (self->db) && nf_schema_migrate (self->db) == 0
-        && s_lock_id (self) != NF_OK)
+        && nf_office_lock_id (self) != NF_OK)
         return NF_ERR_INVALID; /* said why */
     if (!nf_db_connected (self->db) || nf_store_release_owned (self->store) != 0
         || nf_db_connect (self->cycle_db) != 0) {
@@ -838,6 +757,7 @@ s_db_start (nf_broker_t *self)
         return NF_ERR_DB;
     }
     self->db_generation = self->cycle_generation = nf_db_generation (self->cycle_db);
+    self->office_db_up = true; /* the office says so from now on */
     return NF_OK;
 }
 
@@ -959,7 +879,8 @@ nf_broker_new (nf_config_t *config)
     s_stores_new (self, owner);
     if (s_timeouts_parse (self) != NF_OK || s_curve_new (self) != NF_OK
         || s_check_exposure (self) != NF_OK || s_db_start (self) != NF_OK
-        || !(self->cycler = zactor_new (nf_cycler_actor, self)) || s_sockets_new (self) != NF_OK) {
+        || !(self->cycler = zactor_new (nf_cycler_actor, self)) || s_sockets_new (self) != NF_OK
+        || !(self->office = zactor_new (nf_office_actor, self))) {
         nf_broker_destroy (&self);
         return NULL;
     }
@@ -983,6 +904,8 @@ nf_broker_destroy (nf_broker_t **self_p)
     if (self->cycler)
         nf_cycle_wait (self);
     zactor_destroy (&self->cycler);
+    nf_office_stop (self);
+    zactor_destroy (&self->office);
     nf_store_destroy (&self->cycle_store);
     nf_db_destroy (&self->cycle_db);
     while (zhashx_size (self->peers))
@@ -1035,6 +958,7 @@ s_poll (nf_broker_t *self)
         {zsock_resolve (self->workers), 0, ZMQ_POLLIN, 0},
         {zsock_resolve (self->clients), 0, ZMQ_POLLIN, 0},
         {zsock_resolve (self->cycler), 0, ZMQ_POLLIN, 0},
+        {zsock_resolve (self->office), 0, ZMQ_POLLIN, 0},
         {zap ? zsock_resolve (zap) : NULL, 0, ZMQ_POLLIN, 0},
     };
     long timeout = 50;
@@ -1042,34 +966,26 @@ s_poll (nf_broker_t *self)
         int64_t left = self->oldest_ms + self->flush_ms - nf_clock_ms ();
         timeout = left < 0 ? 0 : left < timeout ? (long) left : timeout;
     }
-    if (zmq_poll (items, zap ? 4 : 3, timeout) < 0 && errno != EINTR)
+    if (zmq_poll (items, zap ? 5 : 4, timeout) < 0 && errno != EINTR)
         return false;
     if (items[2].revents & ZMQ_POLLIN) {
         void *ptr = NULL;
         if (zsock_recv (self->cycler, "p", &ptr) == 0 && ptr)
             nf_cycle_done (self, (nf_cycle_t *) ptr);
     }
-    if (zap && (items[3].revents & ZMQ_POLLIN))
+    for (int i = 0; i < BURST && (zsock_events (self->office) & ZMQ_POLLIN); i++) {
+        void *ptr = NULL;
+        if (zsock_recv (self->office, "p", &ptr) != 0 || !ptr)
+            break;
+        nf_office_done (self, (nf_errand_t *) ptr);
+    }
+    if (zap && (items[4].revents & ZMQ_POLLIN))
         nf_curve_zap_handle (self->curve);
     if (items[0].revents & ZMQ_POLLIN)
         s_drain_socket (self, self->workers, true);
     if (items[1].revents & ZMQ_POLLIN)
         s_drain_socket (self, self->clients, false);
     return true;
-}
-
-/* The scheduler tick, every TICK_MS (not while draining). */
-static void
-s_tick (nf_broker_t *self, int64_t now)
-{
-    nf_store_tick (self->store);
-    self->ticked_ms = now;
-    self->tick_at = now + TICK_MS;
-    if (self->tick_soon) /* and claim its work at once */
-        for (nf_service_t *svc = zhashx_first (self->services); svc;
-             svc = zhashx_next (self->services))
-            svc->next_claim_ms = 0;
-    self->tick_soon = false;
 }
 
 /* One loop turn after the poll: heartbeats, the tick, the next cycle,
@@ -1084,23 +1000,11 @@ s_turn (nf_broker_t *self, bool draining)
         s_renew_leases (self, now);
         self->heartbeat_at = now + self->heartbeat_ms;
     }
-    if (nf_db_connect (self->db) != 0)
-        return;
-    if (nf_db_generation (self->db) != self->id_lock_generation) {
-        nf_err_t rc = s_lock_id (self); /* the lock went with the old connection */
-        if (rc == NF_ERR_INVALID)
-            zsys_interrupted = 1; /* another broker has this id now: drain and stop */
-        if (rc != NF_OK)
-            return;
-    }
-    s_reconcile_leases (self);
     size_t waiting = zlistx_size (self->outcomes);
     bool due = self->nreleases
                || (waiting
                    && (waiting >= (size_t) self->claim_batch
                        || now - self->oldest_ms >= self->flush_ms || draining));
-    if (now >= self->tick_at && !draining)
-        s_tick (self, now);
     nf_cycle_start (self, due, !draining);
     if (!draining) /* a drain waits for the tasks in flight; the queued ones are given back */
         s_deliver (self);
@@ -1139,13 +1043,13 @@ nf_broker_run (nf_broker_t *self)
 {
     int64_t now = nf_clock_ms ();
     self->heartbeat_at = now + self->heartbeat_ms;
-    self->tick_at = now;
     self->stats_at = now + STATS_MS;
     int64_t drain_until = 0;
     while (true) {
         if (zsys_interrupted && !drain_until) {
             drain_until = nf_clock_ms () + DRAIN_MS;
             nf_info ("SIGTERM: draining %zu tasks in flight", zhashx_size (self->inflight));
+            nf_office_drain (self);
         }
         if (drain_until && (zhashx_size (self->inflight) == 0 || nf_clock_ms () > drain_until))
             break;

@@ -7,13 +7,18 @@
         nf_cycler.c   the cycle: which stages to claim for, the hand-off to
                       the cycle thread, and that thread (s_cycler_actor
                       runs there; everything else here on the main thread)
+        nf_office.c   the office thread: client services, the scheduler
+                      tick and the queue depth on the main connection, and
+                      the hand-off of errands to it and back
         nf_report.c   what the broker says about itself: the stats events
                       on the PUB socket and the Prometheus text (main thread)
 
     Everything in nf_broker_t is the main thread's, except cycle_db,
-    cycle_store and cycle_in_hand, which only the cycle thread touches
-    while it runs; a cycle in flight (cycling) belongs to that thread
-    until it comes back through the actor's pipe. */
+    cycle_store and cycle_events, which only the cycle thread touches
+    while it runs, and db, store, office_events and id_lock_generation,
+    which only the office thread touches once it runs; a cycle in flight
+    (cycling) or an errand belongs to the thread that holds it until it
+    comes back through the actor's pipe. */
 #ifndef NF_BROKER_INT_H
 #define NF_BROKER_INT_H
 
@@ -24,19 +29,21 @@
 
 #include <czmq.h>
 
-#define IDLE_CLAIM_MS 100   /* pause between claims that found nothing */
-#define TICK_MS       250   /* scheduler tick */
-#define TICK_SOON_MS  20    /* shortest gap between ticks brought forward by a request */
-#define STATS_MS      1000  /* global stats publication */
-#define DRAIN_MS      30000 /* longest wait for work in flight at shutdown */
-#define WAITING_MS    5000  /* database queue depth for the metrics */
-#define BURST         1000  /* messages read per socket per loop turn */
-#define RECENT        1024  /* tokens of the last replies received, to spot resends */
-#define PREFETCH      64    /* most tasks claimed ahead per worker of a per-video stage */
-#define PREFETCH_MS   50.0  /* work claimed ahead per worker, in its tasks' average time */
-#define SUBSCRIBE_MAX 1024  /* bytes of one subscription message to the PUB socket */
-#define PEER_HWM      1000  /* messages queued for one peer before a send to it fails */
-#define RENEW_SHARE   2 /* a live task's lease is renewed when less than 1/RENEW_SHARE is left */
+#define IDLE_CLAIM_MS    100   /* pause between claims that found nothing */
+#define TICK_MS          250   /* scheduler tick */
+#define TICK_SOON_MS     20    /* shortest gap between ticks brought forward by a request */
+#define STATS_MS         1000  /* global stats publication */
+#define DRAIN_MS         30000 /* longest wait for work in flight at shutdown */
+#define WAITING_MS       5000  /* database queue depth for the metrics */
+#define BURST            1000  /* messages read per socket per loop turn */
+#define RECENT           1024  /* tokens of the last replies received, to spot resends */
+#define PREFETCH         64    /* most tasks claimed ahead per worker of a per-video stage */
+#define PREFETCH_MS      50.0  /* work claimed ahead per worker, in its tasks' average time */
+#define SUBSCRIBE_MAX    1024  /* bytes of one subscription message to the PUB socket */
+#define PEER_HWM         1000  /* messages queued for one peer before a send to it fails */
+#define RENEW_SHARE      2 /* a live task's lease is renewed when less than 1/RENEW_SHARE is left */
+#define OFFICE_MAX       256 /* client requests handed to the office thread and not yet answered */
+#define NF_OFFICE_STAGES 32  /* stages the queue-depth errand counts */
 
 typedef struct nf_peer_t nf_peer_t;
 
@@ -103,15 +110,42 @@ struct nf_cycle_t {
     nf_want_t wants[MAX_WANTS]; /* claims; wants[i].arg is &slots[i] */
     nf_slot_t slots[MAX_WANTS];
     size_t nw;
-    int64_t oldest_ms;      /* arrival of the oldest reply */
-    int64_t started_ms;     /* when it was handed over (renewed leases run from then) */
-    int rc;                 /* out: nf_store_cycle's */
-    zlistx_t *claims;       /* out: nf_claimed_t *, committed */
-    zlistx_t *events;       /* out: nf_event_t * (owned strings), committed */
-    nf_store_stats_t stats; /* out: the cycle store's counters after it */
-    unsigned generation;    /* out: the cycle connection's generation after it */
-    int64_t us;             /* out: how long it took */
+    char *held;               /* after a reconnect: text[] of every lease this broker holds;
+                               the thread releases the others first (owned) */
+    bool reconciled;          /* out: HELD was applied */
+    unsigned held_generation; /* out: the connection's generation when it was */
+    int64_t oldest_ms;        /* arrival of the oldest reply */
+    int64_t started_ms;       /* when it was handed over (renewed leases run from then) */
+    int rc;                   /* out: nf_store_cycle's */
+    zlistx_t *claims;         /* out: nf_claimed_t *, committed */
+    zlistx_t *events;         /* out: nf_event_t * (owned strings), committed */
+    nf_store_stats_t stats;   /* out: the cycle store's counters after it */
+    unsigned generation;      /* out: the cycle connection's generation after it */
+    int64_t us;               /* out: how long it took */
 };
+
+/* An errand of the office thread (nf_office.c). */
+typedef enum {
+    NF_ERRAND_SERVICE, /* a client's request: main -> office -> main */
+    NF_ERRAND_TICK,    /* the office ran the scheduler tick */
+    NF_ERRAND_WAITING, /* the office counted the queue depth */
+    NF_ERRAND_STOPPED  /* the office took STOP: nothing more comes */
+} nf_errand_kind_t;
+
+typedef struct {
+    nf_errand_kind_t kind;
+    zframe_t *identity;                /* SERVICE: the client's routing id */
+    char *service;                     /* SERVICE: its name */
+    zframe_t *body;                    /* SERVICE: the request as received */
+    nf_buf_t reply;                    /* SERVICE out: the reply body, or an error text */
+    bool failed;                       /* SERVICE out: REPLY is an error text */
+    bool soon;                         /* TICK: brought forward by a request: claim at once */
+    int64_t waiting[NF_OFFICE_STAGES]; /* WAITING out: due tasks by stage index */
+    bool waiting_ok;                   /* WAITING out: the count succeeded */
+    zlistx_t *events;                  /* out: nf_event_t * to publish (committed) */
+    bool db_up;                        /* out: the office connection's state */
+    bool stop;                         /* out: another broker took this id: stop */
+} nf_errand_t;
 
 struct nf_broker_t {
     nf_config_t *config;     /* borrowed */
@@ -136,9 +170,7 @@ struct nf_broker_t {
     int64_t flush_ms;     /* flush deadline */
     int claim_batch;      /* most tasks per claim */
     size_t max_frame;     /* body limit */
-    int64_t heartbeat_at, tick_at, stats_at;
-    int64_t ticked_ms;            /* when the scheduler last ran */
-    bool tick_soon;               /* the next tick was brought forward by a request */
+    int64_t heartbeat_at, stats_at;
     uint64_t dropped;             /* malformed messages dropped */
     uint64_t client_drops;        /* client replies a peer that stopped reading never got */
     uint64_t worker_drops;        /* workers forgotten because they stopped reading */
@@ -148,10 +180,14 @@ struct nf_broker_t {
     nf_metrics_t *metrics;        /* Prometheus endpoint, or NULL */
     nf_hist_t commit_hist;        /* nf_store_cycle latency */
     int64_t lease_ms;             /* lease length, for expiry counting */
-    int64_t waiting_at;           /* next queue-depth query */
     int64_t started_ms;           /* process start, for uptime */
     unsigned db_generation;       /* cycle_generation when leases were last reconciled */
     unsigned id_lock_generation;  /* the main connection's generation when it took the id lock */
+    zactor_t *office;             /* the office thread (it owns db and store once it runs) */
+    zlistx_t *office_events;      /* the office thread's: the events of its errand in hand */
+    size_t errands;               /* client requests at the office, not yet answered */
+    bool office_db_up;            /* the main connection's state, from the office's last word */
+    bool office_stopped;          /* the office took STOP */
     char *owner;                  /* NF_BROKER_ID (or the host name): the lease owner */
     nf_db_t *cycle_db;            /* the cycle thread's connection */
     nf_store_t *cycle_store;      /* and its store: only that thread uses them */
@@ -160,7 +196,7 @@ struct nf_broker_t {
     int64_t cycle_retry_ms;       /* no cycle before this after a failed one */
     nf_store_stats_t cycle_stats; /* the cycle store's counters after the last cycle */
     unsigned cycle_generation;    /* the cycle connection's generation after it */
-    nf_cycle_t *cycle_in_hand;    /* the cycle thread's: the cycle it runs */
+    zlistx_t *cycle_events;       /* the cycle thread's: the events of the cycle it runs */
 };
 
 /* nf_broker.c */
@@ -176,14 +212,42 @@ void nf_broker_publish_event (const nf_event_t *ev, void *arg);
 /* nf_cycler.c */
 /* The cycle thread (zactor; ARGS is the broker). */
 void nf_cycler_actor (zsock_t *pipe, void *args);
-/* The cycle store's event sink (ARG is &broker->cycle_in_hand). */
-void nf_cycler_collect_event (const nf_event_t *ev, void *arg);
+/* The event sink of the cycle's and the office's stores: ARG points to
+   the zlistx_t * of nf_event_t * that receives a copy (NULL: dropped). */
+void nf_event_collect (const nf_event_t *ev, void *arg);
+/* zlistx destructor of those copies. */
+void nf_event_destroy (void **item);
 /* Start a cycle if one is due and none is in flight (see nf_cycler.c). */
 void nf_cycle_start (nf_broker_t *self, bool flush, bool claim);
 /* A cycle came back from the thread. */
 void nf_cycle_done (nf_broker_t *self, nf_cycle_t *c);
 /* Wait for the cycle in flight, if any. */
 void nf_cycle_wait (nf_broker_t *self);
+
+/* nf_office.c */
+/* The office thread (zactor; ARGS is the broker). */
+void nf_office_actor (zsock_t *pipe, void *args);
+/* Take the broker id's advisory lock on the main connection (start-up,
+   then the office thread after a reconnect). NF_OK, NF_ERR_INVALID
+   (another broker holds it; logged) or NF_ERR_DB. */
+nf_err_t nf_office_lock_id (nf_broker_t *self);
+/* Hand the request BODY (taken; left when refused) of IDENTITY for SERVICE
+   to the office. false when OFFICE_MAX are at the office already (or it
+   stopped): the caller answers "busy". */
+bool nf_office_request (nf_broker_t *self, zframe_t *identity, const char *service,
+                        zframe_t **body);
+/* An errand came back from the office. */
+void nf_office_done (nf_broker_t *self, nf_errand_t *e);
+/* SIGTERM: the office runs no more ticks (it still serves clients). */
+void nf_office_drain (nf_broker_t *self);
+/* Before the broker goes: take back every errand at the office. */
+void nf_office_stop (nf_broker_t *self);
+
+/* nf_broker.c, for the office's replies */
+void nf_broker_client_reply (nf_broker_t *self, zframe_t *identity, const char *service,
+                             const void *body, size_t len);
+void nf_broker_client_error (nf_broker_t *self, zframe_t *identity, const char *service,
+                             const char *text);
 
 /* nf_report.c */
 void nf_broker_publish_stats (nf_broker_t *self);

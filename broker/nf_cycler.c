@@ -8,7 +8,7 @@
 
     Cycle thread: nf_cycler_actor runs each cycle on the cycle connection
     (nf_store_cycle, nf_cycle.c) and sends it back through the pipe. It
-    touches only the cycle, cycle_db, cycle_store and cycle_in_hand.
+    touches only the cycle, cycle_db, cycle_store and cycle_events.
 
     Cost: one allocation per cycle and one per claimed task; the events
     are copied once (five strings each) so that the main thread publishes
@@ -97,12 +97,16 @@ s_barrier_may_clear (nf_broker_t *self)
 
 /* ---- the cycle thread ----------------------------------------------------------- */
 
-/* The cycle store's event sink: a copy into the cycle in hand, for the
-   main thread to publish once the cycle is back. */
+/* The event sink of the stores of the cycle and office threads: a copy
+   into the list *ARG points to (the cycle or errand in hand), for the main
+   thread to publish once it is back. No list: dropped (start-up, before
+   anyone can subscribe). */
 void
-nf_cycler_collect_event (const nf_event_t *ev, void *arg)
+nf_event_collect (const nf_event_t *ev, void *arg)
 {
-    nf_cycle_t **current = (nf_cycle_t **) arg;
+    zlistx_t *sink = *(zlistx_t **) arg;
+    if (!sink)
+        return;
     nf_event_t *e = calloc (1, sizeof *e);
     if (!e)
         abort ();
@@ -112,11 +116,11 @@ nf_cycler_collect_event (const nf_event_t *ev, void *arg)
     e->to = ev->to ? strdup (ev->to) : NULL;
     e->service = ev->service ? strdup (ev->service) : NULL;
     e->reason = ev->reason ? strdup (ev->reason) : NULL;
-    zlistx_add_end ((*current)->events, e);
+    zlistx_add_end (sink, e);
 }
 
-static void
-s_event_destroy (void **item)
+void
+nf_event_destroy (void **item)
 {
     nf_event_t *e = (nf_event_t *) *item;
     if (!e)
@@ -166,12 +170,18 @@ nf_cycler_actor (zsock_t *pipe, void *args)
             break;
         nf_cycle_t *c = (nf_cycle_t *) ptr;
         int64_t t0 = nf_clock_us ();
-        self->cycle_in_hand = c;
-        c->rc = nf_db_connect (self->cycle_db) != 0
-                    ? -1
-                    : nf_store_cycle (self->cycle_store, c->list, c->n, c->releases, c->r, c->wants,
-                                      c->nw, s_collect_claim);
-        self->cycle_in_hand = NULL;
+        self->cycle_events = c->events;
+        c->rc = nf_db_connect (self->cycle_db) != 0 ? -1 : 0;
+        if (c->rc == 0 && c->held) {
+            /* Before any claim of this cycle: the leases it does not hold
+               are claims whose answer was lost with the old connection. */
+            c->reconciled = nf_store_release_orphans (self->cycle_store, c->held) == 0;
+            c->held_generation = nf_db_generation (self->cycle_db);
+        }
+        if (c->rc == 0)
+            c->rc = nf_store_cycle (self->cycle_store, c->list, c->n, c->releases, c->r, c->wants,
+                                    c->nw, s_collect_claim);
+        self->cycle_events = NULL;
         c->stats = *nf_store_stats (self->cycle_store);
         c->generation = nf_db_generation (self->cycle_db);
         c->us = nf_clock_us () - t0;
@@ -189,12 +199,34 @@ s_cycle_destroy (nf_cycle_t **c_p)
         nf_outcome_destroy (&c->list[i]);
     free (c->list);
     free (c->releases);
+    free (c->held);
     for (nf_claimed_t *t = zlistx_first (c->claims); t; t = zlistx_next (c->claims))
         nf_claimed_destroy (&t);
     zlistx_destroy (&c->claims);
     zlistx_destroy (&c->events);
     free (c);
     *c_p = NULL;
+}
+
+/* The text[] literal of every lease this broker holds: in workers'
+   hands, queued, and the replies of cycle C and those waiting. */
+static char *
+s_held (nf_broker_t *self, const nf_cycle_t *c)
+{
+    nf_buf_t held;
+    nf_buf_init (&held);
+    nf_buf_puts (&held, "{");
+    for (nf_claimed_t *t = zhashx_first (self->inflight); t; t = zhashx_next (self->inflight))
+        nf_buf_printf (&held, "%s%s", held.len > 1 ? "," : "", t->claim.token);
+    for (nf_service_t *svc = zhashx_first (self->services); svc; svc = zhashx_next (self->services))
+        for (nf_claimed_t *t = zlistx_first (svc->queue); t; t = zlistx_next (svc->queue))
+            nf_buf_printf (&held, "%s%s", held.len > 1 ? "," : "", t->claim.token);
+    for (size_t i = 0; i < c->n; i++)
+        nf_buf_printf (&held, "%s%s", held.len > 1 ? "," : "", c->list[i]->token);
+    for (nf_outcome_t *o = zlistx_first (self->outcomes); o; o = zlistx_next (self->outcomes))
+        nf_buf_printf (&held, "%s%s", held.len > 1 ? "," : "", o->token);
+    nf_buf_puts (&held, "}");
+    return held.data;
 }
 
 /* Start a cycle: the replies and releases waiting, then a claim for every
@@ -233,7 +265,8 @@ nf_cycle_start (nf_broker_t *self, bool flush, bool claim)
         }
     }
     size_t n = zlistx_size (self->outcomes);
-    if (!nw && (!flush || (!n && !self->nreleases)))
+    bool reconcile = self->cycle_generation != self->db_generation;
+    if (!nw && !reconcile && (!flush || (!n && !self->nreleases)))
         return;
     /* The cycle owns them now; what arrives meanwhile waits for the next. */
     nf_cycle_t *c = calloc (1, sizeof *c);
@@ -255,9 +288,11 @@ nf_cycle_start (nf_broker_t *self, bool flush, bool claim)
     self->nreleases = self->capreleases = 0;
     c->oldest_ms = self->oldest_ms;
     c->started_ms = now;
+    if (reconcile)
+        c->held = s_held (self, c);
     c->claims = zlistx_new ();
     c->events = zlistx_new ();
-    zlistx_set_destructor (c->events, s_event_destroy);
+    zlistx_set_destructor (c->events, nf_event_destroy);
     self->cycling = c;
     zsock_send (self->cycler, "sp", "CYCLE", c);
 }
@@ -300,6 +335,8 @@ nf_cycle_done (nf_broker_t *self, nf_cycle_t *c)
     int64_t now = nf_clock_ms ();
     self->cycle_stats = c->stats;
     self->cycle_generation = c->generation;
+    if (c->reconciled)
+        self->db_generation = c->held_generation;
     nf_hist_add (&self->commit_hist, (double) c->us / 1e6);
     for (size_t i = 0; i < c->nw; i++) {
         nf_service_t *svc = c->slots[i].service;

@@ -2,7 +2,8 @@
     stats event on the PUB socket every STATS_MS (nf-monitor shows it)
     and, with NF_METRICS_BIND, the Prometheus text it renders for the
     metrics endpoint (nf_metrics.c serves it). Reads counters only; the
-    queue depth comes from the database every WAITING_MS. */
+    queue depth comes from the office thread every WAITING_MS
+    (nf_office.c). */
 #include "nf_broker_int.h"
 #include "nf_log.h"
 #include "nf_util.h"
@@ -23,7 +24,7 @@ nf_broker_publish_stats (nf_broker_t *self)
     nf_pk_kv_int (&pk, "fenced", (int64_t) (st->fenced + self->late_fenced));
     nf_pk_kv_int (&pk, "dropped", (int64_t) self->dropped);
     nf_pk_kv_int (&pk, "dead_workers", (int64_t) self->dead_workers);
-    nf_pk_kv_bool (&pk, "database", nf_db_connected (self->db) && !st->systemic);
+    nf_pk_kv_bool (&pk, "database", self->office_db_up && !st->systemic);
     nf_pk_str (&pk, "services");
     msgpack_pack_map (&pk, zhashx_size (self->services));
     for (nf_service_t *svc = zhashx_first (self->services); svc;
@@ -43,15 +44,6 @@ nf_broker_publish_stats (nf_broker_t *self)
     msgpack_sbuffer_destroy (&sb);
 }
 
-static void
-s_waiting (const char *service, int64_t n, void *arg)
-{
-    nf_broker_t *self = (nf_broker_t *) arg;
-    nf_service_t *svc = zhashx_lookup (self->services, service);
-    if (svc)
-        svc->waiting += n;
-}
-
 /* One family: HELP and TYPE, then a line per service of FIELD. */
 #define S_PER_SERVICE(m_name, m_type, m_help, m_expr)                                      \
     do {                                                                                   \
@@ -61,18 +53,6 @@ s_waiting (const char *service, int64_t n, void *arg)
             nf_buf_printf (b, "%s{service=\"%s\"} %lld\n", m_name, svc->name,              \
                            (long long) (m_expr));                                          \
     } while (0)
-
-/* The queue depth from the database, every WAITING_MS. */
-static void
-s_refresh_waiting (nf_broker_t *self, int64_t now)
-{
-    if (now < self->waiting_at || !nf_db_connected (self->db))
-        return;
-    for (nf_service_t *svc = zhashx_first (self->services); svc; svc = zhashx_next (self->services))
-        svc->waiting = 0;
-    nf_store_waiting (self->store, s_waiting, self);
-    self->waiting_at = now + WAITING_MS;
-}
 
 /* The families with a line per service. */
 static void
@@ -119,7 +99,6 @@ s_metrics_services (nf_broker_t *self, nf_buf_t *b)
 void
 nf_broker_render_metrics (nf_broker_t *self, int64_t now)
 {
-    s_refresh_waiting (self, now);
     const nf_store_stats_t *st = &self->cycle_stats;
     nf_buf_t b;
     nf_buf_init (&b);
@@ -160,7 +139,7 @@ nf_broker_render_metrics (nf_broker_t *self, int64_t now)
         (unsigned long long) st->renewed, (unsigned long long) (st->fenced + self->late_fenced),
         (unsigned long long) self->dropped, (unsigned long long) self->client_drops,
         (unsigned long long) self->worker_drops, (unsigned long long) self->dead_workers,
-        nf_db_connected (self->db) && !st->systemic ? 1 : 0,
+        self->office_db_up && !st->systemic ? 1 : 0,
         (unsigned long long) nf_curve_admitted (self->curve),
         (unsigned long long) nf_curve_refused (self->curve),
         (double) (now - self->started_ms) / 1000.0);

@@ -1,5 +1,6 @@
-/*  nf_sched: the scheduler and the leases, on the main thread's store and
-    connection (nf_broker.c calls it between polls):
+/*  nf_sched: the scheduler and the leases, on the office thread's store
+    and connection (nf_office.c; the orphan release on the cycle thread's,
+    before a cycle's claims):
 
     * nf_store_tick, every TICK_MS or sooner after a request: cancellations
       completed, admissions by priority up to max_active_jobs, videos

@@ -1,6 +1,6 @@
 /*  nf_services: the client services (nf.submit, nf.status, nf.list,
-    nf.cancel, nf.retry, nf.resume, nf.export), on the main thread's store
-    and connection: nf_broker.c decodes a client's request and calls
+    nf.cancel, nf.retry, nf.resume, nf.export), on the office thread's
+    store and connection: nf_office.c decodes a client's request and calls
     nf_store_service, which answers into the reply buffer. Option checks
     are nf_jobopts.c's, shared with nf-submit. A service that changes
     state does it in one transaction with its history rows and events. */

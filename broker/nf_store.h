@@ -10,14 +10,14 @@
       - claims: a batch of due work per stage that needs it, FOR UPDATE SKIP
         LOCKED, stamped with a lease (token, owner, expiry) and an attempt;
         returned as encoded task bodies;
-    * the scheduler tick and the lease releases (nf_sched.c, main thread):
+    * the scheduler tick and the lease releases (nf_sched.c, office thread):
       admissions by priority, attempts exhausted, barrier failures (too few
       READY), cancellations;
-    * the client services (nf_services.c, main thread) nf.submit,
+    * the client services (nf_services.c, office thread) nf.submit,
       nf.status, nf.list, nf.cancel, nf.retry, nf.resume, nf.export.
 
     A store belongs to one connection and so to one thread; the broker has
-    two. Nothing here blocks on anything but the database; a transient
+    two (the office's and the cycle's). Nothing here blocks on anything but the database; a transient
     database failure returns NF_ERR_DB (nf_err.h) and leaves the caller's
     input untouched for a retry. */
 #ifndef NF_STORE_H

@@ -4,12 +4,12 @@
     belongs to one thread (see broker/README.md):
 
         nf_store.c      construction, events and claims held until commit,
-                        job status moves (both threads)
+                        job status moves (either thread)
         nf_cycle.c      apply replies and claim work: the cycle thread's
                         store, on the cycle connection
         nf_sched.c      the scheduler tick, sweeps, admission, lease
-                        releases: the main thread's store
-        nf_services.c   the client services: the main thread's store
+                        releases: the office thread's store
+        nf_services.c   the client services: the office thread's store
         nf_sql.c        the generated statement texts (pure)
 
     Nothing here locks: a store is only ever used by the thread that owns

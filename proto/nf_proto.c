@@ -23,6 +23,7 @@ typedef struct {
     size_t len;       /* their count */
     size_t pos;       /* read position */
     size_t elements;  /* values seen so far */
+    size_t max;       /* values allowed: proportional to LEN */
 } s_scan_t;
 
 static int
@@ -45,8 +46,9 @@ s_scan (s_scan_t *s, int depth, char *err, size_t errlen)
 {
     if (depth > NF_PROTO_MAX_DEPTH)
         return ERR ("nesting deeper than %d", NF_PROTO_MAX_DEPTH);
-    if (++s->elements > NF_PROTO_MAX_ELEMENTS)
-        return ERR ("more than %d values", NF_PROTO_MAX_ELEMENTS);
+    if (++s->elements > s->max)
+        return ERR ("more than %zu values in a body of %zu bytes (at most one per %d bytes)",
+                    s->max, s->len, NF_PROTO_BYTES_PER_VALUE);
     if (s_need (s, 1))
         return ERR ("truncated at byte %zu", s->pos);
     uint8_t c = s->p[s->pos++];
@@ -120,7 +122,8 @@ s_scan (s_scan_t *s, int depth, char *err, size_t errlen)
 nf_err_t
 nf_mp_check (const void *data, size_t len, char *err, size_t errlen)
 {
-    s_scan_t s = {data, len, 0, 0};
+    size_t max = len / NF_PROTO_BYTES_PER_VALUE;
+    s_scan_t s = {data, len, 0, 0, max > NF_PROTO_MIN_VALUES ? max : NF_PROTO_MIN_VALUES};
     if (len == 0)
         return ERR ("empty body");
     if (s_scan (&s, 0, err, errlen) != 0)

@@ -27,8 +27,15 @@ enum {
     NF_MDPW_HEARTBEAT = 4,
     NF_MDPW_DISCONNECT = 5,
 };
-#define NF_PROTO_MAX_DEPTH    32
-#define NF_PROTO_MAX_ELEMENTS 4000000
+#define NF_PROTO_MAX_DEPTH 32
+/* A body may hold one value per NF_PROTO_BYTES_PER_VALUE bytes (and at
+   least NF_PROTO_MIN_VALUES values). msgpack-c spends 24 bytes on each
+   value it decodes (48 on a map's pair), so a body of nils (one byte a
+   value) took 24 times its size: about 100 MB for a 4 MB frame. With this
+   cap a body costs at most about six times its size; the densest real
+   bodies (maps of numbers under short keys) average over 8 bytes a value. */
+#define NF_PROTO_BYTES_PER_VALUE 4
+#define NF_PROTO_MIN_VALUES      4096
 
 /* A decoded body; the msgpack objects it hands out live as long as it. */
 typedef struct nf_msg_t nf_msg_t;

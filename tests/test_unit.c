@@ -147,6 +147,39 @@ test_reply_roundtrip (void)
     nf_buf_free (&body);
 }
 
+/* The value cap is proportional to the body: a 1 MB array of nils (one
+   byte a value) is refused, naming the cap; an array with the same bytes
+   in doubles (9 bytes a value) passes; small bodies keep the floor. */
+static void
+test_value_cap (void)
+{
+    char err[256];
+    size_t n = 1 << 20;
+    unsigned char *nils = malloc (n + 5);
+    CHECK (nils != NULL);
+    nils[0] = 0xdd; /* array32 of n nils */
+    uint32_t count = (uint32_t) n;
+    for (int b = 0; b < 4; b++)
+        nils[1 + b] = (unsigned char) (count >> (24 - 8 * b));
+    memset (nils + 5, 0xc0, n);
+    CHECK (nf_mp_check (nils, n + 5, err, sizeof err) == NF_ERR_PROTO);
+    CHECK (strstr (err, "more than 262145 values in a body of 1048581 bytes") != NULL);
+    size_t m = n / 9;
+    unsigned char *dbl = calloc (1, 5 + m * 9);
+    CHECK (dbl != NULL);
+    dbl[0] = 0xdd;
+    for (int b = 0; b < 4; b++)
+        dbl[1 + b] = (unsigned char) ((uint32_t) m >> (24 - 8 * b));
+    for (size_t i = 0; i < m; i++)
+        dbl[5 + i * 9] = 0xcb;
+    CHECK (nf_mp_check (dbl, 5 + m * 9, err, sizeof err) == NF_OK);
+    /* small bodies keep the floor: 4,000 nils in 4 KB pass */
+    nils[1] = 0, nils[2] = 0, nils[3] = 0x0f, nils[4] = 0xa0;
+    CHECK (nf_mp_check (nils, 5 + 4000, err, sizeof err) == NF_OK);
+    free (nils);
+    free (dbl);
+}
+
 static void
 test_hostile_bytes (void)
 {
@@ -351,6 +384,7 @@ main (void)
     test_json_int_range ();
     test_reply_roundtrip ();
     test_hostile_bytes ();
+    test_value_cap ();
     test_utf8 ();
     test_backoff ();
     test_states ();

@@ -369,6 +369,77 @@ def bad_envelope():
         c.stop()
 
 
+def slow_database():
+    """The main loop never waits on PostgreSQL (issue 23). A lock holds the
+    table the client services read (nf_exports) for 4 s while a client sends
+    300 nf.status requests: heartbeats keep their period, MMI answers at
+    once, the requests beyond OFFICE_MAX (256) are refused as busy at once,
+    and the 256 at the office thread are answered when the lock goes."""
+    import psycopg2
+    c = Cluster("slowdb", 26840)
+    fake = client = locker = None
+    try:
+        c.start_broker()
+        locker = psycopg2.connect(host="127.0.0.1", port=c.pg_port, user="postgres", dbname=c.db)
+        client = c.ctx.socket(zmq.DEALER)
+        client.setsockopt(zmq.LINGER, 0)
+        client.connect(f"tcp://127.0.0.1:{c.ports[1]}")
+        fake = c.ctx.socket(zmq.DEALER)
+        fake.setsockopt(zmq.LINGER, 0)
+        fake.connect(f"tcp://127.0.0.1:{c.ports[0]}")
+        fake.send_multipart([b"", b"MDPW01", b"\x01", b"scrape"])
+        check(fake.poll(3000), "a first heartbeat")
+        fake.recv_multipart()
+        fake.send_multipart([b"", b"MDPW01", b"\x04"])
+        locker.cursor().execute("LOCK TABLE nf_exports IN ACCESS EXCLUSIVE MODE")
+        for _ in range(300):
+            client.send_multipart([b"", b"MDPC01", b"nf.status", msgpack.packb({"v": 1, "job_id": 1})])
+        beats, busy, answered, mmi_ms, sent = [time.time()], 0, 0, None, time.time()
+        poller = zmq.Poller()
+        poller.register(fake, zmq.POLLIN)
+        poller.register(client, zmq.POLLIN)
+        t0 = time.time()
+        while time.time() - t0 < 4.0:
+            if mmi_ms is None and time.time() - t0 > 1.0:
+                m0 = time.time()
+                eq(c.mmi("nf.status"), "200", "MMI answers while the office waits on the lock")
+                mmi_ms = (time.time() - m0) * 1000
+            for sock, _ in poller.poll(50):
+                frames = sock.recv_multipart()
+                if sock is fake and frames[2] == b"\x04":
+                    beats.append(time.time())
+                elif sock is client:
+                    body = msgpack.unpackb(frames[3], raw=False)
+                    if "broker busy" in body.get("error", ""):
+                        busy += 1
+                    else:
+                        answered += 1
+            if time.time() - sent > 0.15:  # the worker's own heartbeats
+                fake.send_multipart([b"", b"MDPW01", b"\x04"])
+                sent = time.time()
+        beats.append(time.time())
+        gap = max(b - a for a, b in zip(beats, beats[1:]))
+        print(f"slow_database: {len(beats) - 2} heartbeats in 4 s, longest gap {gap * 1000:.0f} ms, "
+              f"MMI {mmi_ms:.0f} ms, {busy} refused as busy, {answered} answered during the lock")
+        check(gap < 0.6, "heartbeats kept their period (200 ms, liveness 3) during the lock", gap)
+        eq((busy, answered), (44, 0), "beyond 256 refused at once; none answered while the lock held")
+        locker.rollback()
+        deadline = time.time() + 15
+        while answered < 256 and time.time() < deadline:
+            if client.poll(500):
+                body = msgpack.unpackb(client.recv_multipart()[3], raw=False)
+                answered += "no such job" in body.get("error", "")
+        eq(answered, 256, "every request at the office answered once the lock went")
+        eq(c.metric("nf_dead_workers_total"), 0, "no worker declared dead")
+    finally:
+        for s in (fake, client):
+            if s is not None:
+                s.close()
+        if locker is not None:
+            locker.close()
+        c.stop()
+
+
 def pg_restart():
     """PostgreSQL restarted mid-run: the broker reconnects and the run completes."""
     d = tempfile.mkdtemp(prefix="nfpg-restart-")
@@ -1035,4 +1106,4 @@ def curve():
 
 run({f.__name__: f for f in (full_pipeline, thousand_tasks, kill_worker, always_fails, crash_poison,
                              kill_broker, busy_restart, late_reply, long_task, replay_usage, garbage_frames, bad_envelope, pg_restart, submit_validation, state_checks, added_stage, deaf_client, same_id, zguide_worker, exposure, oversized_input, revoked_grant,
-                             cancel_and_retry, retry_running_refused, sigterm_drain, pub_events, priority_admission, curve)})
+                             cancel_and_retry, retry_running_refused, slow_database, sigterm_drain, pub_events, priority_admission, curve)})
