@@ -489,6 +489,7 @@ nf_broker_client_error (nf_broker_t *self, zframe_t *identity, const char *servi
 static void
 s_on_client_message (nf_broker_t *self, zmsg_t *msg)
 {
+    bool viewable = false;
     s_envelope_t env;
     bool ok = s_envelope_pop (&env, msg, NF_MDPC);
     zframe_t *identity = env.identity;
@@ -510,9 +511,23 @@ s_on_client_message (nf_broker_t *self, zmsg_t *msg)
     }
     else if (strncmp (service, "mmi.", 4) == 0)
         nf_broker_client_reply (self, identity, service, "501", 3);
+    else if (!nf_store_service_known (service, &viewable))
+        nf_broker_client_error (self, identity, service, "unknown service");
+    else if (self->curve && !viewable
+             && nf_curve_role (zframe_meta (body, "User-Id")) != NF_ROLE_OPERATOR) {
+        /* The client socket admits operators and viewers (nf_curve.c); a
+           viewer reads, it does not spend or change. */
+        char text[200];
+        snprintf (text, sizeof text,
+                  "%s needs an operator's key; this key is a viewer's (it is in "
+                  "NF_CURVE_ALLOW/viewers)",
+                  service);
+        nf_broker_client_error (self, identity, service, text);
+    }
     else if (!nf_office_request (self, identity, service, &body))
         /* The office thread runs the services on its own connection, so
-           this loop never waits on PostgreSQL; it takes OFFICE_MAX at once. */
+           this loop never waits on PostgreSQL; it takes OFFICE_MAX at
+           once, OFFICE_PER_CLIENT of one client. */
         nf_broker_client_error (self, identity, service,
                                 "broker busy: too many requests in progress, try again");
 done:
@@ -642,13 +657,14 @@ s_service_free (void **item)
 }
 
 static zsock_t *
-s_bind (nf_broker_t *self, int type, const char *endpoint)
+s_bind (nf_broker_t *self, nf_socket_kind_t kind, const char *endpoint)
 {
+    int type = kind == NF_SOCKET_EVENTS ? ZMQ_PUB : ZMQ_ROUTER;
     zsock_t *sock = zsock_new (type);
     if (!sock)
         return NULL;
     zsock_set_linger (sock, 0);
-    nf_curve_server (self->curve, sock);
+    nf_curve_server (self->curve, sock, kind); /* its ZAP domain admits its roles */
     if (type == ZMQ_ROUTER) {
         /* Sends never wait: a peer that stops reading fails its own sends
            (after PEER_HWM queued messages) and nobody else's. */
@@ -829,9 +845,9 @@ s_sockets_new (nf_broker_t *self)
 {
     nf_config_t *config = self->config;
     char err[512];
-    self->workers = s_bind (self, ZMQ_ROUTER, nf_config_str (config, NF_CFG_WORKERS_BIND));
-    self->clients = s_bind (self, ZMQ_ROUTER, nf_config_str (config, NF_CFG_CLIENTS_BIND));
-    self->pub = s_bind (self, ZMQ_PUB, nf_config_str (config, NF_CFG_PUB_BIND));
+    self->workers = s_bind (self, NF_SOCKET_WORKERS, nf_config_str (config, NF_CFG_WORKERS_BIND));
+    self->clients = s_bind (self, NF_SOCKET_CLIENTS, nf_config_str (config, NF_CFG_CLIENTS_BIND));
+    self->pub = s_bind (self, NF_SOCKET_EVENTS, nf_config_str (config, NF_CFG_PUB_BIND));
     if (!self->workers || !self->clients || !self->pub)
         return NF_ERR_IO;
     const char *metrics = nf_config_str (config, NF_CFG_METRICS_BIND);
@@ -865,6 +881,7 @@ nf_broker_new (nf_config_t *config)
        so that brokers restarted together do not retry in step. */
     srand ((unsigned) ((uint64_t) nf_clock_us () ^ ((uint64_t) getpid () << 16)));
     self->peers = zhashx_new ();
+    self->office_clients = zhashx_new ();
     self->inflight = zhashx_new ();
     self->recent = zhashx_new ();
     self->recent_ring = calloc (RECENT, sizeof *self->recent_ring);
@@ -917,6 +934,7 @@ nf_broker_destroy (nf_broker_t **self_p)
     zhashx_destroy (&self->recent);
     free (self->recent_ring);
     zhashx_destroy (&self->peers);
+    zhashx_destroy (&self->office_clients);
     zhashx_destroy (&self->services);
     free (self->releases);
     nf_store_destroy (&self->store);

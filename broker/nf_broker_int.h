@@ -29,21 +29,22 @@
 
 #include <czmq.h>
 
-#define IDLE_CLAIM_MS    100   /* pause between claims that found nothing */
-#define TICK_MS          250   /* scheduler tick */
-#define TICK_SOON_MS     20    /* shortest gap between ticks brought forward by a request */
-#define STATS_MS         1000  /* global stats publication */
-#define DRAIN_MS         30000 /* longest wait for work in flight at shutdown */
-#define WAITING_MS       5000  /* database queue depth for the metrics */
-#define BURST            1000  /* messages read per socket per loop turn */
-#define RECENT           1024  /* tokens of the last replies received, to spot resends */
-#define PREFETCH         64    /* most tasks claimed ahead per worker of a per-video stage */
-#define PREFETCH_MS      50.0  /* work claimed ahead per worker, in its tasks' average time */
-#define SUBSCRIBE_MAX    1024  /* bytes of one subscription message to the PUB socket */
-#define PEER_HWM         1000  /* messages queued for one peer before a send to it fails */
-#define RENEW_SHARE      2 /* a live task's lease is renewed when less than 1/RENEW_SHARE is left */
-#define OFFICE_MAX       256 /* client requests handed to the office thread and not yet answered */
-#define NF_OFFICE_STAGES 32  /* stages the queue-depth errand counts */
+#define IDLE_CLAIM_MS     100   /* pause between claims that found nothing */
+#define TICK_MS           250   /* scheduler tick */
+#define TICK_SOON_MS      20    /* shortest gap between ticks brought forward by a request */
+#define STATS_MS          1000  /* global stats publication */
+#define DRAIN_MS          30000 /* longest wait for work in flight at shutdown */
+#define WAITING_MS        5000  /* database queue depth for the metrics */
+#define BURST             1000  /* messages read per socket per loop turn */
+#define RECENT            1024  /* tokens of the last replies received, to spot resends */
+#define PREFETCH          64    /* most tasks claimed ahead per worker of a per-video stage */
+#define PREFETCH_MS       50.0  /* work claimed ahead per worker, in its tasks' average time */
+#define SUBSCRIBE_MAX     1024  /* bytes of one subscription message to the PUB socket */
+#define PEER_HWM          1000  /* messages queued for one peer before a send to it fails */
+#define RENEW_SHARE       2 /* a live task's lease is renewed when less than 1/RENEW_SHARE is left */
+#define OFFICE_MAX        256 /* client requests handed to the office thread and not yet answered */
+#define OFFICE_PER_CLIENT 16  /* of them from one client (one routing id) */
+#define NF_OFFICE_STAGES  32  /* stages the queue-depth errand counts */
 
 typedef struct nf_peer_t nf_peer_t;
 
@@ -186,6 +187,7 @@ struct nf_broker_t {
     zactor_t *office;             /* the office thread (it owns db and store once it runs) */
     zlistx_t *office_events;      /* the office thread's: the events of its errand in hand */
     size_t errands;               /* client requests at the office, not yet answered */
+    zhashx_t *office_clients;     /* hex routing id -> its requests at the office (as a pointer) */
     bool office_db_up;            /* the main connection's state, from the office's last word */
     bool office_stopped;          /* the office took STOP */
     char *owner;                  /* NF_BROKER_ID (or the host name): the lease owner */
@@ -232,7 +234,8 @@ void nf_office_actor (zsock_t *pipe, void *args);
    (another broker holds it; logged) or NF_ERR_DB. */
 nf_err_t nf_office_lock_id (nf_broker_t *self);
 /* Hand the request BODY (taken; left when refused) of IDENTITY for SERVICE
-   to the office. false when OFFICE_MAX are at the office already (or it
+   to the office. false when OFFICE_MAX are at the office already, or
+   OFFICE_PER_CLIENT of this client (or it
    stopped): the caller answers "busy". */
 bool nf_office_request (nf_broker_t *self, zframe_t *identity, const char *service,
                         zframe_t **body);

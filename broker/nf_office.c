@@ -11,8 +11,8 @@
     office_events and id_lock_generation, and the errand in its hands.
 
     Main thread: nf_office_request hands over a client request as an
-    errand (at most OFFICE_MAX at a time; more are refused at once as
-    "busy"), nf_office_done takes back what the office sends: a reply for
+    errand (at most OFFICE_MAX at a time, OFFICE_PER_CLIENT of one client;
+    more are refused at once as "busy"), nf_office_done takes back what the office sends: a reply for
     the client, the events to publish, a tick that wants claims at once,
     the queue depth, the connection's state.
 
@@ -215,10 +215,32 @@ nf_office_actor (zsock_t *pipe, void *args)
 
 /* ---- the main thread's side --------------------------------------------------------- */
 
+/* Count one more (DELTA 1) or one fewer (-1) request of client IDENTITY
+   at the office. */
+static void
+s_client_count (nf_broker_t *self, zframe_t *identity, int delta)
+{
+    char *hex = zframe_strhex (identity);
+    if (!hex)
+        abort ();
+    size_t n = (size_t) (uintptr_t) zhashx_lookup (self->office_clients, hex);
+    n = delta > 0 ? n + 1 : n ? n - 1 : 0;
+    if (n)
+        zhashx_update (self->office_clients, hex, (void *) (uintptr_t) n);
+    else
+        zhashx_delete (self->office_clients, hex);
+    free (hex);
+}
+
 bool
 nf_office_request (nf_broker_t *self, zframe_t *identity, const char *service, zframe_t **body)
 {
     if (self->errands >= OFFICE_MAX || self->office_stopped)
+        return false;
+    char *hex = zframe_strhex (identity);
+    size_t mine = hex ? (size_t) (uintptr_t) zhashx_lookup (self->office_clients, hex) : 0;
+    free (hex);
+    if (mine >= OFFICE_PER_CLIENT) /* one client cannot take the office from the others */
         return false;
     nf_errand_t *e = s_errand_new (NF_ERRAND_SERVICE);
     e->identity = zframe_dup (identity);
@@ -232,6 +254,7 @@ nf_office_request (nf_broker_t *self, zframe_t *identity, const char *service, z
         return false;
     }
     self->errands++;
+    s_client_count (self, identity, 1);
     return true;
 }
 
@@ -250,6 +273,7 @@ nf_office_done (nf_broker_t *self, nf_errand_t *e)
     switch (e->kind) {
     case NF_ERRAND_SERVICE:
         self->errands--;
+        s_client_count (self, e->identity, -1);
         if (e->failed)
             nf_broker_client_error (self, e->identity, e->service, e->reply.data);
         else

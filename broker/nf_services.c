@@ -667,16 +667,31 @@ s_export (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t 
 }
 
 /* The client services; JOB: the request names a job (job_id), read
-   before the service runs. */
+   before the service runs; VIEW: a viewer's key may use it (it changes
+   nothing and spends nothing). */
 static const struct {
     const char *name;
     bool job;
+    bool view;
     nf_err_t (*fn) (nf_store_t *, const char *, const msgpack_object *, nf_buf_t *);
 } s_services[] = {
-    {"nf.submit", false, s_submit}, {"nf.status", true, s_status}, {"nf.list", false, s_list},
-    {"nf.cancel", true, s_cancel},  {"nf.retry", true, s_retry},   {"nf.resume", true, s_resume},
-    {"nf.export", true, s_export},
+    {"nf.submit", false, false, s_submit}, {"nf.status", true, true, s_status},
+    {"nf.list", false, true, s_list},      {"nf.cancel", true, false, s_cancel},
+    {"nf.retry", true, false, s_retry},    {"nf.resume", true, false, s_resume},
+    {"nf.export", true, true, s_export},
 };
+
+bool
+nf_store_service_known (const char *service, bool *viewable)
+{
+    for (size_t i = 0; i < sizeof s_services / sizeof s_services[0]; i++)
+        if (strcmp (service, s_services[i].name) == 0) {
+            *viewable = s_services[i].view;
+            return true;
+        }
+    *viewable = false;
+    return false;
+}
 
 nf_err_t
 nf_store_service (nf_store_t *self, const char *service, const msgpack_object *request,

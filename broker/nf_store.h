@@ -151,6 +151,9 @@ nf_err_t nf_store_tick (nf_store_t *self);
    ok=false and errors), NF_ERR_DB when the database was unavailable. */
 nf_err_t nf_store_service (nf_store_t *self, const char *service, const msgpack_object *request,
                            nf_buf_t *reply);
+/* Whether SERVICE is a client service, and (*VIEWABLE) whether a viewer's
+   key may use it (it reads only). Pure; any thread. */
+bool nf_store_service_known (const char *service, bool *viewable);
 
 /* Counters for logs and metrics. */
 typedef struct {

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Lint of the deployment files against the build (no Docker engine needed).
 
-    deploy/lint.py BUILD_DIR
+    deploy/lint.py BUILD_DIR [COMPOSE_FILE]      (default: docker-compose.yml)
 
 Checks, each printed with its result; exit 1 if any fails:
   compose      `docker-compose config` accepts docker-compose.yml with .env.example
@@ -16,6 +16,10 @@ Checks, each printed with its result; exit 1 if any fails:
                services run; every COPY source exists; scripts parse
   settings     every NF_* variable a service sets is a nicheflow setting of
                the program that service runs (nf-broker config-table)
+  secrets      each service mounts only its own compose secrets (its CURVE
+               key; the API key of the stage it runs, named by NF_..._FILE)
+               and only the public certificates; no API key in the
+               environment
 """
 import os, re, subprocess, sys, tempfile
 
@@ -23,6 +27,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
+COMPOSE = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else os.path.join(ROOT, "docker-compose.yml")
 failures = []
 
 
@@ -95,8 +100,8 @@ def closure(pkgs):
 def main():
     os.chdir(ROOT)
     # compose
-    r = sh("docker-compose", "--env-file", ".env.example", "--profile", "sim", "--profile", "tools",
-           "config")
+    r = sh("docker-compose", "-f", COMPOSE, "--project-directory", ROOT, "--env-file", ".env.example",
+           "--profile", "sim", "--profile", "tools", "config")
     report("compose", [] if r.returncode == 0 else [r.stderr.strip()], "docker-compose config")
     compose = yaml.safe_load(r.stdout) if r.returncode == 0 else {"services": {}}
 
@@ -202,6 +207,8 @@ def main():
             if not var.startswith("NF_"):
                 continue
             who = used_by.get(var)
+            if who is None and var.endswith("_FILE"):  # a secret's file (NF_..._KEY_FILE)
+                who = used_by.get(var[:-5])
             k = kind.get(prog, "worker")
             if who is None:
                 problems.append(f"service {name}: {var} is not a nicheflow setting")
@@ -217,20 +224,40 @@ def main():
         r"^\| `(NF_\w+)` \| none \(or the file[^|]*\|[^|]*\| ([^|]*) \|", table, re.M)}
     problems = []
     given = 0
+    curve_of = {"nf-broker": "nf_broker_curve", "nf-submit": "nf_operator_curve",
+                "nf-monitor": "nf_viewer_curve"}
     for name, prog in programs.items():
         svc = compose["services"][name]
         env = svc.get("environment") or {}
         argv = (svc.get("entrypoint") or [])[1:] + (svc.get("command") or [])
         stage = argv[1] if prog == "nf-scraper" and len(argv) > 1 else stage_of.get(prog)
+        # Compose secrets: its own CURVE key, and the API keys its stage uses
+        # (as NF_..._FILE naming the mounted file), nothing else.
+        want = set() if prog == "nf-ytsim" else {curve_of.get(prog, "nf_worker_curve")}
         for var, who in secrets.items():
+            if stage and f"`{stage}`" in who:
+                want.add(var.lower())
+                if env.get(var + "_FILE") != f"/run/secrets/{var.lower()}":
+                    problems.append(f"service {name}: {var}_FILE must name /run/secrets/{var.lower()}")
             if var in env:
+                problems.append(f"service {name}: {var} in the environment (a secret belongs in a file)")
+            if var + "_FILE" in env:
                 given += 1
                 if not stage or f"`{stage}`" not in who:
                     problems.append(f"service {name} ({prog} {stage or ''}) is given {var}, "
                                     f"a secret of {who.strip()} only")
+        have = {s["source"] if isinstance(s, dict) else s for s in svc.get("secrets") or []}
+        if have != want:
+            problems.append(f"service {name} mounts the secrets {sorted(have)}; it needs {sorted(want)}")
+        for vol in svc.get("volumes") or []:
+            src = vol.get("source", "") if isinstance(vol, dict) else str(vol).split(":")[0]
+            if "keys" in src and not src.rstrip("/").endswith("/public"):
+                problems.append(f"service {name} mounts {src}: only the public certificates (keys/public) "
+                                "are shared; secret keys go as compose secrets")
     if not secrets:
         problems.append("the settings table marks no secret (none (or the file ...) rows)")
-    report("secrets", problems, f"{len(secrets)} secrets, each given to its own service ({given} given)")
+    report("secrets", problems, f"{len(secrets)} API keys and 4 CURVE keys, each mounted into its "
+                                f"own services only ({given} API keys given)")
 
 
 def s_where(prog):

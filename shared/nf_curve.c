@@ -3,21 +3,34 @@
 #include "nf_log.h"
 #include "nf_util.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 
 #define ZAP_ENDPOINT   "inproc://zeromq.zap.01"
-#define ZAP_DOMAIN     "nicheflow"
 #define REFUSAL_LOG_MS 60000 /* one log line a minute per refused key */
 
+/* The role folders under NF_CURVE_ALLOW, by nf_role_t; the ZAP domain of
+   each broker socket and the roles it admits. */
+static const char *const s_role_folders[] = {"", "workers", "operators", "viewers"};
+static const char *const s_role_names[] = {"", "worker", "operator", "viewer"};
+static const struct {
+    const char *domain;
+    nf_role_t admits[2];
+} s_sockets[] = {
+    [NF_SOCKET_WORKERS] = {"nicheflow-workers", {NF_ROLE_WORKER, NF_ROLE_NONE}},
+    [NF_SOCKET_CLIENTS] = {"nicheflow-clients", {NF_ROLE_OPERATOR, NF_ROLE_VIEWER}},
+    [NF_SOCKET_EVENTS] = {"nicheflow-events", {NF_ROLE_OPERATOR, NF_ROLE_VIEWER}},
+};
+
 struct nf_curve_t {
-    zcert_t *cert;           /* our key pair */
-    char broker_key[41];     /* the broker's public key (workers, clients) */
-    zsock_t *zap;            /* REP on ZAP_ENDPOINT (broker) */
-    zcertstore_t *allowed;   /* public keys admitted (broker) */
-    char last_refused[41];   /* rate limit of the refusal log */
-    int64_t last_refused_ms; /* when it was logged */
-    uint64_t admitted;       /* handshakes admitted */
-    uint64_t refused;        /* handshakes refused */
+    zcert_t *cert;            /* our key pair */
+    char broker_key[41];      /* the broker's public key (workers, clients) */
+    zsock_t *zap;             /* REP on ZAP_ENDPOINT (broker) */
+    zcertstore_t *allowed[4]; /* public keys admitted, by role (broker) */
+    char last_refused[41];    /* rate limit of the refusal log */
+    int64_t last_refused_ms;  /* when it was logged */
+    uint64_t admitted;        /* handshakes admitted */
+    uint64_t refused;         /* handshakes refused */
 };
 
 static const char *s_zero_key = "0000000000000000000000000000000000000000";
@@ -47,6 +60,69 @@ s_load (const char *setting, const char *path, bool need_secret, char *err, size
     return cert;
 }
 
+/* The allow folder DIR: a folder per role, and no certificate at its top
+   (the layout before roles: refused, so that no key keeps more rights
+   than it is given). */
+static nf_err_t
+s_allow_folders (nf_curve_t *self, const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat (dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
+        snprintf (err, errlen, "NF_CURVE_ALLOW: '%s' is not a folder", dir);
+        return NF_ERR_INVALID;
+    }
+    size_t loose = 0;
+    DIR *top = opendir (dir);
+    for (struct dirent *de = top ? readdir (top) : NULL; de; de = readdir (top)) {
+        size_t n = strlen (de->d_name);
+        loose += n > 5 && strcmp (de->d_name + n - 5, ".cert") == 0;
+    }
+    if (top)
+        closedir (top);
+    if (loose) {
+        snprintf (err, errlen,
+                  "NF_CURVE_ALLOW: '%s' holds %zu certificate(s) at its top; a key's role is the "
+                  "folder it is in: move each into %s/workers, %s/operators or %s/viewers "
+                  "(nf-keygen --role, deploy/README.md)",
+                  dir, loose, dir, dir, dir);
+        return NF_ERR_INVALID;
+    }
+    for (int r = NF_ROLE_WORKER; r <= NF_ROLE_VIEWER; r++) {
+        char path[4096];
+        snprintf (path, sizeof path, "%s/%s", dir, s_role_folders[r]);
+        if (stat (path, &st) != 0 || !S_ISDIR (st.st_mode)) {
+            snprintf (err, errlen,
+                      "NF_CURVE_ALLOW: '%s' has no folder %s/ (it needs workers/, operators/ "
+                      "and viewers/, empty where a role has no key)",
+                      dir, s_role_folders[r]);
+            return NF_ERR_INVALID;
+        }
+        self->allowed[r] = zcertstore_new (path);
+        if (!self->allowed[r]) {
+            snprintf (err, errlen, "NF_CURVE_ALLOW: cannot read '%s'", path);
+            return NF_ERR_INVALID;
+        }
+    }
+    return NF_OK;
+}
+
+nf_role_t
+nf_curve_role (const char *user_id)
+{
+    for (int r = NF_ROLE_WORKER; user_id && r <= NF_ROLE_VIEWER; r++) {
+        size_t n = strlen (s_role_names[r]);
+        if (strncmp (user_id, s_role_names[r], n) == 0 && user_id[n] == ':')
+            return (nf_role_t) r;
+    }
+    return NF_ROLE_NONE;
+}
+
+const char *
+nf_role_name (nf_role_t role)
+{
+    return role >= NF_ROLE_WORKER && role <= NF_ROLE_VIEWER ? s_role_names[role] : "none";
+}
+
 nf_err_t
 nf_curve_new (nf_config_t *config, int program, nf_curve_t **curve_p, char *err, size_t errlen)
 {
@@ -74,14 +150,10 @@ nf_curve_new (nf_config_t *config, int program, nf_curve_t **curve_p, char *err,
     if (!self->cert)
         goto fail;
     if (broker) {
-        struct stat st;
-        if (stat (peer, &st) != 0 || !S_ISDIR (st.st_mode)) {
-            snprintf (err, errlen, "NF_CURVE_ALLOW: '%s' is not a folder", peer);
+        if (s_allow_folders (self, peer, err, errlen) != NF_OK)
             goto fail;
-        }
-        self->allowed = zcertstore_new (peer);
         self->zap = zsock_new (ZMQ_REP);
-        if (!self->allowed || !self->zap || zsock_bind (self->zap, ZAP_ENDPOINT) != 0) {
+        if (!self->zap || zsock_bind (self->zap, ZAP_ENDPOINT) != 0) {
             snprintf (err, errlen, "cannot start the ZAP handler: %s", zmq_strerror (zmq_errno ()));
             goto fail;
         }
@@ -107,7 +179,8 @@ nf_curve_destroy (nf_curve_t **self_p)
         return;
     nf_curve_t *self = *self_p;
     zsock_destroy (&self->zap);
-    zcertstore_destroy (&self->allowed);
+    for (int r = 0; r < 4; r++)
+        zcertstore_destroy (&self->allowed[r]);
     zcert_destroy (&self->cert);
     free (self);
     *self_p = NULL;
@@ -123,13 +196,13 @@ nf_curve_client (const nf_curve_t *self, zsock_t *sock)
 }
 
 void
-nf_curve_server (const nf_curve_t *self, zsock_t *sock)
+nf_curve_server (const nf_curve_t *self, zsock_t *sock, nf_socket_kind_t kind)
 {
     if (!self)
         return;
     zcert_apply (self->cert, sock);
     zsock_set_curve_server (sock, 1);
-    zsock_set_zap_domain (sock, ZAP_DOMAIN);
+    zsock_set_zap_domain (sock, s_sockets[kind].domain);
 }
 
 zsock_t *
@@ -174,7 +247,8 @@ nf_curve_failure (zsock_t *watch)
             memcpy (&id, zframe_data (head), 2);
             if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
                 why = "the broker refused this program's CURVE key (its .cert is not in the "
-                      "broker's NF_CURVE_ALLOW folder)";
+                      "broker's NF_CURVE_ALLOW folder of a role this socket admits: workers/ "
+                      "for a worker, operators/ or viewers/ for a client)";
             else
                 why = "the CURVE handshake with the broker failed (a wrong "
                       "NF_CURVE_BROKER_CERT, or the broker runs without CURVE)";
@@ -228,18 +302,27 @@ nf_curve_zap_handle (nf_curve_t *self)
     zframe_t *key = zmsg_pop (request);
     char key_txt[41] = "";
     const char *status = "400", *text = "no CURVE credentials";
-    const char *user = "";
-    if (mechanism && streq (mechanism, "CURVE") && key && zframe_size (key) == 32) {
+    char user[160] = "";
+    int sock = -1;
+    for (size_t s = 0; domain && s < sizeof s_sockets / sizeof s_sockets[0]; s++)
+        if (streq (domain, s_sockets[s].domain))
+            sock = (int) s;
+    if (sock < 0)
+        text = "unknown ZAP domain";
+    else if (mechanism && streq (mechanism, "CURVE") && key && zframe_size (key) == 32) {
         zmq_z85_encode (key_txt, zframe_data (key), 32);
-        zcert_t *cert = zcertstore_lookup (self->allowed, key_txt);
-        if (cert) {
+        text = sock == NF_SOCKET_WORKERS ? "key not in NF_CURVE_ALLOW/workers"
+                                         : "key not in NF_CURVE_ALLOW/operators or /viewers";
+        for (int a = 0; a < 2 && *status == '4'; a++) {
+            nf_role_t role = s_sockets[sock].admits[a];
+            zcert_t *cert = role ? zcertstore_lookup (self->allowed[role], key_txt) : NULL;
+            if (!cert)
+                continue;
+            const char *name = zcert_meta (cert, "name");
+            snprintf (user, sizeof user, "%s:%.100s", s_role_names[role], name ? name : key_txt);
             status = "200";
             text = "OK";
-            user = zcert_meta (cert, "name");
-            user = user ? user : key_txt;
         }
-        else
-            text = "key not in NF_CURVE_ALLOW";
     }
     if (*status == '2') {
         self->admitted++;

@@ -3,10 +3,15 @@
     Off unless NF_CURVE_CERT names a certificate. Then:
     - workers and clients (DEALER, SUB) use their own key pair and the
       broker's public key (NF_CURVE_BROKER_CERT);
-    - the broker's three sockets are CURVE servers, and a ZAP handler in the
-      broker admits only clients whose public key has a certificate in the
-      folder NF_CURVE_ALLOW (re-read when the folder changes). Refusals are
-      logged (once a minute per key) and counted.
+    - the broker's three sockets are CURVE servers, each in a ZAP domain of
+      its own, and a ZAP handler in the broker admits a peer by ROLE: the
+      folder NF_CURVE_ALLOW holds workers/, operators/ and viewers/, and a
+      key's role is the folder its certificate is in. The worker socket
+      admits workers; the client socket operators and viewers (the broker
+      then refuses a viewer every service that changes something); the
+      event socket operators and viewers. The folders are re-read when
+      they change. Refusals are logged (once a minute per key) and
+      counted.
 
     The ZAP handler is bound before any CURVE server socket exists: libzmq
     admits every CURVE client when no handler is bound, so the order is the
@@ -23,6 +28,16 @@
 
 typedef struct nf_curve_t nf_curve_t;
 
+/* The roles, and the broker sockets (ZAP domains) they may use. */
+typedef enum { NF_ROLE_NONE = 0, NF_ROLE_WORKER, NF_ROLE_OPERATOR, NF_ROLE_VIEWER } nf_role_t;
+typedef enum { NF_SOCKET_WORKERS, NF_SOCKET_CLIENTS, NF_SOCKET_EVENTS } nf_socket_kind_t;
+
+/* The role a ZAP handler of ours gave a peer, from the User-Id of one of
+   its message's frames ("operator:NAME"); NF_ROLE_NONE when there is none
+   (CURVE off). */
+nf_role_t nf_curve_role (const char *user_id);
+const char *nf_role_name (nf_role_t role);
+
 /* The CURVE settings of a program of kind PROGRAM (NF_PROG_BROKER, _WORKER
    or _CLIENT) read from CONFIG. Returns NF_OK with *CURVE_P NULL when
    CURVE is off, NF_OK with a new object when it is on, NF_ERR_INVALID with
@@ -34,8 +49,9 @@ void nf_curve_destroy (nf_curve_t **self_p);
 
 /* Make SOCK a CURVE client of the broker. Does nothing when SELF is NULL. */
 void nf_curve_client (const nf_curve_t *self, zsock_t *sock);
-/* Make SOCK a CURVE server (broker). Does nothing when SELF is NULL. */
-void nf_curve_server (const nf_curve_t *self, zsock_t *sock);
+/* Make SOCK, the broker's socket of KIND, a CURVE server in that kind's
+   ZAP domain. Does nothing when SELF is NULL. */
+void nf_curve_server (const nf_curve_t *self, zsock_t *sock, nf_socket_kind_t kind);
 
 /* Watch the handshakes of client socket SOCK so a refusal can be told
    from a silent broker. Returns the watch (a PAIR socket receiving SOCK's

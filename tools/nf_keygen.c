@@ -1,26 +1,35 @@
 /*  nf-keygen: make the CURVE certificates of a nicheflow deployment.
 
-        nf-keygen [-d DIR] [--force] NAME...   a key pair per NAME
+        nf-keygen [-d DIR] [--force] [--role ROLE --allow ALLOW] NAME...
         nf-keygen --show FILE                  print a certificate's public key
 
-    For each NAME it writes DIR/NAME.cert (the public key: copy it to the
-    broker's NF_CURVE_ALLOW folder, or, for the broker's own, to every worker
-    and client as NF_CURVE_BROKER_CERT) and DIR/NAME.cert_secret (both keys,
-    mode 0600: NF_CURVE_CERT of the program it belongs to). Existing files
-    are kept unless --force. Exit codes: 0 done, 1 a file could not be
-    written or read, 2 bad arguments. */
+    For each NAME it writes DIR/NAME.cert (the public key) and
+    DIR/NAME.cert_secret (both keys, mode 0600: NF_CURVE_CERT of the program
+    it belongs to). A key's role is the folder of the broker's
+    NF_CURVE_ALLOW its public certificate is in: ALLOW/workers,
+    ALLOW/operators or ALLOW/viewers; with --role worker|operator|viewer and
+    --allow ALLOW it is copied there (the three folders are made when
+    missing). The broker's own public certificate goes to every worker and
+    client as NF_CURVE_BROKER_CERT. Existing files are kept unless --force.
+    Exit codes: 0 done, 1 a file could not be written or read, 2 bad
+    arguments. */
 #include "nf_version.h"
 
 #include <czmq.h>
 #include <sys/stat.h>
 
 static const char *s_usage =
-    "Usage: nf-keygen [-d DIR] [--force] NAME...\n"
+    "Usage: nf-keygen [-d DIR] [--force] [--role worker|operator|viewer --allow ALLOW] NAME...\n"
     "       nf-keygen --show FILE\n"
-    "Makes a CURVE key pair per NAME: DIR/NAME.cert (public: the broker's NF_CURVE_ALLOW\n"
-    "folder, or NF_CURVE_BROKER_CERT for the broker's own) and DIR/NAME.cert_secret\n"
+    "Makes a CURVE key pair per NAME: DIR/NAME.cert (public) and DIR/NAME.cert_secret\n"
     "(mode 0600: NF_CURVE_CERT of the program it belongs to). DIR defaults to '.'.\n"
+    "A key's role is the folder of the broker's NF_CURVE_ALLOW its .cert is in:\n"
+    "workers/ (may register and reply), operators/ (every client service), viewers/\n"
+    "(status, list, export downloads, events). --role and --allow copy it there.\n"
+    "The broker's own .cert goes to every worker and client (NF_CURVE_BROKER_CERT).\n"
     "Exit codes: 0 done, 1 a file could not be written or read, 2 bad arguments.\n";
+
+static const char *const s_roles[] = {"worker", "operator", "viewer"};
 
 /* A name becomes a file name: letters, digits, '-', '_' and '.' only. */
 static bool
@@ -32,6 +41,40 @@ s_name_ok (const char *name)
         if (!isalnum ((unsigned char) *p) && !strchr ("-_.", *p))
             return false;
     return true;
+}
+
+/* ALLOW/workers, /operators and /viewers exist. 0 or -1. */
+static int
+s_allow_folders (const char *allow)
+{
+    for (size_t r = 0; r < sizeof s_roles / sizeof s_roles[0]; r++)
+        if (zsys_dir_create ("%s/%ss", allow, s_roles[r]) != 0) {
+            fprintf (stderr, "nf-keygen: cannot create folder %s/%ss\n", allow, s_roles[r]);
+            return -1;
+        }
+    return 0;
+}
+
+/* Copy DIR/NAME.cert into ALLOW/ROLEs/. 0 or 1. */
+static int
+s_list (const char *dir, const char *name, const char *allow, const char *role)
+{
+    char from[4096], to[4200];
+    snprintf (from, sizeof from, "%s/%s.cert", dir, name);
+    snprintf (to, sizeof to, "%s/%ss/%s.cert", allow, role, name);
+    zfile_t *src = zfile_new (NULL, from);
+    zchunk_t *chunk =
+        src && zfile_input (src) == 0 ? zfile_read (src, zfile_cursize (src), 0) : NULL;
+    FILE *f = chunk ? fopen (to, "wb") : NULL;
+    bool ok = f && fwrite (zchunk_data (chunk), 1, zchunk_size (chunk), f) == zchunk_size (chunk);
+    ok = f && fclose (f) == 0 && ok;
+    if (!ok)
+        fprintf (stderr, "nf-keygen: cannot copy %s to %s: %s\n", from, to, strerror (errno));
+    else
+        printf ("%s: role %s\n", to, role);
+    zchunk_destroy (&chunk);
+    zfile_destroy (&src);
+    return ok ? 0 : 1;
 }
 
 static int
@@ -68,7 +111,7 @@ s_make (const char *dir, const char *name, bool force)
 int
 main (int argc, char **argv)
 {
-    const char *dir = ".";
+    const char *dir = ".", *role = NULL, *allow = NULL;
     bool force = false;
     int first = argc;
     for (int i = 1; i < argc; i++) {
@@ -100,6 +143,10 @@ main (int argc, char **argv)
             force = true;
         else if (streq (a, "-d") && i + 1 < argc)
             dir = argv[++i];
+        else if (streq (a, "--role") && i + 1 < argc)
+            role = argv[++i];
+        else if (streq (a, "--allow") && i + 1 < argc)
+            allow = argv[++i];
         else if (a[0] == '-') {
             fprintf (stderr, "nf-keygen: unknown flag '%s'\n%s", a, s_usage);
             return 2;
@@ -113,6 +160,16 @@ main (int argc, char **argv)
         fprintf (stderr, "nf-keygen: no NAME given\n%s", s_usage);
         return 2;
     }
+    bool known = false;
+    for (size_t r = 0; role && r < sizeof s_roles / sizeof s_roles[0]; r++)
+        known = known || streq (role, s_roles[r]);
+    if ((role && !known) || !role != !allow) {
+        fprintf (stderr,
+                 "nf-keygen: --role (worker, operator or viewer) and --allow ALLOW go "
+                 "together\n%s",
+                 s_usage);
+        return 2;
+    }
     for (int i = first; i < argc; i++)
         if (!s_name_ok (argv[i])) {
             fprintf (stderr, "nf-keygen: '%s' is not a name (letters, digits, - _ . only)\n",
@@ -123,9 +180,11 @@ main (int argc, char **argv)
         fprintf (stderr, "nf-keygen: cannot create folder %s\n", dir);
         return 1;
     }
+    if (allow && s_allow_folders (allow) != 0)
+        return 1;
     int rc = 0;
     for (int i = first; i < argc; i++)
-        if (s_make (dir, argv[i], force) != 0)
+        if (s_make (dir, argv[i], force) != 0 || (allow && s_list (dir, argv[i], allow, role) != 0))
             rc = 1;
     return rc;
 }

@@ -62,8 +62,9 @@ def check_sanitizer_logs(procs):
 
 class Cluster:
     """A broker and its workers on loopback. CURVE=True: keys by nf-keygen in
-    logdir/keys; the broker admits 'member' (every worker and client the
-    harness starts, and its own requests) and not 'intruder'."""
+    logdir/keys; the broker admits 'member' as a worker and an operator
+    (every worker and client the harness starts, and its own requests) and
+    not 'intruder'."""
 
     def __init__(self, name, port_base, pg_port=PG_PORT, curve=False, **broker_env):
         self.name = name
@@ -90,8 +91,11 @@ class Cluster:
             shutil.rmtree(self.keydir, ignore_errors=True)
             self.curve = make_keys(self.keydir, "broker", "member", "intruder")
             self.allowdir = os.path.join(self.keydir, "allow")
-            os.makedirs(self.allowdir)
-            shutil.copy(os.path.join(self.keydir, "member.cert"), self.allowdir)
+            for role in ("workers", "operators", "viewers"):
+                os.makedirs(os.path.join(self.allowdir, role))
+            # The harness's own key serves as worker and operator alike.
+            for role in ("workers", "operators"):
+                shutil.copy(os.path.join(self.keydir, "member.cert"), os.path.join(self.allowdir, role))
 
     def key(self, name):
         return os.path.join(self.keydir, name + ".cert_secret")

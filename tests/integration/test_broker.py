@@ -371,33 +371,51 @@ def bad_envelope():
 
 def slow_database():
     """The main loop never waits on PostgreSQL (issue 23). A lock holds the
-    table the client services read (nf_exports) for 4 s while a client sends
-    300 nf.status requests: heartbeats keep their period, MMI answers at
-    once, the requests beyond OFFICE_MAX (256) are refused as busy at once,
-    and the 256 at the office thread are answered when the lock goes."""
+    table the client services read (nf_exports) for 4 s while clients send
+    nf.status requests: heartbeats keep their period, MMI answers at once;
+    the office thread takes 16 requests of one client and 256 in all, the
+    rest are refused as busy at once; the 256 are answered when the lock
+    goes."""
     import psycopg2
     c = Cluster("slowdb", 26840)
-    fake = client = locker = None
+    fake, clients, locker = None, [], None
     try:
         c.start_broker()
         locker = psycopg2.connect(host="127.0.0.1", port=c.pg_port, user="postgres", dbname=c.db)
-        client = c.ctx.socket(zmq.DEALER)
-        client.setsockopt(zmq.LINGER, 0)
-        client.connect(f"tcp://127.0.0.1:{c.ports[1]}")
+        # A: 40 requests (16 taken, 24 busy); B: 15 clients of 16 (all taken,
+        # 256 in all); C: 10 more (busy: the office is full).
+        plan = [40] + [16] * 15 + [10]
+        for _ in plan:
+            s = c.ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(f"tcp://127.0.0.1:{c.ports[1]}")
+            clients.append(s)
+        locker.cursor().execute("LOCK TABLE nf_exports IN ACCESS EXCLUSIVE MODE")
+        status = msgpack.packb({"v": 1, "job_id": 1})
+        for s, n in zip(clients, plan):
+            for _ in range(n):
+                s.send_multipart([b"", b"MDPC01", b"nf.status", status])
+            time.sleep(0.05)  # in this order at the broker
         fake = c.ctx.socket(zmq.DEALER)
         fake.setsockopt(zmq.LINGER, 0)
         fake.connect(f"tcp://127.0.0.1:{c.ports[0]}")
         fake.send_multipart([b"", b"MDPW01", b"\x01", b"scrape"])
-        check(fake.poll(3000), "a first heartbeat")
+        check(fake.poll(3000), "a first heartbeat while the office waits")
         fake.recv_multipart()
         fake.send_multipart([b"", b"MDPW01", b"\x04"])
-        locker.cursor().execute("LOCK TABLE nf_exports IN ACCESS EXCLUSIVE MODE")
-        for _ in range(300):
-            client.send_multipart([b"", b"MDPC01", b"nf.status", msgpack.packb({"v": 1, "job_id": 1})])
-        beats, busy, answered, mmi_ms, sent = [time.time()], 0, 0, None, time.time()
+        beats, mmi_ms, sent = [time.time()], None, time.time()
+        busy, answered = [0] * len(plan), [0] * len(plan)
         poller = zmq.Poller()
-        poller.register(fake, zmq.POLLIN)
-        poller.register(client, zmq.POLLIN)
+        for s in [fake] + clients:
+            poller.register(s, zmq.POLLIN)
+
+        def take(sock, frames):
+            body = msgpack.unpackb(frames[3], raw=False)
+            k = clients.index(sock)
+            if "broker busy" in body.get("error", ""):
+                busy[k] += 1
+            elif "no such job" in body.get("error", ""):
+                answered[k] += 1
         t0 = time.time()
         while time.time() - t0 < 4.0:
             if mmi_ms is None and time.time() - t0 > 1.0:
@@ -406,33 +424,33 @@ def slow_database():
                 mmi_ms = (time.time() - m0) * 1000
             for sock, _ in poller.poll(50):
                 frames = sock.recv_multipart()
-                if sock is fake and frames[2] == b"\x04":
-                    beats.append(time.time())
-                elif sock is client:
-                    body = msgpack.unpackb(frames[3], raw=False)
-                    if "broker busy" in body.get("error", ""):
-                        busy += 1
-                    else:
-                        answered += 1
+                if sock is fake:
+                    if frames[2] == b"\x04":
+                        beats.append(time.time())
+                else:
+                    take(sock, frames)
             if time.time() - sent > 0.15:  # the worker's own heartbeats
                 fake.send_multipart([b"", b"MDPW01", b"\x04"])
                 sent = time.time()
         beats.append(time.time())
         gap = max(b - a for a, b in zip(beats, beats[1:]))
         print(f"slow_database: {len(beats) - 2} heartbeats in 4 s, longest gap {gap * 1000:.0f} ms, "
-              f"MMI {mmi_ms:.0f} ms, {busy} refused as busy, {answered} answered during the lock")
+              f"MMI {mmi_ms:.0f} ms, {sum(busy)} refused as busy, {sum(answered)} answered during the lock")
         check(gap < 0.6, "heartbeats kept their period (200 ms, liveness 3) during the lock", gap)
-        eq((busy, answered), (44, 0), "beyond 256 refused at once; none answered while the lock held")
+        eq((busy[0], sum(busy[1:-1]), busy[-1]), (24, 0, 10),
+           "busy at once: one client's 17th request on, and every request beyond 256")
+        eq(sum(answered), 0, "none answered while the lock held")
         locker.rollback()
         deadline = time.time() + 15
-        while answered < 256 and time.time() < deadline:
-            if client.poll(500):
-                body = msgpack.unpackb(client.recv_multipart()[3], raw=False)
-                answered += "no such job" in body.get("error", "")
-        eq(answered, 256, "every request at the office answered once the lock went")
+        while sum(answered) < 256 and time.time() < deadline:
+            for sock, _ in poller.poll(500):
+                frames = sock.recv_multipart()
+                if sock is not fake:
+                    take(sock, frames)
+        eq(answered, [16] * 16 + [0], "every request at the office answered once the lock went")
         eq(c.metric("nf_dead_workers_total"), 0, "no worker declared dead")
     finally:
-        for s in (fake, client):
+        for s in [fake] + clients:
             if s is not None:
                 s.close()
         if locker is not None:
@@ -1011,6 +1029,95 @@ def priority_admission():
         c.stop()
 
 
+def roles():
+    """CURVE roles (issue 24): a key's role is the NF_CURVE_ALLOW folder it
+    is in (nf-keygen --role puts it there). A viewer reads status, lists,
+    downloads exports, runs nf-monitor and gets events, and is refused
+    submit, cancel, retry and resume; a worker's key is refused at the
+    client and event sockets; an operator's or viewer's key cannot register
+    as a worker; an unknown key is refused at every socket."""
+    import openpyxl
+    c = Cluster("roles", 26850, curve=True)
+    try:
+        keygen = f"{BUILD}/tools/nf-keygen"
+        for role, name in (("viewer", "viewer1"), ("worker", "worker1"), ("operator", "operator1")):
+            r = subprocess.run([keygen, "-d", c.keydir, "--role", role, "--allow", c.allowdir, name],
+                               capture_output=True, text=True, timeout=10)
+            eq(r.returncode, 0, f"nf-keygen --role {role}: {r.stderr}")
+            check(os.path.exists(os.path.join(c.allowdir, role + "s", name + ".cert")), f"{name} listed as a {role}")
+        r = subprocess.run([keygen, "-d", c.keydir, "--role", "admin", "--allow", c.allowdir, "x"],
+                           capture_output=True, text=True, timeout=10)
+        eq(r.returncode, 2, "an unknown role is a usage error")
+        c.start_broker()
+        c.all_workers(skip=("export",))
+        c.real_worker("nf-exporter")
+        job = c.submit("roles", count=20, top_n=5)
+        c.wait(lambda: c.job_status(job) == "completed", 60, "job completed")
+        submit = f"{BUILD}/tools/nf-submit"
+
+        def as_key(name, *args, exe=submit):
+            return subprocess.run([exe, *args], env=c.env({"NF_CURVE_CERT": c.key(name), "NF_TIMEOUT_MS": "1500"}),
+                                  capture_output=True, text=True, timeout=30)
+        # The viewer reads...
+        r = as_key("viewer1", "status", str(job))
+        check(r.returncode == 0 and "completed" in r.stdout, "a viewer reads a job's status", r.stdout, r.stderr)
+        r = as_key("viewer1", "list")
+        check(r.returncode == 0 and "roles" in r.stdout, "a viewer lists the jobs", r.stdout, r.stderr)
+        out = os.path.join(c.logdir, "viewer.xlsx")
+        r = as_key("viewer1", "export", str(job), "-o", out)
+        eq(r.returncode, 0, f"a viewer downloads the export: {r.stderr}")
+        eq(openpyxl.load_workbook(out)["Outliers"].max_row, 6, "the viewer's workbook: 5 outliers and the header")
+        r = as_key("viewer1", "--once", exe=f"{BUILD}/tools/nf-monitor")
+        check(r.returncode == 0 and "roles" in r.stdout, "nf-monitor needs only a viewer's key", r.stdout, r.stderr)
+        # ...and changes nothing.
+        for args, service in ((["viewer niche", "--count", "5"], "nf.submit"), (["cancel", str(job)], "nf.cancel"),
+                              (["retry", str(job)], "nf.retry"), (["resume", str(job)], "nf.resume")):
+            r = as_key("viewer1", *args)
+            check(r.returncode == 1 and f"{service} needs an operator's key; this key is a viewer's" in r.stderr,
+                  f"a viewer is refused {service}", r.returncode, r.stderr)
+        eq(c.query1("SELECT count(*) FROM nf_jobs"), 1, "the viewer submitted nothing")
+        r = as_key("operator1", "retry", str(job))
+        check("nothing to retry" in r.stderr, "an operator's key reaches nf.retry", r.stderr)
+        # A worker's key is no client...
+        r = as_key("worker1", "list")
+        check(r.returncode == 3 and "refused this program's CURVE key" in r.stderr,
+              "a worker's key is refused every client service", r.returncode, r.stderr)
+        # ...and only a worker's key serves.
+        for name in ("viewer1", "operator1", "intruder"):
+            w = c.spawn([f"{BUILD}/tests/nf-testworker", "geo", "--tag", name], f"worker-as-{name}.log",
+                        {"NF_CURVE_CERT": c.key(name)})
+            c.wait(lambda: "refused this program's CURVE key" in open(w.log).read(), 20,
+                   f"a worker with {name}'s key is refused")
+        w = c.spawn([f"{BUILD}/tests/nf-testworker", "geo", "--tag", "worker1"], "worker-as-worker1.log",
+                    {"NF_CURVE_CERT": c.key("worker1")})
+        c.wait(lambda: 'nf_workers{service="geo"} 2' in c.metrics_text(), 20, "the worker's key registers")
+        check("as 'worker:worker1'" in open(c.broker.log).read(), "the log names the role and the key")
+        # Events: operators and viewers, not workers, not strangers.
+        subs = {}
+        for name in ("viewer1", "operator1", "worker1", "intruder"):
+            sock = c.ctx.socket(zmq.SUB)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.curve_publickey, sock.curve_secretkey = make_keys_read(c.key(name))
+            sock.curve_serverkey = c.curve["broker"][0]
+            sock.setsockopt(zmq.SUBSCRIBE, b"nf.stats.")
+            sock.connect(f"tcp://127.0.0.1:{c.ports[2]}")
+            subs[name] = sock
+        for name, admitted in (("viewer1", True), ("operator1", True), ("worker1", False), ("intruder", False)):
+            got = subs[name].poll(3000)
+            eq(bool(got), admitted, f"events reach {name}")
+            subs[name].close()
+    finally:
+        c.stop()
+
+
+def make_keys_read(secret_file):
+    """(public, secret) Z85 bytes of an nf-keygen NAME.cert_secret file."""
+    text = open(secret_file).read()
+    pub = re.search(r'public-key = "([^"]+)"', text).group(1)
+    sec = re.search(r'secret-key = "([^"]+)"', text).group(1)
+    return pub.encode(), sec.encode()
+
+
 def curve():
     """CURVE on: workers, clients and subscribers with allowed keys work; a peer
     with another key, or without CURVE, is refused at the handshake and the
@@ -1062,12 +1169,13 @@ def curve():
         check(counter("nf_curve_admitted_total") >= 8, "admissions counted (7 workers, clients)")
         check('nf_workers{service="sanitize"} 1' in c.metrics_text(), "only the member sanitizer registered")
         log = open(c.broker.log).read()
-        check("CURVE: refused a peer from 127.0.0.1: key not in NF_CURVE_ALLOW, key "
+        check("CURVE: refused a peer from 127.0.0.1: key not in NF_CURVE_ALLOW/operators or /viewers, key "
               + c.curve["intruder"][0].decode() in log, "the broker logs the refused key")
-        check("ready for 'scrape' (1 serving) from 127.0.0.1 as 'member'" in log,
-              "the broker logs each worker's address and certificate name")
-        # Allowing the key needs no restart: the folder is re-read.
-        shutil.copy(os.path.join(c.keydir, "intruder.cert"), c.allowdir)
+        check("ready for 'scrape' (1 serving) from 127.0.0.1 as 'worker:member'" in log,
+              "the broker logs each worker's address, role and certificate name")
+        # Allowing the key needs no restart: the folders are re-read.
+        for role in ("workers", "operators"):
+            shutil.copy(os.path.join(c.keydir, "intruder.cert"), os.path.join(c.allowdir, role))
         r = nf_submit("list", NF_CURVE_CERT=c.key("intruder"))
         eq(r.returncode, 0, "admitted once its certificate is in the allow folder")
         c.wait(lambda: 'nf_workers{service="sanitize"} 2' in c.metrics_text(), 40,
@@ -1078,6 +1186,11 @@ def curve():
                                                  "NF_WORKERS_BIND": "tcp://127.0.0.1:26479"}, 1, "NF_CURVE_ALLOW"),
                 ([f"{BUILD}/broker/nf-broker"], {"NF_CURVE_CERT": c.key("broker"),
                                                  "NF_CURVE_ALLOW": c.key("member")}, 1, "is not a folder"),
+                ([f"{BUILD}/broker/nf-broker"], {"NF_CURVE_CERT": c.key("broker"), "NF_CURVE_ALLOW": c.keydir},
+                 1, "certificate(s) at its top; a key's role is the folder it is in"),
+                ([f"{BUILD}/broker/nf-broker"], {"NF_CURVE_CERT": c.key("broker"),
+                                                 "NF_CURVE_ALLOW": os.path.join(c.allowdir, "viewers")},
+                 1, "has no folder workers/"),
                 ([f"{BUILD}/tests/nf-testworker", "geo"], {"NF_CURVE_BROKER_CERT": ""}, 1, "NF_CURVE_BROKER_CERT"),
                 ([submit, "list"], {"NF_CURVE_CERT": "/nonexistent.cert"}, 2, "no certificate file"),
                 ([submit, "list"], {"NF_CURVE_CERT": os.path.join(c.keydir, "member.cert"),
@@ -1106,4 +1219,4 @@ def curve():
 
 run({f.__name__: f for f in (full_pipeline, thousand_tasks, kill_worker, always_fails, crash_poison,
                              kill_broker, busy_restart, late_reply, long_task, replay_usage, garbage_frames, bad_envelope, pg_restart, submit_validation, state_checks, added_stage, deaf_client, same_id, zguide_worker, exposure, oversized_input, revoked_grant,
-                             cancel_and_retry, retry_running_refused, slow_database, sigterm_drain, pub_events, priority_admission, curve)})
+                             cancel_and_retry, retry_running_refused, slow_database, sigterm_drain, pub_events, priority_admission, roles, curve)})

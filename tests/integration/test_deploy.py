@@ -111,9 +111,10 @@ def multihost():
         # Keys: the broker's, one per worker host, the operator's, an intruder's.
         make_keys(keys, "broker", "host-c", "host-d", "operator", "intruder")
         allow = os.path.join(keys, "allow")
-        os.makedirs(allow)
-        for k in ("host-c", "host-d", "operator"):
-            shutil.copy(os.path.join(keys, k + ".cert"), allow)
+        for role, names in (("workers", ("host-c", "host-d")), ("operators", ("operator",)), ("viewers", ())):
+            os.makedirs(os.path.join(allow, role))
+            for k in names:
+                shutil.copy(os.path.join(keys, k + ".cert"), os.path.join(allow, role))
         base = {k: v for k, v in os.environ.items() if not k.startswith("NF_")}
         base.update({"NF_HEARTBEAT_MS": "200", "NF_LIVENESS": "3", "NF_LOG_LEVEL": "info"})
 
@@ -187,9 +188,9 @@ def multihost():
               "the intruder worker is refused and logs why")
         log = open(broker.log).read()
         for h in ("c", "d"):
-            check(f"from {NET}.{HOSTS[h]}" in log and f"as 'host-{h}'" in log,
+            check(f"from {NET}.{HOSTS[h]}" in log and f"as 'worker:host-{h}'" in log,
                   f"the broker logs host {h.upper()}'s workers by address and certificate")
-        check("as 'intruder'" not in log and "key not in NF_CURVE_ALLOW" in log,
+        check("intruder'" not in log and "key not in NF_CURVE_ALLOW" in log,
               "the intruder never registered; its refusal is logged")
 
         # The niche, from host C, waited on and downloaded there.
@@ -234,7 +235,7 @@ def multihost():
         # here), perhaps after the job ended: wait for them and for what they
         # resend, then check that it changed nothing.
         deadline = time.time() + 30
-        while (len(re.findall(rf"from {NET}\.4 as 'host-d'", open(broker.log).read())) < 14
+        while (len(re.findall(rf"from {NET}\.4 as 'worker:host-d'", open(broker.log).read())) < 14
                or "; fenced" not in open(broker.log).read()):
             check(time.time() < deadline, "D's workers registered again and their late replies fenced")
             time.sleep(0.2)
@@ -259,7 +260,7 @@ def multihost():
 
         # D's tasks moved to C during the cut; D's late replies were fenced.
         log = open(broker.log).read()
-        d_ids = set(re.findall(rf"worker (\w+) ready for '\w+' \(\d+ serving\) from {NET}\.4 as 'host-d'", log))
+        d_ids = set(re.findall(rf"worker (\w+) ready for '\w+' \(\d+ serving\) from {NET}\.4 as 'worker:host-d'", log))
         lost = re.findall(r"worker (\w+) \(\w+\) lost while holding task ([\w-]+) \(job \d+, video ([\w-]+)\)", log)
         lost_d = [(w, t, v) for w, t, v in lost if w in d_ids]
         check(lost_d, "D's workers were declared dead holding tasks", lost)
@@ -295,4 +296,32 @@ def multihost():
         check_sanitizer_logs(net.procs)
 
 
-run({"multihost": multihost})
+def lint_secrets():
+    """deploy/lint.py passes the compose file, and fails a copy that gives the
+    monitor the broker's CURVE key, the sanitizer the whole keys folder, or
+    the scraper the LLM key, naming each (issue 24)."""
+    lint = ["/usr/bin/python3", f"{SRC}/deploy/lint.py", BUILD]
+    r = subprocess.run(lint, capture_output=True, text=True, timeout=300)
+    check(r.returncode == 0 and re.search(r"^ok +secrets: ", r.stdout, re.M), "the compose file passes", r.stdout)
+    text = open(f"{SRC}/docker-compose.yml").read()
+    bad = text.replace("secrets: [nf_viewer_curve]", "secrets: [nf_viewer_curve, nf_broker_curve]", 1)
+    bad = bad.replace('    command: ["nf-sanitizer"]\n',
+                      '    command: ["nf-sanitizer"]\n    volumes:\n      - ./deploy/keys:/etc/nicheflow/keys:ro\n', 1)
+    bad = bad.replace('    command: ["nf-scraper", "scrape"]\n',
+                      '    command: ["nf-scraper", "scrape"]\n    secrets: [nf_worker_curve, nf_llm_api_key]\n'
+                      '    environment:\n      NF_LLM_API_KEY_FILE: /run/secrets/nf_llm_api_key\n', 1)
+    check(bad.count("nf_llm_api_key") - text.count("nf_llm_api_key") == 2 and "- ./deploy/keys:/etc" in bad
+          and "[nf_viewer_curve, nf_broker_curve]" in bad, "the copy has the three faults")
+    path = os.path.join(BUILD, "test-logs", "bad-compose.yml")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(bad)
+    r = subprocess.run(lint + [path], capture_output=True, text=True, timeout=300)
+    eq(r.returncode, 1, "the lint fails the copy")
+    for words in ("service monitor mounts the secrets ['nf_broker_curve', 'nf_viewer_curve']; it needs ['nf_viewer_curve']",
+                  "service nf-sanitizer mounts", "only the public certificates",
+                  "service nf-scraper (nf-scraper scrape) is given NF_LLM_API_KEY"):
+        check(words in r.stdout, f"the lint names: {words}", r.stdout[-2000:])
+
+
+run({"multihost": multihost, "lint_secrets": lint_secrets})
