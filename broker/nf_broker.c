@@ -746,6 +746,7 @@ s_stores_new (nf_broker_t *self, const char *owner)
         .search_calls_per_day = nf_config_int (config, NF_CFG_YOUTUBE_SEARCH_CALLS),
         .units_per_day = nf_config_int (config, NF_CFG_YOUTUBE_UNITS),
         .max_frame = self->max_frame,
+        .retain_days = nf_config_int (config, NF_CFG_RETAIN_DAYS),
     };
     const char *url = nf_config_str (config, NF_CFG_DATABASE_URL);
     self->db = nf_db_new (url, "nf-broker");

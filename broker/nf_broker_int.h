@@ -35,6 +35,8 @@
 #define STATS_MS          1000  /* global stats publication */
 #define DRAIN_MS          30000 /* longest wait for work in flight at shutdown */
 #define WAITING_MS        5000  /* database queue depth for the metrics */
+#define PRUNE_MS          10000 /* retention: look for a job past NF_RETAIN_DAYS */
+#define PRUNE_BUDGET_MS   100   /* retention: the longest turn before the office serves again */
 #define BURST             1000  /* messages read per socket per loop turn */
 #define RECENT            1024  /* tokens of the last replies received, to spot resends */
 #define PREFETCH          64    /* most tasks claimed ahead per worker of a per-video stage */
@@ -130,6 +132,7 @@ typedef enum {
     NF_ERRAND_SERVICE, /* a client's request: main -> office -> main */
     NF_ERRAND_TICK,    /* the office ran the scheduler tick */
     NF_ERRAND_WAITING, /* the office counted the queue depth */
+    NF_ERRAND_PRUNE,   /* the office pruned past the retention */
     NF_ERRAND_STOPPED  /* the office took STOP: nothing more comes */
 } nf_errand_kind_t;
 
@@ -143,6 +146,7 @@ typedef struct {
     bool soon;                         /* TICK: brought forward by a request: claim at once */
     int64_t waiting[NF_OFFICE_STAGES]; /* WAITING out: due tasks by stage index */
     bool waiting_ok;                   /* WAITING out: the count succeeded */
+    nf_prune_stats_t pruned;           /* PRUNE out: what went */
     zlistx_t *events;                  /* out: nf_event_t * to publish (committed) */
     bool db_up;                        /* out: the office connection's state */
     bool stop;                         /* out: another broker took this id: stop */
@@ -190,6 +194,8 @@ struct nf_broker_t {
     zhashx_t *office_clients;     /* hex routing id -> its requests at the office (as a pointer) */
     bool office_db_up;            /* the main connection's state, from the office's last word */
     bool office_stopped;          /* the office took STOP */
+    nf_prune_stats_t pruned;      /* what retention pruned, from the office's errands */
+    bool prune_more;              /* the office thread's: its last prune left work */
     char *owner;                  /* NF_BROKER_ID (or the host name): the lease owner */
     nf_db_t *cycle_db;            /* the cycle thread's connection */
     nf_store_t *cycle_store;      /* and its store: only that thread uses them */

@@ -5,16 +5,19 @@
     which holds the broker id's advisory lock) and its store. It runs the
     client services (nf.submit, nf.status, ... in nf_services.c) that the
     main thread hands it, the scheduler tick every TICK_MS (sooner after a
-    request that changes a job), and the queue-depth count every
-    WAITING_MS. After a reconnect it takes the id lock again; if another
-    broker took it meanwhile it says stop. It touches only db, store,
-    office_events and id_lock_generation, and the errand in its hands.
+    request that changes a job), the queue-depth count every WAITING_MS,
+    and the retention's pruning (NF_RETAIN_DAYS) in turns of about
+    PRUNE_BUDGET_MS every PRUNE_MS, back to back while work is left. After
+    a reconnect it takes the id lock again; if another broker took it
+    meanwhile it says stop. It touches only db, store, office_events,
+    id_lock_generation and prune_more, and the errand in its hands.
 
     Main thread: nf_office_request hands over a client request as an
     errand (at most OFFICE_MAX at a time, OFFICE_PER_CLIENT of one client;
-    more are refused at once as "busy"), nf_office_done takes back what the office sends: a reply for
-    the client, the events to publish, a tick that wants claims at once,
-    the queue depth, the connection's state.
+    more are refused at once as "busy"), nf_office_done takes back what the
+    office sends: a reply for the client, the events to publish, a tick
+    that wants claims at once, the queue depth, what was pruned, the
+    connection's state.
 
     Errands travel through the actor's pipe by pointer, as cycles do; the
     side that holds one owns it. */
@@ -140,6 +143,13 @@ s_run (nf_broker_t *self, zsock_t *pipe, nf_errand_t *e)
         nf_store_tick (self->store);
     else if (e->kind == NF_ERRAND_WAITING && s_ready (self, e))
         e->waiting_ok = nf_store_waiting (self->store, s_waiting, e) == NF_OK;
+    else if (e->kind == NF_ERRAND_PRUNE) {
+        bool more = false;
+        if (s_ready (self, e)
+            && nf_store_prune (self->store, PRUNE_BUDGET_MS, &e->pruned, &more) != NF_OK)
+            more = false; /* the database: try again in PRUNE_MS */
+        self->prune_more = more;
+    }
     self->office_events = NULL;
     if (zsock_send (pipe, "p", e) != 0)
         s_errand_destroy (&e);
@@ -160,11 +170,12 @@ nf_office_actor (zsock_t *pipe, void *args)
     nf_broker_t *self = (nf_broker_t *) args;
     zsock_signal (pipe, 0);
     int64_t now = nf_clock_ms ();
-    int64_t tick_at = now, ticked_ms = 0, waiting_at = now;
+    int64_t tick_at = now, ticked_ms = 0, waiting_at = now, prune_at = now + PRUNE_BUDGET_MS;
     bool ticking = true, soon = false;
     while (true) {
         now = nf_clock_ms ();
         int64_t next = tick_at < waiting_at ? tick_at : waiting_at;
+        next = prune_at < next ? prune_at : next;
         zmq_pollitem_t item = {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
         long timeout = !ticking ? -1 : next > now ? (long) (next - now) : 0;
         if (zmq_poll (&item, 1, timeout) < 0 && zmq_errno () != EINTR)
@@ -209,6 +220,12 @@ nf_office_actor (zsock_t *pipe, void *args)
         if (ticking && now >= waiting_at) {
             s_run (self, pipe, s_errand_new (NF_ERRAND_WAITING));
             waiting_at = nf_clock_ms () + WAITING_MS;
+        }
+        if (ticking && now >= prune_at) {
+            /* A turn of about PRUNE_BUDGET_MS, then the requests waiting;
+               again at once while work is left. */
+            s_run (self, pipe, s_errand_new (NF_ERRAND_PRUNE));
+            prune_at = nf_clock_ms () + (self->prune_more ? 0 : PRUNE_MS);
         }
     }
 }
@@ -292,6 +309,12 @@ nf_office_done (nf_broker_t *self, nf_errand_t *e)
                 size_t i = (size_t) (svc->stage - base);
                 svc->waiting = i < NF_OFFICE_STAGES ? e->waiting[i] : 0;
             }
+        break;
+    case NF_ERRAND_PRUNE:
+        self->pruned.texts += e->pruned.texts;
+        self->pruned.history += e->pruned.history;
+        self->pruned.logs += e->pruned.logs;
+        self->pruned.jobs += e->pruned.jobs;
         break;
     case NF_ERRAND_STOPPED: self->office_stopped = true; break;
     }

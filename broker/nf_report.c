@@ -133,6 +133,11 @@ nf_broker_render_metrics (nf_broker_t *self, int64_t now)
         "# TYPE nf_curve_admitted_total counter\nnf_curve_admitted_total %llu\n"
         "# HELP nf_curve_refused_total CURVE handshakes refused: key not allowed.\n"
         "# TYPE nf_curve_refused_total counter\nnf_curve_refused_total %llu\n"
+        "# HELP nf_pruned_total What retention pruned (NF_RETAIN_DAYS): videos' texts, video "
+        "history rows, log rows, jobs done.\n"
+        "# TYPE nf_pruned_total counter\nnf_pruned_total{what=\"texts\"} %llu\n"
+        "nf_pruned_total{what=\"history\"} %llu\nnf_pruned_total{what=\"logs\"} %llu\n"
+        "nf_pruned_total{what=\"jobs\"} %llu\n"
         "# HELP nf_uptime_seconds Seconds since the broker started.\n"
         "# TYPE nf_uptime_seconds gauge\nnf_uptime_seconds %.1f\n",
         (unsigned long long) st->claimed, (unsigned long long) st->applied,
@@ -142,6 +147,8 @@ nf_broker_render_metrics (nf_broker_t *self, int64_t now)
         self->office_db_up && !st->systemic ? 1 : 0,
         (unsigned long long) nf_curve_admitted (self->curve),
         (unsigned long long) nf_curve_refused (self->curve),
+        (unsigned long long) self->pruned.texts, (unsigned long long) self->pruned.history,
+        (unsigned long long) self->pruned.logs, (unsigned long long) self->pruned.jobs,
         (double) (now - self->started_ms) / 1000.0);
     nf_metrics_set (self->metrics, b.data, b.len);
     nf_buf_free (&b);

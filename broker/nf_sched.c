@@ -14,6 +14,7 @@
     indexed statements, and none of it has to be atomic with the rest. */
 #include "nf_log.h"
 #include "nf_store_int.h"
+#include "nf_util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -238,4 +239,125 @@ nf_store_waiting (nf_store_t *self, nf_waiting_fn *fn, void *arg)
     }
     PQclear (res);
     return 0;
+}
+
+/* ---- retention ------------------------------------------------------------------ */
+
+#define S_STR2(x)    #x
+#define S_STR(x)     S_STR2 (x)
+#define PRUNE_VIDEOS 500  /* videos whose texts one statement drops */
+#define PRUNE_ROWS   2000 /* history or log rows one statement deletes */
+
+/* One batch statement of job JOB (or, JOB NULL, of no job); the rows it
+   touched, or -1. */
+static int64_t
+s_prune_batch (nf_store_t *self, const char *name, const char *sql, const char *job)
+{
+    char days[24];
+    snprintf (days, sizeof days, "%lld", (long long) self->opts.retain_days);
+    const char *params[] = {days, job};
+    PGresult *res = nf_db_exec (self->db, name, sql, job ? 2 : 1, params);
+    if (!res)
+        return -1;
+    int64_t n = strtoll (PQcmdTuples (res), NULL, 10);
+    PQclear (res);
+    return n;
+}
+
+/* Every batch re-checks that job $2 is still finished past the retention:
+   nothing of a live job is touched. */
+#define S_STILL_OLD                                                                  \
+    "EXISTS (SELECT 1 FROM nf_jobs WHERE id = $2::bigint AND finished_at < now() - " \
+    "make_interval(days => $1::int))"
+
+nf_err_t
+nf_store_prune (nf_store_t *self, int64_t budget_ms, nf_prune_stats_t *st, bool *more)
+{
+    *more = false;
+    if (self->opts.retain_days <= 0)
+        return NF_OK;
+    char days[24];
+    snprintf (days, sizeof days, "%lld", (long long) self->opts.retain_days);
+    const char *params[] = {days};
+    /* The oldest finished job past the retention, marked as being pruned. */
+    PGresult *res = nf_db_exec (
+        self->db, "prune_pick",
+        "UPDATE nf_jobs SET pruned_at = coalesce(pruned_at, now()) WHERE id = (SELECT id FROM "
+        "nf_jobs WHERE NOT pruned AND finished_at IS NOT NULL AND finished_at < now() - "
+        "make_interval(days => $1::int) ORDER BY finished_at LIMIT 1) RETURNING id",
+        1, params);
+    if (!res)
+        return NF_ERR_DB;
+    char job[24] = "";
+    if (PQntuples (res) == 1)
+        snprintf (job, sizeof job, "%s", PQgetvalue (res, 0, 0));
+    PQclear (res);
+    int64_t start = nf_clock_ms ();
+    if (!*job) { /* the log lines of no job */
+        int64_t n = s_prune_batch (
+            self, "prune_orphan_logs",
+            "DELETE FROM nf_processing_log WHERE id IN (SELECT id FROM nf_processing_log WHERE "
+            "job_id IS NULL AND at < now() - make_interval(days => $1::int) LIMIT " S_STR (
+                PRUNE_ROWS) ")",
+            NULL);
+        if (n < 0)
+            return NF_ERR_DB;
+        st->logs += (uint64_t) n;
+        *more = n == PRUNE_ROWS;
+        return NF_OK;
+    }
+    int64_t texts = PRUNE_VIDEOS, history = PRUNE_ROWS, logs = PRUNE_ROWS;
+    while ((texts || history || logs) && nf_clock_ms () - start < budget_ms) {
+        if (texts
+            && (texts = s_prune_batch (
+                    self, "prune_texts",
+                    "UPDATE nf_videos SET transcript = NULL, clean_text = NULL WHERE job_id = "
+                    "$2::bigint AND video_id IN (SELECT video_id FROM nf_videos WHERE job_id = "
+                    "$2::bigint AND (transcript IS NOT NULL OR clean_text IS NOT NULL) "
+                    "LIMIT " S_STR (PRUNE_VIDEOS) ") AND " S_STILL_OLD,
+                    job))
+                   < 0)
+            return NF_ERR_DB;
+        if (history
+            && (history = s_prune_batch (
+                    self, "prune_history",
+                    "DELETE FROM nf_video_history WHERE id IN (SELECT id FROM nf_video_history "
+                    "WHERE job_id = $2::bigint LIMIT " S_STR (PRUNE_ROWS) ") AND " S_STILL_OLD,
+                    job))
+                   < 0)
+            return NF_ERR_DB;
+        if (logs
+            && (logs = s_prune_batch (
+                    self, "prune_logs",
+                    "DELETE FROM nf_processing_log WHERE id IN (SELECT id FROM nf_processing_log "
+                    "WHERE job_id = $2::bigint LIMIT " S_STR (PRUNE_ROWS) ") AND " S_STILL_OLD,
+                    job))
+                   < 0)
+            return NF_ERR_DB;
+        st->texts += (uint64_t) texts;
+        st->history += (uint64_t) history;
+        st->logs += (uint64_t) logs;
+        texts = texts == PRUNE_VIDEOS ? texts : 0;
+        history = history == PRUNE_ROWS ? history : 0;
+        logs = logs == PRUNE_ROWS ? logs : 0;
+    }
+    if (texts || history || logs) {
+        *more = true;
+        return NF_OK;
+    }
+    const char *jp[] = {days, job};
+    res = nf_db_exec (self->db, "prune_done",
+                      "UPDATE nf_jobs SET pruned = true WHERE id = $2::bigint AND " S_STILL_OLD, 2,
+                      jp);
+    if (!res)
+        return NF_ERR_DB;
+    if (atoi (PQcmdTuples (res)) == 1) {
+        st->jobs++;
+        nf_info ("retention: job %s pruned (finished over %s days ago): transcripts, video "
+                 "history and log gone; its results and exports stay",
+                 job, days);
+    }
+    PQclear (res);
+    *more = true; /* another job may be due */
+    return NF_OK;
 }

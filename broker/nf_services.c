@@ -466,6 +466,21 @@ s_cancel (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t 
     return 0;
 }
 
+/* 1 when job ID's retention pruning has started, 0 when not, NF_ERR_DB. */
+static int
+s_job_pruned (nf_store_t *self, const char *id)
+{
+    const char *params[] = {id};
+    PGresult *res =
+        nf_db_exec (self->db, "job_pruned",
+                    "SELECT pruned_at IS NOT NULL FROM nf_jobs WHERE id = $1::bigint", 1, params);
+    if (!res)
+        return NF_ERR_DB;
+    int pruned = PQntuples (res) == 1 && PQgetvalue (res, 0, 0)[0] == 't';
+    PQclear (res);
+    return pruned;
+}
+
 /* The start of nf.retry and nf.resume: begin a transaction and read job
    ID's STATUS and PHASE (32 bytes each). 1 when ALLOWED (status) says the request may go on; 0 when
    REPLY holds the refusal ("job N is S; " WHY, or no such job) and the
@@ -477,14 +492,20 @@ s_job_begin (nf_store_t *self, const char *id, bool (*allowed) (const char *), c
     if (nf_db_begin (self->db) != 0)
         return NF_ERR_DB;
     int rc = s_job_current (self, id, status, 32, phase, 32);
-    if (rc == 0 && allowed (status))
+    int pruned = rc == 0 && allowed (status) ? s_job_pruned (self, id) : 0;
+    if (rc == 0 && allowed (status) && pruned == 0)
         return 1;
     nf_db_rollback (self->db);
-    if (rc < 0)
+    if (rc < 0 || pruned < 0)
         return NF_ERR_DB;
-    char msg[200];
+    char msg[240];
     if (rc)
         snprintf (msg, sizeof msg, "no such job");
+    else if (pruned)
+        snprintf (msg, sizeof msg,
+                  "job %s was pruned (it finished more than NF_RETAIN_DAYS ago): its transcripts "
+                  "are gone, so it cannot run again; submit the niche anew",
+                  id);
     else
         snprintf (msg, sizeof msg, "job %s is %s; %s", id, status, why);
     nf_client_error_encode (reply, msg);
@@ -603,6 +624,60 @@ s_resume (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t 
     return 0;
 }
 
+/* nf.purge: a finished job and everything of it: its videos, history,
+   log lines and exports (issue 24). A job still running is refused. */
+static nf_err_t
+s_purge (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t *reply)
+{
+    (void) req;
+    if (nf_db_begin (self->db) != 0)
+        return NF_ERR_DB;
+    char status[32], phase[32];
+    int rc = s_job_current (self, id, status, sizeof status, phase, sizeof phase);
+    if (rc != 0 || !nf_job_status_final (status)) {
+        nf_db_rollback (self->db);
+        if (rc < 0)
+            return NF_ERR_DB;
+        char msg[200];
+        if (rc)
+            snprintf (msg, sizeof msg, "no such job");
+        else
+            snprintf (msg, sizeof msg, "job %s is %s; cancel it first (nf-submit cancel %s)", id,
+                      status, id);
+        nf_client_error_encode (reply, msg);
+        return 0;
+    }
+    const char *params[] = {id};
+    PGresult *res = nf_db_exec (
+        self->db, "purge",
+        "WITH h AS (DELETE FROM nf_video_history WHERE job_id = $1::bigint RETURNING 1), l AS "
+        "(DELETE FROM nf_processing_log WHERE job_id = $1::bigint RETURNING 1), v AS (SELECT "
+        "count(*) AS n FROM nf_videos WHERE job_id = $1::bigint), e AS (SELECT count(*) AS n FROM "
+        "nf_exports WHERE job_id = $1::bigint), j AS (DELETE FROM nf_jobs WHERE id = $1::bigint "
+        "RETURNING 1) SELECT (SELECT n FROM v), (SELECT n FROM e), (SELECT count(*) FROM h), "
+        "(SELECT count(*) FROM l), (SELECT count(*) FROM j)",
+        1, params);
+    bool ok = res && PQntuples (res) == 1 && atoi (PQgetvalue (res, 0, 4)) == 1;
+    int64_t n[4] = {0, 0, 0, 0};
+    for (int k = 0; ok && k < 4; k++)
+        n[k] = strtoll (PQgetvalue (res, 0, k), NULL, 10);
+    if (s_finish (self, res, ok) != NF_OK)
+        return NF_ERR_DB;
+    nf_info ("nf.purge: job %s deleted: %lld videos, %lld export files, %lld history rows, %lld "
+             "log lines",
+             id, (long long) n[0], (long long) n[1], (long long) n[2], (long long) n[3]);
+    msgpack_packer pk;
+    nf_pk_init_buf (&pk, reply);
+    msgpack_pack_map (&pk, 6);
+    nf_pk_kv_int (&pk, "v", NF_PROTO_VERSION);
+    nf_pk_kv_bool (&pk, "ok", true);
+    nf_pk_kv_int (&pk, "videos", n[0]);
+    nf_pk_kv_int (&pk, "exports", n[1]);
+    nf_pk_kv_int (&pk, "history", n[2]);
+    nf_pk_kv_int (&pk, "logs", n[3]);
+    return 0;
+}
+
 /* nf.export: one file of the job's exports: FORMAT (default xlsx) of
    VERSION (default the newest). */
 static nf_err_t
@@ -678,7 +753,7 @@ static const struct {
     {"nf.submit", false, false, s_submit}, {"nf.status", true, true, s_status},
     {"nf.list", false, true, s_list},      {"nf.cancel", true, false, s_cancel},
     {"nf.retry", true, false, s_retry},    {"nf.resume", true, false, s_resume},
-    {"nf.export", true, true, s_export},
+    {"nf.export", true, true, s_export},   {"nf.purge", true, false, s_purge},
 };
 
 bool

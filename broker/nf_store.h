@@ -44,6 +44,7 @@ typedef struct {
     int64_t search_calls_per_day; /* Data API search.list calls a day (0: unchecked) */
     int64_t units_per_day;        /* Data API units a day for the list calls (0: unchecked) */
     size_t max_frame;             /* largest task body to build */
+    int64_t retain_days;          /* NF_RETAIN_DAYS (0: no pruning) */
 } nf_store_opts_t;
 
 /* A claimed task (ownership of video_id and body passes to the callback). */
@@ -145,6 +146,21 @@ nf_err_t nf_store_cycle (nf_store_t *self, nf_outcome_t **outcomes, size_t n,
 /* Scheduler work: admissions, exhausted attempts, barrier failures,
    cancellations. NF_OK or NF_ERR_DB. */
 nf_err_t nf_store_tick (nf_store_t *self);
+
+/* Retention (nf_sched.c): prune the oldest finished job past
+   retain_days, in batches, for about BUDGET_MS: its transcripts and clean
+   texts, its video history and its processing log (its videos' results and
+   its exports stay); a job is marked pruned when it starts (nf.retry and
+   nf.resume refuse it from then on) and done when nothing is left; then
+   the log lines of no job past the retention. Every batch re-checks that
+   the job is still finished. *MORE: work is left. NF_OK or NF_ERR_DB. */
+typedef struct {
+    uint64_t texts;   /* videos whose transcript and clean text were dropped */
+    uint64_t history; /* nf_video_history rows deleted */
+    uint64_t logs;    /* nf_processing_log rows deleted */
+    uint64_t jobs;    /* jobs whose pruning finished */
+} nf_prune_stats_t;
+nf_err_t nf_store_prune (nf_store_t *self, int64_t budget_ms, nf_prune_stats_t *st, bool *more);
 
 /* Client services: REQUEST is the decoded body; the msgpack reply is
    appended to REPLY. Returns NF_OK when a reply was produced (which may carry

@@ -93,6 +93,11 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                                 "jobs admitted (pending to queued) at once, by priority"},
     [NF_CFG_MIN_READY] = {"min-ready", "NF_MIN_READY", NF_T_INT, 0, 100000, NF_PROG_BROKER, "5",
                           "READY videos a job needs to export; fewer ends it failed"},
+    [NF_CFG_RETAIN_DAYS] = {"retain-days", "NF_RETAIN_DAYS", NF_T_INT, 0, 36500, NF_PROG_BROKER,
+                            "30",
+                            "days a finished job keeps its transcripts, video history and log; "
+                            "then they are pruned (its results and exports stay until nf-submit "
+                            "purge); 0: keep everything"},
     [NF_CFG_YOUTUBE_SEARCH_CALLS] = {"youtube-search-calls", "NF_YOUTUBE_SEARCH_CALLS", NF_T_INT, 0,
                                      100000000, NF_PROG_BROKER, "100",
                                      "search.list calls the API key may make a day (Google's own "

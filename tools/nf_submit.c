@@ -36,6 +36,7 @@ static const char *s_usage =
     "  nf-submit status [JOB] [--json]      a job, or the recent jobs\n"
     "  nf-submit list [--json] [--limit N]  recent jobs\n"
     "  nf-submit cancel JOB | retry JOB\n"
+    "  nf-submit purge JOB                  delete a finished job and everything of it\n"
     "  nf-submit resume JOB [--wait [-o FILE]]\n"
     "  nf-submit wait JOB [-o FILE] [--timeout S]\n"
     "  nf-submit export JOB -o FILE [--format xlsx|csv|json] [--export-version N]\n"
@@ -1021,6 +1022,26 @@ s_cmd_resume_wait (s_ctx_t *ctx, const s_cmdline_t *cl)
     return rc;
 }
 
+/* purge JOB: what went. */
+static int
+s_cmd_purge (s_ctx_t *ctx, const s_cmdline_t *cl)
+{
+    nf_msg_t *reply = NULL;
+    int rc = s_job_request (ctx, "nf.purge", cl->job, &reply, false);
+    if (rc == EXIT_OK) {
+        int64_t n[4] = {0, 0, 0, 0};
+        const char *keys[] = {"videos", "exports", "history", "logs"};
+        for (int k = 0; k < 4; k++)
+            nf_mp_get_int (nf_msg_root (reply), keys[k], &n[k]);
+        printf ("job %lld: purged (%lld videos, %lld export files, %lld history rows, %lld log "
+                "lines)\n",
+                (long long) cl->job, (long long) n[0], (long long) n[1], (long long) n[2],
+                (long long) n[3]);
+    }
+    nf_msg_destroy (&reply);
+    return rc;
+}
+
 /* cancel JOB, retry JOB: the broker's answer is the job's new status. */
 static int
 s_cmd_simple (s_ctx_t *ctx, const s_cmdline_t *cl)
@@ -1056,6 +1077,8 @@ s_run (s_ctx_t *ctx, s_cmdline_t *cl)
     }
     if (strcmp (cmd, "wait") == 0 || strcmp (cmd, "resume") == 0)
         return s_cmd_resume_wait (ctx, cl);
+    if (strcmp (cmd, "purge") == 0)
+        return s_cmd_purge (ctx, cl);
     return s_cmd_simple (ctx, cl);
 }
 
@@ -1085,8 +1108,8 @@ main (int argc, char **argv)
         nf_config_apply_logging (config);
         s_ctx_t ctx = {.pub = nf_config_str (config, NF_CFG_BROKER_PUB), .tty = isatty (2) != 0};
         s_cmdline_t cl = {.cmd = nf_config_arg (config, 0), .limit = 20};
-        static const char *const commands[] = {"status", "list", "cancel", "retry",
-                                               "resume", "wait", "export"};
+        static const char *const commands[] = {"status", "list",  "cancel", "retry",
+                                               "resume", "purge", "wait",   "export"};
         cl.is_submit = true;
         for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
             cl.is_submit = cl.is_submit && strcmp (cl.cmd, commands[i]) != 0;

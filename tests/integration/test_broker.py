@@ -458,6 +458,123 @@ def slow_database():
         c.stop()
 
 
+def heartbeat_watch(c, service, until, seconds):
+    """A raw MDP worker for SERVICE that heartbeats every 150 ms and times the
+    broker's heartbeats until UNTIL() holds (checked every 0.5 s) or SECONDS
+    pass. Answers (held, the longest gap between the broker's heartbeats, s)."""
+    w = c.ctx.socket(zmq.DEALER)
+    w.setsockopt(zmq.LINGER, 0)
+    w.connect(f"tcp://127.0.0.1:{c.ports[0]}")
+    try:
+        w.send_multipart([b"", b"MDPW01", b"\x01", service.encode()])
+        check(w.poll(3000), "a first heartbeat")
+        w.recv_multipart()
+        beats, sent, checked, t0 = [time.time()], 0.0, time.time(), time.time()
+        held = False
+        while time.time() - t0 < seconds:
+            if w.poll(50):
+                if w.recv_multipart()[2] == b"\x04":
+                    beats.append(time.time())
+            if time.time() - sent > 0.15:
+                w.send_multipart([b"", b"MDPW01", b"\x04"])
+                sent = time.time()
+            if time.time() - checked > 0.5:
+                checked = time.time()
+                if until():
+                    held = True
+                    break
+        beats.append(time.time())
+        return held, max(b - a for a, b in zip(beats, beats[1:]))
+    finally:
+        w.close()
+
+
+def retention():
+    """Retention (issue 24, NF_RETAIN_DAYS=30): a job finished 40 days ago loses
+    its transcripts, video history and log lines and keeps its results and
+    exports; a job finished 10 days ago, a live one and the log lines of no
+    job within the retention keep everything; a pruned job is not retried;
+    nf-submit purge deletes a finished job and all of it and refuses a live
+    one; a 10,000-video job is pruned off the loop (heartbeats keep their
+    period)."""
+    c = Cluster("retention", 26860, NF_RETAIN_DAYS="30")
+    try:
+        c.start_broker()
+        procs = {}
+        for s in ("discover", "scrape", "sanitize", "geo", "analyze", "architect", "export"):
+            procs[s] = c.worker(s)
+        old, recent, doomed = (c.submit(f"retention {n}", count=20, top_n=5) for n in ("old", "recent", "doomed"))
+        for job in (old, recent, doomed):
+            c.wait(lambda: c.job_status(job) == "completed", 60, f"job {job} completed")
+        c.kill9(procs["sanitize"])
+        live = c.submit("retention live", count=20, top_n=5)
+        c.wait(lambda: c.count_state(live, "RAW") == 20, 30, "the live job's videos scraped")
+        jobs = (old, recent, doomed, live)
+        for job in jobs:
+            for i in range(3):
+                c.query("INSERT INTO nf_processing_log (module, job_id, level, message, at) VALUES "
+                        "('test', %s, 'warn', 'line', now() - interval '45 days')", job)
+        c.query("INSERT INTO nf_processing_log (module, level, message, at) VALUES ('test', 'warn', 'old', "
+                "now() - interval '40 days'), ('test', 'warn', 'recent', now() - interval '2 days')")
+        c.query("UPDATE nf_jobs SET finished_at = now() - interval '40 days' WHERE id = %s", old)
+        c.query("UPDATE nf_jobs SET finished_at = now() - interval '10 days' WHERE id = %s", recent)
+        c.query("UPDATE nf_jobs SET created_at = now() - interval '90 days' WHERE id = %s", live)
+
+        def counts(job):
+            return c.query("SELECT (SELECT count(*) FROM nf_videos WHERE job_id = %s AND transcript IS NOT NULL), "
+                           "(SELECT count(*) FROM nf_videos WHERE job_id = %s AND clean_text IS NOT NULL), "
+                           "(SELECT count(*) FROM nf_video_history WHERE job_id = %s), "
+                           "(SELECT count(*) FROM nf_processing_log WHERE job_id = %s), "
+                           "(SELECT count(*) FROM nf_exports WHERE job_id = %s), "
+                           "(SELECT count(*) FROM nf_videos WHERE job_id = %s)", *([job] * 6))[0]
+        before = {job: counts(job) for job in jobs}
+        results = c.query("SELECT video_id, state, rank, scores, ai, meta FROM nf_videos WHERE job_id = %s "
+                          "ORDER BY video_id", old)
+        check(before[old][0] == 20 and before[old][2] > 40 and before[old][3] == 3 and before[old][4] > 0,
+              "the old job has transcripts, history, log lines and exports", before[old])
+        c.wait(lambda: c.query1("SELECT pruned FROM nf_jobs WHERE id = %s", old), 30, "the old job pruned")
+        eq(counts(old), (0, 0, 0, 0, before[old][4], 20),
+           "the old job: no transcript, clean text, history or log line; its exports and videos stay")
+        eq(c.query("SELECT video_id, state, rank, scores, ai, meta FROM nf_videos WHERE job_id = %s "
+                   "ORDER BY video_id", old), results, "its results unchanged")
+        for job in (recent, doomed, live):
+            eq(counts(job), before[job], f"job {job} (within the retention, or live) untouched")
+        eq(sorted(r[0] for r in c.query("SELECT message FROM nf_processing_log WHERE job_id IS NULL")), ["recent"],
+           "the log lines of no job: the one past the retention gone")
+        c.wait(lambda: c.metric('nf_pruned_total{what="jobs"}') == 1, 5, "one job pruned (metric)")
+        r = c.request("nf.retry", {"v": 1, "job_id": old})
+        check(r.get("ok") is False and "was pruned" in r.get("error", ""), "nf.retry refuses a pruned job", r)
+        # nf-submit purge
+        submit = f"{BUILD}/tools/nf-submit"
+        p = subprocess.run([submit, "purge", str(live)], env=c.env(), capture_output=True, text=True, timeout=30)
+        check(p.returncode == 1 and "is processing; cancel it first" in p.stderr, "purge refuses a live job", p.stderr)
+        eq(counts(live), before[live], "the live job untouched by the refused purge")
+        p = subprocess.run([submit, "purge", str(doomed)], env=c.env(), capture_output=True, text=True, timeout=30)
+        check(p.returncode == 0 and f"job {doomed}: purged (20 videos, {before[doomed][4]} export files" in p.stdout,
+              "nf-submit purge", p.stdout, p.stderr)
+        eq(counts(doomed), (0, 0, 0, 0, 0, 0), "the purged job's videos, history, log lines and exports gone")
+        eq(c.query1("SELECT count(*) FROM nf_jobs WHERE id = %s", doomed), 0, "and its job row")
+        eq(c.query1("SELECT count(*) FROM nf_job_history WHERE job_id = %s", doomed), 0, "and its status history")
+        eq(counts(recent), before[recent], "the other jobs untouched by the purge")
+        # A 10,000-video job past the retention, pruned while the loop goes on.
+        big = c.query1("INSERT INTO nf_jobs (niche, status, phase, finished_at) VALUES ('big', 'completed', "
+                       "'done', now() - interval '60 days') RETURNING id")
+        c.query("INSERT INTO nf_videos (job_id, video_id, state, transcript, clean_text) SELECT %s, 'b' || g, "
+                "'VALIDATED', repeat('word ', 400), repeat('word ', 300) FROM generate_series(1, 10000) g", big)
+        c.query("INSERT INTO nf_video_history (job_id, video_id, to_state, service, attempt) SELECT %s, "
+                "'b' || (g %% 10000), 'RAW', 'scrape', 1 FROM generate_series(1, 40000) g", big)
+        t0 = time.time()
+        held, gap = heartbeat_watch(c, "geo", lambda: c.query1("SELECT pruned FROM nf_jobs WHERE id = %s", big), 60)
+        print(f"retention: a 10,000-video job pruned in {time.time() - t0:.1f} s (including up to 10 s "
+              f"before its turn); longest heartbeat gap meanwhile {gap * 1000:.0f} ms")
+        check(held, "the 10,000-video job pruned")
+        check(gap < 0.6, "heartbeats kept their period (200 ms, liveness 3) during the prune", gap)
+        eq(counts(big)[:4], (0, 0, 0, 0), "its texts and history gone")
+        c.wait(lambda: c.metric('nf_pruned_total{what="texts"}') == 10020, 5, "texts pruned (metric)")
+    finally:
+        c.stop()
+
+
 def pg_restart():
     """PostgreSQL restarted mid-run: the broker reconnects and the run completes."""
     d = tempfile.mkdtemp(prefix="nfpg-restart-")
@@ -1219,4 +1336,4 @@ def curve():
 
 run({f.__name__: f for f in (full_pipeline, thousand_tasks, kill_worker, always_fails, crash_poison,
                              kill_broker, busy_restart, late_reply, long_task, replay_usage, garbage_frames, bad_envelope, pg_restart, submit_validation, state_checks, added_stage, deaf_client, same_id, zguide_worker, exposure, oversized_input, revoked_grant,
-                             cancel_and_retry, retry_running_refused, slow_database, sigterm_drain, pub_events, priority_admission, roles, curve)})
+                             cancel_and_retry, retry_running_refused, slow_database, sigterm_drain, pub_events, priority_admission, roles, retention, curve)})
