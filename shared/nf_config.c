@@ -220,6 +220,11 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                             "86400",
                             "seconds a cached answer is used without asking; then revalidated",
                             "discover scrape"},
+    [NF_CFG_CACHE_MAX_MB] = {"cache-max-mb", "NF_CACHE_MAX_MB", NF_T_INT, 1, 1000000,
+                             NF_PROG_WORKER, "512",
+                             "largest size of the HTTP cache folder in MiB: beyond it the least "
+                             "recently used entries are evicted",
+                             "discover scrape"},
     [NF_CFG_TEMPLATE_DIR] = {"template-dir", "NF_TEMPLATE_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
                              "folder of extraction templates (`youtube_watch.json` overrides "
                              "the built-in one; `<name>.json` for `source=template:<name>`)",

@@ -891,12 +891,22 @@ test_http_helpers (void)
     CHECK (nf_http_blank (" \r\n\t", 4) && nf_http_blank ("", 0) && nf_http_blank (NULL, 0));
     CHECK (!nf_http_blank (" x ", 3));
     CHECK (!nf_http_is_block_page ("{\"error\": 403}", 14));
-    char k1[17], k2[17], k3[17];
+    char k1[65], k2[65], k3[65];
     nf_http_cache_key ("http://a/s?q=x&key=SECRET&p=1", k1);
     nf_http_cache_key ("http://a/s?q=x&key=OTHER&p=1", k2);
     nf_http_cache_key ("http://a/s?q=x&p=2", k3);
     CHECK_STR (k1, k2); /* the key does not shape the file name */
     CHECK (strcmp (k1, k3) != 0);
+    /* SHA-256 of the URL without its key (python3 hashlib gives the same) */
+    nf_http_cache_key ("http://a/s?q=x&key=SECRET&p=1", k1);
+    CHECK_STR (k1, "7951bdf605e5c4a9562afb92816e03e118cf6777075f4c16c046be6f99fade58");
+    nf_http_cache_key ("http://a/s?q=x&key=SECRET", k1);
+    CHECK_STR (k1, "c55a6f549a64a78edd61b95ccdeb780a4037d9591cdf4f75b304c864da2644d4");
+    nf_http_cache_key ("http://a/s?key=SECRET", k1);
+    CHECK_STR (k1, "6610e6bec65f06439aefbfa98c7cd663f4b84672667d8610863b93fbe7a06919");
+    char id[17];
+    nf_http_url_id ("http://a/s?q=x&p=1", id);
+    CHECK_STR (id, "7951bdf605e5c4a9");
 }
 
 static void

@@ -1,7 +1,7 @@
 """nf-scraper against nf-ytsim over loopback: discovery to target with
 batching, transcripts, every fault class, quota, the cache, the generic
 template source, template fallbacks and required fields, proxies."""
-import json, math, os, re, shutil, subprocess, sys
+import json, math, os, re, shutil, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import BUILD, Cluster, Sim, check, eq, run
@@ -326,6 +326,77 @@ def test_cache():
         c.stop()
 
 
+def folder_bytes(path):
+    total = 0
+    for f in os.listdir(path):
+        try:
+            total += os.path.getsize(os.path.join(path, f))
+        except FileNotFoundError:   # evicted meanwhile
+            pass
+    return total
+
+
+def test_cache_cap():
+    """The cache (issue 24): a discovery of 2,500 videos writes over 2 MiB of
+    API answers; with NF_CACHE_MAX_MB=1 the folder never holds more than
+    1 MiB while the same discovery runs (least recently used evicted); an
+    entry holding another URL's answer is not used for the URL whose file
+    it is in; file names are SHA-256 of the URL without its key."""
+    import hashlib
+    c = Cluster("scr_cachecap", 26870)
+    free, capped = os.path.join(c.logdir, "cache-free"), os.path.join(c.logdir, "cache-capped")
+    for d in (free, capped):
+        shutil.rmtree(d, ignore_errors=True)
+    try:
+        sim = Sim(c, 26875, "--catalog", "6000")
+        c.start_broker()
+        disc = c.real_worker("nf-scraper", "discover", extra=sim.env(NF_CACHE_DIR=free))
+        job1 = c.submit("home gym", count=2500)
+        v1 = discovered(c, job1)
+        written = folder_bytes(free)
+        names = os.listdir(free)
+        print(f"cache_cap: an uncapped discovery of 2,500 videos left {written} bytes in {len(names)} entries")
+        check(written > 2 * 1024 * 1024, "the discovery writes over twice the cap", written)
+        for name in names:
+            url = open(os.path.join(free, name), errors="replace").read().split("\n")[1]
+            eq(hashlib.sha256(url.encode()).hexdigest(), name, "the file name is the SHA-256 of its URL")
+            check("key=" not in url, "no key in a stored URL", url)
+        c.kill9(disc)
+        disc = c.real_worker("nf-scraper", "discover", extra=sim.env(NF_CACHE_DIR=capped, NF_CACHE_MAX_MB="1"))
+        job2 = c.submit("home gym", count=2500)
+        most = 0
+        deadline = time.time() + 120
+        while c.query1("SELECT phase FROM nf_jobs WHERE id = %s", job2) == "discover" and time.time() < deadline:
+            if os.path.isdir(capped):
+                most = max(most, folder_bytes(capped))
+            time.sleep(0.02)
+        v2 = discovered(c, job2)
+        most = max(most, folder_bytes(capped))
+        print(f"cache_cap: with NF_CACHE_MAX_MB=1 the folder held at most {most} bytes")
+        eq(len(v2), len(v1), "the capped discovery found as many videos")
+        check(0 < most <= 1024 * 1024, "the capped folder stayed under 1 MiB", most)
+        # An entry in the wrong file: its URL says whose it is, and it is not used.
+        c.kill9(disc)
+        entries = sorted(names)
+        urls = {n: open(os.path.join(free, n), errors="replace").read().split("\n")[1] for n in entries}
+        vids = [n for n in entries if "/videos?" in urls[n]]
+        check(len(vids) >= 2, "two videos.list entries to swap", len(vids))
+        with open(os.path.join(free, vids[0]), "rb") as f:
+            foreign = f.read()
+        with open(os.path.join(free, vids[1]), "wb") as f:
+            f.write(foreign)
+        before = sim.stats()["requests"]
+        c.real_worker("nf-scraper", "discover", extra=sim.env(NF_CACHE_DIR=free))
+        job3 = c.submit("home gym", count=2500)
+        v3 = discovered(c, job3)
+        after = sim.stats()["requests"]
+        eq({k: after[k] - before[k] for k in ("search", "videos", "channels")}, {"search": 0, "videos": 1, "channels": 0},
+           "only the URL whose file held another URL's answer was asked again")
+        eq(sorted(r[0] for r in v3), sorted(r[0] for r in v1), "and the answers are the right ones")
+    finally:
+        c.stop()
+
+
 def test_template_source():
     # The broker accepts only the sources it is told of (NF_SOURCES).
     c = Cluster("scr_tpl", 26360, NF_SOURCES="youtube template:simsite template:mysite")
@@ -453,6 +524,6 @@ def test_proxies():
 
 run({"discover_batching": test_discover_batching, "transcripts": test_transcripts, "legacy": test_legacy,
      "today": test_today,
-     "faults": test_faults, "quota": test_quota, "cache": test_cache,
+     "faults": test_faults, "quota": test_quota, "cache": test_cache, "cache_cap": test_cache_cap,
      "template_source": test_template_source, "required_field": test_required_field,
      "proxies": test_proxies, "secret_file": test_secret_file})

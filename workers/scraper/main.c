@@ -36,6 +36,7 @@ s_init (nf_config_t *config, void *arg)
     o.user_agents = nf_config_str (config, NF_CFG_USER_AGENTS);
     o.cache_dir = nf_config_str (config, NF_CFG_CACHE_DIR);
     o.cache_ttl_s = (long) nf_config_int (config, NF_CFG_CACHE_TTL_S);
+    o.cache_max_bytes = nf_config_int (config, NF_CFG_CACHE_MAX_MB) * 1024 * 1024;
     const char *rate = nf_config_str (config, NF_CFG_HTTP_RATE);
     char *end = NULL;
     o.rate = strtod (rate, &end);

@@ -5,18 +5,21 @@
 #include "nf_log.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #define MAX_HOSTS     32
 #define MAX_LIST      64
 #define MAX_REDIRECTS 3
-#define CACHE_MAGIC   "NFCACHE1\n"
+#define CACHE_MAGIC   "NFCACHE2\n" /* then the URL, the time stored, the ETag, the body */
 
 static const char *const s_builtin_agents[] = {
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -54,7 +57,10 @@ struct nf_http_t {
     char *agents[MAX_LIST];
     int nagents, agent;
     uint64_t rng;
+    int64_t cache_bytes; /* the cache folder's size, as last counted plus what was stored since */
 };
+
+static void s_cache_open (nf_http_t *self);
 
 /* ---- small helpers --------------------------------------------------------- */
 
@@ -151,13 +157,12 @@ nf_http_is_block_page (const char *body, size_t len)
     return hit;
 }
 
-void
-nf_http_cache_key (const char *url, char out[17])
+/* URL without its key= parameter into B (the secret never reaches a file). */
+static void
+s_url_keyless (const char *url, nf_buf_t *b)
 {
-    uint64_t h = UINT64_C (0xcbf29ce484222325);
     size_t i = 0;
     while (url[i]) {
-        /* skip a key=... parameter: the secret never shapes a file name */
         if (i > 0 && (url[i - 1] == '?' || url[i - 1] == '&')
             && strncmp (url + i, "key=", 4) == 0) {
             i += strcspn (url + i, "&#");
@@ -165,9 +170,31 @@ nf_http_cache_key (const char *url, char out[17])
                 i++;
             continue;
         }
-        h = (h ^ (unsigned char) url[i++]) * UINT64_C (0x100000001b3);
+        nf_buf_append (b, url + i, 1);
+        i++;
     }
-    snprintf (out, 17, "%016llx", (unsigned long long) h);
+    if (b->len && (b->data[b->len - 1] == '&' || b->data[b->len - 1] == '?'))
+        b->data[--b->len] = 0; /* the key was the last parameter */
+}
+
+void
+nf_http_cache_key (const char *url, char out[65])
+{
+    nf_buf_t b;
+    nf_buf_init (&b);
+    s_url_keyless (url, &b);
+    unsigned char hash[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256 (hash, (const unsigned char *) (b.data ? b.data : ""), b.len);
+    sodium_bin2hex (out, 65, hash, sizeof hash);
+    nf_buf_free (&b);
+}
+
+void
+nf_http_url_id (const char *url, char out[17])
+{
+    char key[65];
+    nf_http_cache_key (url, key);
+    snprintf (out, 17, "%.16s", key);
 }
 
 /* ---- construction -------------------------------------------------------------- */
@@ -196,6 +223,11 @@ nf_http_new (const nf_http_opts_t *opts, char *err, size_t errlen)
     if (!self)
         return NULL;
     self->opts = *opts;
+    if (sodium_init () < 0) { /* SHA-256 of the cache keys */
+        snprintf (err, errlen, "libsodium cannot start");
+        free (self);
+        return NULL;
+    }
     self->proxies_text = strdup (opts->proxies ? opts->proxies : "");
     self->cache_dir = strdup (opts->cache_dir ? opts->cache_dir : "");
     self->opts.proxies = self->proxies_text;
@@ -236,6 +268,7 @@ nf_http_new (const nf_http_opts_t *opts, char *err, size_t errlen)
         nf_http_destroy (&self);
         return NULL;
     }
+    s_cache_open (self);
     self->curl = curl_easy_init ();
     if (!self->curl) {
         snprintf (err, errlen, "curl_easy_init failed");
@@ -349,60 +382,182 @@ s_polite_wait (nf_http_t *self, const char *url)
 
 /* ---- the cache --------------------------------------------------------------------- */
 
+/* An entry is the file <dir>/<SHA-256 of the key-less URL>: CACHE_MAGIC,
+   the key-less URL, the time it was stored, the ETag, then the body. Its
+   modification time is when it was last used: a hit touches it, and
+   eviction removes the least recently used first. */
+
 static void
 s_cache_path (nf_http_t *self, const char *url, char *out, size_t cap)
 {
-    char key[17];
+    char key[65];
     nf_http_cache_key (url, key);
     snprintf (out, cap, "%s/%s", self->cache_dir, key);
 }
 
-/* Load the cached copy of URL: 0 with BODY, ETAG and its age, or -1. */
+/* Load the cached copy of URL: 0 with BODY, ETAG and its age, or -1 (none,
+   unreadable, or an entry of another URL). */
 static int
 s_cache_load (nf_http_t *self, const char *url, nf_buf_t *body, char *etag, size_t etagcap,
               double *age_s)
 {
     char path[4200];
     s_cache_path (self, url, path, sizeof path);
-    nf_buf_t b;
+    nf_buf_t b, want;
     nf_buf_init (&b);
-    if (nf_buf_read_file (&b, path, self->opts.max_bytes + 8192) != 0 || b.len < sizeof CACHE_MAGIC
-        || memcmp (b.data, CACHE_MAGIC, sizeof CACHE_MAGIC - 1) != 0) {
-        nf_buf_free (&b);
-        return -1;
+    nf_buf_init (&want);
+    s_url_keyless (url, &want);
+    int rc = -1;
+    if (nf_buf_read_file (&b, path, self->opts.max_bytes + 8192 + 2 * want.len) != 0
+        || b.len < sizeof CACHE_MAGIC || memcmp (b.data, CACHE_MAGIC, sizeof CACHE_MAGIC - 1) != 0)
+        goto done;
+    char *u = b.data + sizeof CACHE_MAGIC - 1;
+    char *nl0 = strchr (u, '\n');
+    char *nl1 = nl0 ? strchr (nl0 + 1, '\n') : NULL, *nl2 = nl1 ? strchr (nl1 + 1, '\n') : NULL;
+    if (!nl2)
+        goto done;
+    if ((size_t) (nl0 - u) != want.len || memcmp (u, want.data ? want.data : "", want.len) != 0) {
+        nf_debug ("cache: %s holds another URL's answer; not used", path);
+        goto done;
     }
-    char *p = b.data + sizeof CACHE_MAGIC - 1;
-    char *nl1 = strchr (p, '\n'), *nl2 = nl1 ? strchr (nl1 + 1, '\n') : NULL;
-    if (!nl1 || !nl2) {
-        nf_buf_free (&b);
-        return -1;
-    }
-    double stored = strtod (p, NULL);
+    double stored = strtod (nl0 + 1, NULL);
     snprintf (etag, etagcap, "%.*s", (int) (nl2 - nl1 - 1), nl1 + 1);
     *age_s = (double) time (NULL) - stored;
     nf_buf_reset (body);
     nf_buf_append (body, nl2 + 1, b.len - (size_t) (nl2 + 1 - b.data));
+    utime (path, NULL); /* used now: the last to be evicted */
+    rc = 0;
+done:
     nf_buf_free (&b);
-    return 0;
+    nf_buf_free (&want);
+    return rc;
+}
+
+typedef struct {
+    char name[72];
+    time_t used;
+    int64_t size;
+} s_entry_t;
+
+static int
+s_entry_cmp (const void *a, const void *b)
+{
+    const s_entry_t *x = a, *y = b;
+    return x->used < y->used ? -1 : x->used > y->used ? 1 : strcmp (x->name, y->name);
+}
+
+/* The cache folder's entries (N of them) and their total size; every
+   process that shares the folder counts what is there. NULL when it cannot
+   be read. */
+static s_entry_t *
+s_cache_list (nf_http_t *self, size_t *n, int64_t *total)
+{
+    *n = 0;
+    *total = 0;
+    DIR *dir = opendir (self->cache_dir);
+    if (!dir)
+        return NULL;
+    size_t cap = 256;
+    s_entry_t *list = malloc (cap * sizeof *list);
+    for (struct dirent *de = readdir (dir); de && list; de = readdir (dir)) {
+        struct stat st;
+        char path[4200];
+        if (strlen (de->d_name) != 64) /* entries only: not ".", "..", nor a .tmp */
+            continue;
+        snprintf (path, sizeof path, "%s/%s", self->cache_dir, de->d_name);
+        if (stat (path, &st) != 0 || !S_ISREG (st.st_mode))
+            continue;
+        if (*n == cap) {
+            s_entry_t *grown = realloc (list, 2 * cap * sizeof *list);
+            if (!grown)
+                break;
+            list = grown;
+            cap *= 2;
+        }
+        memcpy (list[*n].name, de->d_name, 65); /* 64 hex digits and the NUL */
+        list[*n].used = st.st_mtime;
+        list[*n].size = (int64_t) st.st_size;
+        *total += list[(*n)++].size;
+    }
+    closedir (dir);
+    return list;
+}
+
+/* Near the cap (this process's count, which does not see what other
+   processes sharing the folder stored since, is over 90 % of it): count
+   the folder again and, over 70 %, remove the least recently used entries
+   until it is at 70 %. So a process stores at most 20 % of the cap
+   between two counts: one process per folder stays under the cap. */
+static void
+s_cache_evict (nf_http_t *self)
+{
+    size_t n;
+    int64_t total;
+    s_entry_t *list = s_cache_list (self, &n, &total);
+    if (!list)
+        return;
+    qsort (list, n, sizeof *list, s_entry_cmp);
+    int64_t goal = self->opts.cache_max_bytes / 10 * 7;
+    size_t gone = 0;
+    for (size_t i = 0; i < n && total > goal; i++) {
+        char path[4200];
+        snprintf (path, sizeof path, "%s/%s", self->cache_dir, list[i].name);
+        if (unlink (path) == 0 || errno == ENOENT) {
+            total -= list[i].size;
+            gone++;
+        }
+    }
+    nf_debug ("cache: %zu least recently used entries evicted; %lld bytes left (cap %lld)", gone,
+              (long long) total, (long long) self->opts.cache_max_bytes);
+    self->cache_bytes = total;
+    free (list);
+}
+
+/* At start: what an earlier run left counts against the cap. */
+static void
+s_cache_open (nf_http_t *self)
+{
+    if (!*self->cache_dir)
+        return;
+    size_t n;
+    free (s_cache_list (self, &n, &self->cache_bytes));
+    if (self->opts.cache_max_bytes > 0 && self->cache_bytes > self->opts.cache_max_bytes / 10 * 9)
+        s_cache_evict (self);
 }
 
 static void
 s_cache_store (nf_http_t *self, const char *url, const char *etag, const char *body, size_t len)
 {
     char path[4200], tmp[4300];
+    nf_buf_t keyless;
+    nf_buf_init (&keyless);
+    s_url_keyless (url, &keyless);
+    if (!keyless.data || strchr (keyless.data, '\n') || (etag && strchr (etag, '\n'))) {
+        nf_buf_free (&keyless);
+        return; /* not an entry's line: never stored */
+    }
     s_cache_path (self, url, path, sizeof path);
     snprintf (tmp, sizeof tmp, "%s.%d.tmp", path, (int) getpid ());
     FILE *f = fopen (tmp, "wb");
     if (!f) {
         nf_warn ("cache: cannot write %s: %s", tmp, strerror (errno));
+        nf_buf_free (&keyless);
         return;
     }
-    fprintf (f, "%s%lld\n%s\n", CACHE_MAGIC, (long long) time (NULL), etag ? etag : "");
+    struct stat old;
+    int64_t had = stat (path, &old) == 0 ? (int64_t) old.st_size : 0;
+    int head = fprintf (f, "%s%s\n%lld\n%s\n", CACHE_MAGIC, keyless.data, (long long) time (NULL),
+                        etag ? etag : "");
     size_t w = fwrite (body, 1, len, f);
-    if (fclose (f) != 0 || w != len || rename (tmp, path) != 0) {
+    nf_buf_free (&keyless);
+    if (fclose (f) != 0 || w != len || head < 0 || rename (tmp, path) != 0) {
         nf_warn ("cache: cannot store %s", path);
         unlink (tmp);
+        return;
     }
+    self->cache_bytes += (int64_t) len + head - had;
+    if (self->opts.cache_max_bytes > 0 && self->cache_bytes > self->opts.cache_max_bytes / 10 * 9)
+        s_cache_evict (self);
 }
 
 /* ---- one request --------------------------------------------------------------------- */

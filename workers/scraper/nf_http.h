@@ -61,6 +61,7 @@ typedef struct {
     const char *user_agents;         /* file with one per line, or "" for the built-in list */
     const char *cache_dir;           /* "" disables the cache */
     long cache_ttl_s;                /* fresh for this long */
+    int64_t cache_max_bytes;         /* the folder's cap; least recently used evicted (0: none) */
 } nf_http_opts_t;
 
 typedef struct {
@@ -119,7 +120,12 @@ long nf_http_retry_after_ms (const char *value, double now);
    unusual traffic). */
 bool nf_http_is_block_page (const char *body, size_t len);
 
-/* 64-bit FNV-1a of the URL without its key= parameter, as 16 hex digits. */
-void nf_http_cache_key (const char *url, char out[17]);
+/* SHA-256 of the URL without its key= parameter (the secret never shapes
+   a file name), as 64 hex digits: the cache file's name. The entry also
+   stores that URL and answers only for it. */
+void nf_http_cache_key (const char *url, char out[65]);
+/* A stable id derived from URL (a template source's video id): the first
+   16 hex digits of its cache key. */
+void nf_http_url_id (const char *url, char out[17]);
 
 #endif

@@ -492,7 +492,7 @@ static int
 s_template_item (s_tdisc_t *d, const char *item_url)
 {
     char vid[17], err[512];
-    nf_http_cache_key (item_url, vid); /* a stable id from the URL */
+    nf_http_url_id (item_url, vid); /* a stable id from the URL */
     if (d->added >= d->need || json_object_get (d->seen, vid))
         return 0;
     json_object_set (d->seen, vid, json_true ());
