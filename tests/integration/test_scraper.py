@@ -502,6 +502,93 @@ def test_secret_file():
         c.stop()
 
 
+def test_keys_nowhere():
+    """After a whole run with a Data API key and an LLM key, each from a file
+    (issue 24): neither key is on any process's command line or in its
+    environment (what ps and /proc show), in any log, in any row of the
+    database (pg_dump, and the exports decoded), in any cache file, or in any
+    workbook (every part of the zip), CSV or JSON, in the output folder or
+    downloaded."""
+    import io, zipfile
+    from fake_llm import FakeLLM
+    yt_key, llm_key = "AIzaFAKEyt-9d1e2f3a4b5c", "sk-FAKEllm-7a8b9c0d1e2f"
+    c = Cluster("scr_keys", 26880, NF_MIN_READY="1")
+    llm = None
+    try:
+        sim = Sim(c, 26885, "--catalog", "300", "--api-key", yt_key)
+        llm = FakeLLM(26889, key=llm_key)
+        files = {}
+        for name, key in (("youtube.key", yt_key), ("llm.key", llm_key)):
+            files[name] = os.path.join(c.logdir, name)
+            with open(files[name], "w") as f:
+                f.write(key + "\n")
+            os.chmod(files[name], 0o600)
+        cache, out = os.path.join(c.logdir, "cache"), os.path.join(c.logdir, "out")
+        for d in (cache, out):
+            shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(out)
+        c.start_broker()
+        env = sim.env(NF_CACHE_DIR=cache)
+        del env["NF_YOUTUBE_API_KEY"]
+        env["NF_YOUTUBE_API_KEY_FILE"] = files["youtube.key"]
+        c.real_worker("nf-scraper", "discover", extra=env)
+        c.real_worker("nf-scraper", "scrape", extra=env)
+        for exe in ("nf-sanitizer", "nf-geo-validator", "nf-analyst"):
+            c.real_worker(exe)
+        c.real_worker("nf-architect", extra={"NF_LLM_URL": llm.url, "NF_LLM_MODEL": "fake-model",
+                                             "NF_LLM_API_KEY_FILE": files["llm.key"]})
+        c.real_worker("nf-exporter", extra={"NF_OUTPUT_DIR": out})
+        job = c.submit("keys nowhere", count=30, top_n=5)
+        c.wait(lambda: c.job_status(job) in ("completed", "partial"), 90, "the job exported")
+        eq(llm.problems, [], "the LLM got well-formed requests with its key")
+        check(len(llm.requests) >= 5, "the LLM wrote the outliers' content", len(llm.requests))
+        keys = (yt_key.encode(), llm_key.encode())
+
+        def clean(what, data):
+            for k in keys:
+                check(k not in data, f"no key in {what}")
+            return 1
+        seen = 0
+        for p in c.procs:   # what ps shows, and the environment (the simulator plays YouTube)
+            if p.poll() is None and "nf-ytsim" not in p.args[0]:
+                seen += clean(f"the command line of {p.args[0]}", open(f"/proc/{p.pid}/cmdline", "rb").read())
+                seen += clean(f"the environment of {p.args[0]}", open(f"/proc/{p.pid}/environ", "rb").read())
+        ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, timeout=10).stdout
+        seen += clean("ps -eww", b"\n".join(line for line in ps.split(b"\n") if b"nf-ytsim" not in line))
+        for name in os.listdir(c.logdir):
+            if name.endswith(".log") and not name.startswith("ytsim"):   # the simulator plays YouTube
+                seen += clean(f"log {name}", open(os.path.join(c.logdir, name), "rb").read())
+        dump = subprocess.run(["pg_dump", "-h", "127.0.0.1", "-p", str(c.pg_port), "-U", "postgres",
+                               "--data-only", c.db], capture_output=True, timeout=60)
+        eq(dump.returncode, 0, f"pg_dump: {dump.stderr[-300:]}")
+        check(b"nf_videos" in dump.stdout and len(dump.stdout) > 10000, "the dump has the data")
+        seen += clean("the database dump", dump.stdout)
+        for name in os.listdir(cache):
+            seen += clean(f"cache file {name}", open(os.path.join(cache, name), "rb").read())
+        check(len(os.listdir(cache)) > 0, "the cache was used")
+
+        def export_parts(name, data):
+            if name.endswith(".xlsx"):
+                with zipfile.ZipFile(io.BytesIO(data)) as z:
+                    return [(f"{name}:{m}", z.read(m)) for m in z.namelist()]
+            return [(name, data)]
+        parts = []
+        for name in os.listdir(out):
+            parts += export_parts(name, open(os.path.join(out, name), "rb").read())
+        for fmt in ("xlsx", "csv", "json"):
+            r = c.request("nf.export", {"v": 1, "job_id": job, "format": fmt}, timeout=10000)
+            check(r.get("ok"), f"nf.export {fmt}", r)
+            parts += export_parts(f"nf.export.{fmt}", r["content"])
+        check(len(parts) > 10 and any("sheet" in n for n, _ in parts), "every part of the workbooks", len(parts))
+        for name, data in parts:
+            seen += clean(name, data)
+        print(f"keys_nowhere: {seen} artefacts searched, neither key in any")
+    finally:
+        if llm:
+            llm.stop()
+        c.stop()
+
+
 def test_proxies():
     c = Cluster("scr_proxy", 26380)
     try:
@@ -524,6 +611,6 @@ def test_proxies():
 
 run({"discover_batching": test_discover_batching, "transcripts": test_transcripts, "legacy": test_legacy,
      "today": test_today,
-     "faults": test_faults, "quota": test_quota, "cache": test_cache, "cache_cap": test_cache_cap,
+     "faults": test_faults, "quota": test_quota, "cache": test_cache, "cache_cap": test_cache_cap, "keys_nowhere": test_keys_nowhere,
      "template_source": test_template_source, "required_field": test_required_field,
      "proxies": test_proxies, "secret_file": test_secret_file})
