@@ -302,7 +302,9 @@ def lint_secrets():
     the scraper the LLM key, naming each (issue 24)."""
     lint = ["/usr/bin/python3", f"{SRC}/deploy/lint.py", BUILD]
     r = subprocess.run(lint, capture_output=True, text=True, timeout=300)
-    check(r.returncode == 0 and re.search(r"^ok +secrets: ", r.stdout, re.M), "the compose file passes", r.stdout)
+    # Only the secrets check: under ASan the runtime check rightly finds the
+    # sanitizer runtimes, which no image ships (scripts/test.sh lints the plain build).
+    check(re.search(r"^ok +secrets: ", r.stdout, re.M), "the compose file passes", r.stdout)
     text = open(f"{SRC}/docker-compose.yml").read()
     bad = text.replace("secrets: [nf_viewer_curve]", "secrets: [nf_viewer_curve, nf_broker_curve]", 1)
     bad = bad.replace('    command: ["nf-sanitizer"]\n',
@@ -318,6 +320,7 @@ def lint_secrets():
         f.write(bad)
     r = subprocess.run(lint + [path], capture_output=True, text=True, timeout=300)
     eq(r.returncode, 1, "the lint fails the copy")
+    check(re.search(r"^FAIL secrets$", r.stdout, re.M), "in its secrets check", r.stdout)
     for words in ("service monitor mounts the secrets ['nf_broker_curve', 'nf_viewer_curve']; it needs ['nf_viewer_curve']",
                   "service nf-sanitizer mounts", "only the public certificates",
                   "service nf-scraper (nf-scraper scrape) is given NF_LLM_API_KEY"):
