@@ -404,24 +404,25 @@ s_apply_video_kind (nf_store_t *self, nf_sql_t *q, nf_reply_status_t kind, nf_ou
     return 0;
 }
 
-/* Append O's usage counters to ARR ("[job,q,h,t,s],..."), if it has any. */
+/* Append O's usage counters to ARR ("[job,q,h,t,s,b],..."), if it has any. */
 static void
 s_usage_add (nf_buf_t *arr, const nf_outcome_t *o)
 {
     if (!o->usage)
         return;
-    static const char *const keys[] = {"quota_units", "http_requests", "tokens", "search_calls"};
-    int64_t u[4] = {0, 0, 0, 0};
+    static const char *const keys[] = {"quota_units", "http_requests", "tokens", "search_calls",
+                                       "baseline_units"};
+    int64_t u[5] = {0, 0, 0, 0, 0};
     bool any = false;
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         nf_mp_get_int (o->usage, keys[k], &u[k]);
         u[k] = u[k] > 0 && u[k] < INT32_MAX ? u[k] : 0;
         any |= u[k] != 0;
     }
     if (any)
-        nf_buf_printf (arr, "%s[%lld,%lld,%lld,%lld,%lld]", arr->len ? "," : "",
+        nf_buf_printf (arr, "%s[%lld,%lld,%lld,%lld,%lld,%lld]", arr->len ? "," : "",
                        (long long) o->job_id, (long long) u[0], (long long) u[1], (long long) u[2],
-                       (long long) u[3]);
+                       (long long) u[3], (long long) u[4]);
 }
 
 /* Run statement NAME (SQL, its one parameter the JSON document DOC, which
@@ -449,11 +450,11 @@ s_apply_usage (nf_store_t *self, nf_buf_t *arr)
     return s_exec_doc (
         self, "job_usage",
         "UPDATE nf_jobs j SET quota_units = quota_units + x.q, http_requests = http_requests + "
-        "x.h, tokens = tokens + x.t, search_calls = search_calls + x.s FROM (SELECT "
-        "(e->>0)::bigint "
-        "AS id, sum((e->>1)::bigint) AS q, sum((e->>2)::bigint) AS h, sum((e->>3)::bigint) AS t, "
-        "sum(coalesce((e->>4)::bigint, 0)) AS s FROM jsonb_array_elements($1::jsonb) e GROUP BY 1) "
-        "x WHERE j.id = x.id",
+        "x.h, tokens = tokens + x.t, search_calls = search_calls + x.s, baseline_units = "
+        "baseline_units + x.b FROM (SELECT (e->>0)::bigint AS id, sum((e->>1)::bigint) AS q, "
+        "sum((e->>2)::bigint) AS h, sum((e->>3)::bigint) AS t, sum(coalesce((e->>4)::bigint, 0)) "
+        "AS s, sum(coalesce((e->>5)::bigint, 0)) AS b FROM jsonb_array_elements($1::jsonb) e "
+        "GROUP BY 1) x WHERE j.id = x.id",
         &doc);
 }
 
@@ -573,7 +574,9 @@ s_apply_channels (nf_store_t *self, const msgpack_object *channels)
         "INSERT INTO nf_channels (channel_id, data, updated_at) SELECT DISTINCT ON "
         "(x->>'channel_id') x->>'channel_id', x, now() FROM jsonb_array_elements($1::jsonb) x "
         "WHERE jsonb_typeof(x->'channel_id') = 'string' ON CONFLICT (channel_id) DO UPDATE SET "
-        "data = EXCLUDED.data, updated_at = now()",
+        "data = CASE WHEN EXCLUDED.data ? 'recent' THEN EXCLUDED.data ELSE EXCLUDED.data || "
+        "jsonb_strip_nulls(jsonb_build_object('recent', nf_channels.data->'recent', 'recent_at', "
+        "nf_channels.data->'recent_at')) END, updated_at = now()",
         &b);
 }
 

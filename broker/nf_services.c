@@ -329,7 +329,7 @@ s_status (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t 
         "SELECT json_build_object('id', j.id, 'niche', j.niche, 'sub_niche', j.sub_niche, "
         "'status', j.status, 'reason', j.status_reason, 'phase', j.phase, 'priority', j.priority, "
         "'target', j.target, 'options', j.options, 'quota_units', j.quota_units, 'search_calls', "
-        "j.search_calls, 'http_requests', "
+        "j.search_calls, 'baseline_units', j.baseline_units, 'http_requests', "
         "j.http_requests, 'tokens', j.tokens, 'last_error', j.last_error, 'created_at', "
         "j.created_at, 'updated_at', j.updated_at, 'finished_at', j.finished_at)::text, (SELECT "
         "coalesce(json_object_agg(state, n), '{}') FROM (SELECT state, count(*) AS n FROM "

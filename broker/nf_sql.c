@@ -279,7 +279,11 @@ s_gen_job_input (const nf_stage_t *st)
         "ORDER BY v.video_id), '[]') FROM nf_videos v WHERE v.job_id = $1::bigint AND v.state = "
         "ANY($2::text[])), 'known_ids', CASE WHEN $2::text[] IS NULL THEN (SELECT "
         "coalesce(json_agg(video_id ORDER BY "
-        "video_id), '[]') FROM nf_videos WHERE job_id = $1::bigint) END, 'funnel', "
+        "video_id), '[]') FROM nf_videos WHERE job_id = $1::bigint) END, 'fresh_channels', CASE "
+        "WHEN $2::text[] IS NULL THEN (SELECT coalesce(json_agg(channel_id), '[]') FROM (SELECT "
+        "channel_id FROM nf_channels WHERE CASE WHEN jsonb_typeof(data->'recent_at') = 'number' "
+        "THEN (data->>'recent_at')::float8 > extract(epoch FROM now()) - 86400 END ORDER BY "
+        "updated_at DESC LIMIT 20000) f) END, %s%s'funnel', "
         "json_build_object('states', (SELECT coalesce(json_object_agg(state, n), '{}') FROM "
         "(SELECT state, count(*) AS n FROM nf_videos WHERE job_id = $1::bigint GROUP BY state) s), "
         "'rejected', (SELECT coalesce(json_object_agg(r, n), '{}') FROM (SELECT rejected_reason AS "
@@ -294,10 +298,23 @@ s_gen_job_input (const nf_stage_t *st)
         "count(*) AS n FROM nf_video_history WHERE job_id = $1::bigint GROUP BY 1) s), 'stats', "
         "(SELECT "
         "json_build_object('quota_units', quota_units, 'search_calls', search_calls, "
+        "'baseline_units', baseline_units, "
         "'http_requests', http_requests, 'tokens', tokens, 'target', target, 'priority', priority, "
         "'created_at', created_at) FROM nf_jobs "
         "WHERE id = $1::bigint))::text",
-        st->reads[0] ? st->reads : "'video_id', v.video_id");
+        st->reads[0] ? st->reads : "'video_id', v.video_id",
+        st->uploads ? "'channels', (SELECT coalesce(json_object_agg(c.channel_id, "
+                      "json_build_object('recent', c.data->'recent', 'recent_at', "
+                      "c.data->'recent_at')), '{}') FROM nf_channels c WHERE c.channel_id IN "
+                      "(SELECT DISTINCT channel_id FROM nf_videos WHERE job_id = $1::bigint AND "
+                      "state = ANY($2::text[]))), "
+                    : "",
+        st->candidates ? "'candidates', (SELECT coalesce(json_agg(json_build_object('video_id', "
+                         "video_id, 'title', meta->'title', 'views', meta->'views', 'outlier_x', "
+                         "scores->'outlier_x', 'rank', rank) ORDER BY rank), '[]') FROM nf_videos "
+                         "WHERE job_id = $1::bigint AND rank IS NOT NULL AND state NOT IN "
+                         "('REJECTED', 'FAILED')), "
+                       : "");
     return b.data;
 }
 

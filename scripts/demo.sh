@@ -96,6 +96,7 @@ export NF_WORKERS_BIND="tcp://127.0.0.1:$wk" NF_CLIENTS_BIND="tcp://127.0.0.1:$c
 export NF_PUB_BIND="tcp://127.0.0.1:$pub" NF_BROKER="tcp://127.0.0.1:$wk"
 export NF_BROKER_CLIENTS="tcp://127.0.0.1:$cl" NF_BROKER_PUB="tcp://127.0.0.1:$pub"
 export NF_YOUTUBE_API_URL="http://127.0.0.1:$sim/youtube/v3" NF_YOUTUBE_WEB_URL="http://127.0.0.1:$sim"
+export NF_YOUTUBE_IMG_URL="http://127.0.0.1:$sim"
 export NF_YOUTUBE_API_KEY=demo-key NF_HTTP_RATE=0 NF_HTTP_DELAY_MS=0
 export NF_CACHE_DIR="$run/cache" NF_OUTPUT_DIR="$root/out" NF_RETRY_BASE_MS=200
 export NF_METRICS_BIND="127.0.0.1:$((base + 5))"

@@ -140,6 +140,21 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                         "composite weights: multiplier, views per subscriber, velocity, "
                         "engagement",
                         "analyze"},
+    [NF_CFG_BASELINE_MAX] = {"baseline-max", "NF_BASELINE_MAX", NF_T_INT, 1, 50, NF_PROG_WORKER,
+                             "30",
+                             "a video's baseline is the median views of at most this many of its "
+                             "channel's most recent long-form, matured uploads (itself left out)",
+                             "analyze"},
+    [NF_CFG_BASELINE_MIN] = {"baseline-min", "NF_BASELINE_MIN", NF_T_INT, 1, 50, NF_PROG_WORKER,
+                             "5",
+                             "fewer such uploads: the channel's lifetime mean (views / videos) is "
+                             "the baseline",
+                             "analyze"},
+    [NF_CFG_MATURITY_DAYS] = {"maturity-days", "NF_MATURITY_DAYS", NF_T_INT, 0, 365, NF_PROG_WORKER,
+                              "7",
+                              "uploads younger than this (at the job's creation) are still "
+                              "growing and left out of the baseline",
+                              "analyze"},
     [NF_CFG_LLM_URL] = {"llm-url", "NF_LLM_URL", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
                         "OpenAI-compatible base URL (`.../v1`); empty: the built-in generator",
                         "architect"},
@@ -225,6 +240,17 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                              "largest size of the HTTP cache folder in MiB: beyond it the least "
                              "recently used entries are evicted",
                              "discover scrape"},
+    [NF_CFG_BASELINE_UPLOADS] = {"baseline-uploads", "NF_BASELINE_UPLOADS", NF_T_INT, 0, 50,
+                                 NF_PROG_WORKER, "50",
+                                 "recent uploads discovery reads per channel for its baseline "
+                                 "(playlistItems.list and videos.list, a unit each, once a day "
+                                 "per channel); 0: none (the lifetime mean is the baseline)",
+                                 "discover"},
+    [NF_CFG_YOUTUBE_IMG_URL] = {"youtube-img-url", "NF_YOUTUBE_IMG_URL", NF_T_STR, 0, 0,
+                                NF_PROG_WORKER, "https://i.ytimg.com",
+                                "where the workbook's thumbnails come from "
+                                "(URL/vi/ID/mqdefault.jpg); empty: no pictures",
+                                "export"},
     [NF_CFG_TEMPLATE_DIR] = {"template-dir", "NF_TEMPLATE_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
                              "folder of extraction templates (`youtube_watch.json` overrides "
                              "the built-in one; `<name>.json` for `source=template:<name>`)",

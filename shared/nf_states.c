@@ -5,7 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CHANNEL_JSON "(SELECT row_to_json(c) FROM nf_channels c WHERE c.channel_id = v.channel_id)"
+/* A video's channel: its row, without the recent uploads (a job stage that
+   needs them gets them once per channel, nf_stage_t.uploads). */
+#define CHANNEL_JSON                                                                    \
+    "(SELECT json_build_object('channel_id', c.channel_id, 'data', c.data - 'recent', " \
+    "'updated_at', c.updated_at) FROM nf_channels c WHERE c.channel_id = v.channel_id)"
 
 static const nf_stage_t s_stages[] = {
     {"discover", NF_SCOPE_JOB, NULL, "DISCOVERED", "", "meta,channel_id", false},
@@ -25,7 +29,8 @@ static const nf_stage_t s_stages[] = {
 #endif
     {"analyze", NF_SCOPE_JOB, S_ANALYZE_IN, "OUTLIER",
      "'video_id', v.video_id, 'meta', v.meta, 'quality', v.quality, 'channel', " CHANNEL_JSON,
-     "scores,composite,rank", false, "the top N become OUTLIER; the others stay " S_ANALYZE_IN},
+     "scores,composite,rank", false, "the top N become OUTLIER; the others stay " S_ANALYZE_IN,
+     true},
     {"architect", NF_SCOPE_VIDEO, "OUTLIER", "READY",
      "'meta', v.meta, 'clean_text', v.clean_text, 'quality', v.quality, 'scores', v.scores, "
      "'composite', v.composite, 'rank', v.rank, 'channel', " CHANNEL_JSON,
@@ -33,7 +38,7 @@ static const nf_stage_t s_stages[] = {
     {"export", NF_SCOPE_JOB, "READY", "EXPORTED",
      "'video_id', v.video_id, 'meta', v.meta, 'quality', v.quality, 'scores', v.scores, "
      "'composite', v.composite, 'rank', v.rank, 'ai', v.ai, 'channel', " CHANNEL_JSON,
-     "", true, "needs NF_MIN_READY READY videos, or the job fails"},
+     "", true, "needs NF_MIN_READY READY videos, or the job fails", false, true},
 };
 
 static const nf_column_t s_columns[] = {

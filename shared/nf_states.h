@@ -29,6 +29,12 @@ typedef struct {
     const char *writes;    /* comma-separated nf_columns a reply may set */
     bool needs_min_ready;  /* job fails instead when fewer than min-ready are in state_in */
     const char *note;      /* what else the stage does, for the README's table, or NULL */
+    bool uploads;          /* job scope: its input's "channels" maps each candidate's channel
+                              to its recent uploads (discover's "recent"; per-video "channel"
+                              data leaves them out, they are long) */
+    bool candidates;       /* job scope: its input's "candidates" lists every ranked video
+                              of the job (id, title, views, outlier_x, rank): the workbook's
+                              chart of all of them, not just the outliers */
 } nf_stage_t;
 
 /* Column kinds a reply may write; the broker type-checks replies against them. */

@@ -330,6 +330,68 @@ s_opts (void)
     return o;
 }
 
+/* The baseline (issue 25), by hand. Video V has 1,000 views; its channel's
+   uploads, newest first (days old, views, seconds long):
+     V itself     20  1000  600   the video: left out
+     u1            2   900  600   younger than the 7-day maturity: left out
+     u2            8   400   45   a Short: left out
+     u3           10   300  600
+     u4           12   100  600
+     u5           15   hidden 600 views hidden: left out
+     u6           20   500  900
+     u7           30   200  700
+     u8           40   700  800
+   Left: u3 300, u4 100, u6 500, u7 200, u8 700 (5, the minimum): sorted
+   100 200 300 500 700, median 300, outlier_x = 1000 / 300 = 3.3333.
+   With max_uploads 4 (and min_uploads 4) the newest four count: 300 100
+   500 200, median (200 + 300) / 2 = 250, 4x. With min_uploads 6: too few, the lifetime
+   mean (channel 50,000 views / 100 videos = 500): 2x. */
+static void
+test_baseline_golden (void)
+{
+    const nf_upload_t u[] = {
+        {"V", 1000, 20, 600}, {"u1", 900, 2, 600},  {"u2", 400, 8, 45},
+        {"u3", 300, 10, 600}, {"u4", 100, 12, 600}, {"u5", -1, 15, 600},
+        {"u6", 500, 20, 900}, {"u7", 200, 30, 700}, {"u8", 700, 40, 800},
+    };
+    nf_baseline_opts_t o = {30, 5, 7, 180};
+    nf_candidate_t v = s_cand ("V", 1000, 50000, 100, 1000, 20, 10, 0);
+    nf_baseline (&v, u, 9, &o);
+    CHECK_INT (v.baseline_source, NF_BASE_RECENT_MEDIAN);
+    CHECK_INT (v.baseline_n, 5);
+    CHECK_NEAR (v.baseline, 300, 1e-9);
+    nf_analyze_opts_t ao = s_opts ();
+    nf_analyze (&v, 1, &ao, NULL);
+    CHECK_NEAR (v.value[NF_C_MULTIPLIER], 1000.0 / 300.0, 1e-9);
+    o.max_uploads = 4;
+    o.min_uploads = 4;
+    nf_baseline (&v, u, 9, &o);
+    CHECK_INT (v.baseline_n, 4);
+    CHECK_NEAR (v.baseline, 250, 1e-9);
+    o.max_uploads = 30;
+    o.min_uploads = 6;
+    nf_baseline (&v, u, 9, &o);
+    CHECK_INT (v.baseline_source, NF_BASE_NONE); /* too few: nf_analyze falls back */
+    nf_analyze (&v, 1, &ao, NULL);
+    CHECK_INT (v.baseline_source, NF_BASE_LIFETIME_MEAN);
+    CHECK_NEAR (v.baseline, 500, 1e-9);
+    CHECK_NEAR (v.value[NF_C_MULTIPLIER], 2.0, 1e-9);
+    /* no uploads and no channel totals: no baseline, the component skipped */
+    nf_candidate_t w = s_cand ("W", 1000, -1, -1, 1000, 20, 10, 0);
+    nf_baseline (&w, NULL, 0, &o);
+    nf_analyze (&w, 1, &ao, NULL);
+    CHECK (!w.has[NF_C_MULTIPLIER]);
+    /* a maturity of 0 keeps u1; zero-view uploads make a median of 0: the lifetime mean */
+    o.min_uploads = 1;
+    o.maturity_days = 0;
+    const nf_upload_t zeros[] = {{"z1", 0, 10, 600}, {"z2", 0, 11, 600}};
+    nf_baseline (&v, zeros, 2, &o);
+    CHECK_INT (v.baseline_source, NF_BASE_NONE);
+    nf_baseline (&v, u, 2, &o);
+    CHECK_INT (v.baseline_n, 1);
+    CHECK_NEAR (v.baseline, 900, 1e-9);
+}
+
 static void
 test_analyze_golden (void)
 {
@@ -943,6 +1005,7 @@ main (void)
     test_quality ();
     test_geo ();
     test_analyze_golden ();
+    test_baseline_golden ();
     test_analyze_ties_and_missing ();
     test_analyze_filters ();
     test_time_parse ();

@@ -749,10 +749,11 @@ s_cmd_status (s_ctx_t *ctx, int64_t job)
             {
                 printf ("  rejected %s: %lld\n", k, (long long) json_integer_value (v));
             }
-            printf ("  usage: %lld search calls, %lld quota units, %lld HTTP requests, %lld LLM "
-                    "tokens\n",
+            printf ("  usage: %lld search calls, %lld quota units (%lld of them for channel "
+                    "baselines), %lld HTTP requests, %lld LLM tokens\n",
                     (long long) json_integer_value (json_object_get (j, "search_calls")),
                     (long long) json_integer_value (json_object_get (j, "quota_units")),
+                    (long long) json_integer_value (json_object_get (j, "baseline_units")),
                     (long long) json_integer_value (json_object_get (j, "http_requests")),
                     (long long) json_integer_value (json_object_get (j, "tokens")));
             if (json_array_size (exports)) {

@@ -110,7 +110,10 @@ class Cluster:
                   "NF_BROKER": f"tcp://127.0.0.1:{self.ports[0]}",
                   "NF_BROKER_CLIENTS": f"tcp://127.0.0.1:{self.ports[1]}",
                   "NF_BROKER_PUB": f"tcp://127.0.0.1:{self.ports[2]}",
-                  "NF_BROKER_ID": f"test-{self.name}"})
+                  "NF_BROKER_ID": f"test-{self.name}",
+                  # Tests reach only loopback: no thumbnails from i.ytimg.com
+                  # (Sim.env points them at the simulator).
+                  "NF_YOUTUBE_IMG_URL": ""})
         if self.curve:
             e.update({"NF_CURVE_CERT": self.key("member"),
                       "NF_CURVE_BROKER_CERT": os.path.join(self.keydir, "broker.cert")})
@@ -287,6 +290,7 @@ class Sim:
     def env(self, **extra):
         e = {"NF_YOUTUBE_API_URL": f"http://127.0.0.1:{self.port}/youtube/v3",
              "NF_YOUTUBE_WEB_URL": f"http://127.0.0.1:{self.port}",
+             "NF_YOUTUBE_IMG_URL": f"http://127.0.0.1:{self.port}",
              "NF_YOUTUBE_API_KEY": "test-key", "NF_HTTP_RATE": "0", "NF_HTTP_DELAY_MS": "0",
              "NF_HTTP_MAX_WAIT_MS": "100", "NF_HTTP_TIMEOUT_MS": "3000"}
         e.update({k: str(v) for k, v in extra.items()})

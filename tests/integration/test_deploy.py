@@ -162,6 +162,7 @@ def multihost():
             env = {**member, "NF_CURVE_CERT": os.path.join(keys, f"host-{h}.cert_secret"),
                    "NF_YOUTUBE_API_URL": "http://127.0.0.1:8089/youtube/v3",
                    "NF_YOUTUBE_WEB_URL": "http://127.0.0.1:8089", "NF_YOUTUBE_API_KEY": "k",
+                   "NF_YOUTUBE_IMG_URL": "http://127.0.0.1:8089",
                    "NF_HTTP_RATE": "0",
                    # The cut is timed on D's simulator answering a player request.
                    # D is the slower host: a scrape there takes over 0.6 s.

@@ -3,12 +3,12 @@ Postgres and stage workers; discover and scrape come from nf-testworker
 --fixture. Every format is read back with a real reader: openpyxl (Debian's
 python3-openpyxl) for xlsx, the csv and json modules. Run one:
 test_export.py NAME."""
-import csv, datetime, io, json, os, random, shutil
+import csv, datetime, io, json, os, random, re, shutil, subprocess
 
 import openpyxl
 from openpyxl.utils.escape import unescape
 
-from harness import Cluster, check, eq, run
+from harness import Cluster, Sim, check, eq, run
 
 LONG = "A" * 40000 + "END"
 HOSTILE = ['=HYPERLINK("http://evil.example","click")', "+1 555 0100", "-2+3", "@SUM(A1:A9)",
@@ -88,12 +88,14 @@ def workbook():
             mode = os.stat(os.path.join(outdir, f"budget-travel-solo-{job}-2.{ext}")).st_mode & 0o777
             eq(oct(mode), oct(0o666 & ~umask), f"mode of the .{ext} file (0666 less the umask)")
         wb = openpyxl.load_workbook(io.BytesIO(raw))
-        eq(wb.sheetnames, ["Outliers", "AI Content", "Metadata"], "sheets")
+        eq(wb.sheetnames, ["Outliers", "Charts", "Chart data", "AI Content", "Metadata"], "sheets")
+        eq(wb["Chart data"].sheet_state, "hidden", "the charts' data sheet is hidden")
         ws = wb["Outliers"]
         header = [cell.value for cell in ws[1]]
-        eq(header[:4], ["Rank", "Video ID", "Link", "Title"], "header")
+        eq(header[:7], ["Rank", "Thumbnail", "Title", "Channel", "Outlier (x baseline)", "Baseline views",
+                        "Baseline"], "header")
         check(all(cell.font.b for cell in ws[1]), "bold header")
-        eq(ws.freeze_panes, "A2", "frozen header")
+        eq(ws.freeze_panes, "D2", "frozen header, rank, picture and title")
         check(ws.auto_filter.ref and ws.auto_filter.ref.startswith("A1:"), "autofilter", ws.auto_filter.ref)
         col = {h: i for i, h in enumerate(header)}
         rows = list(ws.iter_rows(min_row=2, values_only=False))
@@ -117,8 +119,12 @@ def workbook():
             check(abs(row[col["Composite score"]].value - composite) < 1e-3, "composite", row[col["Composite score"]].value, composite)
             check(abs(row[col["Quality score"]].value - quality) < 1e-3, "quality")
             eq(row[col["Channel"]].value, "Budget Nomad", "channel")
+            eq(row[col["Channel"]].hyperlink.target, "https://www.youtube.com/channel/UCus", "the channel's link")
+            eq(row[col["Baseline"]].value, "channel lifetime mean (too few recent uploads)",
+               "no recent uploads in the fixture: the lifetime mean, said so")
+            eq(row[col["Outlier (x baseline)"]].number_format, '0.0"x"', "the outlier figure as 4.2x")
             eq(row[col["Country"]].value, "US", "country")
-        check(ws.column_dimensions["D"].width >= 40, "title column fitted", ws.column_dimensions["D"].width)
+        check(ws.column_dimensions["C"].width >= 40, "title column wide", ws.column_dimensions["C"].width)
 
         ai_ws = wb["AI Content"]
         ai_rows = list(ai_ws.iter_rows(min_row=2, values_only=True))
@@ -206,5 +212,122 @@ def failed_then_retry():
         c.stop()
 
 
+def rendered():
+    """Issue 25, through nf-ytsim and every real worker: each outlier measured
+    against the median of its channel's recent uploads, the quota of those
+    lookups equal to the simulator's count and spent once a day per channel;
+    the workbook read back by openpyxl (thumbnails, charts, row heights, print
+    setup) and rendered by LibreOffice headless to PDF and PNG (the Outliers
+    sheet on one page, every outlier on it)."""
+    import glob
+    c = Cluster("rendered", 26890)
+    out = os.path.join(c.logdir, "render")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    try:
+        sim = Sim(c, 26895, "--catalog", "400")
+        c.start_broker()
+        env = sim.env()
+        c.real_worker("nf-scraper", "discover", extra=env)
+        c.real_worker("nf-scraper", "scrape", extra=env)
+        for exe in ("nf-sanitizer", "nf-geo-validator", "nf-analyst", "nf-architect"):
+            c.real_worker(exe)
+        c.real_worker("nf-exporter", extra=env)
+        job = c.submit("home espresso", count=120, top_n=10)
+        c.wait(lambda: c.job_status(job) in ("completed", "partial"), 120, "the job exported")
+        s1 = sim.stats()
+        units, baseline = c.query("SELECT quota_units, baseline_units FROM nf_jobs WHERE id = %s", job)[0]
+        lists = s1["requests"]["videos"] + s1["requests"]["channels"] + s1["requests"]["playlistItems"]
+        eq(units, s1["quota_used"], "the job's quota units equal the simulator's")
+        eq(units, lists, "one unit per list call")
+        chans = c.query1("SELECT count(DISTINCT channel_id) FROM nf_videos WHERE job_id = %s", job)
+        eq(s1["requests"]["playlistItems"], chans, "one uploads page per channel")
+        eq(baseline, 2 * chans, "two units per channel's baseline (its uploads and their statistics)")
+        srcs = dict(c.query("SELECT scores->>'baseline_source', count(*) FROM nf_videos WHERE job_id = %s "
+                            "AND scores IS NOT NULL GROUP BY 1", job))
+        check(srcs.get("recent_median", 0) > 0, "outliers measured against recent medians", srcs)
+        # An independent check of one outlier's figure from the stored uploads.
+        vid, views, x, ch = c.query("SELECT v.video_id, (v.meta->>'views')::float8, (v.scores->>'outlier_x')::float8, "
+                                    "c.data FROM nf_videos v JOIN nf_channels c USING (channel_id) WHERE v.job_id = %s "
+                                    "AND v.rank = 1", job)[0]
+        created = c.query1("SELECT created_at FROM nf_jobs WHERE id = %s", job)
+        ok = []
+        for u in ch["recent"]:
+            pub = datetime.datetime.strptime(u["published_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+            if u["video_id"] != vid and "views" in u and (created - pub).total_seconds() / 86400 >= 7 \
+                    and not (0 < u.get("duration_s", 0) <= 180):
+                ok.append(u["views"])
+        ok = sorted(ok[:30])
+        median = (ok[len(ok) // 2] if len(ok) % 2 else (ok[len(ok) // 2 - 1] + ok[len(ok) // 2]) / 2) if len(ok) >= 5 \
+            else ch["view_count"] / ch["video_count"]
+        check(abs(x - views / median) < 1e-6 * max(1, x), "rank 1's outlier figure by hand", x, views / median)
+        # A second job the same day: the channels' uploads are not asked again.
+        job2 = c.submit("home espresso", count=120, top_n=10)
+        c.wait(lambda: c.job_status(job2) in ("completed", "partial"), 120, "the second job exported")
+        s2 = sim.stats()
+        eq(s2["requests"]["playlistItems"] - s1["requests"]["playlistItems"], 0, "no uploads asked again")
+        eq(c.query1("SELECT baseline_units FROM nf_jobs WHERE id = %s", job2), 0, "no baseline units spent")
+        eq(c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s AND scores->>'baseline_source' = "
+                    "'recent_median'", job2),
+           c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s AND scores->>'baseline_source' = "
+                    "'recent_median'", job), "the same medians from the stored uploads")
+
+        path = os.path.join(out, "outliers.xlsx")
+        with open(path, "wb") as f:
+            f.write(fetch(c, job, "xlsx"))
+        check(s1["thumbnails"] >= 10, "the thumbnails fetched from the simulator", s1["thumbnails"])
+        wb = openpyxl.load_workbook(path)
+        ws = wb["Outliers"]
+        n = ws.max_row - 1
+        eq(n, 10, "ten outliers")
+        eq(len(ws._images), n, "a picture in every outlier row")
+        check(all(img.anchor._from.col == 1 for img in ws._images), "in the Thumbnail column")
+        eq(len(wb["Charts"]._charts), 2, "the scatter of every candidate and the funnel")
+        check(all(ws.row_dimensions[r].height for r in range(1, n + 2)), "every Outliers row has a height")
+        ai = wb["AI Content"]
+        check(all(ai.row_dimensions[r].height and ai.row_dimensions[r].height > 15 for r in range(2, n + 2)),
+              "every wrapped AI row has a height that fits it", [ai.row_dimensions[r].height for r in range(2, n + 2)])
+        for sheet in ("Outliers", "Charts", "AI Content", "Metadata"):
+            w = wb[sheet]
+            # fitToWidth left out means 1 (OOXML's default); fitToHeight 0: as many as it takes
+            eq((w.page_setup.orientation, w.page_setup.fitToWidth or 1, w.page_setup.fitToHeight,
+                w.sheet_properties.pageSetUpPr.fitToPage), ("landscape", 1, 0, True),
+               f"{sheet}: landscape, one page wide")
+        eq(ws.print_title_rows.replace("$", ""), "1:1", "the header repeated on every page")
+        meta = wb["Metadata"]
+        widths = {col: meta.column_dimensions[col].width for col in "ABC"}
+        for row in meta.iter_rows(values_only=True):
+            for col, v in zip("ABC", row):
+                if isinstance(v, str) and re.match(r"\d{4}-\d\d-\d\dT", v):
+                    check(widths[col] >= len(v), f"timestamp {v} visible (column {col} is {widths[col]} wide)")
+        header = [cell.value for cell in ws[1]]
+        xcol = header.index("Outlier (x baseline)")
+        figures = [row[xcol].value for row in ws.iter_rows(min_row=2)]
+        eq(ws.cell(row=2, column=xcol + 1).number_format, '0.0"x"', "shown as 4.2x")
+        # LibreOffice reads and renders it.
+        r = subprocess.run(["soffice", "--headless", "--norestore", f"-env:UserInstallation=file://{out}/lo",
+                            "--convert-to", "pdf", "--outdir", out, path], capture_output=True, text=True, timeout=180)
+        pdf = os.path.join(out, "outliers.pdf")
+        check(r.returncode == 0 and os.path.exists(pdf), "LibreOffice rendered the workbook", r.stderr[-500:])
+        pages = [subprocess.run(["pdftotext", "-layout", "-f", str(p), "-l", str(p), pdf, "-"], capture_output=True,
+                                text=True, timeout=60).stdout for p in range(1, 4)]
+        first = pages[0]
+        for word in ("Rank", "Thumbnail", "Title", "Outlier (x", "Quality score"):
+            check(word in first, f"page 1 holds the Outliers header {word!r}: one page wide")
+        for fig in figures:
+            check(f"{fig:.1f}x" in first, f"page 1 shows {fig:.1f}x", first[:2000])
+        check("Every candidate" in pages[1] and "Rank" not in pages[1].split("\n")[0],
+              "the Charts sheet starts page 2: the Outliers sheet took one page")
+        subprocess.run(["pdftoppm", "-png", "-r", "110", "-f", "1", "-l", "1", pdf, os.path.join(out, "outliers")],
+                       check=True, timeout=60)
+        png = glob.glob(os.path.join(out, "outliers*.png"))
+        check(png and os.path.getsize(png[0]) > 20000, "page 1 as a PNG", png)
+        print(f"rendered: {png[0]} ({os.path.getsize(png[0])} bytes); baselines {srcs}; "
+              f"{baseline} baseline units for {chans} channels")
+    finally:
+        c.stop()
+
+
 if __name__ == "__main__":
-    run({"workbook": workbook, "partial": partial, "failed_then_retry": failed_then_retry})
+    run({"workbook": workbook, "partial": partial, "failed_then_retry": failed_then_retry,
+         "rendered": rendered})

@@ -44,8 +44,13 @@ def test_discover_batching():
         eq(len({r[0] for r in rows}), 120, "no duplicate videos")
         s = sim.stats()
         req = s["requests"]
-        metadata = req["search"] + req["videos"] + req["channels"]
+        # Each channel's baseline is two more calls: its uploads page and their videos.list.
+        channels = c.query1("SELECT count(DISTINCT channel_id) FROM nf_videos WHERE job_id = %s", job)
+        eq(req["playlistItems"], channels, "one uploads page per channel")
+        metadata = req["search"] + req["videos"] - req["playlistItems"] + req["channels"]
         check(metadata <= 3 * math.ceil(120 / 50), "at most 3 metadata requests per 50 videos", req)
+        eq(c.query1("SELECT baseline_units FROM nf_jobs WHERE id = %s", job), 2 * channels,
+           "the baselines' units counted apart")
         check(req["search"] >= 3, "discovery went across pages", req)
         eq(req["watch"] + req["timedtext"], 0, "discover fetches no pages")
         q, h = c.query("SELECT quota_units, http_requests FROM nf_jobs WHERE id = %s", job)[0]

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TAG_BITS 40
@@ -274,6 +275,90 @@ s_fill (const char *tpl, const char *q, char *out, size_t cap)
 
 static const char *const s_langs[] = {"es", "de", "pt-BR", "hi"};
 
+/* The channel of catalog video INDEX (cheap: the uploads scan calls it for
+   the whole catalog). */
+static uint32_t
+s_channel_of (const nf_ytworld_t *w, uint64_t tag, uint32_t index)
+{
+    uint32_t nch = nf_yt_channel_count (w);
+    if (index >= NF_YT_UPLOAD_BASE)
+        return ((index - NF_YT_UPLOAD_BASE) / 64) % nch;
+    return (uint32_t) (nch * pow (s_u (w, tag, index, 10), 1.6)) % nch;
+}
+
+bool
+nf_yt_video_exists (const nf_ytworld_t *w, uint32_t index)
+{
+    if (index < NF_YT_UPLOAD_BASE)
+        return index < (uint32_t) w->catalog;
+    uint32_t u = index - NF_YT_UPLOAD_BASE;
+    return u / 64 < nf_yt_channel_count (w) && u % 64 < NF_YT_UPLOADS;
+}
+
+/* An upload only the playlist lists: the channel's K-th newest, one every
+   GAP days (2 to 9, the channel's own pace), views about the channel's
+   recent typical (its lifetime mean times 0.5 to 1.5), one in twenty a hit. */
+static void
+s_upload (const nf_ytworld_t *w, uint64_t tag, uint32_t index, const nf_ytchannel_t *c,
+          nf_ytvideo_t *v)
+{
+    uint32_t k = (index - NF_YT_UPLOAD_BASE) % 64;
+    uint64_t ck = UINT64_C (1) << 32 | c->index;
+    double gap = 2.0 + 7.0 * s_u (w, tag, ck, 40);
+    double pace = 0.5 + s_u (w, tag, ck, 41);
+    v->published = floor (w->now - 86400.0 * (0.3 + gap * k + 0.5 * s_u (w, tag, index, 42)));
+    double views = (double) c->view_count / (double) c->video_count * pace
+                   * s_lognormal (w, tag, index, 43, 0.0, 0.6);
+    if (s_u (w, tag, index, 44) < 0.05)
+        views *= 4.0 + 10.0 * s_u (w, tag, index, 45);
+    v->views = views < 10 ? 10 : (int64_t) views;
+}
+
+size_t
+nf_yt_uploads (const nf_ytworld_t *w, uint64_t tag, uint32_t channel, uint32_t *out, size_t cap)
+{
+    /* Merge, newest first: the catalog videos of the channel (a scan of
+       the catalog's channel numbers) and its playlist-only uploads. */
+    size_t n = 0, room = cap;
+    uint32_t *all = NULL;
+    size_t total = NF_YT_UPLOADS;
+    for (uint32_t i = 0; i < (uint32_t) w->catalog; i++)
+        total += s_channel_of (w, tag, i) == channel;
+    all = malloc (total * sizeof *all);
+    double *when = malloc (total * sizeof *when);
+    if (!all || !when) {
+        free (all);
+        free (when);
+        return 0;
+    }
+    for (uint32_t i = 0; i < (uint32_t) w->catalog; i++)
+        if (s_channel_of (w, tag, i) == channel)
+            all[n++] = i;
+    for (uint32_t k = 0; k < NF_YT_UPLOADS; k++)
+        all[n++] = NF_YT_UPLOAD_BASE + 64 * channel + k;
+    for (size_t i = 0; i < n; i++) {
+        nf_ytvideo_t v;
+        nf_yt_video (w, tag, all[i], NULL, &v);
+        when[i] = v.published;
+    }
+    for (size_t i = 1; i < n; i++) /* insertion sort: a few dozen, newest first */
+        for (size_t j = i;
+             j > 0 && (when[j] > when[j - 1] || (when[j] == when[j - 1] && all[j] < all[j - 1]));
+             j--) {
+            double tw = when[j];
+            when[j] = when[j - 1];
+            when[j - 1] = tw;
+            uint32_t ti = all[j];
+            all[j] = all[j - 1];
+            all[j - 1] = ti;
+        }
+    for (size_t i = 0; i < n && i < room; i++)
+        out[i] = all[i];
+    free (all);
+    free (when);
+    return n;
+}
+
 void
 nf_yt_video (const nf_ytworld_t *w, uint64_t tag, uint32_t index, const char *query,
              nf_ytvideo_t *v)
@@ -282,8 +367,7 @@ nf_yt_video (const nf_ytworld_t *w, uint64_t tag, uint32_t index, const char *qu
     v->tag = tag;
     v->index = index;
     s_video_id (tag, index, v->id);
-    uint32_t nch = nf_yt_channel_count (w);
-    v->channel_index = (uint32_t) (nch * pow (s_u (w, tag, index, 10), 1.6)) % nch;
+    v->channel_index = s_channel_of (w, tag, index);
     nf_ytchannel_t c;
     nf_yt_channel (w, tag, v->channel_index, query, &c);
     memcpy (v->channel_id, c.id, sizeof v->channel_id);
@@ -304,6 +388,8 @@ nf_yt_video (const nf_ytworld_t *w, uint64_t tag, uint32_t index, const char *qu
     v->comments = (int64_t) ((double) v->views * (0.0005 + 0.0035 * s_u (w, tag, index, 17)));
     v->likes_hidden = s_u (w, tag, index, 18) < 0.03;
     v->published = floor (w->now - 86400.0 * (1.0 + 364.0 * s_u (w, tag, index, 19)));
+    if (index >= NF_YT_UPLOAD_BASE)
+        s_upload (w, tag, index, &c, v);
     if (s_u (w, tag, index, 20) < 0.12)
         v->duration_s = 15 + (int) (44 * s_u (w, tag, index, 21));
     else

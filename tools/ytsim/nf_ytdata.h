@@ -77,6 +77,19 @@ void nf_yt_transcript (const nf_ytworld_t *w, const nf_ytvideo_t *v, const char 
 /* Channels of a query's catalog. */
 uint32_t nf_yt_channel_count (const nf_ytworld_t *w);
 
+/* A channel's uploads: its videos of the catalog (the ones search finds)
+   and NF_YT_UPLOADS more that only its uploads playlist lists, their
+   indices from NF_YT_UPLOAD_BASE up (channel c's k-th: BASE + 64 c + k,
+   the newest first, published every few days, a few of them Shorts). */
+#define NF_YT_UPLOAD_BASE (UINT32_C (1) << 23)
+#define NF_YT_UPLOADS     48
+/* Whether INDEX names a video of the world (in the catalog, or an upload). */
+bool nf_yt_video_exists (const nf_ytworld_t *w, uint32_t index);
+/* The uploads of channel CHANNEL of the query with TAG, newest first:
+   up to CAP video indices into OUT; returns how many there are in all. */
+size_t nf_yt_uploads (const nf_ytworld_t *w, uint64_t tag, uint32_t channel, uint32_t *out,
+                      size_t cap);
+
 /* splitmix64 of X: the simulator's only randomness. */
 uint64_t nf_yt_mix (uint64_t x);
 

@@ -4,7 +4,12 @@
       GET /youtube/v3/search    search.list   (a call of its own daily bucket,
                                 --search-calls, as Google counts it today)
       GET /youtube/v3/videos    videos.list   (1 unit of --quota)
-      GET /youtube/v3/channels  channels.list (1 unit of --quota)
+      GET /youtube/v3/channels  channels.list (1 unit of --quota), with
+                                contentDetails.relatedPlaylists.uploads
+      GET /youtube/v3/playlistItems  playlistItems.list of a channel's
+                                uploads playlist, newest first (1 unit)
+      GET /vi/ID/mqdefault.jpg  the video's thumbnail, a 320x180 JPEG (as
+                                i.ytimg.com serves it)
       POST /youtubei/v1/player  the innertube player API: per client (the body's
                                 context.client.clientName), WEB's caption
                                 tracks gated (exp=xpe), every other client's
@@ -40,6 +45,7 @@
 
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <jpeglib.h>
 #include <limits.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -52,9 +58,22 @@
 #include <unistd.h>
 
 /* Paths with counters and fault filters. */
-enum { P_SEARCH, P_VIDEOS, P_CHANNELS, P_WATCH, P_TIMEDTEXT, P_PLAYER, P_SITE, P_OTHER, P_COUNT };
-static const char *const s_path_names[P_COUNT] = {"search",    "videos", "channels", "watch",
-                                                  "timedtext", "player", "site",     "other"};
+enum {
+    P_SEARCH,
+    P_VIDEOS,
+    P_CHANNELS,
+    P_PLAYLIST, /* playlistItems.list (the last Data API path) */
+    P_WATCH,
+    P_TIMEDTEXT,
+    P_PLAYER,
+    P_IMAGE, /* i.ytimg.com: /vi/ID/mqdefault.jpg */
+    P_SITE,
+    P_OTHER,
+    P_COUNT
+};
+static const char *const s_path_names[P_COUNT] = {
+    "search",    "videos", "channels", "playlistItems", "watch",
+    "timedtext", "player", "image",    "site",          "other"};
 
 /* Fault kinds. */
 enum {
@@ -114,7 +133,7 @@ typedef struct {
     atomic_ulong not_modified, proxied, quota_refused;
     /* timed text answered: with text (signed, unexpired), and empty for an
        unsigned, a gated or an expired URL; consent pages served */
-    atomic_ulong tt_signed, tt_unsigned, tt_gated, tt_expired, consent_pages;
+    atomic_ulong tt_signed, tt_unsigned, tt_gated, tt_expired, consent_pages, thumbnails;
 } s_sim_t;
 
 /* ---- the query registry ---------------------------------------------------- */
@@ -482,7 +501,7 @@ s_videos (s_sim_t *sim, struct MHD_Connection *c)
         uint64_t tag;
         uint32_t index;
         if (nf_yt_video_decode (ids[i], &tag, &index) != 0
-            || index >= (uint32_t) sim->world.catalog)
+            || !nf_yt_video_exists (&sim->world, index))
             continue;
         char q[256], pub[32], dur[32], a[24], b[24], d[24];
         s_recall (sim, tag, q, sizeof q);
@@ -547,11 +566,148 @@ s_channels (s_sim_t *sim, struct MHD_Connection *c)
         if (!ch.hidden_subscribers)
             json_object_set_new (stats, "subscriberCount",
                                  json_string (s_count (b, sizeof b, ch.subscribers)));
+        char uploads[32];
+        snprintf (uploads, sizeof uploads, "UU%.22s", ch.id + 2);
         json_array_append_new (items,
-                               json_pack ("{s:s, s:s, s:o, s:o}", "kind", "youtube#channel", "id",
-                                          ch.id, "snippet", snippet, "statistics", stats));
+                               json_pack ("{s:s, s:s, s:o, s:o, s:{s:{s:s, s:s}}}", "kind",
+                                          "youtube#channel", "id", ch.id, "snippet", snippet,
+                                          "statistics", stats, "contentDetails", "relatedPlaylists",
+                                          "likes", "", "uploads", uploads));
     }
     return s_send_list (sim, c, "youtube#channelListResponse", items);
+}
+
+/* playlistItems.list of a channel's uploads playlist ("UU" and the
+   channel id's tail): newest first, maxResults (1 to 50, default 5) a
+   page, pageToken "P<offset>"; 1 unit. Another playlist: 404
+   playlistNotFound, as the real API answers. */
+static enum MHD_Result
+s_playlist_items (s_sim_t *sim, struct MHD_Connection *c)
+{
+    const char *pl = s_arg (c, "playlistId"), *mr = s_arg (c, "maxResults");
+    const char *tok = s_arg (c, "pageToken");
+    long max = mr ? strtol (mr, NULL, 10) : 5;
+    if (max < 0 || max > 50)
+        return s_api_error (c, 400, "invalidParameter", "youtube.parameter",
+                            "Invalid value for parameter maxResults.");
+    if (max == 0)
+        max = 5;
+    char chan[32];
+    uint64_t tag;
+    uint32_t index;
+    snprintf (chan, sizeof chan, "UC%s", pl && strncmp (pl, "UU", 2) == 0 ? pl + 2 : "");
+    if (!pl || strncmp (pl, "UU", 2) != 0 || nf_yt_channel_decode (chan, &tag, &index) != 0
+        || index >= nf_yt_channel_count (&sim->world))
+        return s_api_error (c, 404, "playlistNotFound", "youtube.playlistItem",
+                            "The playlist identified with the request's playlistId parameter "
+                            "cannot be found.");
+    if (!s_charge (sim, 1))
+        return s_quota_exceeded (c);
+    long offset = tok && tok[0] == 'P' ? strtol (tok + 1, NULL, 10) : 0;
+    uint32_t *list = malloc (4096 * sizeof *list);
+    size_t total = list ? nf_yt_uploads (&sim->world, tag, index, list, 4096) : 0;
+    if (total > 4096)
+        total = 4096;
+    char q[256];
+    s_recall (sim, tag, q, sizeof q);
+    json_t *items = json_array ();
+    for (long i = offset < 0 ? 0 : offset; i < offset + max && (size_t) i < total; i++) {
+        nf_ytvideo_t v;
+        nf_yt_video (&sim->world, tag, list[i], q, &v);
+        if (v.is_private)
+            continue; /* the uploads playlist lists public videos */
+        char pub[32], item_id[48];
+        s_iso_time (v.published, pub, sizeof pub);
+        snprintf (item_id, sizeof item_id, "VVU%.20s%s", pl + 2, v.id);
+        json_array_append_new (
+            items, json_pack ("{s:s, s:s, s:{s:s, s:s}}", "kind", "youtube#playlistItem", "id",
+                              item_id, "contentDetails", "videoId", v.id, "videoPublishedAt", pub));
+    }
+    free (list);
+    json_t *doc = json_pack ("{s:s, s:{s:I, s:I}, s:o}", "kind", "youtube#playlistItemListResponse",
+                             "pageInfo", "totalResults", (json_int_t) total, "resultsPerPage",
+                             (json_int_t) max, "items", items);
+    if ((size_t) (offset + max) < total) {
+        char next[24];
+        snprintf (next, sizeof next, "P%ld", offset + max);
+        json_object_set_new (doc, "nextPageToken", json_string (next));
+    }
+    return s_send_json (sim, c, doc);
+}
+
+/* ---- i.ytimg.com ---------------------------------------------------------------------- */
+
+/* A 320x180 baseline JPEG of video ID, as i.ytimg.com serves
+   /vi/ID/mqdefault.jpg: a gradient in the video's own two colours and a
+   bright block (a face, a title card), so that every outlier's picture
+   differs. Into *OUT (malloc'd by libjpeg) and *LEN. */
+static void
+s_thumbnail_jpeg (const char *id, unsigned char **out, unsigned long *len)
+{
+    enum { W = 320, H = 180 };
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+    unsigned char a[3], b[3], spot[3];
+    for (int k = 0; k < 3; k++) {
+        a[k] = (unsigned char) (40 + (h >> (8 * k)) % 160);
+        b[k] = (unsigned char) (40 + (h >> (8 * k + 24)) % 160);
+        spot[k] = (unsigned char) (200 + (h >> (8 * k + 40)) % 56);
+    }
+    int bx = 20 + (int) (h % 140), by = 20 + (int) ((h >> 20) % 80);
+    static unsigned char row[W * 3];
+    struct jpeg_compress_struct cinfo;
+    struct jpeg_error_mgr jerr;
+    cinfo.err = jpeg_std_error (&jerr);
+    jpeg_create_compress (&cinfo);
+    *out = NULL;
+    *len = 0;
+    jpeg_mem_dest (&cinfo, out, len);
+    cinfo.image_width = W;
+    cinfo.image_height = H;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults (&cinfo);
+    jpeg_set_quality (&cinfo, 80, TRUE);
+    jpeg_start_compress (&cinfo, TRUE);
+    while (cinfo.next_scanline < H) {
+        int y = (int) cinfo.next_scanline;
+        for (int x = 0; x < W; x++) {
+            bool in = x >= bx && x < bx + 140 && y >= by && y < by + 80;
+            for (int k = 0; k < 3; k++)
+                row[3 * x + k] = in ? spot[k] : (unsigned char) ((a[k] * (W - x) + b[k] * x) / W);
+        }
+        JSAMPROW r = row;
+        jpeg_write_scanlines (&cinfo, &r, 1);
+    }
+    jpeg_finish_compress (&cinfo);
+    jpeg_destroy_compress (&cinfo);
+}
+
+/* GET /vi/ID/mqdefault.jpg: the thumbnail of a video of the world; 404
+   (as i.ytimg.com answers) for any other id or size. */
+static enum MHD_Result
+s_thumbnail (s_sim_t *sim, struct MHD_Connection *c, const char *url)
+{
+    char id[16] = "";
+    uint64_t tag;
+    uint32_t index;
+    const char *slash = strchr (url + 4, '/');
+    if (slash && slash - (url + 4) == 11)
+        memcpy (id, url + 4, 11);
+    if (!slash || strcmp (slash, "/mqdefault.jpg") != 0
+        || nf_yt_video_decode (id, &tag, &index) != 0 || !nf_yt_video_exists (&sim->world, index))
+        return s_send_text (c, 404, "text/html", "<html><body>404</body></html>");
+    sim->thumbnails++;
+    unsigned char *jpeg = NULL;
+    unsigned long len = 0;
+    s_thumbnail_jpeg (id, &jpeg, &len);
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback (len, jpeg, &free);
+    MHD_add_response_header (r, "Content-Type", "image/jpeg");
+    MHD_add_response_header (r, "Cache-Control", "public, max-age=7200");
+    enum MHD_Result rc = MHD_queue_response (c, 200, r);
+    MHD_destroy_response (r);
+    return rc;
 }
 
 /* ---- /watch ------------------------------------------------------------------------ */
@@ -1042,11 +1198,13 @@ s_stats (s_sim_t *sim, struct MHD_Connection *c, bool reset)
                                     (json_int_t) sim->tt_gated, "expired",
                                     (json_int_t) sim->tt_expired));
     json_object_set_new (doc, "consent_pages", json_integer ((json_int_t) sim->consent_pages));
+    json_object_set_new (doc, "thumbnails", json_integer ((json_int_t) sim->thumbnails));
     json_object_set_new (doc, "search_calls", json_integer ((json_int_t) sim->search_used));
     json_object_set_new (doc, "legacy", json_boolean (sim->legacy));
     if (reset) {
         sim->tt_signed = sim->tt_unsigned = sim->tt_gated = sim->tt_expired = 0;
         sim->consent_pages = 0;
+        sim->thumbnails = 0;
         sim->quota_used = 0;
         sim->search_used = 0;
         sim->quota_refused = 0;
@@ -1069,6 +1227,10 @@ s_path_of (const char *url)
         return P_VIDEOS;
     if (strcmp (url, "/youtube/v3/channels") == 0)
         return P_CHANNELS;
+    if (strcmp (url, "/youtube/v3/playlistItems") == 0)
+        return P_PLAYLIST;
+    if (strncmp (url, "/vi/", 4) == 0)
+        return P_IMAGE;
     if (strcmp (url, "/watch") == 0)
         return P_WATCH;
     if (strcmp (url, "/api/timedtext") == 0)
@@ -1100,7 +1262,7 @@ static enum MHD_Result
 s_fault (s_sim_t *sim, struct MHD_Connection *c, int kind, int path)
 {
     sim->faults_served[kind]++;
-    bool api = path <= P_CHANNELS;
+    bool api = path <= P_PLAYLIST;
     char origin[300], hdr[16];
     switch (kind) {
     case F_500:
@@ -1236,7 +1398,7 @@ s_handle (void *cls, struct MHD_Connection *c, const char *url, const char *meth
        the consent page first. */
     if (path == P_WATCH && !sim->legacy && !s_consented (c, true) && (sim->seq & 1))
         return s_consent_page (sim, c);
-    if (path <= P_CHANNELS && sim->api_key) {
+    if (path <= P_PLAYLIST && sim->api_key) {
         const char *key = s_arg (c, "key");
         if (!key || strcmp (key, sim->api_key) != 0)
             return s_api_error (c, 400, "keyInvalid", "usageLimits",
@@ -1246,6 +1408,8 @@ s_handle (void *cls, struct MHD_Connection *c, const char *url, const char *meth
     case P_SEARCH: return s_search (sim, c);
     case P_VIDEOS: return s_videos (sim, c);
     case P_CHANNELS: return s_channels (sim, c);
+    case P_PLAYLIST: return s_playlist_items (sim, c);
+    case P_IMAGE: return s_thumbnail (sim, c, url);
     case P_WATCH: return s_watch (sim, c);
     case P_TIMEDTEXT: return s_timedtext (sim, c);
     case P_PLAYER: return s_player_api (sim, c, body);

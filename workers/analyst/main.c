@@ -1,5 +1,7 @@
-/*  nf-analyst: the `analyze` stage (per job). Reads the job's VALIDATED
-    videos with their channels, ranks them with nf_analyze and answers:
+/*  nf-analyst: the `analyze` stage (per job). Reads the job's candidates
+    with their channels and the channels' recent uploads (the input's
+    "channels"), measures each against its baseline (nf_baseline), ranks
+    them with nf_analyze and answers:
     the top N (job option top_n, default 10) become OUTLIER, the other
     candidates stay VALIDATED with their scores ("keep"), filtered videos
     are REJECTED with the filter's reason. Ages are measured from the job's
@@ -13,10 +15,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct {
+    nf_analyze_opts_t analyze;
+    nf_baseline_opts_t baseline;
+} s_opts_t;
+
 static int
 s_init (nf_config_t *config, void *arg)
 {
-    nf_analyze_opts_t *o = (nf_analyze_opts_t *) arg;
+    s_opts_t *all = (s_opts_t *) arg;
+    nf_analyze_opts_t *o = &all->analyze;
+    all->baseline = (nf_baseline_opts_t){
+        .max_uploads = (int) nf_config_int (config, NF_CFG_BASELINE_MAX),
+        .min_uploads = (int) nf_config_int (config, NF_CFG_BASELINE_MIN),
+        .maturity_days = (double) nf_config_int (config, NF_CFG_MATURITY_DAYS),
+        .short_max_s = NF_YT_SHORT_MAX_S,
+    };
     char err[256];
     if (nf_weights_parse (nf_config_str (config, NF_CFG_WEIGHTS), o->weights, err, sizeof err)
         != 0) {
@@ -57,6 +71,51 @@ s_candidate (const msgpack_object *v, double reference, nf_candidate_t *c)
                      && nf_mp_get_num (ch, "video_count", &c->channel_videos);
 }
 
+/* The baseline of candidate C (its VIDEO map) from its channel's recent
+   uploads in the input's "channels" map; ages from REFERENCE. */
+static void
+s_baseline (nf_candidate_t *c, const msgpack_object *video, const msgpack_object *channels,
+            double reference, const nf_baseline_opts_t *o)
+{
+    const char *ch;
+    size_t ch_len;
+    const msgpack_object *recent = NULL;
+    if (nf_mp_get_str (nf_mp_get (video, "channel"), "channel_id", &ch, &ch_len) && channels
+        && channels->type == MSGPACK_OBJECT_MAP)
+        for (uint32_t i = 0; i < channels->via.map.size && !recent; i++) {
+            const msgpack_object *k = &channels->via.map.ptr[i].key;
+            if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == ch_len
+                && memcmp (k->via.str.ptr, ch, ch_len) == 0)
+                recent = nf_mp_get (&channels->via.map.ptr[i].val, "recent");
+        }
+    size_t n = recent && recent->type == MSGPACK_OBJECT_ARRAY ? recent->via.array.size : 0;
+    nf_upload_t *u = calloc (n + 1, sizeof *u);
+    char **ids = calloc (n + 1, sizeof *ids);
+    if (!u || !ids)
+        abort ();
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *x = &recent->via.array.ptr[i];
+        ids[i] = nf_mp_dup_str (x, "video_id");
+        u[i].video_id = ids[i];
+        if (!nf_mp_get_num (x, "views", &u[i].views))
+            u[i].views = -1; /* hidden */
+        if (!nf_mp_get_num (x, "duration_s", &u[i].duration_s))
+            u[i].duration_s = -1;
+        const char *pub;
+        size_t pub_len;
+        double published;
+        u[i].age_days = -1;
+        if (nf_mp_get_str (x, "published_at", &pub, &pub_len)
+            && nf_time_parse (pub, pub_len, &published) == 0 && reference > 0)
+            u[i].age_days = (reference - published) / 86400.0;
+    }
+    nf_baseline (c, u, n, o);
+    for (size_t i = 0; i < n; i++)
+        free (ids[i]);
+    free (ids);
+    free (u);
+}
+
 static void
 s_pack_num (msgpack_packer *pk, const char *key, bool has, double value)
 {
@@ -70,7 +129,8 @@ s_pack_num (msgpack_packer *pk, const char *key, bool has, double value)
 static void
 s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
 {
-    nf_analyze_opts_t opts = *(const nf_analyze_opts_t *) arg;
+    const s_opts_t *all = (const s_opts_t *) arg;
+    nf_analyze_opts_t opts = all->analyze;
     const msgpack_object *options = nf_mp_get (task->job, "options");
     int64_t top_n = 10, value;
     nf_mp_get_int (options, "top_n", &top_n);
@@ -103,6 +163,7 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
         s_candidate (v, reference, &c[i]);
         ids[i] = nf_mp_dup_str (v, "video_id");
         c[i].video_id = ids[i] ? ids[i] : "";
+        s_baseline (&c[i], v, nf_mp_get (task->input, "channels"), reference, &all->baseline);
     }
     size_t ranked = nf_analyze (c, n, &opts, order);
 
@@ -125,7 +186,7 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
             msgpack_pack_double (&pk, v->composite);
         }
         nf_pk_str (&pk, "scores");
-        msgpack_pack_map (&pk, NF_C_COUNT + 4);
+        msgpack_pack_map (&pk, NF_C_COUNT + 8);
         for (int k = 0; k < NF_C_COUNT; k++)
             s_pack_num (&pk, nf_component_names[k], v->has[k], v->value[k]);
         nf_pk_str (&pk, "percentiles");
@@ -135,6 +196,11 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
         s_pack_num (&pk, "age_days", v->age_days >= 0, v->age_days);
         s_pack_num (&pk, "channel_avg_views", v->has_channel && v->channel_videos > 0,
                     v->channel_videos > 0 ? v->channel_views / v->channel_videos : 0);
+        /* The headline figure: views against the baseline ("4.2x"). */
+        s_pack_num (&pk, "outlier_x", v->has[NF_C_MULTIPLIER], v->value[NF_C_MULTIPLIER]);
+        s_pack_num (&pk, "baseline", v->baseline_source != NF_BASE_NONE, v->baseline);
+        nf_pk_kv_str (&pk, "baseline_source", nf_base_source_names[v->baseline_source]);
+        nf_pk_kv_int (&pk, "baseline_uploads", v->baseline_n);
         nf_pk_str (&pk, "weights");
         msgpack_pack_map (&pk, NF_C_COUNT);
         for (int k = 0; k < NF_C_COUNT; k++)
@@ -152,7 +218,7 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
 int
 main (int argc, char **argv)
 {
-    nf_analyze_opts_t opts;
+    s_opts_t opts;
     memset (&opts, 0, sizeof opts);
     return nf_worker_main (argc, argv, "nf-analyst", "analyze", s_init, s_stage, &opts);
 }

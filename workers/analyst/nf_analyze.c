@@ -9,6 +9,45 @@
 
 const char *const nf_component_names[NF_C_COUNT] = {"multiplier", "views_per_sub", "velocity",
                                                     "engagement"};
+const char *const nf_base_source_names[3] = {"none", "recent_median", "lifetime_mean"};
+
+static int
+s_cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+void
+nf_baseline (nf_candidate_t *v, const nf_upload_t *u, size_t n, const nf_baseline_opts_t *o)
+{
+    v->baseline = 0;
+    v->baseline_n = 0;
+    v->baseline_source = NF_BASE_NONE;
+    int max = o->max_uploads > 0 ? o->max_uploads : 1;
+    double *views = calloc ((size_t) max, sizeof *views);
+    if (!views)
+        abort ();
+    size_t m = 0;
+    for (size_t i = 0; i < n && m < (size_t) max; i++) {
+        const nf_upload_t *x = &u[i];
+        if ((x->video_id && v->video_id && strcmp (x->video_id, v->video_id) == 0) || x->views < 0
+            || x->age_days < 0 || x->age_days < o->maturity_days
+            || (x->duration_s > 0 && x->duration_s <= o->short_max_s))
+            continue;
+        views[m++] = x->views;
+    }
+    if (m > 0 && m >= (size_t) o->min_uploads) {
+        qsort (views, m, sizeof *views, s_cmp_double);
+        double median = m % 2 ? views[m / 2] : (views[m / 2 - 1] + views[m / 2]) / 2.0;
+        if (median > 0) {
+            v->baseline = median;
+            v->baseline_n = (int) m;
+            v->baseline_source = NF_BASE_RECENT_MEDIAN;
+        }
+    }
+    free (views);
+}
 
 int
 nf_weights_parse (const char *spec, double weights[NF_C_COUNT], char *err, size_t errlen)
@@ -112,8 +151,13 @@ nf_analyze (nf_candidate_t *c, size_t n, const nf_analyze_opts_t *opts, size_t *
         else if ((opts->format == NF_FORMAT_LONG && v->is_short)
                  || (opts->format == NF_FORMAT_SHORT && !v->is_short))
             v->filtered = "format_excluded";
-        if (v->has_channel && v->channel_views > 0 && v->channel_videos > 0) {
-            v->value[NF_C_MULTIPLIER] = v->views / (v->channel_views / v->channel_videos);
+        if (v->baseline_source == NF_BASE_NONE && v->has_channel && v->channel_views > 0
+            && v->channel_videos > 0) { /* too few recent uploads: the lifetime mean */
+            v->baseline = v->channel_views / v->channel_videos;
+            v->baseline_source = NF_BASE_LIFETIME_MEAN;
+        }
+        if (v->baseline_source != NF_BASE_NONE && v->baseline > 0) {
+            v->value[NF_C_MULTIPLIER] = v->views / v->baseline;
             v->has[NF_C_MULTIPLIER] = true;
         }
         if (v->has_subscribers && v->subscribers > 0) {

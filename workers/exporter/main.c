@@ -8,7 +8,9 @@
     of a retried job are never overwritten. Each is written to a temporary
     name, then renamed, so a reader never sees half a file; its mode is
     0666 less the umask, as any file the user makes. */
+#define _GNU_SOURCE /* memmem */
 #include "nf_export.h"
+#include "nf_http.h"
 #include "nf_log.h"
 #include "nf_worker.h"
 
@@ -21,7 +23,11 @@
 typedef struct {
     const char *output_dir; /* NF_OUTPUT_DIR ("" = none); borrowed from the config */
     mode_t mode;            /* of the files written there: 0666 & ~umask */
+    const char *img_url;    /* NF_YOUTUBE_IMG_URL ("" = no thumbnails) */
+    nf_http_t *http;        /* for the thumbnails, or NULL */
 } s_opts_t;
+
+#define THUMB_MAX_BYTES (2 << 20) /* an mqdefault picture is about 10 kB */
 
 static int
 s_init (nf_config_t *config, void *arg)
@@ -36,7 +42,68 @@ s_init (nf_config_t *config, void *arg)
         fprintf (stderr, "nf-exporter: NF_OUTPUT_DIR '%s' is not a folder\n", o->output_dir);
         return -1;
     }
+    o->img_url = nf_config_str (config, NF_CFG_YOUTUBE_IMG_URL);
+    if (*o->img_url) {
+        nf_http_opts_t h = {.timeout_ms = (long) nf_config_int (config, NF_CFG_HTTP_TIMEOUT_MS),
+                            .max_bytes = THUMB_MAX_BYTES,
+                            .retries = 1,
+                            .burst = 4,
+                            .max_wait_ms = 2000,
+                            .backoff_base_ms = 200,
+                            .proxies = nf_config_str (config, NF_CFG_PROXIES),
+                            .user_agents = "",
+                            .cache_dir = ""};
+        char err[256];
+        o->http = nf_http_new (&h, err, sizeof err);
+        if (!o->http) {
+            fprintf (stderr, "nf-exporter: %s\n", err);
+            return -1;
+        }
+    }
     return 0;
+}
+
+/* The thumbnail of each outlier of VIDEOS that is a YouTube video (its
+   link a /watch?v= one) into IMAGES (NIMAGES of them; the bodies in
+   BODIES, the caller frees). A picture that cannot be fetched is left
+   out, counted in *MISSED: the row is written without it. */
+static size_t
+s_thumbnails (s_opts_t *o, const msgpack_object *videos, nf_export_image_t *images,
+              nf_http_resp_t *bodies, char **ids, size_t *missed)
+{
+    size_t n = 0;
+    *missed = 0;
+    for (uint32_t i = 0; o->http && i < videos->via.array.size; i++) {
+        const msgpack_object *v = &videos->via.array.ptr[i];
+        char *id = nf_mp_dup_str (v, "video_id");
+        const char *url;
+        size_t url_len;
+        bool youtube = nf_mp_get_str (nf_mp_get (v, "meta"), "url", &url, &url_len)
+                       && memmem (url, url_len, "/watch?v=", 9);
+        bool safe =
+            id && *id && strlen (id) < 32
+            && strspn (id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+                   == strlen (id);
+        if (!youtube || !safe) {
+            free (id);
+            continue;
+        }
+        char where[600];
+        snprintf (where, sizeof where, "%s/vi/%s/mqdefault.jpg", o->img_url, id);
+        nf_http_resp_init (&bodies[n]);
+        if (nf_http_get (o->http, where, &bodies[n]) != NF_HTTP_OK || bodies[n].body.len < 4) {
+            nf_warn ("thumbnail of %s: %s", id, bodies[n].error[0] ? bodies[n].error : "empty");
+            nf_http_resp_free (&bodies[n]);
+            free (id);
+            (*missed)++;
+            continue;
+        }
+        ids[n] = id;
+        images[n] = (nf_export_image_t){id, (const unsigned char *) bodies[n].body.data,
+                                        bodies[n].body.len};
+        n++;
+    }
+    return n;
 }
 
 /* Write DATA to DIR/NAME with MODE through a temporary file. 0 or -1 with
@@ -93,11 +160,31 @@ s_free_copy (const char *dir, const char *niche, int64_t job_id, const char *con
 static void
 s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
 {
-    const s_opts_t *o = (const s_opts_t *) arg;
+    s_opts_t *o = (s_opts_t *) arg;
     nf_export_files_t files;
     char err[512];
     const char *tmpdir = getenv ("TMPDIR");
-    if (nf_export_build (task, tmpdir ? tmpdir : "", &files, err, sizeof err) != 0) {
+    const msgpack_object *in = nf_mp_get (task->input, "videos");
+    size_t cap = in && in->type == MSGPACK_OBJECT_ARRAY ? in->via.array.size : 0, missed = 0;
+    nf_export_image_t *images = calloc (cap + 1, sizeof *images);
+    nf_http_resp_t *bodies = calloc (cap + 1, sizeof *bodies);
+    char **ids = calloc (cap + 1, sizeof *ids);
+    if (!images || !bodies || !ids)
+        abort ();
+    size_t nimages = cap ? s_thumbnails (o, in, images, bodies, ids, &missed) : 0;
+    int built =
+        nf_export_build (task, tmpdir ? tmpdir : "", images, nimages, &files, err, sizeof err);
+    for (size_t i = 0; i < nimages; i++) {
+        nf_http_resp_free (&bodies[i]);
+        free (ids[i]);
+    }
+    free (images);
+    free (bodies);
+    free (ids);
+    if (missed)
+        nf_warn ("job %lld: %zu thumbnails could not be fetched; their rows have none",
+                 (long long) task->job_id, missed);
+    if (built != 0) {
         nf_result_error (result, true, "export failed: %s", err);
         return;
     }

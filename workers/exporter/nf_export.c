@@ -16,7 +16,18 @@
 #include <unistd.h>
 #include <xlsxwriter.h>
 
-typedef enum { K_INT, K_NUM1, K_NUM2, K_PCT, K_DATE, K_DURATION, K_STR, K_LINK } s_kind_t;
+typedef enum {
+    K_INT,
+    K_NUM1,
+    K_NUM2,
+    K_PCT,
+    K_DATE,
+    K_DURATION,
+    K_TIMES, /* "4.2x" */
+    K_STR,
+    K_LINK,
+    K_IMAGE /* the workbook shows the picture; CSV and JSON its URL */
+} s_kind_t;
 
 typedef struct {
     const char *key;    /* CSV header and JSON key */
@@ -45,6 +56,11 @@ enum {
     C_ENGAGEMENT,
     C_COMPOSITE,
     C_QUALITY,
+    C_OUTLIER_X,
+    C_BASELINE,
+    C_BASELINE_SRC,
+    C_CHANNEL_URL,
+    C_THUMB,
     C_AI,
     C_TITLES = C_AI,
     C_HOOK,
@@ -75,6 +91,11 @@ static const s_col_t s_cols[C_COUNT] = {
     [C_ENGAGEMENT] = {"engagement", "Engagement", K_PCT},
     [C_COMPOSITE] = {"composite", "Composite score", K_NUM2},
     [C_QUALITY] = {"quality", "Quality score", K_NUM1},
+    [C_OUTLIER_X] = {"outlier_x", "Outlier (x baseline)", K_TIMES},
+    [C_BASELINE] = {"baseline_views", "Baseline views", K_INT},
+    [C_BASELINE_SRC] = {"baseline", "Baseline", K_STR},
+    [C_CHANNEL_URL] = {"channel_url", "Channel link", K_LINK},
+    [C_THUMB] = {"thumbnail_url", "Thumbnail", K_IMAGE},
     [C_TITLES] = {"title_variants", "Title variants", K_STR},
     [C_HOOK] = {"hook", "Hook (first 15 s)", K_STR},
     [C_OUTLINE] = {"outline", "Outline", K_STR},
@@ -244,6 +265,37 @@ s_row_build (const msgpack_object *v, s_row_t *r)
     s_set_num (&r->c[C_ENGAGEMENT], scores, "engagement");
     s_set_num (&r->c[C_COMPOSITE], v, "composite");
     s_set_num (&r->c[C_QUALITY], v, "quality");
+    s_set_num (&r->c[C_OUTLIER_X], scores, "outlier_x");
+    s_set_num (&r->c[C_BASELINE], scores, "baseline");
+    char *source = s_dup (scores, "baseline_source");
+    int64_t used = 0;
+    nf_mp_get_int (scores, "baseline_uploads", &used);
+    char text[96];
+    if (source && strcmp (source, "recent_median") == 0)
+        snprintf (text, sizeof text, "median of %lld recent uploads", (long long) used);
+    else if (source && strcmp (source, "lifetime_mean") == 0)
+        snprintf (text, sizeof text, "channel lifetime mean (too few recent uploads)");
+    else
+        text[0] = 0;
+    free (source);
+    s_set_str (&r->c[C_BASELINE_SRC], text[0] ? strdup (text) : NULL);
+    /* The channel's page and the thumbnail, on the video link's site. */
+    const char *cid = NULL;
+    size_t cid_len = 0;
+    nf_mp_get_str (nf_mp_get (v, "channel"), "channel_id", &cid, &cid_len);
+    const char *vurl = r->c[C_URL].str;
+    const char *watch = vurl ? strstr (vurl, "/watch?") : NULL;
+    if (cid && cid_len < 64 && watch) {
+        char *link = NULL;
+        if (asprintf (&link, "%.*s/channel/%.*s", (int) (watch - vurl), vurl, (int) cid_len, cid)
+            >= 0)
+            s_set_str (&r->c[C_CHANNEL_URL], link);
+    }
+    if (watch && r->c[C_VIDEO_ID].str && strlen (r->c[C_VIDEO_ID].str) < 64) {
+        char *thumb = NULL;
+        if (asprintf (&thumb, "https://i.ytimg.com/vi/%s/mqdefault.jpg", r->c[C_VIDEO_ID].str) >= 0)
+            s_set_str (&r->c[C_THUMB], thumb);
+    }
     s_set_str (&r->c[C_TITLES], s_join (nf_mp_get (ai, "titles"), false));
     s_set_str (&r->c[C_HOOK], s_dup (ai, "hook"));
     s_set_str (&r->c[C_OUTLINE], s_join (nf_mp_get (ai, "outline"), true));
@@ -386,6 +438,7 @@ s_metadata (const nf_task_t *task, size_t outliers, s_kvs_t *kv)
         }
     s_kv_add (kv, "YouTube search.list calls", NULL, s_count (stats, "search_calls"));
     s_kv_add (kv, "YouTube API quota units", NULL, s_count (stats, "quota_units"));
+    s_kv_add (kv, "  of them for channel baselines", NULL, s_count (stats, "baseline_units"));
     s_kv_add (kv, "HTTP requests", NULL, s_count (stats, "http_requests"));
     s_kv_add (kv, "LLM tokens", NULL, s_count (stats, "tokens"));
 }
@@ -418,6 +471,8 @@ s_num_text (const s_col_t *col, const s_cell_t *cell, char *out, size_t len)
         s_date (cell->num, out);
     else if (col->kind == K_INT || col->kind == K_DURATION)
         snprintf (out, len, "%.0f", cell->num);
+    else if (col->kind == K_TIMES)
+        snprintf (out, len, "%.4f", cell->num);
     else
         snprintf (out, len, "%.10g", cell->num);
 }
@@ -516,14 +571,46 @@ s_json (const nf_task_t *task, s_row_t *rows, size_t n, const s_kvs_t *kv, nf_bu
 
 /* ---- XLSX ----------------------------------------------------------------- */
 
+/* A workbook a creator opens (issue 25): the Outliers sheet leads with the
+   thumbnail, the title linked to the video, the channel linked to its page
+   and the outlier figure ("4.2x"); the picture links to the video (a
+   title stays plain text: LibreOffice does not wrap a hyperlink's text);
+   every wrapped row gets the height of its
+   text (LibreOffice does not grow rows by itself); each sheet prints
+   landscape, one page wide, its header repeated; the Charts sheet plots
+   every candidate's views against its outlier figure with the top N
+   marked, and the funnel. */
+
+#define THUMB_SCALE  0.45 /* 320x180 pictures at 144x81 pixels (61 points) */
+#define THUMB_ROW_PT 68.0 /* row height for them, with a margin */
+#define LINE_PT      15.0 /* one line of 11-point text */
+#define MAX_ROW_PT   409.0
+
 typedef struct {
-    lxw_format *header;           /* bold, bottom border */
-    lxw_format *kind[K_LINK + 1]; /* per column kind */
-    lxw_format *wrap;             /* wrapped text, top aligned */
-    lxw_format *bold;             /* section titles */
+    lxw_format *header;            /* bold, bottom border, wrapped */
+    lxw_format *kind[K_IMAGE + 1]; /* per column kind */
+    lxw_format *wrap;              /* wrapped text, top aligned */
+    lxw_format *bold;              /* section titles */
 } s_formats_t;
 
-/* Display width (code points of the longest line, capped) of TEXT. */
+/* The Outliers sheet's columns, in order, and their widths (characters;
+   0: fitted to the content). */
+static const struct {
+    int col;
+    double width;
+} s_sheet[] = {
+    {C_RANK, 6},       {C_THUMB, 23},     {C_TITLE, 40},        {C_CHANNEL, 30},
+    {C_OUTLIER_X, 11}, {C_BASELINE, 11},  {C_BASELINE_SRC, 24}, {C_VIEWS, 0},
+    {C_LIKES, 0},      {C_COMMENTS, 0},   {C_SUBSCRIBERS, 0},   {C_COUNTRY, 8},
+    {C_PUBLISHED, 11}, {C_AGE, 0},        {C_DURATION, 9},      {C_VPS, 0},
+    {C_VELOCITY, 0},   {C_ENGAGEMENT, 0}, {C_COMPOSITE, 0},     {C_QUALITY, 0},
+    {C_VIDEO_ID, 0},   {C_URL, 30},       {C_CHANNEL_URL, 30},
+};
+#define SHEET_COLS (sizeof s_sheet / sizeof s_sheet[0])
+/* The ids and raw links stay off the page: the title and the channel are the links there. */
+#define PRINT_COLS (SHEET_COLS - 3)
+
+/* Display width (code points of the longest line) of TEXT. */
 static size_t
 s_width (const char *text)
 {
@@ -537,6 +624,33 @@ s_width (const char *text)
             cur++;
     }
     return cur > best ? cur : best;
+}
+
+/* Lines TEXT takes wrapped in a column WIDTH characters wide: each of its
+   lines takes ceil(code points / chars a line); proportional text fits
+   about 1.1 characters per width unit. */
+static size_t
+s_lines (const char *text, double width)
+{
+    size_t per = (size_t) fmax (1.0, floor (width * 1.1));
+    size_t lines = 0, cur = 0;
+    for (const unsigned char *p = (const unsigned char *) text;; p++) {
+        if (*p == '\n' || !*p) {
+            lines += cur ? (cur + per - 1) / per : 1;
+            cur = 0;
+            if (!*p)
+                break;
+        }
+        else if ((*p & 0xC0) != 0x80)
+            cur++;
+    }
+    return lines;
+}
+
+static double
+s_row_height (size_t lines)
+{
+    return fmin (MAX_ROW_PT, (double) lines * LINE_PT + 3.0);
 }
 
 static lxw_error
@@ -561,53 +675,125 @@ s_xlsx_datetime (double epoch, lxw_datetime *dt)
     *dt = (lxw_datetime){tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, 0, 0, 0};
 }
 
+/* TEXT as a hyperlink to URL, or as plain text when the link cannot be
+   written (too long, or refused). */
 static lxw_error
-s_xlsx_cell (lxw_worksheet *ws, lxw_row_t r, int k, const s_cell_t *cell, s_formats_t *fm)
+s_xlsx_link (lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, const char *url, const char *text,
+             lxw_format *f)
+{
+    if (url && strlen (url) < 2000 && nf_cell_fit (text, strlen (text)) == strlen (text)
+        && worksheet_write_url_opt (ws, r, c, url, f, text, NULL) == LXW_NO_ERROR)
+        return LXW_NO_ERROR;
+    return s_xlsx_str (ws, r, c, text, f);
+}
+
+static lxw_error
+s_xlsx_cell (lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, int k, const s_row_t *row,
+             s_formats_t *fm)
 {
     const s_col_t *col = &s_cols[k];
+    const s_cell_t *cell = &row->c[k];
     if (!cell->set)
         return LXW_NO_ERROR;
+    if (k == C_CHANNEL)
+        return s_xlsx_link (ws, r, c, row->c[C_CHANNEL_URL].str, cell->str, fm->kind[K_LINK]);
     switch (col->kind) {
-    case K_STR: return s_xlsx_str (ws, r, (lxw_col_t) k, cell->str, NULL);
-    case K_LINK:
-        if (strlen (cell->str) < 2000
-            && worksheet_write_url (ws, r, (lxw_col_t) k, cell->str, fm->kind[K_LINK])
-                   == LXW_NO_ERROR)
-            return LXW_NO_ERROR;
-        return s_xlsx_str (ws, r, (lxw_col_t) k, cell->str, NULL);
+    case K_STR: return s_xlsx_str (ws, r, c, cell->str, fm->wrap);
+    case K_IMAGE: return LXW_NO_ERROR; /* the picture goes over the cell */
+    case K_LINK: return s_xlsx_link (ws, r, c, cell->str, cell->str, fm->kind[K_LINK]);
     case K_DATE: {
         lxw_datetime dt;
         s_xlsx_datetime (cell->num, &dt);
-        return worksheet_write_datetime (ws, r, (lxw_col_t) k, &dt, fm->kind[K_DATE]);
+        return worksheet_write_datetime (ws, r, c, &dt, fm->kind[K_DATE]);
     }
     case K_DURATION:
-        return worksheet_write_number (ws, r, (lxw_col_t) k, cell->num / 86400.0,
-                                       fm->kind[K_DURATION]);
-    default: return worksheet_write_number (ws, r, (lxw_col_t) k, cell->num, fm->kind[col->kind]);
+        return worksheet_write_number (ws, r, c, cell->num / 86400.0, fm->kind[K_DURATION]);
+    default: return worksheet_write_number (ws, r, c, cell->num, fm->kind[col->kind]);
+    }
+}
+
+/* Landscape, one page wide (as many tall as it takes), the header row on
+   every page, narrow margins. */
+static void
+s_print_setup (lxw_worksheet *ws, bool header)
+{
+    worksheet_set_landscape (ws);
+    worksheet_set_paper (ws, 9); /* A4 */
+    worksheet_set_margins (ws, 0.3, 0.3, 0.4, 0.4);
+    worksheet_fit_to_pages (ws, 1, 0);
+    if (header)
+        worksheet_repeat_rows (ws, 0, 0);
+}
+
+/* The picture of ROW (when fetched) into cell (R, C). */
+static void
+s_thumbnail (lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, const s_row_t *row,
+             const nf_export_image_t *images, size_t nimages)
+{
+    const char *id = row->c[C_VIDEO_ID].str;
+    for (size_t i = 0; id && i < nimages; i++) {
+        if (strcmp (images[i].video_id, id) != 0 || !images[i].len)
+            continue;
+        char alt[160];
+        snprintf (alt, sizeof alt, "Thumbnail of video %s", id);
+        lxw_image_options o = {.x_offset = 4,
+                               .y_offset = 3,
+                               .x_scale = THUMB_SCALE,
+                               .y_scale = THUMB_SCALE,
+                               .object_position = LXW_OBJECT_MOVE_DONT_SIZE,
+                               .description = alt,
+                               .url = row->c[C_URL].str};
+        if (worksheet_insert_image_buffer_opt (ws, r, c, images[i].data, images[i].len, &o)
+            != LXW_NO_ERROR)
+            worksheet_insert_image_buffer (ws, r, c, images[i].data, images[i].len);
+        return;
     }
 }
 
 static void
-s_sheet_outliers (lxw_workbook *wb, s_row_t *rows, size_t n, s_formats_t *fm)
+s_sheet_outliers (lxw_workbook *wb, s_row_t *rows, size_t n, s_formats_t *fm,
+                  const nf_export_image_t *images, size_t nimages)
 {
     lxw_worksheet *ws = workbook_add_worksheet (wb, "Outliers");
-    size_t width[C_AI];
-    for (int k = 0; k < C_AI; k++) {
-        worksheet_write_string (ws, 0, (lxw_col_t) k, s_cols[k].header, fm->header);
-        width[k] = strlen (s_cols[k].header);
-    }
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < C_AI; k++) {
-            const s_cell_t *cell = &rows[i].c[k];
-            s_xlsx_cell (ws, (lxw_row_t) (i + 1), k, cell, fm);
-            size_t w = !cell->set ? 0 : cell->str ? s_width (cell->str) : 12;
-            width[k] = w > width[k] ? w : width[k];
+    double width[SHEET_COLS];
+    for (size_t j = 0; j < SHEET_COLS; j++) {
+        const s_col_t *col = &s_cols[s_sheet[j].col];
+        worksheet_write_string (ws, 0, (lxw_col_t) j, col->header, fm->header);
+        width[j] = s_sheet[j].width;
+        if (width[j] > 0)
+            continue;
+        size_t w = s_width (col->header) < 14 ? s_width (col->header) : 14; /* headers wrap */
+        for (size_t i = 0; i < n; i++) {
+            const s_cell_t *cell = &rows[i].c[s_sheet[j].col];
+            size_t cw = !cell->set ? 0 : cell->str ? s_width (cell->str) : 11;
+            w = cw > w ? cw : w;
         }
-    for (int k = 0; k < C_AI; k++)
-        worksheet_set_column (ws, (lxw_col_t) k, (lxw_col_t) k,
-                              (double) (width[k] > 60 ? 60 : width[k]) + 2, NULL);
-    worksheet_freeze_panes (ws, 1, 0);
-    worksheet_autofilter (ws, 0, 0, (lxw_row_t) (n > 0 ? n : 1), C_AI - 1);
+        width[j] = (double) (w > 60 ? 60 : w) + 2;
+    }
+    size_t head = 1;
+    for (size_t j = 0; j < SHEET_COLS; j++)
+        head = fmax ((double) head, (double) s_lines (s_cols[s_sheet[j].col].header, width[j]));
+    worksheet_set_row (ws, 0, s_row_height (head), NULL);
+    for (size_t i = 0; i < n; i++) {
+        lxw_row_t r = (lxw_row_t) (i + 1);
+        size_t lines = 1;
+        for (size_t j = 0; j < SHEET_COLS; j++) {
+            int k = s_sheet[j].col;
+            s_xlsx_cell (ws, r, (lxw_col_t) j, k, &rows[i], fm);
+            if (rows[i].c[k].set && rows[i].c[k].str && s_cols[k].kind == K_STR)
+                lines = fmax ((double) lines, (double) s_lines (rows[i].c[k].str, width[j]));
+            if (k == C_THUMB)
+                s_thumbnail (ws, r, (lxw_col_t) j, &rows[i], images, nimages);
+        }
+        double h = s_row_height (lines);
+        worksheet_set_row (ws, r, nimages && h < THUMB_ROW_PT ? THUMB_ROW_PT : h, NULL);
+    }
+    for (size_t j = 0; j < SHEET_COLS; j++)
+        worksheet_set_column (ws, (lxw_col_t) j, (lxw_col_t) j, width[j], NULL);
+    worksheet_freeze_panes (ws, 1, 3); /* the header, and rank, picture and title */
+    worksheet_autofilter (ws, 0, 0, (lxw_row_t) (n > 0 ? n : 1), (lxw_col_t) (SHEET_COLS - 1));
+    s_print_setup (ws, true);
+    worksheet_print_area (ws, 0, 0, (lxw_row_t) (n > 0 ? n : 1), (lxw_col_t) (PRINT_COLS - 1));
 }
 
 static void
@@ -621,18 +807,25 @@ s_sheet_ai (lxw_workbook *wb, s_row_t *rows, size_t n, s_formats_t *fm)
         worksheet_write_string (ws, 0, (lxw_col_t) j, s_cols[cols[j]].header, fm->header);
         worksheet_set_column (ws, (lxw_col_t) j, (lxw_col_t) j, widths[j], fm->wrap);
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        size_t lines = 1;
         for (size_t j = 0; j < sizeof cols / sizeof cols[0]; j++) {
             const s_cell_t *cell = &rows[i].c[cols[j]];
             if (!cell->set)
                 continue;
-            if (cell->str)
+            if (cell->str) {
                 s_xlsx_str (ws, (lxw_row_t) (i + 1), (lxw_col_t) j, cell->str, fm->wrap);
+                lines = fmax ((double) lines, (double) s_lines (cell->str, widths[j]));
+            }
             else
                 worksheet_write_number (ws, (lxw_row_t) (i + 1), (lxw_col_t) j, cell->num,
                                         fm->wrap);
         }
+        /* Rows do not grow by themselves in LibreOffice: each gets its text's height. */
+        worksheet_set_row (ws, (lxw_row_t) (i + 1), s_row_height (lines), fm->wrap);
+    }
     worksheet_freeze_panes (ws, 1, 0);
+    s_print_setup (ws, true);
 }
 
 static lxw_row_t
@@ -643,19 +836,26 @@ s_title_row (lxw_worksheet *ws, lxw_row_t r, const char *const *titles, size_t n
     return r + 1;
 }
 
+/* A text cell of the Metadata sheet, widening its column's W as needed. */
+static void
+s_meta_str (lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, const char *text, size_t *w)
+{
+    s_xlsx_str (ws, r, c, text, NULL);
+    size_t tw = s_width (text);
+    w[c] = tw > w[c] ? tw : w[c];
+}
+
 static void
 s_sheet_metadata (lxw_workbook *wb, const nf_task_t *task, const s_kvs_t *kv, s_formats_t *fm)
 {
     lxw_worksheet *ws = workbook_add_worksheet (wb, "Metadata");
-    worksheet_set_column (ws, 0, 0, 32, NULL);
-    worksheet_set_column (ws, 1, 1, 40, NULL);
-    worksheet_set_column (ws, 2, 4, 26, NULL);
+    size_t w[5] = {12, 12, 12, 10, 10}; /* fitted to what the sheet holds */
     static const char *const kvh[] = {"Field", "Value"};
     lxw_row_t r = s_title_row (ws, 0, kvh, 2, fm);
     for (size_t i = 0; i < kv->n; i++, r++) {
-        worksheet_write_string (ws, r, 0, kv->items[i].key, NULL);
+        s_meta_str (ws, r, 0, kv->items[i].key, w);
         if (kv->items[i].text)
-            s_xlsx_str (ws, r, 1, kv->items[i].text, NULL);
+            s_meta_str (ws, r, 1, kv->items[i].text, w);
         else
             worksheet_write_number (ws, r, 1, kv->items[i].num, fm->kind[K_INT]);
     }
@@ -672,11 +872,11 @@ s_sheet_metadata (lxw_workbook *wb, const nf_task_t *task, const s_kvs_t *kv, s_
             continue;
         char *first = s_dup (t, "first"), *last = s_dup (t, "last");
         double t0 = 0, t1 = 0;
-        worksheet_write_string (ws, r, 0, stages[i].service, NULL);
+        s_meta_str (ws, r, 0, stages[i].service, w);
         if (first)
-            worksheet_write_string (ws, r, 1, first, NULL);
+            s_meta_str (ws, r, 1, first, w);
         if (last)
-            worksheet_write_string (ws, r, 2, last, NULL);
+            s_meta_str (ws, r, 2, last, w);
         if (first && last && nf_time_parse (first, strlen (first), &t0) == 0
             && nf_time_parse (last, strlen (last), &t1) == 0)
             worksheet_write_number (ws, r, 3, t1 - t0, fm->kind[K_NUM2]);
@@ -696,15 +896,116 @@ s_sheet_metadata (lxw_workbook *wb, const nf_task_t *task, const s_kvs_t *kv, s_
             for (lxw_col_t c = 0; c < 3; c++) {
                 char *text = s_dup (f, keys[c]);
                 if (text)
-                    s_xlsx_str (ws, r, c, text, NULL);
+                    s_meta_str (ws, r, c, text, w);
                 free (text);
             }
         }
+    /* Every timestamp whole: the columns are as wide as their longest text
+       (up to 90; longer texts, error messages, wrap). */
+    for (lxw_col_t c = 0; c < 5; c++)
+        worksheet_set_column (ws, c, c, (double) (w[c] > 90 ? 90 : w[c]) + 2,
+                              c == 2 ? fm->wrap : NULL);
+    s_print_setup (ws, false);
+}
+
+/* The Charts sheet: every ranked candidate's views against its outlier
+   figure (log scales; the top N in their own colour) and the funnel as
+   bars. Their data is on the hidden sheet "Chart data". */
+static void
+s_sheet_charts (lxw_workbook *wb, const nf_task_t *task, size_t top, const s_kvs_t *kv,
+                s_formats_t *fm)
+{
+    lxw_worksheet *ws = workbook_add_worksheet (wb, "Charts");
+    lxw_worksheet *data = workbook_add_worksheet (wb, "Chart data");
+    static const char *const dh[] = {"Title",       "Views (others)", "Outlier (others)",
+                                     "Views (top)", "Outlier (top)",  "",
+                                     "Funnel",      "Videos"};
+    s_title_row (data, 0, dh, 8, fm);
+    const msgpack_object *cand = nf_mp_get (task->input, "candidates");
+    lxw_row_t others = 0, best = 0;
+    if (cand && cand->type == MSGPACK_OBJECT_ARRAY)
+        for (uint32_t i = 0; i < cand->via.array.size; i++) {
+            const msgpack_object *c = &cand->via.array.ptr[i];
+            double views = 0, x = 0;
+            int64_t rank = 0;
+            if (!nf_mp_get_num (c, "views", &views) || !nf_mp_get_num (c, "outlier_x", &x)
+                || views <= 0 || x <= 0)
+                continue; /* a log scale shows no zero */
+            nf_mp_get_int (c, "rank", &rank);
+            bool is_top = rank >= 1 && (size_t) rank <= top;
+            lxw_row_t r = 1 + (is_top ? best++ : others++);
+            worksheet_write_number (data, r, is_top ? 3 : 1, views, fm->kind[K_INT]);
+            worksheet_write_number (data, r, is_top ? 4 : 2, x, fm->kind[K_TIMES]);
+            char *title = s_dup (c, "title");
+            if (title && is_top)
+                s_xlsx_str (data, r, 0, title, NULL);
+            free (title);
+        }
+    static const char *const steps[] = {"Funnel: discovered", "Funnel: scraped (RAW)",
+                                        "Funnel: cleaned",    "Funnel: validated (Tier-1)",
+                                        "Funnel: outliers",   "Funnel: ready"};
+    static const char *const labels[] = {"Discovered", "Scraped",  "Cleaned",
+                                         "Tier-1",     "Outliers", "Written"};
+    for (size_t s = 0; s < 6; s++) {
+        worksheet_write_string (data, (lxw_row_t) (s + 1), 6, labels[s], NULL);
+        for (size_t i = 0; i < kv->n; i++)
+            if (!kv->items[i].text && strcmp (kv->items[i].key, steps[s]) == 0)
+                worksheet_write_number (data, (lxw_row_t) (s + 1), 7, kv->items[i].num,
+                                        fm->kind[K_INT]);
+    }
+    worksheet_hide (data);
+
+    lxw_chart *scatter = workbook_add_chart (wb, LXW_CHART_SCATTER);
+    chart_title_set_name (scatter, "Every candidate: views against its baseline");
+    if (others) {
+        lxw_chart_series *s = chart_add_series (scatter, NULL, NULL);
+        chart_series_set_categories (s, "Chart data", 1, 1, others, 1);
+        chart_series_set_values (s, "Chart data", 1, 2, others, 2);
+        chart_series_set_name (s, "Other candidates");
+        chart_series_set_marker_type (s, LXW_CHART_MARKER_CIRCLE);
+        chart_series_set_marker_size (s, 5);
+        lxw_chart_fill grey = {.color = 0xA6A6A6};
+        lxw_chart_line edge = {.color = 0x7F7F7F};
+        chart_series_set_marker_fill (s, &grey);
+        chart_series_set_marker_line (s, &edge);
+    }
+    if (best) {
+        lxw_chart_series *s = chart_add_series (scatter, NULL, NULL);
+        chart_series_set_categories (s, "Chart data", 1, 3, best, 3);
+        chart_series_set_values (s, "Chart data", 1, 4, best, 4);
+        char name[48];
+        snprintf (name, sizeof name, "Top %zu outliers", top);
+        chart_series_set_name (s, name);
+        chart_series_set_marker_type (s, LXW_CHART_MARKER_DIAMOND);
+        chart_series_set_marker_size (s, 9);
+        lxw_chart_fill red = {.color = 0xE8413C};
+        lxw_chart_line edge = {.color = 0x9C1C18};
+        chart_series_set_marker_fill (s, &red);
+        chart_series_set_marker_line (s, &edge);
+    }
+    chart_axis_set_name (scatter->x_axis, "Views");
+    chart_axis_set_name (scatter->y_axis, "Outlier (x baseline)");
+    chart_axis_set_log_base (scatter->x_axis, 10);
+    chart_axis_set_log_base (scatter->y_axis, 10);
+    lxw_chart_options big = {.x_scale = 1.6, .y_scale = 1.6};
+    worksheet_insert_chart_opt (ws, 1, 1, scatter, &big);
+
+    lxw_chart *bars = workbook_add_chart (wb, LXW_CHART_BAR);
+    chart_title_set_name (bars, "Funnel");
+    lxw_chart_series *f = chart_add_series (bars, NULL, NULL);
+    chart_series_set_categories (f, "Chart data", 1, 6, 6, 6);
+    chart_series_set_values (f, "Chart data", 1, 7, 6, 7);
+    chart_series_set_name (f, "Videos");
+    chart_axis_set_reverse (bars->y_axis); /* discovered at the top */
+    chart_legend_set_position (bars, LXW_CHART_LEGEND_NONE);
+    lxw_chart_options side = {.x_scale = 1.1, .y_scale = 1.6};
+    worksheet_insert_chart_opt (ws, 1, 14, bars, &side); /* beside it: one landscape page */
+    s_print_setup (ws, false);
 }
 
 static int
 s_xlsx (const nf_task_t *task, s_row_t *rows, size_t n, const s_kvs_t *kv, const char *tmpdir,
-        nf_buf_t *out, char *err, size_t errlen)
+        const nf_export_image_t *images, size_t nimages, nf_buf_t *out, char *err, size_t errlen)
 {
     char path[4096];
     snprintf (path, sizeof path, "%s/nf-export-XXXXXX.xlsx", tmpdir && *tmpdir ? tmpdir : "/tmp");
@@ -729,20 +1030,26 @@ s_xlsx (const nf_task_t *task, s_row_t *rows, size_t n, const s_kvs_t *kv, const
     format_set_bold (fm.header);
     format_set_bottom (fm.header, LXW_BORDER_THIN);
     format_set_text_wrap (fm.header);
+    format_set_align (fm.header, LXW_ALIGN_VERTICAL_TOP);
     static const char *const numfmt[] = {
-        [K_INT] = "#,##0", [K_NUM1] = "#,##0.0",    [K_NUM2] = "#,##0.00",
-        [K_PCT] = "0.00%", [K_DATE] = "yyyy-mm-dd", [K_DURATION] = "[h]:mm:ss"};
-    for (int k = K_INT; k <= K_DURATION; k++) {
+        [K_INT] = "#,##0",     [K_NUM1] = "#,##0.0",    [K_NUM2] = "#,##0.00",
+        [K_PCT] = "0.00%",     [K_DATE] = "yyyy-mm-dd", [K_DURATION] = "[h]:mm:ss",
+        [K_TIMES] = "0.0\"x\""};
+    for (int k = K_INT; k <= K_TIMES; k++) {
         fm.kind[k] = workbook_add_format (wb);
         format_set_num_format (fm.kind[k], numfmt[k]);
+        format_set_align (fm.kind[k], LXW_ALIGN_VERTICAL_TOP);
     }
+    format_set_bold (fm.kind[K_TIMES]);
     fm.kind[K_LINK] = workbook_add_format (wb);
     format_set_underline (fm.kind[K_LINK], LXW_UNDERLINE_SINGLE);
     format_set_font_color (fm.kind[K_LINK], LXW_COLOR_BLUE);
+    format_set_align (fm.kind[K_LINK], LXW_ALIGN_VERTICAL_TOP);
     fm.wrap = workbook_add_format (wb);
     format_set_text_wrap (fm.wrap);
     format_set_align (fm.wrap, LXW_ALIGN_VERTICAL_TOP);
-    s_sheet_outliers (wb, rows, n, &fm);
+    s_sheet_outliers (wb, rows, n, &fm, images, nimages);
+    s_sheet_charts (wb, task, n, kv, &fm);
     s_sheet_ai (wb, rows, n, &fm);
     s_sheet_metadata (wb, task, kv, &fm);
     lxw_doc_properties props = {.title = "nicheflow outliers",
@@ -766,8 +1073,8 @@ s_xlsx (const nf_task_t *task, s_row_t *rows, size_t n, const s_kvs_t *kv, const
 /* ---- entry point ------------------------------------------------------------ */
 
 int
-nf_export_build (const nf_task_t *task, const char *tmpdir, nf_export_files_t *out, char *err,
-                 size_t errlen)
+nf_export_build (const nf_task_t *task, const char *tmpdir, const nf_export_image_t *images,
+                 size_t nimages, nf_export_files_t *out, char *err, size_t errlen)
 {
     nf_buf_init (&out->xlsx);
     nf_buf_init (&out->csv);
@@ -791,7 +1098,7 @@ nf_export_build (const nf_task_t *task, const char *tmpdir, nf_export_files_t *o
     if (rc != 0)
         snprintf (err, errlen, "JSON encoding failed");
     else
-        rc = s_xlsx (task, rows, n, &kv, tmpdir, &out->xlsx, err, errlen);
+        rc = s_xlsx (task, rows, n, &kv, tmpdir, images, nimages, &out->xlsx, err, errlen);
     s_kvs_free (&kv);
     s_rows_free (rows, n);
     if (rc != 0)

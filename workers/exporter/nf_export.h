@@ -31,12 +31,20 @@ typedef struct {
     nf_buf_t json; /* everything */
 } nf_export_files_t;
 
-/* Build the three files of TASK (an `export` task). TMPDIR is where
+/* A fetched thumbnail (JPEG or PNG bytes, borrowed). */
+typedef struct {
+    const char *video_id;
+    const unsigned char *data;
+    size_t len;
+} nf_export_image_t;
+
+/* Build the three files of TASK (an `export` task), the workbook with the
+   NIMAGES thumbnails of IMAGES in its Outliers rows. TMPDIR is where
    libxlsxwriter may write its temporary file ("" for /tmp). 0, or -1 with
    ERR. Cost: linear in the videos; the workbook passes through one
    temporary file, removed before returning. */
-int nf_export_build (const nf_task_t *task, const char *tmpdir, nf_export_files_t *out, char *err,
-                     size_t errlen);
+int nf_export_build (const nf_task_t *task, const char *tmpdir, const nf_export_image_t *images,
+                     size_t nimages, nf_export_files_t *out, char *err, size_t errlen);
 void nf_export_files_free (nf_export_files_t *files);
 
 /* Bytes of TEXT (LEN bytes of UTF-8) that fit in NF_CELL_MAX UTF-16 units,

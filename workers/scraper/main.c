@@ -76,6 +76,7 @@ s_init (nf_config_t *config, void *arg)
         .http = app->http,
         .watch = app->watch,
         .clients = app->clients,
+        .baseline_uploads = (int) nf_config_int (config, NF_CFG_BASELINE_UPLOADS),
     };
     return 0;
 }
@@ -102,10 +103,11 @@ s_usage (nf_result_t *result, const nf_usage_t *u)
 {
     msgpack_packer pk;
     nf_result_usage_packer (result, &pk);
-    msgpack_pack_map (&pk, 3);
+    msgpack_pack_map (&pk, 4);
     nf_pk_kv_int (&pk, "quota_units", u->quota_units);
     nf_pk_kv_int (&pk, "search_calls", u->search_calls);
     nf_pk_kv_int (&pk, "http_requests", u->http_requests);
+    nf_pk_kv_int (&pk, "baseline_units", u->baseline_units);
 }
 
 static void
@@ -113,13 +115,13 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
 {
     s_app_t *app = arg;
     json_t *job = s_json (task->job), *input = s_json (task->input);
-    nf_usage_t usage = {0, 0, 0};
+    nf_usage_t usage = {0, 0, 0, 0};
     nf_outcome_t out;
     msgpack_packer pk;
     if (strcmp (app->stage, "discover") == 0) {
         json_t *videos = json_array (), *channels = json_array ();
-        nf_discover (&app->scraper, job, json_object_get (input, "known_ids"), videos, channels,
-                     &usage, &out);
+        nf_discover (&app->scraper, job, json_object_get (input, "known_ids"),
+                     json_object_get (input, "fresh_channels"), videos, channels, &usage, &out);
         if (out.ok) {
             nf_result_output_packer (result, &pk);
             msgpack_pack_map (&pk, out.note[0] ? 3 : 2);
@@ -130,10 +132,11 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
             if (out.note[0])
                 nf_pk_kv_str (&pk, "note", out.note);
             nf_info ("job %lld: discovered %zu videos, %zu channels (%lld requests, %lld "
-                     "search calls, %lld quota units)%s%s",
+                     "search calls, %lld quota units, %lld of them for channel baselines)%s%s",
                      (long long) task->job_id, json_array_size (videos), json_array_size (channels),
                      (long long) usage.http_requests, (long long) usage.search_calls,
-                     (long long) usage.quota_units, out.note[0] ? ": " : "", out.note);
+                     (long long) usage.quota_units, (long long) usage.baseline_units,
+                     out.note[0] ? ": " : "", out.note);
         }
         json_decref (videos);
         json_decref (channels);

@@ -333,7 +333,8 @@ s_lookup_channels (s_disc_t *d, const json_t *videos, json_t *channels)
     size_t n = json_array_size (chan_ids);
     for (size_t at = 0; d->out->error[0] == 0 && !d->channel_quota && at < n; at += BATCH) {
         size_t stop = at + BATCH < n ? at + BATCH : n;
-        s_list_url (d->s, "channels?part=snippet,statistics", chan_ids, at, stop, &d->url);
+        s_list_url (d->s, "channels?part=snippet,statistics,contentDetails", chan_ids, at, stop,
+                    &d->url);
         if (s_api_get (d->s, d->url.data, false, &d->r, d->usage, d->out, &d->channel_quota) != 0)
             break;
         char err[256];
@@ -346,9 +347,95 @@ s_lookup_channels (s_disc_t *d, const json_t *videos, json_t *channels)
     json_decref (chan_ids);
 }
 
+/* The recent uploads of each channel of CHANNELS not in FRESH: its
+   uploads playlist (playlistItems.list, the newest baseline_uploads) and
+   their statistics (videos.list), a unit each, into the channel's
+   "recent" ([{video_id, views, published_at, duration_s}], newest first)
+   and "recent_at" (when, in epoch seconds). The analyst takes the
+   channel's baseline from them. A failure leaves that channel without
+   them (the analyst falls back to its lifetime mean, and says so) and
+   fails nothing: the discovery stands. A quota stop ends it. */
 static void
-s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, json_t *videos,
-                    json_t *channels, nf_usage_t *usage, nf_outcome_t *out)
+s_lookup_uploads (s_disc_t *d, const json_t *fresh, json_t *channels)
+{
+    if (d->s->baseline_uploads <= 0)
+        return;
+    json_t *skip = json_object ();
+    size_t i;
+    const json_t *c;
+    json_array_foreach (fresh, i, c) if (json_is_string (c))
+        json_object_set (skip, json_string_value (c), json_true ());
+    bool quota = false;
+    size_t failed = 0;
+    json_array_foreach (channels, i, c)
+    {
+        const char *id = json_string_value (json_object_get (c, "channel_id"));
+        const char *pl = json_string_value (json_object_get (c, "uploads_playlist"));
+        if (!id || !pl || json_object_get (skip, id) || d->out->error[0] || quota)
+            continue;
+        nf_outcome_t mine; /* this channel's: its failure is not the discovery's */
+        memset (&mine, 0, sizeof mine);
+        nf_buf_reset (&d->url);
+        nf_buf_printf (&d->url, "%s/playlistItems?part=contentDetails&maxResults=%d", d->s->api_url,
+                       d->s->baseline_uploads);
+        s_param (&d->url, "playlistId", pl);
+        s_param (&d->url, "key", d->s->api_key);
+        int64_t units = d->usage->quota_units;
+        json_t *ids = json_array ();
+        char err[256];
+        if (s_api_get (d->s, d->url.data, false, &d->r, d->usage, &mine, &quota) == 0
+            && nf_yt_parse_playlist (d->r.body.data, d->r.body.len, ids, err, sizeof err) != 0)
+            s_fail (&mine, true, "playlistItems.list: ", err);
+        json_t *recent = json_array ();
+        if (!mine.error[0] && !quota && json_array_size (ids)) {
+            s_list_url (d->s, "videos?part=statistics,contentDetails,snippet", ids, 0,
+                        json_array_size (ids), &d->url);
+            json_t *got = json_array ();
+            if (s_api_get (d->s, d->url.data, false, &d->r, d->usage, &mine, &quota) == 0
+                && nf_yt_parse_videos (d->r.body.data, d->r.body.len, d->s->web_url, got, err,
+                                       sizeof err)
+                       != 0)
+                s_fail (&mine, true, "videos.list: ", err);
+            size_t k;
+            const json_t *v;
+            json_array_foreach (got, k, v)
+            {
+                const json_t *m = json_object_get (v, "meta");
+                json_array_append_new (recent,
+                                       json_pack ("{s:O, s:O?, s:O?, s:O?}", "video_id",
+                                                  json_object_get (v, "video_id"), "views",
+                                                  json_object_get (m, "views"), "published_at",
+                                                  json_object_get (m, "published_at"), "duration_s",
+                                                  json_object_get (m, "duration_s")));
+            }
+            json_decref (got);
+        }
+        d->usage->baseline_units += d->usage->quota_units - units;
+        if (mine.error[0]) {
+            failed++;
+            nf_info ("channel %s: no recent uploads (%s); its baseline is the lifetime mean", id,
+                     mine.error);
+        }
+        if (!mine.error[0] && !quota) {
+            json_object_set_new ((json_t *) c, "recent", recent);
+            json_object_set_new ((json_t *) c, "recent_at", json_real ((double) time (NULL)));
+        }
+        else
+            json_decref (recent);
+        json_decref (ids);
+    }
+    if (quota)
+        d->channel_quota = true;
+    if (failed)
+        nf_warn ("%zu channels' recent uploads could not be read: their baselines are the "
+                 "lifetime means",
+                 failed);
+    json_decref (skip);
+}
+
+static void
+s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, const json_t *fresh,
+                    json_t *videos, json_t *channels, nf_usage_t *usage, nf_outcome_t *out)
 {
     long count = s_opt_int (job, "count", 50);
     long known_n = (long) json_array_size (known);
@@ -377,6 +464,7 @@ s_discover_youtube (nf_scraper_t *s, const json_t *job, const json_t *known, jso
             break;
     }
     s_lookup_channels (&d, videos, channels);
+    s_lookup_uploads (&d, fresh, channels);
     bool quota = d.quota || d.lookup_quota || d.channel_quota;
     if (quota)
         snprintf (out->note, sizeof out->note,
@@ -604,8 +692,8 @@ s_discover_template (nf_scraper_t *s, const char *name, const json_t *job, const
 }
 
 void
-nf_discover (nf_scraper_t *s, const json_t *job, const json_t *known, json_t *videos,
-             json_t *channels, nf_usage_t *usage, nf_outcome_t *out)
+nf_discover (nf_scraper_t *s, const json_t *job, const json_t *known, const json_t *fresh,
+             json_t *videos, json_t *channels, nf_usage_t *usage, nf_outcome_t *out)
 {
     memset (out, 0, sizeof *out);
     out->ok = true;
@@ -615,7 +703,7 @@ nf_discover (nf_scraper_t *s, const json_t *job, const json_t *known, json_t *vi
     else if (source && *source && strcmp (source, "youtube") != 0)
         s_fail (out, false, "unknown source: ", source);
     else
-        s_discover_youtube (s, job, known, videos, channels, usage, out);
+        s_discover_youtube (s, job, known, fresh, videos, channels, usage, out);
     if (out->error[0]) { /* a failed discovery creates nothing */
         json_array_clear (videos);
         json_array_clear (channels);

@@ -44,12 +44,14 @@ typedef struct {
     nf_template_t *watch;     /* borrowed: the watch page template */
     nf_clients_t *clients;    /* borrowed: the innertube client profiles and chain */
     char consent[300];        /* "CONSENT=YES+..." once a consent form was answered */
+    int baseline_uploads;     /* NF_BASELINE_UPLOADS: recent uploads read per channel */
 } nf_scraper_t;
 
 typedef struct {
-    int64_t quota_units;   /* Data API units spent: list calls (cache hits cost none) */
-    int64_t search_calls;  /* search.list calls: a daily bucket of their own */
-    int64_t http_requests; /* requests that went to the network */
+    int64_t quota_units;    /* Data API units spent: list calls (cache hits cost none) */
+    int64_t search_calls;   /* search.list calls: a daily bucket of their own */
+    int64_t http_requests;  /* requests that went to the network */
+    int64_t baseline_units; /* of quota_units: the channels' recent uploads */
 } nf_usage_t;
 
 typedef struct {
@@ -63,9 +65,11 @@ typedef struct {
 
 /* Discover for JOB ({"niche", "sub_niche", "options"}), skipping KNOWN (array
    of ids). Appends to VIDEOS ({"video_id", "channel_id", "meta"}) and
-   CHANNELS ({"channel_id", "title", "country", ...}: stored whole). */
-void nf_discover (nf_scraper_t *s, const json_t *job, const json_t *known, json_t *videos,
-                  json_t *channels, nf_usage_t *usage, nf_outcome_t *out);
+   CHANNELS ({"channel_id", "title", "country", ...}: stored whole; with
+   "recent", the channel's recent uploads, and "recent_at", unless the
+   channel is in FRESH: read within the day). */
+void nf_discover (nf_scraper_t *s, const json_t *job, const json_t *known, const json_t *fresh,
+                  json_t *videos, json_t *channels, nf_usage_t *usage, nf_outcome_t *out);
 
 /* Scrape VIDEO_ID with its META for JOB. On success META_OUT gets the meta
    fields to merge and TRANSCRIPT the text (left empty when the video has no

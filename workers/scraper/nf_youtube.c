@@ -212,6 +212,11 @@ s_channel_item (const json_t *it, const char *id, void *arg)
     if (!hidden)
         s_set_counts (data, st, subs, 1);
     s_set_counts (data, st, counts, 2);
+    s_set_str (data, "uploads_playlist",
+               json_object_get (
+                   json_object_get (json_object_get (it, "contentDetails"), "relatedPlaylists"),
+                   "uploads"),
+               64);
     json_object_set_new (data, "channel_id", json_string (id));
     json_array_append_new ((json_t *) arg, data);
 }
@@ -220,6 +225,26 @@ int
 nf_yt_parse_channels (const char *body, size_t len, json_t *out, char *err, size_t errlen)
 {
     json_t *doc = s_each_item (body, len, false, s_channel_item, out, err, errlen);
+    if (!doc)
+        return -1;
+    json_decref (doc);
+    return 0;
+}
+
+static void
+s_playlist_item (const json_t *it, const char *id, void *arg)
+{
+    (void) id;
+    const json_t *v = json_object_get (json_object_get (it, "contentDetails"), "videoId");
+    const char *vid = json_string_value (v);
+    if (vid && *vid && strlen (vid) < 64)
+        json_array_append_new ((json_t *) arg, json_string (vid));
+}
+
+int
+nf_yt_parse_playlist (const char *body, size_t len, json_t *ids, char *err, size_t errlen)
+{
+    json_t *doc = s_each_item (body, len, false, s_playlist_item, ids, err, errlen);
     if (!doc)
         return -1;
     json_decref (doc);

@@ -35,6 +35,10 @@ int nf_yt_parse_videos (const char *body, size_t len, const char *web_url, json_
    "subscribers", "hidden_subscribers", "view_count", "video_count"} to OUT
    (the broker stores the map whole as the channel's data). */
 int nf_yt_parse_channels (const char *body, size_t len, json_t *out, char *err, size_t errlen);
+/* playlistItems.list: append each item's contentDetails.videoId to IDS
+   (in the playlist's order: an uploads playlist is newest first). 0, or
+   -1 with ERR when the answer is not a list. */
+int nf_yt_parse_playlist (const char *body, size_t len, json_t *ids, char *err, size_t errlen);
 
 /* The caption track to fetch from TRACKS (captionTracks array) for
    language LANG ("en"; matched on the primary subtag): a manual track in
