@@ -272,6 +272,23 @@ def rendered():
            c.query1("SELECT count(*) FROM nf_videos WHERE job_id = %s AND scores->>'baseline_source' = "
                     "'recent_median'", job), "the same medians from the stored uploads")
 
+        # The built-in generator read each video: its own opening quoted in
+        # the hook, no sentence frame shared by two outliers, articles agree.
+        ais = c.query("SELECT ai, clean_text FROM nf_videos WHERE job_id = %s AND state = 'EXPORTED'", job)
+        eq(len(ais), 10, "ten outliers written")
+        frames = [tuple(a["frames"]) for a, _ in ais]
+        for k in range(7):
+            column = [f[k] for f in frames]
+            eq(len(set(column)), len(column), f"frame {k} differs across the outliers")
+        titles = [t for a, _ in ais for t in a["titles"]]
+        eq(len(set(titles)), len(titles), "no title twice")
+        for a, text in ais:
+            quote = re.search(r'"([^"]+)"', a["hook"])
+            check(quote and quote.group(1).rstrip("\u2026").lower() in " ".join(text.split()).lower(),
+                  "the hook quotes its own transcript", a["hook"], text[:200])
+            for field in a["titles"] + [a["hook"], a["thumbnail"], a["why"]] + a["outline"]:
+                check(not re.search(r"\ba [aeioAEIO]", field) and not re.search(r"\ban [bcdfgjklmnpqrstvwxyz]", field),
+                      "articles agree", field)
         path = os.path.join(out, "outliers.xlsx")
         with open(path, "wb") as f:
             f.write(fetch(c, job, "xlsx"))

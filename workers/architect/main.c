@@ -93,6 +93,18 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
     in.engagement = s_num (scores, "engagement", &in.has_engagement);
     in.age_days = s_num (scores, "age_days", &in.has_age);
     in.channel_avg = s_num (scores, "channel_avg_views", &in.has_channel_avg);
+    /* The multiplier is against the baseline (the median of recent uploads,
+       or the lifetime mean when there were too few): say which. */
+    bool has_base = false;
+    double base = s_num (scores, "baseline", &has_base);
+    const char *src;
+    size_t src_len;
+    in.baseline_median = nf_mp_get_str (scores, "baseline_source", &src, &src_len) && src_len == 13
+                         && memcmp (src, "recent_median", 13) == 0;
+    if (has_base) {
+        in.channel_avg = base;
+        in.has_channel_avg = true;
+    }
     in.composite = s_num (task->input, "composite", NULL);
     in.quality = s_num (task->input, "quality", NULL);
     bool has;
@@ -132,7 +144,7 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
         nf_result_output_packer (result, &pk);
         msgpack_pack_map (&pk, 1);
         nf_pk_str (&pk, "ai");
-        msgpack_pack_map (&pk, st->llm ? 8 : 6);
+        msgpack_pack_map (&pk, st->llm ? 8 : 7);
         s_pack_list (&pk, "titles", ai.titles, NF_AI_TITLES);
         nf_pk_kv_str (&pk, "hook", ai.hook);
         s_pack_list (&pk, "outline", ai.outline, NF_AI_POINTS);
@@ -142,6 +154,12 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
         if (st->llm) {
             nf_pk_kv_str (&pk, "model", st->llm_opts.model);
             nf_pk_kv_int (&pk, "tokens", tokens);
+        }
+        else { /* which sentence frames the built-in generator took */
+            nf_pk_str (&pk, "frames");
+            msgpack_pack_array (&pk, NF_AI_TITLES + 2);
+            for (int f = 0; f < NF_AI_TITLES + 2; f++)
+                msgpack_pack_int (&pk, ai.frames[f]);
         }
         nf_ai_free (&ai);
     }

@@ -1,7 +1,10 @@
-/*  nf_ai: see nf_ai.h. The built-in generator fills fixed sentence patterns
-    with the video's key phrases and metrics. Variety between videos comes
-    from a hash of the video id, so the same input always gives the same
-    text (golden-tested in tests/test_stages.c). */
+/*  nf_ai: see nf_ai.h. The built-in generator writes from the video: its
+    transcript's key phrases (over the whole text, and per fifth for the
+    outline), its opening words (quoted in the hook), its metrics (the
+    hook's figure, "why it worked"). The sentence frames come from pools,
+    taken by the outlier's rank so that a job's outliers do not share
+    them; the same input always gives the same text (golden-tested in
+    tests/test_stages.c). */
 #define _GNU_SOURCE /* qsort_r */
 #include "nf_ai.h"
 #include "nf_util.h"
@@ -22,7 +25,9 @@ static const char *const s_stop =
     "see look make made even still because over under again back only own same each every "
     "other such being been did does doing would could should might must shall may these "
     "those him himself herself itself myself yourself ourselves themselves video videos "
-    "today guys channel subscribe something anything everything nothing actually basically";
+    "today guys channel subscribe something anything everything nothing actually basically "
+    "once instead without felt happens happened realising realizing probably exactly whole "
+    "started finally clicked real first time times";
 
 void
 nf_ai_free (nf_ai_t *ai)
@@ -244,11 +249,43 @@ typedef struct {
     uint32_t h; /* the video id's hash: picks among variants */
 } s_words_t;
 
+/* Whether every word of PHRASE is a word of the job's niche or sub-niche. */
+static bool
+s_niche_only (const char *phrase, const nf_ai_input_t *in)
+{
+    char niche[512];
+    snprintf (niche, sizeof niche, " %s %s ", in->niche ? in->niche : "",
+              in->sub_niche ? in->sub_niche : "");
+    for (char *p = niche; *p; p++)
+        *p = (char) tolower ((unsigned char) *p);
+    char copy[256], *save = NULL;
+    snprintf (copy, sizeof copy, "%s", phrase);
+    for (char *word = strtok_r (copy, " ", &save); word; word = strtok_r (NULL, " ", &save)) {
+        char needle[80];
+        snprintf (needle, sizeof needle, " %s ", word);
+        for (char *p = needle; *p; p++)
+            *p = (char) tolower ((unsigned char) *p);
+        if (!strstr (niche, needle))
+            return false;
+    }
+    return true;
+}
+
 static void
 s_words_init (s_words_t *w, const nf_ai_input_t *in)
 {
     memset (w, 0, sizeof *w);
-    size_t nk = nf_ai_key_phrases (in->transcript, w->kp, 3);
+    /* The transcript's own phrases, not the niche's: every video of the job
+       says the niche's words, so a phrase made only of them tells nothing
+       about this one. */
+    char *cand[12];
+    size_t nc = nf_ai_key_phrases (in->transcript, cand, 12), nk = 0;
+    for (size_t i = 0; i < nc; i++) {
+        if (nk < 3 && !s_niche_only (cand[i], in))
+            w->kp[nk++] = cand[i];
+        else
+            free (cand[i]);
+    }
     if (nk < 3) /* a thin transcript: the title's words fill in */
         nk += nf_ai_key_phrases (in->title, w->kp + nk, 3 - nk);
     const char *fallback[] = {in->niche && *in->niche ? in->niche : "this topic", "the basics",
@@ -272,21 +309,217 @@ s_words_free (s_words_t *w)
     free (w->niche);
 }
 
+/* "a" or "an" before WORD, by its sound: a vowel letter takes "an",
+   except the "you" and "w" sounds (unique, user, one, euro); a silent h
+   takes "an" (hour, honest, heir); "an" before an initialism read
+   letter by letter from a vowel sound (an FAQ, an MBA). */
+static const char *
+s_article (const char *word)
+{
+    char w[16] = "";
+    size_t n = 0;
+    for (const char *p = word ? word : ""; *p && n < sizeof w - 1 && isalpha ((unsigned char) *p);
+         p++)
+        w[n++] = (char) *p;
+    w[n] = 0;
+    if (!n)
+        return "a";
+    bool upper = n > 1 && isupper ((unsigned char) w[0]) && isupper ((unsigned char) w[1]);
+    if (upper) /* an initialism: the letter's name */
+        return strchr ("AEFHILMNORSX", w[0]) ? "an" : "a";
+    char l[16];
+    for (size_t i = 0; i <= n; i++)
+        l[i] = (char) tolower ((unsigned char) w[i]);
+    static const char *const a_words[] = {"uni", "use", "usu", "uti", "ure", "eu", "one", "once"};
+    for (size_t i = 0; i < sizeof a_words / sizeof a_words[0]; i++)
+        if (strncmp (l, a_words[i], strlen (a_words[i])) == 0)
+            return "a";
+    static const char *const an_words[] = {"hour", "honest", "honor", "honour", "heir"};
+    for (size_t i = 0; i < sizeof an_words / sizeof an_words[0]; i++)
+        if (strncmp (l, an_words[i], strlen (an_words[i])) == 0)
+            return "an";
+    return strchr ("aeiou", l[0]) ? "an" : "a";
+}
+
+/* "1 mistake", "5 mistakes". */
+static const char *
+s_plural (int n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+/* TPL with "{1}", "{2}" and "{3}" replaced by A, B and C. Caller frees. */
+static char *
+s_fill (const char *tpl, const char *a, const char *b, const char *c)
+{
+    nf_buf_t out;
+    nf_buf_init (&out);
+    for (const char *p = tpl; *p; p++) {
+        if (p[0] == '{' && p[1] >= '1' && p[1] <= '3' && p[2] == '}') {
+            const char *v = p[1] == '1' ? a : p[1] == '2' ? b : c;
+            nf_buf_puts (&out, v ? v : "");
+            p += 2;
+        }
+        else
+            nf_buf_append (&out, p, 1);
+    }
+    return out.data ? out.data : strdup ("");
+}
+
+/* The frames: sentence patterns, several per field. An outlier takes its
+   frames by its rank (the N outliers of a job have ranks 1..N), so no two
+   outliers of a job share a frame while N is at most the pool's size
+   divided by the frames it takes (12 for the titles, the hooks, the
+   thumbnails and the outlines); beyond that they come round again. Which
+   frames a video used is kept in NF_AI.frames, so a test can see it. */
+#define S_POOL 12
+
+static int
+s_slot (const nf_ai_input_t *in, const s_words_t *w, int k, int per)
+{
+    int r = in->rank > 0 ? in->rank - 1 : (int) (w->h % S_POOL);
+    return ((r % S_POOL) * per + k) % (S_POOL * per);
+}
+
 static void
 s_gen_titles (const nf_ai_input_t *in, const s_words_t *w, nf_ai_t *out)
 {
-    static const int counts[] = {3, 5, 7, 9};
-    const char *sub = in->sub_niche && *in->sub_niche ? in->sub_niche : NULL;
-    out->titles[0] = s_printf ("%s: What Nobody Tells You About %s", w->niche, w->k1);
-    out->titles[1] = s_printf ("I Tried %s So You Don't Have To", w->k1);
-    out->titles[2] =
-        s_printf ("%d %s Mistakes That Cost Beginners the Most", counts[w->h % 4], w->k1);
-    out->titles[3] = s_printf ("%s vs %s: Which One Actually Works?", w->k1, w->k2);
-    char *sub_title = sub ? s_title_case (sub) : NULL;
-    out->titles[4] = sub ? s_printf ("The %s Guide to %s I Wish I Had Sooner", w->niche, sub_title)
-                         : s_printf ("The Honest %s Guide to %s (%s Views Can't Be Wrong)",
-                                     w->niche, w->k2, w->views);
-    free (sub_title);
+    int n = 3 + (int) (w->h % 7);
+    char num[64];
+    snprintf (num, sizeof num, "%d %s", n, s_plural (n, "Mistake", "Mistakes"));
+    const char *k1 = w->k1, *k2 = w->k2, *ni = w->niche;
+    for (int t = 0; t < NF_AI_TITLES; t++) {
+        int f = s_slot (in, w, t, NF_AI_TITLES);
+        out->frames[t] = f;
+        switch (f) {
+        case 0: out->titles[t] = s_printf ("%s: What Nobody Tells You About %s", ni, k1); break;
+        case 1: out->titles[t] = s_printf ("I Tried %s So You Don't Have To", k1); break;
+        case 2: out->titles[t] = s_printf ("%s %s People Make With %s", num, ni, k1); break;
+        case 3: out->titles[t] = s_printf ("%s vs %s: Which One Actually Works?", k1, k2); break;
+        case 4: out->titles[t] = s_printf ("The %s Guide to %s I Wish I Had Sooner", ni, k2); break;
+        case 5: out->titles[t] = s_printf ("Why %s Beats %s (Real Numbers)", k1, k2); break;
+        case 6:
+            out->titles[t] = s_printf ("%s Views Later: What %s Taught Me", w->views, k1);
+            break;
+        case 7: out->titles[t] = s_printf ("Stop Ignoring %s in %s", k2, ni); break;
+        case 8: out->titles[t] = s_printf ("%s in One Week: %s, Then %s", ni, k1, k2); break;
+        case 9: out->titles[t] = s_printf ("The %s Nobody Explains Properly", k1); break;
+        case 10: out->titles[t] = s_printf ("How I Fixed My %s With %s", ni, k2); break;
+        case 11: out->titles[t] = s_printf ("%s, Honestly Reviewed", k1); break;
+        case 12: out->titles[t] = s_printf ("Everything I Got Wrong About %s", k2); break;
+        case 13: out->titles[t] = s_printf ("Is %s Worth It? My %s Test", k1, ni); break;
+        case 14: out->titles[t] = s_printf ("%s Explained in Under 10 Minutes", k2); break;
+        case 15: out->titles[t] = s_printf ("The Cheapest Way to Start With %s", k1); break;
+        case 16: out->titles[t] = s_printf ("%s Without the Hype: %s", ni, k2); break;
+        case 17: out->titles[t] = s_printf ("What Changed When I Tried %s", k1); break;
+        case 18: out->titles[t] = s_printf ("%s Before You Start %s", num, k2); break;
+        case 19: out->titles[t] = s_printf ("My %s Routine Now Starts With %s", ni, k1); break;
+        case 20: out->titles[t] = s_printf ("The Truth About %s After a Month", k2); break;
+        case 21: out->titles[t] = s_printf ("Beginner to Confident: %s in %s", k1, ni); break;
+        case 22: out->titles[t] = s_printf ("%s or %s? I Tested Both", k2, k1); break;
+        case 23: out->titles[t] = s_printf ("The One %s Habit That Matters", ni); break;
+        case 24: out->titles[t] = s_printf ("I Was Wrong About %s", k1); break;
+        case 25: out->titles[t] = s_printf ("%s: The Only Guide You Need", k2); break;
+        case 26:
+            out->titles[t] = s_printf ("What %s Looks Like After %s Views", ni, w->views);
+            break;
+        case 27: out->titles[t] = s_printf ("Don't Start %s Until You Know %s", ni, k1); break;
+        case 28: out->titles[t] = s_printf ("%s Made Simple", k2); break;
+        case 29: out->titles[t] = s_printf ("Testing %s So You Can Skip the Bad Parts", k1); break;
+        case 30: out->titles[t] = s_printf ("The Real Cost of %s", k2); break;
+        case 31: out->titles[t] = s_printf ("%s: Myths vs Facts", k1); break;
+        case 32: out->titles[t] = s_printf ("Watch This Before Your Next %s Attempt", ni); break;
+        case 33: out->titles[t] = s_printf ("How %s Changed My %s", k2, ni); break;
+        case 34: out->titles[t] = s_printf ("%s for Absolute Beginners", k1); break;
+        case 35: out->titles[t] = s_printf ("The Lazy Way to Get %s Right", k2); break;
+        case 36: out->titles[t] = s_printf ("%s Tier List: From %s Down", ni, k1); break;
+        case 37: out->titles[t] = s_printf ("Why Everyone Gets %s Wrong", k2); break;
+        case 38: out->titles[t] = s_printf ("%s, Step by Step, With %s", ni, k1); break;
+        case 39: out->titles[t] = s_printf ("The %s Trick I Use Every Time", k2); break;
+        case 40: out->titles[t] = s_printf ("Start Here: %s", k1); break;
+        case 41: out->titles[t] = s_printf ("%s Is Easier Than You Think", k2); break;
+        case 42: out->titles[t] = s_printf ("I Spent a Month on %s. Here's the Verdict", k1); break;
+        case 43: out->titles[t] = s_printf ("%s Checklist: %s First", ni, k2); break;
+        case 44: out->titles[t] = s_printf ("Pros Don't Talk About %s", k1); break;
+        case 45: out->titles[t] = s_printf ("From Zero to %s", k2); break;
+        case 46: out->titles[t] = s_printf ("%s: Three Ways, One Winner", k1); break;
+        case 47: out->titles[t] = s_printf ("The Quiet Rise of %s in %s", k2, ni); break;
+        case 48: out->titles[t] = s_printf ("Can %s Really Replace %s?", k1, k2); break;
+        case 49: out->titles[t] = s_printf ("%s Done Right", k2); break;
+        case 50: out->titles[t] = s_printf ("My Biggest %s Lesson: %s", ni, k1); break;
+        case 51: out->titles[t] = s_printf ("%s in 60 Seconds, Then the Details", k2); break;
+        case 52: out->titles[t] = s_printf ("The %s Setup Nobody Shows", k1); break;
+        case 53: out->titles[t] = s_printf ("Upgrade Your %s With %s", ni, k2); break;
+        case 54: out->titles[t] = s_printf ("%s: Worth the Hype?", k1); break;
+        case 55: out->titles[t] = s_printf ("Small %s Changes, Big Results", k2); break;
+        case 56: out->titles[t] = s_printf ("What I'd Tell Myself About %s", k1); break;
+        case 57: out->titles[t] = s_printf ("The %s Question Everyone Asks: %s", ni, k2); break;
+        case 58: out->titles[t] = s_printf ("%s, Ranked by Someone Who Tried Them All", k1); break;
+        default: out->titles[t] = s_printf ("Finally, %s That Works", k2); break;
+        }
+    }
+}
+
+/* The first sentence of TRANSCRIPT (at most MAX words; timestamps
+   skipped, its final punctuation dropped): how the video itself opened.
+   Caller frees. */
+static char *
+s_opening (const char *transcript, int max)
+{
+    const char *p = transcript ? transcript : "";
+    nf_buf_t b;
+    nf_buf_init (&b);
+    int words = 0;
+    bool in_word = false;
+    bool cut = false;
+    for (; *p; p++) {
+        if (*p == '[') { /* the next timestamp: skip it */
+            while (*p && *p != ']')
+                p++;
+            if (!*p)
+                break;
+            continue;
+        }
+        char c = *p == '\n' ? ' ' : *p;
+        if (c == ' ' && (!b.len || b.data[b.len - 1] == ' '))
+            continue;
+        if (!isspace ((unsigned char) c) && !in_word && words == max) {
+            cut = true; /* no half words: the quote stops before the next one */
+            break;
+        }
+        nf_buf_append (&b, &c, 1);
+        if (!isspace ((unsigned char) c) && !in_word)
+            words++;
+        in_word = !isspace ((unsigned char) c);
+        if ((c == '.' || c == '?' || c == '!') && words >= 3)
+            break; /* its first sentence */
+    }
+    /* Quoted inside the hook's sentence: no end of its own. */
+    while (b.len && strchr (" ,.;:!?", b.data[b.len - 1]))
+        b.data[--b.len] = 0;
+    if (cut && b.len)
+        nf_buf_puts (&b, "\xE2\x80\xA6"); /* ... */
+    return b.data ? b.data : strdup ("");
+}
+
+/* The key phrase of section K (of N equal parts) of TRANSCRIPT, or NULL. */
+static char *
+s_section_phrase (const char *transcript, int k, int n, const nf_ai_input_t *in)
+{
+    size_t len = transcript ? strlen (transcript) : 0;
+    if (len < (size_t) n * 40)
+        return NULL;
+    size_t from = len * (size_t) k / (size_t) n, to = len * (size_t) (k + 1) / (size_t) n;
+    char *part = strndup (transcript + from, to - from);
+    char *kp[8];
+    size_t got = part ? nf_ai_key_phrases (part, kp, 8) : 0, pick = got;
+    for (size_t i = 0; i < got; i++)
+        if (pick == got && !s_niche_only (kp[i], in))
+            pick = i;
+        else
+            free (kp[i]);
+    free (part);
+    return pick < got ? kp[pick] : NULL;
 }
 
 static void
@@ -294,44 +527,91 @@ s_gen_hook_outline (const nf_ai_input_t *in, const s_words_t *w, nf_ai_t *out)
 {
     char *const *kp = w->kp;
     const char *sub = in->sub_niche && *in->sub_niche ? in->sub_niche : NULL;
+    const char *topic = sub ? sub : (in->niche && *in->niche ? in->niche : "the topic");
+    char *open = s_opening (in->transcript, 18);
+    int f = s_slot (in, w, 0, 1);
+    out->frames[NF_AI_TITLES] = f;
+    bool quoted = *open != 0;
+    char figure[64] = "";
     if (in->has_multiplier && in->multiplier >= 1.5)
-        out->hook =
-            s_printf ("This is the %s idea that pulled %.1fx more views than its channel "
-                      "usually gets, and it comes down to %s. Stay for the next minute "
-                      "and you'll know exactly how to use %s yourself.",
-                      in->niche && *in->niche ? in->niche : "", in->multiplier, kp[0], kp[1]);
+        snprintf (figure, sizeof figure, "%.1fx its channel's usual views", in->multiplier);
     else
-        out->hook = s_printf ("%s views say people want to know about %s. In the next minute "
-                              "I'll show you the part everyone gets wrong, and how %s fixes it.",
-                              w->views, kp[0], kp[1]);
-    out->outline[0] = s_printf ("Open on the payoff: show the result of %s in the first 15 "
-                                "seconds, before any intro.",
-                                kp[0]);
-    out->outline[1] = s_printf ("Set the stakes: what %s changes for anyone into %s, with one "
-                                "concrete number.",
-                                kp[1], sub ? sub : (in->niche ? in->niche : "the topic"));
-    out->outline[2] = s_printf ("Walk through %s step by step, the way the original \"%.80s\" "
-                                "does, but with your own example.",
-                                kp[0], in->title ? in->title : "");
-    out->outline[3] = s_printf ("Call out the common mistake around %s and show the fix on "
-                                "screen.",
-                                kp[2]);
-    out->outline[4] = s_printf ("Close with a one-line takeaway and ask viewers which %s tip "
-                                "they'll try first, to pull comments.",
-                                kp[1]);
+        snprintf (figure, sizeof figure, "%s views", w->views);
+    /* The hook: how this video opened (its own words), then the promise. */
+    static const char *const hooks[S_POOL] = {
+        "It opened with \"{1}\" and earned {2}. Open yours on {3} in the first five seconds.",
+        "\"{1}\": that first line is why it got {2}. Start on {3}, not on an intro.",
+        "The video starts \"{1}\" and it reached {2}. Lead with {3} the same way.",
+        "Its first words were \"{1}\", and {2} followed. Say your own version about {3}.",
+        "\"{1}\" is all it takes to hook: {2}. Put {3} in your opening line.",
+        "Before any intro it says \"{1}\", and it got {2}. Do that with {3}.",
+        "Listen to the opening: \"{1}\". That is {2} worth of hook; build yours around {3}.",
+        "\"{1}\" comes first, and {2} came after. Give {3} that spot.",
+        "It skips the welcome: \"{1}\". The result is {2}; skip yours and open on {3}.",
+        "The hook is one line, \"{1}\", and it earned {2}. Yours: {3}, in one line.",
+        "Here is how it opens: \"{1}\". That bought {2}; your first line is {3}.",
+        "\"{1}\": straight in, and {2}. Go straight to {3}.",
+    };
+    if (quoted)
+        out->hook = s_fill (hooks[f], open, figure, kp[0]);
+    else
+        out->hook = s_printf ("It earned %s with %s up front. Open yours on %s in the first "
+                              "five seconds.",
+                              figure, kp[0], kp[1]);
+    free (open);
+    /* The outline: the video's own sections, each by its key phrase. */
+    static const char *const leads[S_POOL] = {
+        "Open on",          "Start with",     "Lead with",          "Begin on",
+        "Hook with",        "Cold-open on",   "First show",         "Kick off with",
+        "Open straight on", "Start right at", "Lead straight into", "Begin with"};
+    static const char *const mids[S_POOL] = {
+        "Then",           "Next",     "After that", "Move on to", "Follow with",   "Build to",
+        "Go deeper into", "Bring in", "Turn to",    "Add",        "Continue with", "Step into"};
+    for (int i = 0; i < NF_AI_POINTS; i++) {
+        char *phrase = s_section_phrase (in->transcript, i, NF_AI_POINTS, in);
+        const char *what = phrase ? phrase : kp[i % 3];
+        if (i == 0)
+            out->outline[i] =
+                s_printf ("%s %s: the payoff, in the first 15 seconds.", leads[f], what);
+        else if (i == NF_AI_POINTS - 1)
+            out->outline[i] = s_printf ("Close on %s, then ask which %s tip viewers try "
+                                        "first.",
+                                        what, topic);
+        else
+            out->outline[i] = s_printf ("%s %s, as the original's %s fifth covers it, with "
+                                        "your own example.",
+                                        mids[(f + i) % S_POOL], what,
+                                        i == 1   ? "second"
+                                        : i == 2 ? "third"
+                                                 : "fourth");
+        free (phrase);
+    }
 }
 
 static void
-s_gen_thumbnail (const s_words_t *w, nf_ai_t *out)
+s_gen_thumbnail (const nf_ai_input_t *in, const s_words_t *w, nf_ai_t *out)
 {
-    static const char *const colors[] = {"yellow", "electric blue", "red", "green"};
+    static const char *const colors[S_POOL] = {"yellow", "electric blue", "red",   "green",
+                                               "orange", "purple",        "teal",  "black",
+                                               "white",  "pink",          "amber", "ocean blue"};
+    static const char *const shots[S_POOL] = {
+        "A close-up, surprised face on the left",   "A hand holding {1} up to the lens",
+        "A split screen, before on the left",       "An over-the-shoulder shot of the work",
+        "A wide shot with one bright object",       "An arrow pointing at the key detail",
+        "A face looking at the result, mouth open", "An extreme close-up of the detail",
+        "A top-down flat lay of the tools",         "A red circle around the mistake",
+        "An empty background and one object",       "A side-by-side of two choices"};
+    int f = s_slot (in, w, 0, 1);
+    out->frames[NF_AI_TITLES + 1] = f;
     char *caps = strdup (w->kp[0]);
     for (char *p = caps; *p; p++)
         *p = (char) toupper ((unsigned char) *p);
-    out->thumbnail = s_printf ("A close-up, surprised face on the left; on the right, %s shown "
-                               "big and simple; 2-4 word caption \"%s\" in bold white on a %s "
-                               "background; nothing else in frame.",
-                               w->kp[1], caps, colors[(w->h >> 3) % 4]);
+    char *shot = s_fill (shots[(f + 3) % S_POOL], w->kp[1], NULL, NULL);
+    const char *color = colors[f];
+    out->thumbnail = s_printf ("%s; %s shown big and simple; the 2-4 word caption \"%s\" in bold "
+                               "white on %s %s background; nothing else in frame.",
+                               shot, w->kp[1], caps, s_article (color), color);
+    free (shot);
     free (caps);
 }
 
@@ -346,8 +626,11 @@ s_gen_why (const nf_ai_input_t *in, const s_words_t *w)
     if (in->has_multiplier && in->has_channel_avg) {
         char avg[32];
         s_human (in->channel_avg, avg, sizeof avg);
-        nf_buf_printf (&why, ", %.1fx the %s views an average video of %s gets", in->multiplier,
-                       avg, in->channel && *in->channel ? in->channel : "its channel");
+        nf_buf_printf (&why,
+                       in->baseline_median ? ", %.1fx the %s views a recent upload of %s gets"
+                                           : ", %.1fx the %s views an average video of %s gets",
+                       in->multiplier, avg,
+                       in->channel && *in->channel ? in->channel : "its channel");
     }
     if (in->has_velocity && in->has_age)
         nf_buf_printf (&why, ", at %.0f views a day over %.0f days", in->velocity, in->age_days);
@@ -388,7 +671,7 @@ nf_ai_generate (const nf_ai_input_t *in, nf_ai_t *out)
     s_words_init (&w, in);
     s_gen_titles (in, &w, out);
     s_gen_hook_outline (in, &w, out);
-    s_gen_thumbnail (&w, out);
+    s_gen_thumbnail (in, &w, out);
     out->why = s_gen_why (in, &w);
     s_words_free (&w);
 }

@@ -33,14 +33,16 @@ typedef struct {
         has_channel_avg;
     double pct_multiplier, pct_velocity, pct_engagement; /* 0..1, -1 when missing */
     int rank;                                            /* rank among the job's candidates */
+    bool baseline_median; /* channel_avg is the median of recent uploads, not the lifetime mean */
 } nf_ai_input_t;
 
 typedef struct {
-    char *titles[NF_AI_TITLES];  /* owned */
-    char *hook;                  /* owned */
-    char *outline[NF_AI_POINTS]; /* owned */
-    char *thumbnail;             /* owned */
-    char *why;                   /* owned */
+    char *titles[NF_AI_TITLES];   /* owned */
+    char *hook;                   /* owned */
+    char *outline[NF_AI_POINTS];  /* owned */
+    char *thumbnail;              /* owned */
+    char *why;                    /* owned */
+    int frames[NF_AI_TITLES + 2]; /* built-in: the frames used (titles, hook, thumbnail) */
 } nf_ai_t;
 
 void nf_ai_free (nf_ai_t *ai);
