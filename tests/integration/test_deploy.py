@@ -253,7 +253,8 @@ def multihost():
         eq(q("SELECT count(*) FROM (SELECT video_id, to_state FROM nf_video_history WHERE job_id = %s "
              "GROUP BY 1, 2 HAVING count(*) > 1) d", job)[0][0], 0, "transitions applied twice")
         wb = openpyxl.load_workbook(out)
-        ids = [row[1] for row in wb["Outliers"].iter_rows(min_row=2, values_only=True)]
+        header = [cell.value for cell in wb["Outliers"][1]]
+        ids = [row[header.index("Video ID")] for row in wb["Outliers"].iter_rows(min_row=2, values_only=True)]
         eq(len(ids), 10, "outlier rows in the workbook")
         eq(len(set(ids)), 10, "each outlier once in the workbook")
         eq(set(ids), {r[0] for r in q("SELECT video_id FROM nf_videos WHERE job_id = %s AND state = "

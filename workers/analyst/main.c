@@ -163,7 +163,10 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
         s_candidate (v, reference, &c[i]);
         ids[i] = nf_mp_dup_str (v, "video_id");
         c[i].video_id = ids[i] ? ids[i] : "";
-        s_baseline (&c[i], v, nf_mp_get (task->input, "channels"), reference, &all->baseline);
+        /* Upload ages from the start of the job's day (UTC): two runs of a
+           niche on one day take the same uploads as matured. */
+        s_baseline (&c[i], v, nf_mp_get (task->input, "channels"),
+                    floor (reference / 86400) * 86400, &all->baseline);
     }
     size_t ranked = nf_analyze (c, n, &opts, order);
 

@@ -243,5 +243,7 @@ int
 main (int argc, char **argv)
 {
     s_opts_t opts = {""};
-    return nf_worker_main (argc, argv, "nf-exporter", "export", s_init, s_stage, &opts);
+    int rc = nf_worker_main (argc, argv, "nf-exporter", "export", s_init, s_stage, &opts);
+    nf_http_destroy (&opts.http);
+    return rc;
 }

@@ -383,19 +383,33 @@ s_lookup_uploads (s_disc_t *d, const json_t *fresh, json_t *channels)
         int64_t units = d->usage->quota_units;
         json_t *ids = json_array ();
         char err[256];
-        if (s_api_get (d->s, d->url.data, false, &d->r, d->usage, &mine, &quota) == 0
-            && nf_yt_parse_playlist (d->r.body.data, d->r.body.len, ids, err, sizeof err) != 0)
-            s_fail (&mine, true, "playlistItems.list: ", err);
+        /* A cut or garbled answer is asked again (up to 3 times) before the
+           channel goes without: its baseline should not depend on luck. */
+        for (int t = 0; t < 3; t++) {
+            memset (&mine, 0, sizeof mine);
+            json_array_clear (ids);
+            if (s_api_get (d->s, d->url.data, false, &d->r, d->usage, &mine, &quota) == 0
+                && nf_yt_parse_playlist (d->r.body.data, d->r.body.len, ids, err, sizeof err) != 0)
+                s_fail (&mine, true, "playlistItems.list: ", err);
+            if (!mine.error[0] || !mine.retryable || quota)
+                break;
+        }
         json_t *recent = json_array ();
         if (!mine.error[0] && !quota && json_array_size (ids)) {
             s_list_url (d->s, "videos?part=statistics,contentDetails,snippet", ids, 0,
                         json_array_size (ids), &d->url);
             json_t *got = json_array ();
-            if (s_api_get (d->s, d->url.data, false, &d->r, d->usage, &mine, &quota) == 0
-                && nf_yt_parse_videos (d->r.body.data, d->r.body.len, d->s->web_url, got, err,
-                                       sizeof err)
-                       != 0)
-                s_fail (&mine, true, "videos.list: ", err);
+            for (int t = 0; t < 3; t++) {
+                memset (&mine, 0, sizeof mine);
+                json_array_clear (got);
+                if (s_api_get (d->s, d->url.data, false, &d->r, d->usage, &mine, &quota) == 0
+                    && nf_yt_parse_videos (d->r.body.data, d->r.body.len, d->s->web_url, got, err,
+                                           sizeof err)
+                           != 0)
+                    s_fail (&mine, true, "videos.list: ", err);
+                if (!mine.error[0] || !mine.retryable || quota)
+                    break;
+            }
             size_t k;
             const json_t *v;
             json_array_foreach (got, k, v)
