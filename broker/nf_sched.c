@@ -306,42 +306,39 @@ nf_store_prune (nf_store_t *self, int64_t budget_ms, nf_prune_stats_t *st, bool 
         *more = n == PRUNE_ROWS;
         return NF_OK;
     }
-    int64_t texts = PRUNE_VIDEOS, history = PRUNE_ROWS, logs = PRUNE_ROWS;
-    while ((texts || history || logs) && nf_clock_ms () - start < budget_ms) {
-        if (texts
-            && (texts = s_prune_batch (
-                    self, "prune_texts",
-                    "UPDATE nf_videos SET transcript = NULL, clean_text = NULL WHERE job_id = "
-                    "$2::bigint AND video_id IN (SELECT video_id FROM nf_videos WHERE job_id = "
-                    "$2::bigint AND (transcript IS NOT NULL OR clean_text IS NOT NULL) "
-                    "LIMIT " S_STR (PRUNE_VIDEOS) ") AND " S_STILL_OLD,
-                    job))
-                   < 0)
-            return NF_ERR_DB;
-        if (history
-            && (history = s_prune_batch (
-                    self, "prune_history",
-                    "DELETE FROM nf_video_history WHERE id IN (SELECT id FROM nf_video_history "
-                    "WHERE job_id = $2::bigint LIMIT " S_STR (PRUNE_ROWS) ") AND " S_STILL_OLD,
-                    job))
-                   < 0)
-            return NF_ERR_DB;
-        if (logs
-            && (logs = s_prune_batch (
-                    self, "prune_logs",
-                    "DELETE FROM nf_processing_log WHERE id IN (SELECT id FROM nf_processing_log "
-                    "WHERE job_id = $2::bigint LIMIT " S_STR (PRUNE_ROWS) ") AND " S_STILL_OLD,
-                    job))
-                   < 0)
-            return NF_ERR_DB;
-        st->texts += (uint64_t) texts;
-        st->history += (uint64_t) history;
-        st->logs += (uint64_t) logs;
-        texts = texts == PRUNE_VIDEOS ? texts : 0;
-        history = history == PRUNE_ROWS ? history : 0;
-        logs = logs == PRUNE_ROWS ? logs : 0;
-    }
-    if (texts || history || logs) {
+    /* The three kinds of rows, each a batch a round until one comes back
+       short: what is left of that kind is gone. */
+    static const struct {
+        const char *name, *sql;
+        int64_t batch;
+    } kinds[] = {
+        {"prune_texts",
+         "UPDATE nf_videos SET transcript = NULL, clean_text = NULL WHERE job_id = $2::bigint AND "
+         "video_id IN (SELECT video_id FROM nf_videos WHERE job_id = $2::bigint AND (transcript IS "
+         "NOT NULL OR clean_text IS NOT NULL) LIMIT " S_STR (PRUNE_VIDEOS) ") AND " S_STILL_OLD,
+         PRUNE_VIDEOS},
+        {"prune_history",
+         "DELETE FROM nf_video_history WHERE id IN (SELECT id FROM nf_video_history WHERE job_id = "
+         "$2::bigint LIMIT " S_STR (PRUNE_ROWS) ") AND " S_STILL_OLD,
+         PRUNE_ROWS},
+        {"prune_logs",
+         "DELETE FROM nf_processing_log WHERE id IN (SELECT id FROM nf_processing_log WHERE job_id "
+         "= $2::bigint LIMIT " S_STR (PRUNE_ROWS) ") AND " S_STILL_OLD,
+         PRUNE_ROWS},
+    };
+    uint64_t *counts[] = {&st->texts, &st->history, &st->logs};
+    bool left[] = {true, true, true};
+    while ((left[0] || left[1] || left[2]) && nf_clock_ms () - start < budget_ms)
+        for (int k = 0; k < 3; k++) {
+            if (!left[k])
+                continue;
+            int64_t n = s_prune_batch (self, kinds[k].name, kinds[k].sql, job);
+            if (n < 0)
+                return NF_ERR_DB;
+            *counts[k] += (uint64_t) n;
+            left[k] = n == kinds[k].batch;
+        }
+    if (left[0] || left[1] || left[2]) {
         *more = true;
         return NF_OK;
     }

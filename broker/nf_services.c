@@ -383,21 +383,26 @@ s_list (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t *r
     return 0;
 }
 
-/* The current status of job ID into OUT; 0 found, 1 not found, NF_ERR_DB. */
+/* The current status of job ID into OUT, its phase and (PRUNED, when not
+   NULL) whether its retention pruning has started; 0 found, 1 not found,
+   NF_ERR_DB. */
 static int
 s_job_current (nf_store_t *self, const char *id, char *out, size_t outlen, char *phase,
-               size_t phaselen)
+               size_t phaselen, bool *pruned)
 {
     const char *params[] = {id};
-    PGresult *res =
-        nf_db_exec (self->db, "job_current",
-                    "SELECT status, phase FROM nf_jobs WHERE id = $1::bigint", 1, params);
+    PGresult *res = nf_db_exec (self->db, "job_current",
+                                "SELECT status, phase, pruned_at IS NOT NULL FROM nf_jobs WHERE "
+                                "id = $1::bigint",
+                                1, params);
     if (!res)
         return NF_ERR_DB;
     int rc = PQntuples (res) ? 0 : 1;
     if (rc == 0) {
         snprintf (out, outlen, "%s", PQgetvalue (res, 0, 0));
         snprintf (phase, phaselen, "%s", PQgetvalue (res, 0, 1));
+        if (pruned)
+            *pruned = PQgetvalue (res, 0, 2)[0] == 't';
     }
     PQclear (res);
     return rc;
@@ -438,7 +443,7 @@ s_cancel (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t 
     char status[32], phase[32];
     if (nf_db_begin (self->db) != 0)
         return NF_ERR_DB;
-    int rc = s_job_current (self, id, status, sizeof status, phase, sizeof phase);
+    int rc = s_job_current (self, id, status, sizeof status, phase, sizeof phase, NULL);
     int moved = rc == 0 ? nf_store_job_status (self, strtoll (id, NULL, 10), NF_JOB_CANCELLING,
                                                "cancelled by request")
                         : rc;
@@ -466,21 +471,6 @@ s_cancel (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t 
     return 0;
 }
 
-/* 1 when job ID's retention pruning has started, 0 when not, NF_ERR_DB. */
-static int
-s_job_pruned (nf_store_t *self, const char *id)
-{
-    const char *params[] = {id};
-    PGresult *res =
-        nf_db_exec (self->db, "job_pruned",
-                    "SELECT pruned_at IS NOT NULL FROM nf_jobs WHERE id = $1::bigint", 1, params);
-    if (!res)
-        return NF_ERR_DB;
-    int pruned = PQntuples (res) == 1 && PQgetvalue (res, 0, 0)[0] == 't';
-    PQclear (res);
-    return pruned;
-}
-
 /* The start of nf.retry and nf.resume: begin a transaction and read job
    ID's STATUS and PHASE (32 bytes each). 1 when ALLOWED (status) says the request may go on; 0 when
    REPLY holds the refusal ("job N is S; " WHY, or no such job) and the
@@ -491,12 +481,12 @@ s_job_begin (nf_store_t *self, const char *id, bool (*allowed) (const char *), c
 {
     if (nf_db_begin (self->db) != 0)
         return NF_ERR_DB;
-    int rc = s_job_current (self, id, status, 32, phase, 32);
-    int pruned = rc == 0 && allowed (status) ? s_job_pruned (self, id) : 0;
-    if (rc == 0 && allowed (status) && pruned == 0)
+    bool pruned = false;
+    int rc = s_job_current (self, id, status, 32, phase, 32, &pruned);
+    if (rc == 0 && allowed (status) && !pruned)
         return 1;
     nf_db_rollback (self->db);
-    if (rc < 0 || pruned < 0)
+    if (rc < 0)
         return NF_ERR_DB;
     char msg[240];
     if (rc)
@@ -633,7 +623,7 @@ s_purge (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t *
     if (nf_db_begin (self->db) != 0)
         return NF_ERR_DB;
     char status[32], phase[32];
-    int rc = s_job_current (self, id, status, sizeof status, phase, sizeof phase);
+    int rc = s_job_current (self, id, status, sizeof status, phase, sizeof phase, NULL);
     if (rc != 0 || !nf_job_status_final (status)) {
         nf_db_rollback (self->db);
         if (rc < 0)
