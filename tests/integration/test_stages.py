@@ -52,6 +52,9 @@ def make_fixture(now):
             del meta["likes"]
         v = {"video_id": f"vid{i:03d}", "channel_id": f"UC{ch}", "meta": meta,
              "transcript": transcript(rng, 400)}
+        if i % 2 == 0:   # a phrase half the job says: the niche's, not the video's
+            v["transcript"] = ("[00:00] hostel dorms first\n[00:02] then hostel dorms\n[00:04] hostel dorms "
+                               "again\n[00:06] more hostel dorms\n[00:08] hostel dorms rule\n" + v["transcript"])
         if i == 1:
             v.pop("transcript")                       # no captions: no_transcript
         if i == 2:
@@ -142,6 +145,20 @@ def raw_to_outlier():
             check(abs(comp - wcomp) < 1e-3, f"composite of {vid}", comp, wcomp)
         eq([r[3] for r in got[:10]], ["OUTLIER"] * 10, "top 10 are OUTLIER")
         check(all(r[3] == "VALIDATED" for r in got[10:]), "the rest stay VALIDATED")
+        # Each video's distinct phrases: its own (the sanitizer's meta.key_phrases)
+        # that at most a quarter of the job's transcripts (and at least 2) say.
+        kp = c.query("SELECT video_id, meta->'key_phrases', scores->'key_phrases' FROM nf_videos WHERE "
+                     "job_id = %s AND state IN ('OUTLIER', 'VALIDATED')", job)
+        df = {}
+        for _, mine, _ in kp:
+            for p in set(mine):
+                df[p] = df.get(p, 0) + 1
+        common = max(len(kp) // 4, 2)
+        for vid, mine, distinct in kp:
+            eq(distinct, [p for p in mine if df[p] <= common][:5], f"the distinct phrases of {vid}")
+        check(sum(len(d) for _, _, d in kp) > 0 and df.get("hostel dorms", 0) > common,
+              "some phrases are distinct; the one half the job says is left out", df.get("hostel dorms"))
+        check(not any("hostel dorms" in d for _, _, d in kp), "no video's distinct phrases hold it")
         scores = c.query1("SELECT scores FROM nf_videos WHERE job_id = %s AND rank = 1", job)
         check(set(scores) >= {"multiplier", "views_per_sub", "velocity", "engagement", "percentiles",
                               "age_days", "weights"}, "components kept for the export", scores)

@@ -11,6 +11,8 @@
 #include "nf_worker.h"
 #include "nf_youtube.h"
 
+#include <jansson.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +118,65 @@ s_baseline (nf_candidate_t *c, const msgpack_object *video, const msgpack_object
     free (u);
 }
 
+/* The key phrases of each video (meta.key_phrases, the sanitizer's) that
+   few of the job's other transcripts say: a phrase in more than a quarter
+   of them (and more than two) is the niche's, not the video's. Up to
+   DISTINCT_MAX of each video's, in its own order, packed as
+   "key_phrases" by s_pack_phrases; DF counts the videos saying each. */
+#define DISTINCT_MAX 5
+
+static json_t *
+s_phrase_df (const msgpack_object *videos)
+{
+    json_t *df = json_object ();
+    for (uint32_t i = 0; videos && i < videos->via.array.size; i++) {
+        const msgpack_object *kp =
+            nf_mp_get (nf_mp_get (&videos->via.array.ptr[i], "meta"), "key_phrases");
+        json_t *mine = json_object (); /* a phrase counts once per video */
+        for (uint32_t k = 0; kp && kp->type == MSGPACK_OBJECT_ARRAY && k < kp->via.array.size;
+             k++) {
+            const msgpack_object *p = &kp->via.array.ptr[k];
+            if (p->type != MSGPACK_OBJECT_STR || p->via.str.size == 0 || p->via.str.size > 80)
+                continue;
+            char key[96];
+            snprintf (key, sizeof key, "%.*s", (int) p->via.str.size, p->via.str.ptr);
+            if (json_object_get (mine, key))
+                continue;
+            json_object_set_new (mine, key, json_true ());
+            json_int_t n = json_integer_value (json_object_get (df, key));
+            json_object_set_new (df, key, json_integer (n + 1));
+        }
+        json_decref (mine);
+    }
+    return df;
+}
+
+static void
+s_pack_phrases (msgpack_packer *pk, const msgpack_object *video, const json_t *df, size_t n)
+{
+    const msgpack_object *kp = nf_mp_get (nf_mp_get (video, "meta"), "key_phrases");
+    json_int_t common = (json_int_t) (n / 4 > 2 ? n / 4 : 2);
+    const char *keep[DISTINCT_MAX];
+    char keys[DISTINCT_MAX][96];
+    size_t m = 0;
+    for (uint32_t k = 0;
+         kp && kp->type == MSGPACK_OBJECT_ARRAY && k < kp->via.array.size && m < DISTINCT_MAX;
+         k++) {
+        const msgpack_object *p = &kp->via.array.ptr[k];
+        if (p->type != MSGPACK_OBJECT_STR || p->via.str.size == 0 || p->via.str.size > 80)
+            continue;
+        snprintf (keys[m], sizeof keys[m], "%.*s", (int) p->via.str.size, p->via.str.ptr);
+        if (json_integer_value (json_object_get (df, keys[m])) > common)
+            continue; /* the niche's words */
+        keep[m] = keys[m];
+        m++;
+    }
+    nf_pk_str (pk, "key_phrases");
+    msgpack_pack_array (pk, m);
+    for (size_t i = 0; i < m; i++)
+        nf_pk_str (pk, keep[i]);
+}
+
 static void
 s_pack_num (msgpack_packer *pk, const char *key, bool has, double value)
 {
@@ -169,6 +230,7 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
                     floor (reference / 86400) * 86400, &all->baseline);
     }
     size_t ranked = nf_analyze (c, n, &opts, order);
+    json_t *df = s_phrase_df (videos);
 
     msgpack_packer pk;
     nf_result_output_packer (result, &pk);
@@ -189,7 +251,7 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
             msgpack_pack_double (&pk, v->composite);
         }
         nf_pk_str (&pk, "scores");
-        msgpack_pack_map (&pk, NF_C_COUNT + 8);
+        msgpack_pack_map (&pk, NF_C_COUNT + 9);
         for (int k = 0; k < NF_C_COUNT; k++)
             s_pack_num (&pk, nf_component_names[k], v->has[k], v->value[k]);
         nf_pk_str (&pk, "percentiles");
@@ -204,6 +266,7 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
         s_pack_num (&pk, "baseline", v->baseline_source != NF_BASE_NONE, v->baseline);
         nf_pk_kv_str (&pk, "baseline_source", nf_base_source_names[v->baseline_source]);
         nf_pk_kv_int (&pk, "baseline_uploads", v->baseline_n);
+        s_pack_phrases (&pk, &videos->via.array.ptr[order[r]], df, n);
         nf_pk_str (&pk, "weights");
         msgpack_pack_map (&pk, NF_C_COUNT);
         for (int k = 0; k < NF_C_COUNT; k++)
@@ -211,6 +274,7 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
     }
     nf_info ("job %lld: %zu videos, %zu ranked, top %lld become OUTLIER", (long long) task->job_id,
              n, ranked, (long long) top_n);
+    json_decref (df);
     for (size_t i = 0; i < n; i++)
         free (ids[i]);
     free (ids);

@@ -117,6 +117,16 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
     in.pct_engagement = s_num (pct, "engagement", &has);
     if (!has)
         in.pct_engagement = -1;
+    /* Its distinct phrases, against the job's other transcripts (the
+       analyst's); the strings live in the task. */
+    char *phrases[8] = {NULL};
+    const msgpack_object *kp = nf_mp_get (scores, "key_phrases");
+    for (uint32_t k = 0, m = 0;
+         kp && kp->type == MSGPACK_OBJECT_ARRAY && k < kp->via.array.size && m < 8; k++) {
+        const msgpack_object *p = &kp->via.array.ptr[k];
+        if (p->type == MSGPACK_OBJECT_STR && p->via.str.size > 0 && p->via.str.size < 96)
+            in.phrases[m] = phrases[m] = strndup (p->via.str.ptr, p->via.str.size), m++;
+    }
     int64_t rank = 0;
     nf_mp_get_int (task->input, "rank", &rank);
     in.rank = (int) rank;
@@ -168,6 +178,8 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
     free (title);
     free (channel);
     free (text);
+    for (int k = 0; k < 8; k++)
+        free (phrases[k]);
 }
 
 int

@@ -278,10 +278,16 @@ s_words_init (s_words_t *w, const nf_ai_input_t *in)
     /* The transcript's own phrases, not the niche's: every video of the job
        says the niche's words, so a phrase made only of them tells nothing
        about this one. */
-    char *cand[12];
-    size_t nc = nf_ai_key_phrases (in->transcript, cand, 12), nk = 0;
+    char *cand[20];
+    size_t nc = 0, nk = 0;
+    for (int k = 0; k < 8 && in->phrases[k] && nc < 8; k++) /* the distinct ones first */
+        cand[nc++] = strdup (in->phrases[k]);
+    nc += nf_ai_key_phrases (in->transcript, cand + nc, 12);
     for (size_t i = 0; i < nc; i++) {
-        if (nk < 3 && !s_niche_only (cand[i], in))
+        bool dup = false;
+        for (size_t j = 0; j < nk; j++)
+            dup = dup || strcmp (w->kp[j], cand[i]) == 0;
+        if (nk < 3 && !dup && !s_niche_only (cand[i], in))
             w->kp[nk++] = cand[i];
         else
             free (cand[i]);

@@ -33,7 +33,9 @@ typedef struct {
         has_channel_avg;
     double pct_multiplier, pct_velocity, pct_engagement; /* 0..1, -1 when missing */
     int rank;                                            /* rank among the job's candidates */
-    bool baseline_median; /* channel_avg is the median of recent uploads, not the lifetime mean */
+    bool baseline_median;   /* channel_avg is the median of recent uploads, not the lifetime mean */
+    const char *phrases[8]; /* the analyst's: this transcript's phrases that few of the job's
+                               other transcripts say, best first (NULL-padded) */
 } nf_ai_input_t;
 
 typedef struct {

@@ -1,8 +1,11 @@
 /*  nf-sanitizer: the `sanitize` stage, RAW to CLEANED (or REJECTED
     `no_transcript` / `low_quality`). A thin main around nf_sanitize. */
+#include "nf_ai.h"
 #include "nf_log.h"
 #include "nf_sanitize.h"
 #include "nf_worker.h"
+
+#define NF_KEY_PHRASES 8 /* per transcript */
 
 typedef struct {
     int64_t quality_min; /* NF_QUALITY_MIN */
@@ -40,7 +43,17 @@ s_stage (const nf_task_t *task, nf_result_t *result, void *arg)
     nf_pk_str (&pk, "quality");
     msgpack_pack_double (&pk, s.quality);
     nf_pk_str (&pk, "meta");
-    msgpack_pack_map (&pk, 1);
+    /* The transcript's key phrases: the analyst weighs them against the
+       job's other transcripts, the architect writes from the distinct ones. */
+    char *kp[NF_KEY_PHRASES];
+    size_t nkp = nf_ai_key_phrases (s.text, kp, NF_KEY_PHRASES);
+    msgpack_pack_map (&pk, 2);
+    nf_pk_str (&pk, "key_phrases");
+    msgpack_pack_array (&pk, nkp);
+    for (size_t i = 0; i < nkp; i++) {
+        nf_pk_str (&pk, kp[i]);
+        free (kp[i]);
+    }
     nf_pk_str (&pk, "sanitize");
     msgpack_pack_map (&pk, 10);
     nf_pk_kv_int (&pk, "words", (int64_t) s.words);

@@ -459,7 +459,9 @@ s_cache_list (nf_http_t *self, size_t *n, int64_t *total)
         return NULL;
     size_t cap = 256;
     s_entry_t *list = malloc (cap * sizeof *list);
-    for (struct dirent *de = readdir (dir); de && list; de = readdir (dir)) {
+    if (!list)
+        abort (); /* nicheflow's out-of-memory policy (nf_util.h) */
+    for (struct dirent *de = readdir (dir); de; de = readdir (dir)) {
         struct stat st;
         char path[4200];
         if (strlen (de->d_name) != 64) /* entries only: not ".", "..", nor a .tmp */
