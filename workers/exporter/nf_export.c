@@ -908,6 +908,24 @@ s_sheet_metadata (lxw_workbook *wb, const nf_task_t *task, const s_kvs_t *kv, s_
     s_print_setup (ws, false);
 }
 
+/* A series of SCATTER: views in column COL of "Chart data" rows 1..N, the
+   outlier figures in COL + 1, markers of MARKER, SIZE, FILL and LINE. */
+static void
+s_scatter_series (lxw_chart *scatter, lxw_col_t col, lxw_row_t n, const char *name, uint8_t marker,
+                  uint8_t size, lxw_color_t fill, lxw_color_t line)
+{
+    lxw_chart_series *s = chart_add_series (scatter, NULL, NULL);
+    chart_series_set_categories (s, "Chart data", 1, col, n, col);
+    chart_series_set_values (s, "Chart data", 1, col + 1, n, col + 1);
+    chart_series_set_name (s, name);
+    chart_series_set_marker_type (s, marker);
+    chart_series_set_marker_size (s, size);
+    lxw_chart_fill f = {.color = fill};
+    lxw_chart_line l = {.color = line};
+    chart_series_set_marker_fill (s, &f);
+    chart_series_set_marker_line (s, &l);
+}
+
 /* The Charts sheet: every ranked candidate's views against its outlier
    figure (log scales; the top N in their own colour) and the funnel as
    bars. Their data is on the hidden sheet "Chart data". */
@@ -957,31 +975,13 @@ s_sheet_charts (lxw_workbook *wb, const nf_task_t *task, size_t top, const s_kvs
 
     lxw_chart *scatter = workbook_add_chart (wb, LXW_CHART_SCATTER);
     chart_title_set_name (scatter, "Every candidate: views against its baseline");
-    if (others) {
-        lxw_chart_series *s = chart_add_series (scatter, NULL, NULL);
-        chart_series_set_categories (s, "Chart data", 1, 1, others, 1);
-        chart_series_set_values (s, "Chart data", 1, 2, others, 2);
-        chart_series_set_name (s, "Other candidates");
-        chart_series_set_marker_type (s, LXW_CHART_MARKER_CIRCLE);
-        chart_series_set_marker_size (s, 5);
-        lxw_chart_fill grey = {.color = 0xA6A6A6};
-        lxw_chart_line edge = {.color = 0x7F7F7F};
-        chart_series_set_marker_fill (s, &grey);
-        chart_series_set_marker_line (s, &edge);
-    }
+    if (others)
+        s_scatter_series (scatter, 1, others, "Other candidates", LXW_CHART_MARKER_CIRCLE, 5,
+                          0xA6A6A6, 0x7F7F7F);
     if (best) {
-        lxw_chart_series *s = chart_add_series (scatter, NULL, NULL);
-        chart_series_set_categories (s, "Chart data", 1, 3, best, 3);
-        chart_series_set_values (s, "Chart data", 1, 4, best, 4);
         char name[48];
         snprintf (name, sizeof name, "Top %zu outliers", top);
-        chart_series_set_name (s, name);
-        chart_series_set_marker_type (s, LXW_CHART_MARKER_DIAMOND);
-        chart_series_set_marker_size (s, 9);
-        lxw_chart_fill red = {.color = 0xE8413C};
-        lxw_chart_line edge = {.color = 0x9C1C18};
-        chart_series_set_marker_fill (s, &red);
-        chart_series_set_marker_line (s, &edge);
+        s_scatter_series (scatter, 3, best, name, LXW_CHART_MARKER_DIAMOND, 9, 0xE8413C, 0x9C1C18);
     }
     chart_axis_set_name (scatter->x_axis, "Views");
     chart_axis_set_name (scatter->y_axis, "Outlier (x baseline)");
