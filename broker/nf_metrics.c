@@ -1,6 +1,7 @@
 /*  nf_metrics: see nf_metrics.h. */
 #include "nf_metrics.h"
 #include "nf_log.h"
+#include "nf_util.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -81,30 +82,20 @@ s_answer (void *cls, struct MHD_Connection *conn, const char *url, const char *m
 nf_metrics_t *
 nf_metrics_new (const char *bind, char *err, size_t errlen)
 {
-    char host[64];
-    const char *colon = strrchr (bind, ':');
-    int port = colon ? atoi (colon + 1) : -1;
-    size_t hl = colon ? (size_t) (colon - bind) : 0;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port)};
-    if (!colon || port < 0 || port > 65535 || hl >= sizeof host) {
-        snprintf (err, errlen, "metrics bind '%s' is not ADDRESS:PORT", bind);
-        return NULL;
-    }
-    memcpy (host, bind, hl);
-    host[hl] = 0;
-    if (strcmp (host, "*") == 0 || strcmp (host, "0.0.0.0") == 0 || !*host)
-        addr.sin_addr.s_addr = htonl (INADDR_ANY);
-    else if (inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
-        snprintf (err, errlen, "metrics bind '%s': '%s' is not an IPv4 address", bind, host);
+    struct sockaddr_in addr;
+    char why[160];
+    if (nf_inet_parse (bind, &addr, why, sizeof why) != NF_OK) {
+        snprintf (err, errlen, "metrics bind %s", why);
         return NULL;
     }
     nf_metrics_t *self = calloc (1, sizeof *self);
     pthread_mutex_init (&self->lock, NULL);
     self->daemon = MHD_start_daemon (
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, s_answer, self,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 64,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 64,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned) METRICS_PER_IP, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
+        (unsigned) METRICS_PER_IP, MHD_OPTION_END);
     if (!self->daemon) {
         snprintf (err, errlen, "metrics: cannot listen on %s", bind);
         pthread_mutex_destroy (&self->lock);
@@ -113,7 +104,7 @@ nf_metrics_new (const char *bind, char *err, size_t errlen)
     }
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    self->port = info ? info->port : port;
+    self->port = info ? info->port : ntohs (addr.sin_port);
     return self;
 }
 

@@ -1,6 +1,8 @@
 /*  nf_util: see nf_util.h. */
 #include "nf_util.h"
 
+#include <arpa/inet.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,4 +125,36 @@ nf_backoff_ms (int attempt, int64_t base_ms, int64_t cap_ms, double random)
     if (random >= 1)
         random = 0.999999;
     return d / 2 + (int64_t) ((double) (d - d / 2) * random);
+}
+
+nf_err_t
+nf_inet_parse (const char *text, struct sockaddr_in *addr, char *err, size_t errlen)
+{
+    char host[64];
+    const char *colon = strrchr (text, ':');
+    char *end = NULL;
+    long port = colon ? strtol (colon + 1, &end, 10) : -1;
+    size_t hl = colon ? (size_t) (colon - text) : 0;
+    if (!colon || !colon[1] || *end || port < 0 || port > 65535 || hl >= sizeof host) {
+        snprintf (err, errlen, "'%s' is not ADDRESS:PORT", text);
+        return NF_ERR_INVALID;
+    }
+    memcpy (host, text, hl);
+    host[hl] = 0;
+    memset (addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons ((uint16_t) port);
+    if (strcmp (host, "*") == 0 || strcmp (host, "0.0.0.0") == 0 || !*host)
+        addr->sin_addr.s_addr = htonl (INADDR_ANY);
+    else if (inet_pton (AF_INET, host, &addr->sin_addr) != 1) {
+        snprintf (err, errlen, "'%s': '%s' is not an IPv4 address", text, host);
+        return NF_ERR_INVALID;
+    }
+    return NF_OK;
+}
+
+bool
+nf_inet_loopback (const struct sockaddr_in *addr)
+{
+    return (ntohl (addr->sin_addr.s_addr) >> 24) == 127;
 }

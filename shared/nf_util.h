@@ -6,6 +6,7 @@
 
 #include "nf_buf.h"
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,5 +28,13 @@ int64_t nf_clock_us (void);
    the delay lies in [d/2, d] where d = min (cap, base * 2^(N-1)).
    RANDOM is a value in [0, 1) supplied by the caller (testable). */
 int64_t nf_backoff_ms (int attempt, int64_t base_ms, int64_t cap_ms, double random);
+
+/* An IPv4 ADDRESS:PORT ("127.0.0.1:8090"; "*", "0.0.0.0" or nothing
+   before the colon: every address; port 0: any free one) into *ADDR.
+   NF_OK, or NF_ERR_INVALID with ERR naming what is wrong. */
+nf_err_t nf_inet_parse (const char *text, struct sockaddr_in *addr, char *err, size_t errlen);
+
+/* True when ADDR is a loopback address (127.0.0.0/8). */
+bool nf_inet_loopback (const struct sockaddr_in *addr);
 
 #endif

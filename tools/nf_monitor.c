@@ -16,6 +16,7 @@
     Exit codes: 0, 2 bad arguments, 3 broker unreachable (--once). */
 #include "nf_client.h"
 #include "nf_config.h"
+#include "nf_feed.h"
 #include "nf_log.h"
 #include "nf_util.h"
 #include "nf_version.h"
@@ -25,19 +26,9 @@
 #include <jansson.h>
 #include <locale.h>
 
-#define MAX_CLASSES 64
-#define WINDOW_MS   60000
-
 static const char *const s_states[] = {"DISCOVERED", "RAW",      "CLEANED",  "VALIDATED", "OUTLIER",
                                        "READY",      "EXPORTED", "REJECTED", "FAILED"};
 #define NSTATES (sizeof s_states / sizeof s_states[0])
-
-typedef struct {
-    char text[96];   /* the class: the reason with its numbers blanked */
-    int64_t at[256]; /* times seen (ring), ms */
-    size_t n;        /* entries in the ring */
-    size_t head;
-} s_class_t;
 
 typedef struct {
     nf_client_t *client;
@@ -50,9 +41,7 @@ typedef struct {
     int64_t stats_at;   /* when the last stats arrived, ms */
     double stats_dt;    /* seconds between the last two */
     bool reachable;     /* the last request was answered */
-    s_class_t classes[MAX_CLASSES];
-    int64_t failures[512], retries[512]; /* event times (rings) */
-    size_t nfail, nretry;
+    nf_feed_t feed;     /* failures, retries and their classes */
 } s_mon_t;
 
 /* ---- data ------------------------------------------------------------------- */
@@ -77,7 +66,7 @@ s_call (s_mon_t *m, const char *service, int64_t job)
     return rc == 0 ? reply : NULL;
 }
 
-/* Re-read the recent jobs and the counts of each shown one. */
+/* Re-read the recent jobs (nf.list gives each one's counts), or the one job. */
 static void
 s_refresh (s_mon_t *m)
 {
@@ -108,62 +97,8 @@ s_refresh (s_mon_t *m)
         }
         nf_msg_destroy (&reply);
     }
-    else {
-        size_t i;
-        json_t *j;
-        json_array_foreach (jobs, i, j)
-        {
-            if (i >= 8)
-                break;
-            nf_msg_t *reply =
-                s_call (m, "nf.status", json_integer_value (json_object_get (j, "id")));
-            if (reply)
-                json_object_set_new (j, "counts", s_reply_json (reply, "counts"));
-            nf_msg_destroy (&reply);
-        }
-    }
     json_decref (m->jobs);
     m->jobs = jobs;
-}
-
-/* The class of an error reason: numbers blanked (except an HTTP status). */
-static void
-s_classify (const char *reason, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (const char *p = reason; *p && n + 2 < cap;) {
-        if (isdigit ((unsigned char) *p)) {
-            bool http = p - reason >= 5 && strncmp (p - 5, "HTTP ", 5) == 0;
-            const char *q = p;
-            while (isdigit ((unsigned char) *q))
-                q++;
-            if (http)
-                while (p < q && n + 2 < cap)
-                    out[n++] = *p++;
-            else
-                out[n++] = '#';
-            p = q;
-        }
-        else
-            out[n++] = *p++;
-    }
-    out[n] = 0;
-}
-
-static void
-s_ring_add (int64_t *ring, size_t cap, size_t *n, int64_t at)
-{
-    ring[*n % cap] = at;
-    (*n)++;
-}
-
-static size_t
-s_ring_recent (const int64_t *ring, size_t cap, size_t n, int64_t now)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < n && i < cap; i++)
-        c += now - ring[i] <= WINDOW_MS;
-    return c;
 }
 
 static void
@@ -177,34 +112,7 @@ s_on_event (s_mon_t *m, const char *topic, json_t *ev, int64_t now)
         m->stats_at = now;
         return;
     }
-    const char *from = json_string_value (json_object_get (ev, "from"));
-    const char *to = json_string_value (json_object_get (ev, "to"));
-    const char *reason = json_string_value (json_object_get (ev, "reason"));
-    if (!json_is_string (json_object_get (ev, "video_id")) || !to)
-        return;
-    bool retry = from && strcmp (from, to) == 0, failed = strcmp (to, "FAILED") == 0;
-    if (retry)
-        s_ring_add (m->retries, 512, &m->nretry, now);
-    if (failed)
-        s_ring_add (m->failures, 512, &m->nfail, now);
-    if ((retry || failed) && reason && *reason) {
-        char cls[96];
-        s_classify (reason, cls, sizeof cls);
-        s_class_t *c = NULL;
-        for (size_t i = 0; i < MAX_CLASSES && !c; i++)
-            if (m->classes[i].n == 0 || strcmp (m->classes[i].text, cls) == 0)
-                c = &m->classes[i];
-        if (!c) { /* all taken: reuse the quietest */
-            c = &m->classes[0];
-            for (size_t i = 1; i < MAX_CLASSES; i++)
-                if (s_ring_recent (m->classes[i].at, 256, m->classes[i].n, now)
-                    < s_ring_recent (c->at, 256, c->n, now))
-                    c = &m->classes[i];
-            c->n = 0;
-        }
-        snprintf (c->text, sizeof c->text, "%s", cls);
-        s_ring_add (c->at, 256, &c->n, now);
-    }
+    nf_feed_event (&m->feed, ev, now);
 }
 
 /* Read what the SUB socket has; --json prints each event as a line. */
@@ -289,15 +197,13 @@ s_lines (s_mon_t *m, nf_buf_t *b, int64_t now, bool live)
     nf_buf_printf (b, "%-10s %7s %5s %7s %10s %9s %8s\n", "SERVICE", "WORKERS", "IDLE", "QUEUED",
                    "DISPATCHED", "REPLIES", "PER SEC");
     const json_t *svcs = json_object_get (m->stats, "services");
-    const json_t *prev = json_object_get (m->prev_stats, "services");
+    json_t *rates = nf_feed_rates (m->stats, m->prev_stats, m->stats_dt);
     const char *name;
     json_t *sv;
     json_object_foreach ((json_t *) svcs, name, sv)
     {
         int64_t replies = json_integer_value (json_object_get (sv, "replies"));
-        int64_t before =
-            json_integer_value (json_object_get (json_object_get (prev, name), "replies"));
-        double rate = m->stats_dt > 0 && prev ? (double) (replies - before) / m->stats_dt : 0;
+        double rate = json_real_value (json_object_get (rates, name));
         nf_buf_printf (b, "%-10s %7lld %5lld %7lld %10lld %9lld %8.1f\n", name,
                        (long long) json_integer_value (json_object_get (sv, "workers")),
                        (long long) json_integer_value (json_object_get (sv, "idle")),
@@ -305,6 +211,7 @@ s_lines (s_mon_t *m, nf_buf_t *b, int64_t now, bool live)
                        (long long) json_integer_value (json_object_get (sv, "dispatched")),
                        (long long) replies, rate);
     }
+    json_decref (rates);
     if (m->stats)
         nf_buf_printf (b, "database %s, dead workers %lld, fenced replies %lld, dropped %lld\n",
                        json_is_true (json_object_get (m->stats, "database")) ? "up" : "DOWN",
@@ -314,25 +221,12 @@ s_lines (s_mon_t *m, nf_buf_t *b, int64_t now, bool live)
     if (!live)
         return; /* a snapshot has seen no events: no feed to show */
     nf_buf_printf (b, "\nFAILURES %zu, RETRIES %zu in the last minute\n",
-                   s_ring_recent (m->failures, 512, m->nfail, now),
-                   s_ring_recent (m->retries, 512, m->nretry, now));
-    bool shown[MAX_CLASSES] = {false};
-    for (int k = 0; k < 8; k++) {
-        size_t best = MAX_CLASSES, best_n = 0;
-        for (size_t c = 0; c < MAX_CLASSES; c++) {
-            size_t n = m->classes[c].n && !shown[c]
-                           ? s_ring_recent (m->classes[c].at, 256, m->classes[c].n, now)
-                           : 0;
-            if (n > best_n) {
-                best = c;
-                best_n = n;
-            }
-        }
-        if (best == MAX_CLASSES)
-            break;
-        shown[best] = true;
-        nf_buf_printf (b, "  %5zu in the last minute: %s\n", best_n, m->classes[best].text);
-    }
+                   nf_feed_failures (&m->feed, now), nf_feed_retries (&m->feed, now));
+    size_t which[8], counts[8];
+    size_t shown = nf_feed_top (&m->feed, now, which, counts, 8);
+    for (size_t k = 0; k < shown; k++)
+        nf_buf_printf (b, "  %5zu in the last minute: %s\n", counts[k],
+                       m->feed.classes[which[k]].text);
 }
 
 /* ---- screen ---------------------------------------------------------------- */
