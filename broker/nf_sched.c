@@ -81,7 +81,9 @@ s_tick_moves (nf_store_t *self, const char *name, const char *sql, int nparams,
     return 0;
 }
 
-/* Cancelling jobs whose in-flight work is dropped: cancelled. */
+/* Cancelling jobs whose in-flight work is dropped: cancelled; one whose
+   discovery still runs (its lease kept by nf.cancel) once its answer is
+   applied or its lease expired. */
 static nf_err_t
 s_tick_cancelled (nf_store_t *self)
 {
@@ -89,7 +91,8 @@ s_tick_cancelled (nf_store_t *self)
         self, "tick_cancelled",
         "WITH u AS (UPDATE nf_jobs SET status = '" NF_JOB_CANCELLED "', finished_at = now(), "
         "updated_at = now(), " NF_SQL_LEASE_CLEAR " WHERE status = '" NF_JOB_CANCELLING "' "
-        "RETURNING id), h AS (INSERT INTO nf_job_history (job_id, from_status, to_status, "
+        "AND (lease_token IS NULL OR lease_expires < now()) RETURNING id), h AS (INSERT INTO "
+        "nf_job_history (job_id, from_status, to_status, "
         "reason) SELECT id, '" NF_JOB_CANCELLING "', '" NF_JOB_CANCELLED "', 'in-flight work "
         "dropped' FROM u) SELECT id FROM u",
         0, NULL, NF_JOB_CANCELLING, NF_JOB_CANCELLED, "in-flight work dropped");

@@ -340,18 +340,23 @@ s_status (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t 
         "version = (SELECT max(version) FROM nf_exports WHERE job_id = j.id))::text, (SELECT "
         "coalesce(json_agg(json_build_object('version', version, 'format', format, 'bytes', "
         "length(content), 'created_at', created_at) ORDER BY version, format), '[]') FROM "
-        "nf_exports WHERE job_id = j.id)::text FROM nf_jobs j WHERE j.id = $1::bigint",
+        "nf_exports WHERE job_id = j.id)::text, (SELECT "
+        "coalesce(json_agg(json_build_object('from', "
+        "from_status, 'to', to_status, 'reason', reason, 'at', at) ORDER BY id), '[]') FROM "
+        "(SELECT "
+        "* FROM nf_job_history WHERE job_id = j.id ORDER BY id DESC LIMIT 100) h)::text FROM "
+        "nf_jobs j WHERE j.id = $1::bigint",
         1, params);
     if (!res)
         return NF_ERR_DB;
     if (PQntuples (res) == 0)
         nf_client_error_encode (reply, "no such job");
     else {
-        const char *keys[] = {"job", "counts", "rejected", "exports", "export_versions"};
+        const char *keys[] = {"job", "counts", "rejected", "exports", "export_versions", "history"};
         const char *vals[] = {PQgetvalue (res, 0, 0), PQgetvalue (res, 0, 1),
                               PQgetvalue (res, 0, 2), PQgetvalue (res, 0, 3),
-                              PQgetvalue (res, 0, 4)};
-        s_reply_json (reply, 5, keys, vals);
+                              PQgetvalue (res, 0, 4), PQgetvalue (res, 0, 5)};
+        s_reply_json (reply, 6, keys, vals);
     }
     PQclear (res);
     return 0;
@@ -364,16 +369,40 @@ s_list (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t *r
     nf_mp_get_int (req, "limit", &limit);
     if (limit < 1 || limit > 1000)
         limit = 20;
-    char lim[16];
+    char lim[16], status[24] = "";
     snprintf (lim, sizeof lim, "%lld", (long long) limit);
-    const char *params[] = {lim};
+    const msgpack_object *want = nf_mp_get (req, "status");
+    if (want && want->type != MSGPACK_OBJECT_NIL) {
+        if (want->type == MSGPACK_OBJECT_STR && want->via.str.size < sizeof status)
+            memcpy (status, want->via.str.ptr, want->via.str.size);
+        if (!nf_job_status_valid (status)) {
+            nf_buf_t msg;
+            nf_buf_init (&msg);
+            nf_buf_puts (&msg, "status: not a job status (one of");
+            size_t n = 0;
+            const nf_job_status_t *all = nf_job_statuses (&n);
+            for (size_t i = 0; i < n; i++)
+                nf_buf_printf (&msg, " %s", all[i].name);
+            nf_buf_puts (&msg, ")");
+            nf_client_error_encode (reply, msg.data);
+            nf_buf_free (&msg);
+            return 0;
+        }
+    }
+    /* Each job with its counts by video state: the web page's and the
+       monitor's list show them, and one statement beats one nf.status a
+       job. */
+    const char *params[] = {lim, status[0] ? status : NULL};
     PGresult *res = nf_db_exec (
         self->db, "list",
         "SELECT coalesce(json_agg(json_build_object('id', id, 'niche', niche, 'sub_niche', "
-        "sub_niche, 'status', status, 'phase', phase, 'priority', priority, 'created_at', "
-        "created_at) ORDER BY id DESC), '[]')::text FROM (SELECT * FROM nf_jobs ORDER BY id DESC "
-        "LIMIT $1::int) j",
-        1, params);
+        "sub_niche, 'status', status, 'reason', status_reason, 'phase', phase, 'priority', "
+        "priority, 'target', target, 'created_at', created_at, 'updated_at', updated_at, "
+        "'finished_at', finished_at, 'counts', (SELECT coalesce(json_object_agg(state, n), '{}') "
+        "FROM (SELECT state, count(*) AS n FROM nf_videos v WHERE v.job_id = j.id GROUP BY state) "
+        "s)) ORDER BY id DESC), '[]')::text FROM (SELECT * FROM nf_jobs WHERE $2::text IS NULL OR "
+        "status = $2::text ORDER BY id DESC LIMIT $1::int) j",
+        2, params);
     if (!res)
         return NF_ERR_DB;
     const char *keys[] = {"jobs"};
@@ -447,14 +476,20 @@ s_cancel (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t 
     int moved = rc == 0 ? nf_store_job_status (self, strtoll (id, NULL, 10), NF_JOB_CANCELLING,
                                                "cancelled by request")
                         : rc;
-    const char *params[] = {id};
+    /* A discovery in flight keeps its lease: its answer (every video it
+       found) is applied when it comes, and the job is cancelled after
+       (nf_sched's tick waits for the lease). Other in-flight work is
+       dropped: its replies are fenced. */
+    const nf_stage_t *ph = rc == 0 ? nf_stage_find (phase) : NULL;
+    bool keep = ph && ph->scope == NF_SCOPE_JOB && !ph->state_in;
+    const char *params[] = {id, keep ? "true" : "false"};
     PGresult *res = moved == 1
                         ? nf_db_exec (self->db, "cancel_leases",
                                       "WITH v AS (UPDATE nf_videos SET " NF_SQL_LEASE_CLEAR
                                       " WHERE job_id = $1::bigint AND lease_token IS NOT "
                                       "NULL RETURNING 1) UPDATE nf_jobs SET " NF_SQL_LEASE_CLEAR
-                                      " WHERE id = $1::bigint",
-                                      1, params)
+                                      " WHERE id = $1::bigint AND NOT $2::boolean",
+                                      2, params)
                         : NULL;
     if (s_finish (self, res, moved >= 0 && (moved == 0 || res)) != NF_OK)
         return NF_ERR_DB;

@@ -75,7 +75,9 @@ static const nf_job_status_t s_jobs[] = {
      "exported with fewer outliers than the target"},
     {NF_JOB_FAILED, NF_JOBS_FINAL, NF_JOB_PROCESSING " " NF_JOB_PENDING,
      "a job stage failed, or too few videos were READY to export"},
-    {NF_JOB_CANCELLING, NF_JOBS_ACTIVE, NF_JOB_CANCELLED, "cancelled; in-flight work is dropped"},
+    {NF_JOB_CANCELLING, NF_JOBS_ACTIVE, NF_JOB_CANCELLED,
+     "cancelled; in-flight work is dropped, but a running discovery's answer is awaited and its "
+     "videos kept"},
     /* nf.resume */
     {NF_JOB_CANCELLED, NF_JOBS_FINAL, NF_JOB_PENDING, "cancelled"},
 };
