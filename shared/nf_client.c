@@ -144,3 +144,27 @@ nf_client_mmi (nf_client_t *self, const char *service)
     zframe_destroy (&frame);
     return code;
 }
+
+json_t *
+nf_event_decode (zmsg_t *msg, size_t max, char **topic)
+{
+    *topic = msg ? zmsg_popstr (msg) : NULL;
+    zframe_t *body = msg ? zmsg_pop (msg) : NULL;
+    char err[128];
+    nf_msg_t *dec = *topic && body ? nf_msg_decode (zframe_data (body), zframe_size (body), max,
+                                                    err, sizeof err)
+                                   : NULL;
+    nf_buf_t b;
+    nf_buf_init (&b);
+    json_t *ev = NULL;
+    if (dec && nf_mp_to_json (nf_msg_root (dec), &b, err, sizeof err) == 0)
+        ev = json_loadb (b.data, b.len, 0, NULL);
+    if (ev && !json_is_object (ev)) {
+        json_decref (ev);
+        ev = NULL;
+    }
+    nf_buf_free (&b);
+    nf_msg_destroy (&dec);
+    zframe_destroy (&body);
+    return ev;
+}

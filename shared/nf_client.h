@@ -37,4 +37,10 @@ nf_err_t nf_client_request (nf_client_t *self, const char *service, const void *
 /* mmi.service: 200 when SERVICE has workers, 404 when not; -1 on timeout. */
 int nf_client_mmi (nf_client_t *self, const char *service);
 
+/* A message of the broker's PUB socket (topic, msgpack body): *TOPIC the
+   topic (the caller's to free, or NULL) and the body as a JSON object (new
+   reference), or NULL when it is not one (no body, over MAX bytes, not
+   msgpack, not a map). Pops the frames it reads off MSG. */
+json_t *nf_event_decode (zmsg_t *msg, size_t max, char **topic);
+
 #endif

@@ -121,17 +121,8 @@ s_drain (s_mon_t *m, bool print)
 {
     while (zsock_events (m->sub) & ZMQ_POLLIN) {
         zmsg_t *msg = zmsg_recv (m->sub);
-        char *topic = zmsg_popstr (msg);
-        zframe_t *body = zmsg_pop (msg);
-        char err[128];
-        nf_msg_t *dec =
-            body ? nf_msg_decode (zframe_data (body), zframe_size (body), 1 << 24, err, sizeof err)
-                 : NULL;
-        nf_buf_t b;
-        nf_buf_init (&b);
-        json_t *ev = NULL;
-        if (dec && nf_mp_to_json (nf_msg_root (dec), &b, err, sizeof err) == 0)
-            ev = json_loadb (b.data, b.len, 0, NULL);
+        char *topic = NULL;
+        json_t *ev = nf_event_decode (msg, 1 << 24, &topic);
         if (json_is_object (ev) && topic) {
             int64_t job = json_integer_value (json_object_get (ev, "job_id"));
             if (!m->only_job || job == m->only_job || strcmp (topic, "nf.stats.") == 0) {
@@ -146,9 +137,6 @@ s_drain (s_mon_t *m, bool print)
             }
         }
         json_decref (ev);
-        nf_buf_free (&b);
-        nf_msg_destroy (&dec);
-        zframe_destroy (&body);
         zstr_free (&topic);
         zmsg_destroy (&msg);
     }
