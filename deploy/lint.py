@@ -200,7 +200,7 @@ def main():
     table = sh(os.path.join(BUILD, "broker", "nf-broker"), "config-table").stdout
     used_by = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(NF_\w+)` \|[^|]*\|[^|]*\| ([^|]*) \|", table, re.M)}
     problems = []
-    kind = {"nf-broker": "broker", "nf-submit": "client", "nf-monitor": "client"}
+    kind = {"nf-broker": "broker", "nf-submit": "client", "nf-monitor": "client", "nf-web": "nf-web"}
     for name, prog in programs.items():
         env = compose["services"][name].get("environment") or {}
         for var in env:
@@ -212,7 +212,7 @@ def main():
             k = kind.get(prog, "worker")
             if who is None:
                 problems.append(f"service {name}: {var} is not a nicheflow setting")
-            elif "all" not in who and k not in who:
+            elif "all" not in who and k not in who and not (k == "nf-web" and "client" in who):
                 problems.append(f"service {name} ({prog}): {var} is a setting of {who.strip()} only")
     report("settings", problems, f"{len(used_by)} settings known")
 
@@ -225,7 +225,7 @@ def main():
     problems = []
     given = 0
     curve_of = {"nf-broker": "nf_broker_curve", "nf-submit": "nf_operator_curve",
-                "nf-monitor": "nf_viewer_curve"}
+                "nf-monitor": "nf_viewer_curve", "nf-web": "nf_operator_curve"}
     for name, prog in programs.items():
         svc = compose["services"][name]
         env = svc.get("environment") or {}
@@ -234,8 +234,10 @@ def main():
         # Compose secrets: its own CURVE key, and the API keys its stage uses
         # (as NF_..._FILE naming the mounted file), nothing else.
         want = set() if prog == "nf-ytsim" else {curve_of.get(prog, "nf_worker_curve")}
+        # A secret's owner in the table: a worker's stage, or a program (nf-web).
+        mine = f"`{stage}`" if stage else prog
         for var, who in secrets.items():
-            if stage and f"`{stage}`" in who:
+            if mine and mine in who:
                 want.add(var.lower())
                 if env.get(var + "_FILE") != f"/run/secrets/{var.lower()}":
                     problems.append(f"service {name}: {var}_FILE must name /run/secrets/{var.lower()}")
@@ -243,7 +245,7 @@ def main():
                 problems.append(f"service {name}: {var} in the environment (a secret belongs in a file)")
             if var + "_FILE" in env:
                 given += 1
-                if not stage or f"`{stage}`" not in who:
+                if not mine or mine not in who:
                     problems.append(f"service {name} ({prog} {stage or ''}) is given {var}, "
                                     f"a secret of {who.strip()} only")
         have = {s["source"] if isinstance(s, dict) else s for s in svc.get("secrets") or []}

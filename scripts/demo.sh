@@ -11,12 +11,13 @@
 #       prints the path and the time taken, and stops everything it
 #       started (by pid), also on Ctrl-C or failure.
 #   scripts/demo.sh up
-#       The same services, left running for trying nf-submit and nf-monitor
-#       by hand: prints the settings to source (.nf-run/env) and returns.
+#       The same services and nf-web, left running for trying the web page,
+#       nf-submit and nf-monitor by hand: prints the page's address and the
+#       settings to source (.nf-run/env) and returns.
 #   scripts/demo.sh down
 #       Stops what `up` started (by the pids it recorded), drops the database.
 #
-# Environment: NF_DEMO_PORT (first of 6 loopback ports, default 27100),
+# Environment: NF_DEMO_PORT (first of 7 loopback ports, default 27100),
 # NF_DEMO_BUILD (build folder, default build), NF_DEMO_TIMEOUT (seconds, 600),
 # NF_DEMO_KEEP=1 keeps the run folder (logs, database) for a look afterwards.
 set -euo pipefail
@@ -99,7 +100,7 @@ export NF_YOUTUBE_API_URL="http://127.0.0.1:$sim/youtube/v3" NF_YOUTUBE_WEB_URL=
 export NF_YOUTUBE_IMG_URL="http://127.0.0.1:$sim"
 export NF_YOUTUBE_API_KEY=demo-key NF_HTTP_RATE=0 NF_HTTP_DELAY_MS=0
 export NF_CACHE_DIR="$run/cache" NF_OUTPUT_DIR="$root/out" NF_RETRY_BASE_MS=200
-export NF_METRICS_BIND="127.0.0.1:$((base + 5))"
+export NF_METRICS_BIND="127.0.0.1:$((base + 5))" NF_WEB_BIND="127.0.0.1:$((base + 6))"
 export PATH="$root/$build/tools:\$PATH"
 ENV
 # shellcheck disable=SC1091
@@ -128,12 +129,16 @@ done
 
 if [ "$mode" = up ]; then
   "$submit" list >/dev/null || { echo "demo: the broker did not come up; see $run/broker.log" >&2; exit 1; }
+  start web "$build/tools/nf-web"
+  for _ in $(seq 1 50); do grep -q 'listening on' "$run/web.log" && break; sleep 0.1; done
+  grep -q 'listening on' "$run/web.log" || { echo "demo: nf-web did not start; see $run/web.log" >&2; exit 1; }
   mkdir -p "$state"
   printf '%s\n' "${pids[@]}" >"$state/pids"
   echo "$run" >"$state/run"
   cp "$run/env" "$state/env"
   trap - EXIT INT TERM
   echo "demo: up (${#pids[@]} processes, logs in $run, metrics on 127.0.0.1:$((base + 5)))"
+  echo "  web page: http://$NF_WEB_BIND/   (nf-web; loopback only)"
   echo "  . .nf-run/env                      # the settings nf-submit and nf-monitor need"
   echo "  nf-submit \"budget travel\" --count 100 --wait -o out/budget.xlsx"
   echo "  nf-monitor"

@@ -10,7 +10,8 @@ PKGS=(build-essential cmake pkg-config
       python3 python3-openpyxl python3-zmq python3-psycopg2 python3-msgpack
       cppcheck clang clang-format libclang-rt-14-dev libncurses-dev tmux iproute2 valgrind
       docker-compose
-      libreoffice-calc poppler-utils python3-pil)
+      libreoffice-calc poppler-utils python3-pil
+      chromium chromium-driver python3-selenium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

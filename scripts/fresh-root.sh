@@ -18,37 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
 [ "$(id -u)" -eq 0 ] || { echo "fresh-root: needs root (debootstrap, chroot)" >&2; exit 2; }
-cache=${NF_FRESH_CACHE:-/var/cache/nicheflow}
-tarball=$cache/debootstrap-bookworm-minbase.tar.gz
 t0=$(date +%s)
 
-# The Debian mirror this machine already uses (its apt sources), never a
-# host of our own choosing.
-mirror() {
-  local uri
-  uri=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)
-  [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 ~ /^bookworm$/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
-  [ -n "$uri" ] || { echo "fresh-root: no Debian mirror in /etc/apt sources" >&2; exit 1; }
-  echo "$uri"
-}
-
-if ! command -v debootstrap >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-fi
-
-if [ ! -s "$tarball" ]; then
-  echo "== fresh-root: debootstrap bookworm (minbase) into a tarball in $cache"
-  mkdir -p "$cache"
-  build=$(mktemp -d /var/tmp/nf-debootstrap.XXXXXX)
-  trap 'rm -rf "$build"' EXIT
-  debootstrap --variant=minbase bookworm "$build" "$(mirror)" >"$build.log" 2>&1 \
-    || { tail -n 30 "$build.log" >&2; rm -f "$build.log"; exit 1; }
-  rm -f "$build.log"
-  tar -C "$build" -czf "$tarball.part" . && mv "$tarball.part" "$tarball"
-  rm -rf "$build"
-  trap - EXIT
-fi
+tarball=$(bash scripts/bookworm-tarball.sh)
 t_base=$(date +%s)
 
 root=$(mktemp -d /var/tmp/nf-fresh.XXXXXX)

@@ -20,7 +20,7 @@ echo "== lint (cppcheck)"
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
   --suppress=missingIncludeSystem -I base -I shared -I proto -I broker \
   -I workers/sanitizer -I workers/geo -I workers/analyst -I workers/exporter -I workers/architect \
-  -I workers/scraper -I tools/ytsim -I fuzz \
+  -I workers/scraper -I tools/ytsim -I tools/web -I fuzz \
   base shared proto broker workers tools fuzz tests/*.c
 
 run_suite() {

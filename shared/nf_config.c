@@ -247,8 +247,8 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                                  "per channel); 0: none (the lifetime mean is the baseline)",
                                  "discover"},
     [NF_CFG_YOUTUBE_IMG_URL] = {"youtube-img-url", "NF_YOUTUBE_IMG_URL", NF_T_STR, 0, 0,
-                                NF_PROG_WORKER, "https://i.ytimg.com",
-                                "where the workbook's thumbnails come from "
+                                NF_PROG_WORKER | NF_PROG_WEB, "https://i.ytimg.com",
+                                "where the workbook's (and nf-web's) thumbnails come from "
                                 "(URL/vi/ID/mqdefault.jpg); empty: no pictures",
                                 "export"},
     [NF_CFG_TEMPLATE_DIR] = {"template-dir", "NF_TEMPLATE_DIR", NF_T_STR, 0, 0, NF_PROG_WORKER, "",
@@ -269,6 +269,13 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                             "file whose modification time the worker renews (at most once a "
                             "second) while it hears the broker: a container health check; "
                             "empty: none"},
+    [NF_CFG_WEB_BIND] = {"web-bind", "NF_WEB_BIND", NF_T_STR, 0, 0, NF_PROG_WEB, "127.0.0.1:8090",
+                         "HOST:PORT nf-web serves its page on (port 0: any free one, printed); "
+                         "another address than loopback needs NF_WEB_TOKEN"},
+    [NF_CFG_WEB_TOKEN] = {"web-token", "NF_WEB_TOKEN", NF_T_SECRET, 0, 0, NF_PROG_WEB, "",
+                          "the token nf-web's page asks for before anything (at least 16 "
+                          "characters; never a flag); empty: none, "
+                          "allowed on a loopback bind only"},
 };
 
 struct nf_config_t {
@@ -491,7 +498,7 @@ nf_config_print_help (nf_config_t *self, FILE *out)
     for (int i = 0; i < NF_CFG_COUNT; i++) {
         if (!(s_defs[i].programs & self->program))
             continue;
-        if (s_defs[i].stage
+        if (s_defs[i].stage && !(s_defs[i].programs & self->program & NF_PROG_WEB)
             && (!self->service
                 || !nf_word_in (s_defs[i].stage, self->service, strlen (self->service))))
             continue;
@@ -514,8 +521,11 @@ nf_config_print_markdown (FILE *out)
     for (int i = 0; i < NF_CFG_COUNT; i++) {
         char used[64];
         if (s_defs[i].stage)
-            snprintf (used, sizeof used, "`%s` worker%s", s_defs[i].stage,
-                      strchr (s_defs[i].stage, ' ') ? "s" : "");
+            snprintf (used, sizeof used, "`%s` worker%s%s", s_defs[i].stage,
+                      strchr (s_defs[i].stage, ' ') ? "s" : "",
+                      s_defs[i].programs & NF_PROG_WEB ? ", nf-web" : "");
+        else if (s_defs[i].programs == NF_PROG_WEB)
+            snprintf (used, sizeof used, "nf-web");
         else
             snprintf (used, sizeof used, "%s", progs[s_defs[i].programs & 7]);
         if (s_defs[i].type == NF_T_SECRET)

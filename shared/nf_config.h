@@ -17,6 +17,7 @@ enum {
     NF_PROG_WORKER = 2,
     NF_PROG_CLIENT = 4,
     NF_PROG_ALL = 7,
+    NF_PROG_WEB = 8, /* nf-web: a client (NF_PROG_CLIENT too) with its own settings */
 };
 
 /* Keys; never renumbered (append at the end). */
@@ -88,6 +89,8 @@ typedef enum {
     NF_CFG_CURVE_BROKER_CERT,
     NF_CFG_CURVE_ALLOW,
     NF_CFG_HEALTH_FILE,
+    NF_CFG_WEB_BIND,
+    NF_CFG_WEB_TOKEN,
     NF_CFG_COUNT
 } nf_cfg_key_t;
 

@@ -147,6 +147,15 @@ class Cluster:
         """A stage executable of workers/ (nf-sanitizer, ...)."""
         return self.spawn([f"{BUILD}/workers/{exe}", *args], f"{exe}.log", extra)
 
+    def real_pipeline(self, sim):
+        """Every real stage executable, the scrapers and the exporter pointed at SIM."""
+        env = sim.env()
+        self.real_worker("nf-scraper", "discover", extra=env)
+        self.real_worker("nf-scraper", "scrape", extra=env)
+        for exe in ("nf-sanitizer", "nf-geo-validator", "nf-analyst", "nf-architect"):
+            self.real_worker(exe)
+        self.real_worker("nf-exporter", extra=env)
+
     def fixture_workers(self, fixture, discover=(), scrape=()):
         """discover and scrape served from FIXTURE (nf-testworker --fixture),
         each with more nf-testworker arguments; answers the two processes."""

@@ -227,12 +227,7 @@ def rendered():
     try:
         sim = Sim(c, 26895, "--catalog", "400")
         c.start_broker()
-        env = sim.env()
-        c.real_worker("nf-scraper", "discover", extra=env)
-        c.real_worker("nf-scraper", "scrape", extra=env)
-        for exe in ("nf-sanitizer", "nf-geo-validator", "nf-analyst", "nf-architect"):
-            c.real_worker(exe)
-        c.real_worker("nf-exporter", extra=env)
+        c.real_pipeline(sim)
         job = c.submit("home espresso", count=120, top_n=10)
         c.wait(lambda: c.job_status(job) in ("completed", "partial"), 120, "the job exported")
         s1 = sim.stats()
