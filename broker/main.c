@@ -12,8 +12,10 @@ int
 main (int argc, char **argv)
 {
     nf_config_t *config = nf_config_new ("nf-broker", NF_PROG_BROKER);
-    if (!config || nf_config_load (config, argc, argv) != 0)
+    if (!config || nf_config_load (config, argc, argv) != 0) {
+        nf_config_destroy (&config); /* said why on stderr */
         return 2;
+    }
     if (nf_config_wants_version (config)) {
         printf ("nf-broker %s\n", NF_VERSION);
         nf_config_destroy (&config);

@@ -391,8 +391,10 @@ int
 main (int argc, char **argv)
 {
     nf_config_t *config = nf_config_new ("nf-monitor", NF_PROG_CLIENT);
-    if (!config || nf_config_load (config, argc, argv) != 0)
+    if (!config || nf_config_load (config, argc, argv) != 0) {
+        nf_config_destroy (&config); /* said why on stderr */
         return 2;
+    }
     if (nf_config_wants_version (config) || nf_config_wants_help (config)) {
         if (nf_config_wants_version (config))
             printf ("nf-monitor %s\n", NF_VERSION);

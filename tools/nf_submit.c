@@ -1098,8 +1098,10 @@ int
 main (int argc, char **argv)
 {
     nf_config_t *config = nf_config_new ("nf-submit", NF_PROG_CLIENT);
-    if (!config || nf_config_load (config, argc, argv) != 0)
+    if (!config || nf_config_load (config, argc, argv) != 0) {
+        nf_config_destroy (&config); /* said why on stderr */
         return EXIT_USAGE;
+    }
     int rc = EXIT_OK;
     if (nf_config_wants_version (config))
         printf ("nf-submit %s\n", NF_VERSION);

@@ -908,8 +908,10 @@ int
 main (int argc, char **argv)
 {
     nf_config_t *config = nf_config_new ("nf-web", NF_PROG_CLIENT | NF_PROG_WEB);
-    if (!config || nf_config_load (config, argc, argv) != 0)
+    if (!config || nf_config_load (config, argc, argv) != 0) {
+        nf_config_destroy (&config); /* said why on stderr */
         return 2;
+    }
     if (nf_config_wants_version (config) || nf_config_wants_help (config)
         || nf_config_argc (config) > 0) {
         bool help = !nf_config_wants_version (config);
