@@ -38,6 +38,9 @@ else
   echo "== docker: SKIPPED, docker info fails (no engine here); ctest will list docker.stack as skipped"
 fi
 run_suite build
+if [ -s build/test-logs/docker-summary.txt ]; then
+  sed 's/^/docker.stack: /' build/test-logs/docker-summary.txt
+fi
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \

@@ -50,6 +50,13 @@ class Net:
         check(os.geteuid() == 0, "the multi-host test makes network namespaces: run it as root")
         check(shutil.which("ip"), "iproute2's ip is needed (scripts/deps.sh installs it)")
         sh("ip", "netns", "add", self.sw)
+        # A Docker engine loads br_netfilter, which hands bridged frames to
+        # the netfilter hooks of every namespace's bridge (and they stalled
+        # this switch's traffic once docker.stack had run): our switch is a
+        # plain switch, whatever else runs on the machine.
+        for knob in ("iptables", "ip6tables", "arptables"):
+            subprocess.run(["ip", "netns", "exec", self.sw, "sysctl", "-qw",
+                            f"net.bridge.bridge-nf-call-{knob}=0"], capture_output=True)
         sh("ip", "-n", self.sw, "link", "add", "br0", "type", "bridge")
         sh("ip", "-n", self.sw, "link", "set", "br0", "up")
         for h, n in HOSTS.items():

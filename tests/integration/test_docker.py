@@ -55,6 +55,14 @@ def have_docker():
     return True
 
 
+def say(line):
+    """Print LINE and keep it in test-logs/docker-summary.txt, which
+    scripts/test.sh shows after the suite (ctest hides a passing test's output)."""
+    print(line)
+    with open(os.path.join(BUILD, "test-logs", "docker-summary.txt"), "a") as f:
+        f.write(line + "\n")
+
+
 def images():
     """The base, the nicheflow image and a PostgreSQL image; prints size and build time."""
     t0 = time.time()
@@ -71,7 +79,7 @@ def images():
            "deploy/postgres", cwd=SRC, timeout=1800)
     t3 = time.time()
     size = int(sh("docker", "image", "inspect", "-f", "{{.Size}}", "nicheflow:latest").stdout.strip())
-    print(f"images: base {base} {t1 - t0:.0f} s; nicheflow:latest {size / 1e6:.0f} MB built in {t2 - t1:.0f} s "
+    say(f"images: base {base} {t1 - t0:.0f} s; nicheflow:latest {size / 1e6:.0f} MB built in {t2 - t1:.0f} s "
           f"(cached layers reused when the sources are unchanged); {pg} {t3 - t2:.0f} s")
     return base, pg
 
@@ -148,6 +156,8 @@ class Stack:
 def test_stack():
     if not have_docker():
         sys.exit(77)  # ctest: skipped (SKIP_RETURN_CODE)
+    os.makedirs(os.path.join(BUILD, "test-logs"), exist_ok=True)
+    open(os.path.join(BUILD, "test-logs", "docker-summary.txt"), "w").close()
     base, pg = images()
     s = Stack("stack", base, pg)
     services = ("postgres", "broker", *WORKERS, "monitor", "web", "ytsim")
@@ -155,7 +165,7 @@ def test_stack():
         t0 = time.time()
         s.compose("up", "-d", timeout=900)
         wait_for(lambda: s.healthy(services), 240, "every service running and healthy")
-        print(f"up -d: healthy in {time.time() - t0:.0f} s")
+        say(f"up -d: healthy in {time.time() - t0:.0f} s")
         s.compose("up", "-d", "--scale", "nf-scraper=4", "--scale", "nf-architect=2", timeout=600)
         wait_for(lambda: len(s.ids("nf-scraper")) == 4 and len(s.ids("nf-architect")) == 2
                  and s.healthy(("nf-scraper", "nf-architect")), 120, "4 scrapers and 2 architects healthy")
@@ -227,7 +237,7 @@ def test_stack():
         lost = 300 - int(s.psql(f"SELECT count(*) FROM nf_videos WHERE job_id = {job} AND state IN "
                                 "('VALIDATED', 'EXPORTED', 'REJECTED', 'READY', 'OUTLIER')"))
         eq(lost, 0, "no video left behind")
-        print(f"faults: killed {len(kills)} containers (restarts {restarts}), network cut 12 s past an 8 s lease, "
+        say(f"faults: killed {len(kills)} containers (restarts {restarts}), network cut 12 s past an 8 s lease, "
               f"PostgreSQL restarted, {len(WORKERS)} worker services restarted in turn; late replies fenced: "
               f"{fenced}; videos lost: {lost}; duplicate transitions: 0")
     finally:
