@@ -45,6 +45,9 @@ def wait_for(fn, seconds, what, step=0.5):
 
 
 def have_docker():
+    if not shutil.which("docker"):
+        print("SKIP: no docker command here (no Docker engine)")
+        return False
     r = subprocess.run(["docker", "info"], capture_output=True, text=True)
     if r.returncode != 0:
         print("SKIP: docker info failed (no Docker engine here): " + (r.stderr.strip().splitlines() or [""])[-1])
