@@ -564,7 +564,9 @@ def retention():
         c.query("INSERT INTO nf_video_history (job_id, video_id, to_state, service, attempt) SELECT %s, "
                 "'b' || (g %% 10000), 'RAW', 'scrape', 1 FROM generate_series(1, 40000) g", big)
         t0 = time.time()
-        held, gap = heartbeat_watch(c, "geo", lambda: c.query1("SELECT pruned FROM nf_jobs WHERE id = %s", big), 60)
+        # The bound is generous: on a loaded machine (the fresh root, chromium
+        # beside it) the ~100 ms turns took 60 s; what must hold is the heartbeat.
+        held, gap = heartbeat_watch(c, "geo", lambda: c.query1("SELECT pruned FROM nf_jobs WHERE id = %s", big), 180)
         print(f"retention: a 10,000-video job pruned in {time.time() - t0:.1f} s (including up to 10 s "
               f"before its turn); longest heartbeat gap meanwhile {gap * 1000:.0f} ms")
         check(held, "the 10,000-video job pruned")
