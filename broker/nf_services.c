@@ -376,16 +376,10 @@ s_list (nf_store_t *self, const char *id, const msgpack_object *req, nf_buf_t *r
         if (want->type == MSGPACK_OBJECT_STR && want->via.str.size < sizeof status)
             memcpy (status, want->via.str.ptr, want->via.str.size);
         if (!nf_job_status_valid (status)) {
-            nf_buf_t msg;
-            nf_buf_init (&msg);
-            nf_buf_puts (&msg, "status: not a job status (one of");
-            size_t n = 0;
-            const nf_job_status_t *all = nf_job_statuses (&n);
-            for (size_t i = 0; i < n; i++)
-                nf_buf_printf (&msg, " %s", all[i].name);
-            nf_buf_puts (&msg, ")");
-            nf_client_error_encode (reply, msg.data);
-            nf_buf_free (&msg);
+            char all[256], msg[320];
+            nf_job_status_set (0, all, sizeof all); /* every status */
+            snprintf (msg, sizeof msg, "status: not a job status (one of %s)", all);
+            nf_client_error_encode (reply, msg);
             return 0;
         }
     }
