@@ -132,12 +132,31 @@ nf_feed_top (const nf_feed_t *self, int64_t now, size_t *which, size_t *counts, 
     return k;
 }
 
+void
+nf_feed_stats (nf_feed_t *self, json_t *stats, int64_t now)
+{
+    json_decref (self->prev_stats);
+    self->prev_stats = self->stats;
+    self->stats = json_incref (stats);
+    self->stats_dt = self->stats_at ? (double) (now - self->stats_at) / 1000.0 : 0;
+    self->stats_at = now;
+}
+
+void
+nf_feed_clear (nf_feed_t *self)
+{
+    json_decref (self->stats);
+    json_decref (self->prev_stats);
+    self->stats = self->prev_stats = NULL;
+}
+
 json_t *
-nf_feed_rates (const json_t *stats, const json_t *prev, double dt)
+nf_feed_rates (const nf_feed_t *self)
 {
     json_t *rates = json_object ();
-    const json_t *now_s = json_object_get (stats, "services");
-    const json_t *then_s = json_object_get (prev, "services");
+    double dt = self->stats_dt;
+    const json_t *now_s = json_object_get (self->stats, "services");
+    const json_t *then_s = json_object_get (self->prev_stats, "services");
     const char *name;
     json_t *sv;
     json_object_foreach ((json_t *) now_s, name, sv)

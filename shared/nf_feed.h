@@ -25,6 +25,9 @@ typedef struct {
     nf_feed_class_t classes[NF_FEED_CLASSES];
     int64_t failures[512], retries[512]; /* event times (rings), ms */
     size_t nfail, nretry;
+    json_t *stats, *prev_stats; /* the last two nf.stats bodies (owned), or NULL */
+    int64_t stats_at;           /* when the last arrived, ms */
+    double stats_dt;            /* seconds between the last two */
 } nf_feed_t;
 
 /* The class of an error reason into OUT: digits blanked to '#', except an
@@ -36,6 +39,13 @@ void nf_feed_classify (const char *reason, char *out, size_t cap);
    failure are ignored. */
 void nf_feed_event (nf_feed_t *self, const json_t *ev, int64_t now);
 
+/* Keep the nf.stats body STATS (a new reference is taken) that arrived at
+   NOW (ms) as the last, the last as the one before. */
+void nf_feed_stats (nf_feed_t *self, json_t *stats, int64_t now);
+
+/* Drop the stats bodies (the rest of the feed holds no memory). */
+void nf_feed_clear (nf_feed_t *self);
+
 /* Failures and retries within the window before NOW. */
 size_t nf_feed_failures (const nf_feed_t *self, int64_t now);
 size_t nf_feed_retries (const nf_feed_t *self, int64_t now);
@@ -44,9 +54,9 @@ size_t nf_feed_retries (const nf_feed_t *self, int64_t now);
    into self->classes in WHICH with their counts in COUNTS; how many. */
 size_t nf_feed_top (const nf_feed_t *self, int64_t now, size_t *which, size_t *counts, size_t max);
 
-/* Replies per second of each service between two nf.stats bodies DT
-   seconds apart: {service: rate} (new reference); 0 for a service the
-   older body lacks or whose count went back (a restarted broker). */
-json_t *nf_feed_rates (const json_t *stats, const json_t *prev, double dt);
+/* Replies per second of each service between the last two nf.stats
+   bodies: {service: rate} (new reference); 0 for a service the older body
+   lacks or whose count went back (a restarted broker). */
+json_t *nf_feed_rates (const nf_feed_t *self);
 
 #endif

@@ -33,15 +33,11 @@ static const char *const s_states[] = {"DISCOVERED", "RAW",      "CLEANED",  "VA
 typedef struct {
     nf_client_t *client;
     zsock_t *sub;
-    nf_curve_t *curve;  /* CURVE keys, or NULL */
-    int64_t only_job;   /* --job, or 0 */
-    json_t *jobs;       /* last nf.list, each with "counts" for the shown ones */
-    json_t *stats;      /* last nf.stats body */
-    json_t *prev_stats; /* the one before, for rates */
-    int64_t stats_at;   /* when the last stats arrived, ms */
-    double stats_dt;    /* seconds between the last two */
-    bool reachable;     /* the last request was answered */
-    nf_feed_t feed;     /* failures, retries and their classes */
+    nf_curve_t *curve; /* CURVE keys, or NULL */
+    int64_t only_job;  /* --job, or 0 */
+    json_t *jobs;      /* last nf.list, each with "counts" for the shown ones */
+    bool reachable;    /* the last request was answered */
+    nf_feed_t feed;    /* failures, retries, their classes, the last two stats */
 } s_mon_t;
 
 /* ---- data ------------------------------------------------------------------- */
@@ -105,11 +101,7 @@ static void
 s_on_event (s_mon_t *m, const char *topic, json_t *ev, int64_t now)
 {
     if (strcmp (topic, "nf.stats.") == 0) {
-        json_decref (m->prev_stats);
-        m->prev_stats = m->stats;
-        m->stats = json_incref (ev);
-        m->stats_dt = m->stats_at ? (double) (now - m->stats_at) / 1000.0 : 0;
-        m->stats_at = now;
+        nf_feed_stats (&m->feed, ev, now);
         return;
     }
     nf_feed_event (&m->feed, ev, now);
@@ -181,11 +173,11 @@ s_lines (s_mon_t *m, nf_buf_t *b, int64_t now, bool live)
             nf_buf_printf (b, " %6lld", (long long) s_count (j, s_states[s]));
         nf_buf_puts (b, "\n");
     }
-    nf_buf_printf (b, "\nSERVICES%s\n", m->stats ? "" : " (no stats from the broker yet)");
+    nf_buf_printf (b, "\nSERVICES%s\n", m->feed.stats ? "" : " (no stats from the broker yet)");
     nf_buf_printf (b, "%-10s %7s %5s %7s %10s %9s %8s\n", "SERVICE", "WORKERS", "IDLE", "QUEUED",
                    "DISPATCHED", "REPLIES", "PER SEC");
-    const json_t *svcs = json_object_get (m->stats, "services");
-    json_t *rates = nf_feed_rates (m->stats, m->prev_stats, m->stats_dt);
+    const json_t *svcs = json_object_get (m->feed.stats, "services");
+    json_t *rates = nf_feed_rates (&m->feed);
     const char *name;
     json_t *sv;
     json_object_foreach ((json_t *) svcs, name, sv)
@@ -200,12 +192,13 @@ s_lines (s_mon_t *m, nf_buf_t *b, int64_t now, bool live)
                        (long long) replies, rate);
     }
     json_decref (rates);
-    if (m->stats)
-        nf_buf_printf (b, "database %s, dead workers %lld, fenced replies %lld, dropped %lld\n",
-                       json_is_true (json_object_get (m->stats, "database")) ? "up" : "DOWN",
-                       (long long) json_integer_value (json_object_get (m->stats, "dead_workers")),
-                       (long long) json_integer_value (json_object_get (m->stats, "fenced")),
-                       (long long) json_integer_value (json_object_get (m->stats, "dropped")));
+    if (m->feed.stats)
+        nf_buf_printf (
+            b, "database %s, dead workers %lld, fenced replies %lld, dropped %lld\n",
+            json_is_true (json_object_get (m->feed.stats, "database")) ? "up" : "DOWN",
+            (long long) json_integer_value (json_object_get (m->feed.stats, "dead_workers")),
+            (long long) json_integer_value (json_object_get (m->feed.stats, "fenced")),
+            (long long) json_integer_value (json_object_get (m->feed.stats, "dropped")));
     if (!live)
         return; /* a snapshot has seen no events: no feed to show */
     nf_buf_printf (b, "\nFAILURES %zu, RETRIES %zu in the last minute\n",
@@ -232,7 +225,7 @@ s_screen (s_mon_t *m, const char *endpoint, bool paused, int64_t now)
               paused ? "  [PAUSED: p resumes]" : "");
     attroff (A_BOLD);
     mvprintw (1, 0, "q quit  p pause  j next job  a all jobs   stats %s",
-              m->stats_at ? (now - m->stats_at < 3000 ? "live" : "stale") : "waiting");
+              m->feed.stats_at ? (now - m->feed.stats_at < 3000 ? "live" : "stale") : "waiting");
     int row = 3;
     char *save = NULL;
     for (char *line = strtok_r (b.data, "\n", &save); line && row < LINES;
@@ -325,7 +318,7 @@ static int
 s_once (s_mon_t *m, const char *endpoint, bool json)
 {
     int64_t until = nf_clock_ms () + 2500;
-    while (!m->stats && nf_clock_ms () < until && !zsys_interrupted)
+    while (!m->feed.stats && nf_clock_ms () < until && !zsys_interrupted)
         s_poll (m, 100, false);
     s_refresh (m);
     if (!m->reachable) {
@@ -334,7 +327,7 @@ s_once (s_mon_t *m, const char *endpoint, bool json)
     }
     if (json) {
         json_t *snap = json_pack ("{s:O, s:O}", "jobs", m->jobs ? m->jobs : json_array (), "stats",
-                                  m->stats ? m->stats : json_null ());
+                                  m->feed.stats ? m->feed.stats : json_null ());
         char *text = json_dumps (snap, JSON_COMPACT | JSON_SORT_KEYS);
         printf ("%s\n", text);
         free (text);
@@ -420,8 +413,7 @@ main (int argc, char **argv)
     else if (rc == 0)
         s_dashboard (&m, endpoint);
     json_decref (m.jobs);
-    json_decref (m.stats);
-    json_decref (m.prev_stats);
+    nf_feed_clear (&m.feed);
     zsock_destroy (&m.sub);
     nf_client_destroy (&m.client);
     nf_curve_destroy (&m.curve);

@@ -23,12 +23,9 @@ struct nf_web_hub_t {
     bool stop;                    /* the thread ends */
     nf_client_t *idle[POOL_KEEP]; /* the pool */
     size_t nidle;
-    uint64_t seq[JOB_SLOTS];    /* events per job slot */
-    uint64_t all;               /* events of any job */
-    json_t *stats, *prev_stats; /* the last two nf.stats events */
-    int64_t stats_at;           /* when the last arrived, ms */
-    double stats_dt;            /* seconds between the last two */
-    nf_feed_t feed;             /* failures, retries, classes */
+    uint64_t seq[JOB_SLOTS]; /* events per job slot */
+    uint64_t all;            /* events of any job */
+    nf_feed_t feed;          /* failures, retries, classes, the last two stats */
 };
 
 /* ---- the subscriber ---------------------------------------------------------- */
@@ -43,11 +40,7 @@ s_on_message (nf_web_hub_t *self, zmsg_t *msg)
     if (json_is_object (ev)) {
         pthread_mutex_lock (&self->lock);
         if (strcmp (topic, "nf.stats.") == 0) {
-            json_decref (self->prev_stats);
-            self->prev_stats = self->stats;
-            self->stats = json_incref (ev);
-            self->stats_dt = self->stats_at ? (double) (now - self->stats_at) / 1000.0 : 0;
-            self->stats_at = now;
+            nf_feed_stats (&self->feed, ev, now);
         }
         else if (strncmp (topic, "nf.job.", 7) == 0) {
             long long job = strtoll (topic + 7, NULL, 10);
@@ -138,8 +131,7 @@ nf_web_hub_destroy (nf_web_hub_t **self_p)
     zsock_destroy (&self->sub);
     for (size_t i = 0; i < self->nidle; i++)
         nf_client_destroy (&self->idle[i]);
-    json_decref (self->stats);
-    json_decref (self->prev_stats);
+    nf_feed_clear (&self->feed);
     pthread_cond_destroy (&self->changed);
     pthread_mutex_destroy (&self->lock);
     free (self->clients);
@@ -227,10 +219,12 @@ nf_web_hub_ops (nf_web_hub_t *self)
     int64_t now = nf_clock_ms ();
     json_t *out = json_object ();
     pthread_mutex_lock (&self->lock);
-    json_object_set_new (out, "stats", self->stats ? json_deep_copy (self->stats) : json_null ());
+    json_object_set_new (out, "stats",
+                         self->feed.stats ? json_deep_copy (self->feed.stats) : json_null ());
     json_object_set_new (out, "stats_age_ms",
-                         self->stats_at ? json_integer (now - self->stats_at) : json_null ());
-    json_t *rates = nf_feed_rates (self->stats, self->prev_stats, self->stats_dt);
+                         self->feed.stats_at ? json_integer (now - self->feed.stats_at)
+                                             : json_null ());
+    json_t *rates = nf_feed_rates (&self->feed);
     json_object_set_new (out, "rates", rates);
     json_object_set_new (out, "failures",
                          json_integer ((json_int_t) nf_feed_failures (&self->feed, now)));
