@@ -4,7 +4,13 @@
     deploy/lint.py BUILD_DIR [COMPOSE_FILE]      (default: docker-compose.yml)
 
 Checks, each printed with its result; exit 1 if any fails:
-  compose      `docker-compose config` accepts docker-compose.yml with .env.example
+  compose      `docker-compose config` accepts docker-compose.yml and
+               docker-compose.override.yml with .env.example
+  stack        `docker stack config` accepts docker-compose.yml with
+               deploy/stack.yml and deploy/stack-sim.yml (the swarm's
+               format: no profiles, depends_on a list), given
+               .env.example's settings and a file for every secret; skipped,
+               saying so, where the docker command lacks `stack config`
   packages     every package the Dockerfile installs exists in Debian's index
   build stage  it installs the -dev package of every pkg-config module CMake
                requires (found through the .pc file's owner), and the tools
@@ -21,13 +27,14 @@ Checks, each printed with its result; exit 1 if any fails:
                and only the public certificates; no API key in the
                environment
 """
-import os, re, subprocess, sys, tempfile
+import os, re, shutil, subprocess, sys, tempfile
 
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
 COMPOSE = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else os.path.join(ROOT, "docker-compose.yml")
+OVERRIDE = os.path.join(ROOT, "docker-compose.override.yml")
 failures = []
 
 
@@ -100,10 +107,27 @@ def closure(pkgs):
 def main():
     os.chdir(ROOT)
     # compose
-    r = sh("docker-compose", "-f", COMPOSE, "--project-directory", ROOT, "--env-file", ".env.example",
-           "--profile", "sim", "--profile", "tools", "config")
+    r = sh("docker-compose", "-f", COMPOSE, "-f", OVERRIDE, "--project-directory", ROOT,
+           "--env-file", ".env.example", "--profile", "sim", "--profile", "tools", "config")
     report("compose", [] if r.returncode == 0 else [r.stderr.strip()], "docker-compose config")
     compose = yaml.safe_load(r.stdout) if r.returncode == 0 else {"services": {}}
+
+    # stack: the same file as a swarm stack. A swarm reads the settings from
+    # the environment and refuses an empty secret: .env.example's values,
+    # and this file itself standing in for every secret's file.
+    if not shutil.which("docker") or sh("docker", "stack", "config", "--help").returncode != 0:
+        print("skip stack: no `docker stack config` here")
+    else:
+        env = dict(os.environ)
+        for line in open(".env.example"):
+            m = re.match(r"^(\w+)=(.*)$", line.strip())
+            if m:
+                env[m.group(1)] = m.group(2)
+        for var in set(re.findall(r"\$\{(NF_\w+_SECRET):-/dev/null\}", open(COMPOSE).read())):
+            env[var] = COMPOSE
+        r = sh("docker", "stack", "config", "-c", COMPOSE, "-c", "deploy/stack.yml", "-c", "deploy/stack-sim.yml",
+               env=env)
+        report("stack", [] if r.returncode == 0 else [r.stderr.strip()], "docker stack config")
 
     stages = dockerfile_stages("deploy/Dockerfile")
     build, runtime = stages.get("build"), stages.get("runtime")
