@@ -33,13 +33,14 @@ run_suite() {
 }
 
 if docker info >/dev/null 2>&1; then
-  echo "== docker: an engine answers; the suite's docker.stack builds the images and runs the stack"
+  echo "== docker: an engine answers; the suite's docker.stack and docker.readme build the images and run them"
 else
-  echo "== docker: SKIPPED, docker info fails (no engine here); ctest will list docker.stack as skipped"
+  echo "== docker: SKIPPED, docker info fails (no engine here); ctest will list docker.stack and docker.readme as skipped"
 fi
+rm -f build/test-logs/docker-summary.txt   # the Docker tests' figures, shown below
 run_suite build
 if [ -s build/test-logs/docker-summary.txt ]; then
-  sed 's/^/docker.stack: /' build/test-logs/docker-summary.txt
+  cat build/test-logs/docker-summary.txt
 fi
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
