@@ -145,8 +145,9 @@ def rss_kib(pid):
 
 
 def median_spread(values):
-    """'median (min..max, n=K)'"""
-    return f"{statistics.median(values):.3g} ({min(values):.3g}..{max(values):.3g}, n={len(values)})"
+    """'median (min..max, n=K)'; whole numbers from 1,000 on (.3g wrote 8.31e+03)."""
+    f = (lambda v: f"{v:,.0f}") if min(values) >= 1000 else (lambda v: f"{v:.3g}")
+    return f"{f(statistics.median(values))} ({f(min(values))}..{f(max(values))}, n={len(values)})"
 
 
 def machine():
