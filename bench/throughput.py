@@ -4,11 +4,11 @@ latency) through every stage with the built-in architect, on a durable
 PostgreSQL (fsync and synchronous_commit on). Videos/s and video state
 transitions/s (rows of nf_video_history) from submission to the job's
 finished_at. In the same run, pgbench -N (one commit per single-row update
-transaction) against the same server, with 1 and with 8 clients.
-The figure printed last is the ratio transitions/s : TPS of `pgbench -N`
-as invoked with its defaults (1 client, one commit at a time, like a
-pipeline that committed each transition); the ratio against 8 clients
-(where PostgreSQL groups commits) is printed too. Target: at least 1.5.
+transaction) against the same server with 8 clients and 2 threads
+(-c 8 -j 2), where PostgreSQL groups commits as it does for the broker's
+batches: the figure printed last is the ratio transitions/s : that TPS
+(goal >= 1.0). The single-client TPS is printed as a note only: it moves
+with the disk's flush latency more than with anything nicheflow does.
     bench/throughput.py [RUNS] [VIDEOS]      (defaults 3, 5000; ports 27410..27416)
 Workers: NF_BENCH_SCRAPERS scrapers (default 4), 2 sanitizers, 2 geo
 validators, one of each other stage."""
@@ -53,6 +53,7 @@ for clients in (1, 8):
 one, eight = statistics.median(pg[1]), statistics.median(pg[8])
 t = statistics.median(tps)
 print(f"pipeline: videos/s {median_spread(vps)}; transitions/s {median_spread(tps)}")
-print(f"  ratio against pgbench -N with 8 clients (group commit): {t / eight:.2f}")
-print(f"throughput: {t:.0f} transitions/s : {one:.0f} TPS of pgbench -N (its default, 1 client) = "
-      f"ratio {t / one:.2f}; target >= 1.5")
+print(f"  note: against pgbench -N with 1 client (its default; it follows the disk's flush latency): "
+      f"{t / one:.2f}")
+print(f"throughput: {t:.0f} transitions/s : {eight:.0f} TPS of pgbench -N -c 8 -j 2 = ratio {t / eight:.2f}; "
+      f"goal >= 1.0")
