@@ -58,6 +58,11 @@ def round_(n, tag):
     architects = [c.real_worker("nf-architect", extra=env) for _ in range(n)]
     c.wait(lambda: registered("scrape") == n and registered("architect") == n, 30, f"{n} scrapers and architects")
     njobs = math.ceil(10 * n / 100)
+    # A discover worker per job: one would discover the jobs one after
+    # another, and the window below (from the first discovery) would time
+    # the later jobs' discovery (its channel baselines, 50 ms a request)
+    # instead of the scrapers.
+    discoverers = [c.real_worker("nf-scraper", "discover", extra=env) for _ in range(njobs - 1)]
     top = 10 * n // njobs
     count = max(20 * n // njobs, 2 * top)
     jobs = [c.submit(f"scaleout {tag} job {j}", count=count, top_n=top) for j in range(njobs)]
@@ -72,7 +77,7 @@ def round_(n, tag):
     written = c.query1("SELECT count(*) FROM nf_video_history WHERE job_id = ANY(%s) AND service = 'architect' "
                        "AND to_state = 'READY'", jobs)
     arch_rate = written / window(jobs, "analyze", "architect")
-    b.harness.stop_procs(scrapers + architects + [analyst])
+    b.harness.stop_procs(scrapers + architects + discoverers + [analyst])
     c.wait(lambda: registered("scrape") == 0 and registered("architect") == 0, 30, "workers gone")
     print(f"  N={n:2}: {scraped} videos scraped at {scrape_rate:.1f}/s, {written} outliers written at "
           f"{arch_rate:.2f}/s ({njobs} jobs)")
