@@ -562,6 +562,27 @@ s_ai_input (void)
     return in;
 }
 
+/* Key phrases leave out the stop words (looked up in a sorted copy of the
+   list since 2026-12-03), whatever their place in the list or the text. */
+static void
+test_key_phrases_stop_words (void)
+{
+    const char *text = "The hostel dorms and the night trains. Hostel dorms, and then the night "
+                       "trains: themselves, yourself, times, because, zzz hostel dorms.";
+    char *kp[8];
+    size_t n = nf_ai_key_phrases (text, kp, 8);
+    CHECK (n >= 2);
+    CHECK_STR (kp[0], "hostel dorms");
+    CHECK_STR (kp[1], "night trains");
+    for (size_t i = 0; i < n; i++) {
+        CHECK (strcmp (kp[i], "the") != 0 && strcmp (kp[i], "and") != 0);
+        CHECK (strcmp (kp[i], "themselves") != 0 && strcmp (kp[i], "yourself") != 0);
+        CHECK (strcmp (kp[i], "times") != 0 && strcmp (kp[i], "because") != 0);
+        CHECK (strcmp (kp[i], "then") != 0);
+        free (kp[i]);
+    }
+}
+
 static void
 test_generator_golden (void)
 {
@@ -1032,6 +1053,7 @@ main (void)
     test_analyze_ties_and_missing ();
     test_analyze_filters ();
     test_time_parse ();
+    test_key_phrases_stop_words ();
     test_generator_golden ();
     test_llm_helpers ();
     test_export_helpers ();
