@@ -20,6 +20,10 @@ def full_pipeline():
         eq(c.count_state(job, "EXPORTED"), 10, "exported outliers")
         eq(c.count_state(job, "VALIDATED"), 20, "non-outliers stay VALIDATED")
         eq(c.duplicate_transitions(), 0, "duplicate transitions")
+        # Migration 008: the long texts are stored with lz4 (Debian's PostgreSQL 15 has it).
+        eq(sorted(c.query("SELECT attname, attcompression FROM pg_attribute WHERE attrelid = 'nf_videos'::regclass "
+                          "AND attname IN ('transcript', 'clean_text')")),
+           [("clean_text", "l"), ("transcript", "l")], "transcript and clean_text compressed with lz4")
         statuses = [r[0] for r in c.query("SELECT to_status FROM nf_job_history WHERE job_id = %s ORDER BY id", job)]
         eq(statuses, ["pending", "queued", "running", "processing", "completed"], "job history")
         eq(c.query1("SELECT quota_units FROM nf_jobs WHERE id = %s", job), 100, "quota counted")
