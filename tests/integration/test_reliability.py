@@ -132,7 +132,9 @@ def chaos():
                 time.sleep(0.05)
             chaos_s = time.time() - t0
             c.wait(lambda: c.job_status(job) in FINAL, 5, "chaos job finished")
-            eq(c.job_status(job), "completed", "chaos job status")
+            eq((c.job_status(job), c.query1("SELECT status_reason FROM nf_jobs WHERE id = %s", job)),
+               ("completed", c.query1("SELECT status_reason FROM nf_jobs WHERE id = %s", job)),
+               "chaos job status (and its reason)")
             check(pg_restarted, "PostgreSQL was restarted during the run")
             videos, paths = s_snapshot(c, job)
             rows, _, _ = export_rows(c, job)

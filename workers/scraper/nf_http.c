@@ -626,6 +626,13 @@ nf_http_note_block (nf_http_t *self)
         s_proxy_strike (self, self->proxy);
 }
 
+void
+nf_http_cache_replace (nf_http_t *self, const char *url, const nf_http_resp_t *r)
+{
+    if (*self->cache_dir)
+        s_cache_store (self, url, "", r->body.data ? r->body.data : "", r->body.len);
+}
+
 nf_http_class_t
 nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r)
 {

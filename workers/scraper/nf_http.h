@@ -99,6 +99,10 @@ typedef struct {
 /* GET URL into R (reset first). Returns R->klass. */
 nf_http_class_t nf_http_get (nf_http_t *self, const char *url, nf_http_resp_t *r);
 
+/* R's body as the cached copy of URL (when the cache is on): for a caller
+   that found the cached copy unusable and fetched it again with no_store. */
+void nf_http_cache_replace (nf_http_t *self, const char *url, const nf_http_resp_t *r);
+
 /* URL with REQ's method, body, headers and cache rule (NULL: as nf_http_get).
    POST answers are never cached. */
 nf_http_class_t nf_http_request (nf_http_t *self, const char *url, const nf_http_req_t *req,

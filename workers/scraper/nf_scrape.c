@@ -158,17 +158,39 @@ s_list_url (nf_scraper_t *s, const char *path, const json_t *ids, size_t at, siz
    unit of the 10,000-unit bucket; a cache hit costs neither. 0 with R's
    body, or -1 with OUT set (quota: *QUOTA true and OUT left ok for the
    caller to decide). */
+static bool
+s_json_body (const nf_http_resp_t *r)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb (r->body.data ? r->body.data : "", r->body.len, JSON_DECODE_ANY, &jerr);
+    json_decref (j);
+    return j != NULL;
+}
+
 static int
 s_api_get (nf_scraper_t *s, const char *url, bool search, nf_http_resp_t *r, nf_usage_t *usage,
            nf_outcome_t *out, bool *quota)
 {
     nf_http_class_t k = nf_http_get (s->http, url, r);
-    usage->http_requests += r->requests;
-    if (k == NF_HTTP_OK && !r->from_cache) {
-        if (search)
-            usage->search_calls++;
-        else
-            usage->quota_units++;
+    /* A 200 whose body is not JSON (cut short on the way, or a cached copy
+       that was) is asked again past the cache, twice at most, and a good
+       answer replaces the cached copy: kept, the broken copy failed every
+       later attempt of the task alike. */
+    for (int again = 0;; again++) {
+        usage->http_requests += r->requests;
+        if (k == NF_HTTP_OK && !r->from_cache) {
+            if (search)
+                usage->search_calls++;
+            else
+                usage->quota_units++;
+        }
+        if (k != NF_HTTP_OK || again == 2 || s_json_body (r))
+            break;
+        nf_warn ("a YouTube API answer of %zu bytes is not JSON%s; asking again", r->body.len,
+                 r->from_cache ? " (a cached copy)" : "");
+        k = nf_http_request (s->http, url, &(nf_http_req_t){.no_store = true}, r);
+        if (k == NF_HTTP_OK && s_json_body (r))
+            nf_http_cache_replace (s->http, url, r);
     }
     if (k == NF_HTTP_OK)
         return 0;
