@@ -351,9 +351,10 @@ def set_env(path, values):
         f.write("\n".join(lines))
 
 
-def project_ids(label, all_=False):
-    argv = ["docker", "ps", "-q", "--no-trunc", "--filter", f"label={label}"] + (["-a"] if all_ else [])
-    return sh(*argv).stdout.split()
+def project_ids(*labels, all_=False):
+    """Ids of the containers that carry every one of LABELS (docker ps ANDs them)."""
+    argv = ["docker", "ps", "-q", "--no-trunc"] + [a for l in labels for a in ("--filter", f"label={l}")]
+    return sh(*argv, *(["-a"] if all_ else [])).stdout.split()
 
 
 def all_healthy(ids):
@@ -391,11 +392,10 @@ def hook(name):
                          "NF_YOUTUBE_IMG_URL": "http://ytsim:8089", "NF_YOUTUBE_API_KEY_SECRET": "./deploy/ytsim-api-key",
                          "NF_HTTP_RATE": "0", "NF_HTTP_DELAY_MS": "0"})
     elif name == "compose-healthy":
-        wait_for(lambda: all(all_healthy(project_ids(f"com.docker.compose.service={s}") and
-                                         [c for c in project_ids(plabel) if c in project_ids(f"com.docker.compose.service={s}")])
+        wait_for(lambda: all(all_healthy(project_ids(plabel, f"com.docker.compose.service={s}"))
                              for s in services), 300, "every compose service running and healthy", step=2)
     elif name == "compose-scaled":
-        count = lambda s: [c for c in project_ids(plabel) if c in project_ids(f"com.docker.compose.service={s}")]
+        count = lambda s: project_ids(plabel, f"com.docker.compose.service={s}")
         wait_for(lambda: len(count("nf-scraper")) == 4 and len(count("nf-architect")) == 2
                  and all_healthy(count("nf-scraper") + count("nf-architect")), 180, "4 scrapers and 2 architects healthy")
     elif name == "compose-workbook":
@@ -404,7 +404,7 @@ def hook(name):
         with urllib.request.urlopen("http://127.0.0.1:8090/", timeout=10) as r:
             check('name="token"' in r.read().decode(), "nf-web on 127.0.0.1:8090 asks for its token")
     elif name == "monitor-detached":
-        mon = [c for c in project_ids(plabel) if c in project_ids("com.docker.compose.service=monitor")]
+        mon = project_ids(plabel, "com.docker.compose.service=monitor")
         check(all_healthy(mon), "the monitor still runs after Ctrl-P Ctrl-Q", mon)
     elif name == "compose-gone":
         eq(project_ids(plabel, all_=True), [], "down -v leaves no container")
@@ -437,7 +437,7 @@ def hook(name):
             eq(sorted(x["File"]["Name"].split("/")[-1] for x in got or []), sorted(conf.get("secrets") or []),
                f"the secrets of the stack's {svc}")
     elif name == "stack-scaled":
-        count = lambda s: [c for c in project_ids(slabel) if c in project_ids(f"com.docker.swarm.service.name=nicheflow_{s}")]
+        count = lambda s: project_ids(slabel, f"com.docker.swarm.service.name=nicheflow_{s}")
         wait_for(lambda: len(count("nf-scraper")) == 4 and len(count("nf-architect")) == 2
                  and all_healthy(count("nf-scraper") + count("nf-architect")), 180, "4 scrapers and 2 architects healthy")
     elif name == "stack-workbook":
