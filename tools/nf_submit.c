@@ -435,11 +435,12 @@ s_wait (s_ctx_t *ctx, s_job_t *jobs, size_t n)
         zsock_set_subscribe (sub, topic);
         jobs[i].started = nf_clock_ms ();
     }
-    /* Re-read every second, and at most 100 ms after an event (events
-       come in bursts; the status request is what costs). */
+    /* Re-read every second, at most 100 ms after a video's event (they
+       come in bursts; the status request is what costs), and at once after
+       a job's own (its status moved: it may have ended). */
     int64_t start = nf_clock_ms (), next_sync = 0, last_sync = 0, last_ok = start;
     int drawn = 0;
-    bool warned = false, pending = false;
+    bool warned = false, pending = false, now_please = false;
     int rc = EXIT_OK;
     for (;;) {
         int64_t wait = pending ? last_sync + 100 - nf_clock_ms () : 200;
@@ -448,12 +449,19 @@ s_wait (s_ctx_t *ctx, s_job_t *jobs, size_t n)
             break;
         while (zsock_events (sub) & ZMQ_POLLIN) {
             zmsg_t *m = zmsg_recv (sub);
+            char *topic = NULL;
+            json_t *ev = nf_event_decode (m, 1 << 20, &topic);
+            const char *type = json_string_value (json_object_get (ev, "type"));
+            if (type && strcmp (type, "job") == 0)
+                now_please = true;
+            json_decref (ev);
+            free (topic);
             zmsg_destroy (&m);
             pending = true;
         }
         int64_t now = nf_clock_ms ();
-        if (now >= next_sync || (pending && now >= last_sync + 100)) {
-            pending = false;
+        if (now >= next_sync || now_please || (pending && now >= last_sync + 100)) {
+            pending = now_please = false;
             last_sync = now;
             if (s_resync (ctx, jobs, n) == 0) {
                 last_ok = now;
