@@ -24,7 +24,10 @@
                                 YouTube's answer: 200 with an empty body
       GET /site/search?q=&page= a listing site (20 links a page, rel=next) and
       GET /site/item/ID         its item pages, for the generic template source
-      GET /_sim/stats           counters as JSON;  GET /_sim/reset zeroes them
+      GET /_sim/stats           counters as JSON (concurrent_max: the most requests
+                                being answered at once; gap_min_ms: the smallest gap
+                                between two Data API requests, and between two others);
+                                GET /_sim/reset zeroes them
 
     with the API's JSON shapes and error bodies. The data comes from
     nf_ytdata (deterministic from --seed and the query). Faults are injected
@@ -131,6 +134,8 @@ typedef struct {
     atomic_ulong requests[P_COUNT];
     atomic_ulong faults_served[F_COUNT];
     atomic_ulong not_modified, proxied, quota_refused;
+    atomic_long in_flight, in_flight_max; /* requests being answered now; the most at once */
+    int64_t last_us[2], gap_min_us[2];    /* under lock: the Data API's [0], the rest [1] */
     /* timed text answered: with text (signed, unexpired), and empty for an
        unsigned, a gated or an expired URL; consent pages served */
     atomic_ulong tt_signed, tt_unsigned, tt_gated, tt_expired, consent_pages, thumbnails;
@@ -1201,7 +1206,19 @@ s_stats (s_sim_t *sim, struct MHD_Connection *c, bool reset)
     json_object_set_new (doc, "thumbnails", json_integer ((json_int_t) sim->thumbnails));
     json_object_set_new (doc, "search_calls", json_integer ((json_int_t) sim->search_used));
     json_object_set_new (doc, "legacy", json_boolean (sim->legacy));
+    json_object_set_new (doc, "concurrent_max", json_integer ((json_int_t) sim->in_flight_max));
+    pthread_mutex_lock (&sim->lock);
+    json_object_set_new (
+        doc, "gap_min_ms",
+        json_pack ("{s:f, s:f}", "api",
+                   sim->gap_min_us[0] < 0 ? -1.0 : (double) sim->gap_min_us[0] / 1000.0, "pages",
+                   sim->gap_min_us[1] < 0 ? -1.0 : (double) sim->gap_min_us[1] / 1000.0));
+    if (reset)
+        for (int k = 0; k < 2; k++)
+            sim->last_us[k] = 0, sim->gap_min_us[k] = -1;
+    pthread_mutex_unlock (&sim->lock);
     if (reset) {
+        sim->in_flight_max = 0;
         sim->tt_signed = sim->tt_unsigned = sim->tt_gated = sim->tt_expired = 0;
         sim->consent_pages = 0;
         sim->thumbnails = 0;
@@ -1339,6 +1356,26 @@ s_fault (s_sim_t *sim, struct MHD_Connection *c, int kind, int path)
     }
 }
 
+/* The smallest gap between two requests of PATH's kind (the Data API's,
+   or the pages, player and timed text): how a test sees the scraper's
+   politeness pauses. */
+static void
+s_note_gap (s_sim_t *sim, int path)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    int k = path <= P_PLAYLIST ? 0 : 1;
+    pthread_mutex_lock (&sim->lock);
+    if (sim->last_us[k] && (sim->gap_min_us[k] < 0 || now - sim->last_us[k] < sim->gap_min_us[k]))
+        sim->gap_min_us[k] = now - sim->last_us[k];
+    sim->last_us[k] = now;
+    pthread_mutex_unlock (&sim->lock);
+}
+
+static enum MHD_Result s_route (s_sim_t *sim, struct MHD_Connection *c, const char *url, int path,
+                                nf_buf_t *body);
+
 /* A request ended: free its body buffer. */
 static void
 s_completed (void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode toe)
@@ -1383,6 +1420,20 @@ s_handle (void *cls, struct MHD_Connection *c, const char *url, const char *meth
     if (post != (path == P_PLAYER) || (!post && strcmp (method, "GET") && strcmp (method, "HEAD")))
         return s_send_text (c, 405, "text/plain", "method not allowed\n");
     sim->requests[path]++;
+    s_note_gap (sim, path);
+    long busy = atomic_fetch_add (&sim->in_flight, 1) + 1;
+    for (long top = sim->in_flight_max;
+         busy > top && !atomic_compare_exchange_weak (&sim->in_flight_max, &top, busy);)
+        ;
+    enum MHD_Result rc = s_route (sim, c, url, path, body);
+    atomic_fetch_sub (&sim->in_flight, 1);
+    return rc;
+}
+
+/* PATH's answer (counted in s_handle): the latency, a fault, or the page. */
+static enum MHD_Result
+s_route (s_sim_t *sim, struct MHD_Connection *c, const char *url, int path, nf_buf_t *body)
+{
     if (sim->latency_ms > 0 || sim->jitter_ms > 0) {
         unsigned long n = sim->seq;
         int extra =
@@ -1508,6 +1559,7 @@ main (int argc, char **argv)
 {
     static s_sim_t sim;
     pthread_mutex_init (&sim.lock, NULL);
+    sim.gap_min_us[0] = sim.gap_min_us[1] = -1;
     sim.world.seed = 1;
     sim.world.catalog = 2000;
     sim.world.now = (double) (time (NULL) / 86400 * 86400);
