@@ -208,15 +208,19 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                              "extra requests after a 429, block, 5xx or network error "
                              "(then the broker's attempts take over)",
                              "discover scrape"},
-    [NF_CFG_HTTP_RATE] = {"http-rate", "NF_HTTP_RATE", NF_T_STR, 0, 0, NF_PROG_WORKER, "2",
-                          "requests per second per host (token bucket, per process); 0: no limit",
-                          "discover scrape"},
+    [NF_CFG_HTTP_RATE] =
+        {"http-rate", "NF_HTTP_RATE", NF_T_STR, 0, 0, NF_PROG_WORKER, "2",
+         "requests per second per host (token bucket, per process) for pages, the player "
+         "and timed text; Data API calls are not paced (their quota limits "
+         "them); 0: no limit",
+         "discover scrape"},
     [NF_CFG_HTTP_BURST] = {"http-burst", "NF_HTTP_BURST", NF_T_INT, 1, 10000, NF_PROG_WORKER, "4",
                            "token bucket size per host", "discover scrape"},
-    [NF_CFG_HTTP_DELAY_MS] = {"http-delay-ms", "NF_HTTP_DELAY_MS", NF_T_STR, 0, 0, NF_PROG_WORKER,
-                              "200-800",
-                              "random pause before each request, `MIN-MAX` or `N`; 0: none",
-                              "discover scrape"},
+    [NF_CFG_HTTP_DELAY_MS] =
+        {"http-delay-ms", "NF_HTTP_DELAY_MS", NF_T_STR, 0, 0, NF_PROG_WORKER, "200-800",
+         "random pause before each request for a page, the player or timed text "
+         "(not the Data API), `MIN-MAX` or `N`; 0: none",
+         "discover scrape"},
     [NF_CFG_HTTP_MAX_WAIT_MS] = {"http-max-wait-ms", "NF_HTTP_MAX_WAIT_MS", NF_T_INT, 0, 3600000,
                                  NF_PROG_WORKER, "30000",
                                  "longest wait for one Retry-After or backoff inside a task",
@@ -246,6 +250,11 @@ static const nf_cfg_def_t s_defs[NF_CFG_COUNT] = {
                                  "(playlistItems.list and videos.list, a unit each, once a day "
                                  "per channel); 0: none (the lifetime mean is the baseline)",
                                  "discover"},
+    [NF_CFG_BASELINE_LANES] = {"baseline-lanes", "NF_BASELINE_LANES", NF_T_INT, 1, 16,
+                               NF_PROG_WORKER, "4",
+                               "channels whose recent uploads discovery reads at once, each on a "
+                               "connection of its own",
+                               "discover"},
     [NF_CFG_YOUTUBE_IMG_URL] = {"youtube-img-url", "NF_YOUTUBE_IMG_URL", NF_T_STR, 0, 0,
                                 NF_PROG_WORKER | NF_PROG_WEB, "https://i.ytimg.com",
                                 "where the workbook's (and nf-web's) thumbnails come from "

@@ -1,7 +1,7 @@
 """nf-scraper against nf-ytsim over loopback: discovery to target with
 batching, transcripts, every fault class, quota, the cache, the generic
 template source, template fallbacks and required fields, proxies."""
-import json, math, os, re, shutil, subprocess, sys, time
+import json, math, os, re, shutil, subprocess, sys, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import BUILD, Cluster, Sim, check, eq, run
@@ -66,6 +66,57 @@ def test_discover_batching():
         meta = rows[0][2]
         for k in ("title", "views", "published_at", "duration_s", "url"):
             check(k in meta, f"meta has {k}", meta)
+    finally:
+        c.stop()
+
+
+def test_discover_lanes():
+    """The channels' recent uploads read on NF_BASELINE_LANES lanes at once: the same
+    baselines, requests and units as one lane, and the simulator (5 ms a request, a
+    thread per connection) saw them overlap; one lane never does."""
+    c1, c4 = Cluster("scr_lanes1", 26320), Cluster("scr_lanes4", 26330)
+    try:
+        sim = Sim(c1, 26325, "--catalog", "300", "--latency-ms", "5")
+        seen = {}
+        for c, lanes in ((c1, 1), (c4, 4)):
+            c.start_broker()
+            urllib.request.urlopen(f"http://127.0.0.1:{sim.port}/_sim/reset", timeout=5).read()
+            c.real_worker("nf-scraper", "discover", extra=sim.env(NF_BASELINE_LANES=lanes))
+            job = c.submit("trail running", count=60)
+            eq(len(discovered(c, job)), 60, f"{lanes} lane(s): videos discovered")
+            st = sim.stats()
+            recent = {ch: d.get("recent") for ch, d in c.query("SELECT channel_id, data FROM nf_channels")}
+            check(len(recent) > 20 and all(recent.values()), f"{lanes} lane(s): every channel's uploads",
+                  [k for k, v in recent.items() if not v])
+            units = c.query("SELECT quota_units, baseline_units, http_requests FROM nf_jobs WHERE id = %s", job)[0]
+            seen[lanes] = (recent, st["requests"], units, st["concurrent_max"])
+        eq(seen[4][0], seen[1][0], "the same recent uploads for every channel")
+        eq(seen[4][1], seen[1][1], "the same requests of each kind")
+        eq(seen[4][2], seen[1][2], "the same quota units, baseline units and HTTP requests")
+        eq(seen[1][3], 1, "one lane: one request at a time")
+        check(2 <= seen[4][3] <= 4, "four lanes: requests at once, never more than four", seen[4][3])
+    finally:
+        c4.stop()
+        c1.stop()
+
+
+def test_politeness():
+    """NF_HTTP_DELAY_MS pauses before every request for the player and timed text, and
+    not before a Data API call (the key and its quota limit those): the simulator's
+    smallest gap between two page requests is at least the pause, and between two
+    API calls (about 25 for 10 videos, most for the channels' baselines) below it."""
+    c = Cluster("scr_polite", 26480)
+    try:
+        sim = Sim(c, 26485, "--catalog", "300")
+        c.start_broker()
+        scrapers(c, sim, NF_HTTP_DELAY_MS="150", NF_BASELINE_LANES="1")
+        job = c.submit("kayak fishing", count=10)
+        v = scraped(c, job)
+        eq(len(v), 10, "videos scraped")
+        st = sim.stats()
+        check(st["requests"]["player"] + st["requests"]["timedtext"] >= 10, "pages asked", st["requests"])
+        check(st["gap_min_ms"]["pages"] >= 145, "every page request waited its pause", st["gap_min_ms"])
+        check(0 <= st["gap_min_ms"]["api"] < 150, "the Data API calls did not", st["gap_min_ms"])
     finally:
         c.stop()
 
@@ -614,7 +665,7 @@ def test_proxies():
         c.stop()
 
 
-run({"discover_batching": test_discover_batching, "transcripts": test_transcripts, "legacy": test_legacy,
+run({"discover_batching": test_discover_batching, "discover_lanes": test_discover_lanes, "politeness": test_politeness, "transcripts": test_transcripts, "legacy": test_legacy,
      "today": test_today,
      "faults": test_faults, "quota": test_quota, "cache": test_cache, "cache_cap": test_cache_cap, "keys_nowhere": test_keys_nowhere,
      "template_source": test_template_source, "required_field": test_required_field,

@@ -16,6 +16,8 @@
 typedef struct {
     const char *stage;
     nf_http_t *http;
+    nf_http_t *lanes[NF_SCRAPE_LANES_MAX]; /* discover: the channels' uploads at once */
+    int nlanes;
     nf_template_t *watch;
     nf_clients_t *clients;
     nf_scraper_t scraper;
@@ -57,6 +59,16 @@ s_init (nf_config_t *config, void *arg)
         fprintf (stderr, "nf-scraper: %s\n", err);
         return -1;
     }
+    /* Discovery's lanes: clients of their own for the channels' uploads,
+       Data API calls all, so no politeness pause to share among them. */
+    int nlanes = strcmp (app->stage, "discover") == 0
+                     ? (int) nf_config_int (config, NF_CFG_BASELINE_LANES)
+                     : 1;
+    for (app->nlanes = 0; nlanes > 1 && app->nlanes < nlanes; app->nlanes++)
+        if (!(app->lanes[app->nlanes] = nf_http_new (&o, err, sizeof err))) {
+            fprintf (stderr, "nf-scraper: %s\n", err);
+            return -1;
+        }
     const char *dir = nf_config_str (config, NF_CFG_TEMPLATE_DIR);
     app->watch = nf_scrape_template (dir, "youtube_watch", err, sizeof err);
     if (!app->watch) {
@@ -77,6 +89,8 @@ s_init (nf_config_t *config, void *arg)
         .watch = app->watch,
         .clients = app->clients,
         .baseline_uploads = (int) nf_config_int (config, NF_CFG_BASELINE_UPLOADS),
+        .lanes = app->lanes,
+        .nlanes = app->nlanes,
     };
     return 0;
 }
@@ -185,5 +199,7 @@ main (int argc, char **argv)
     nf_template_destroy (&app.watch);
     nf_clients_destroy (&app.clients);
     nf_http_destroy (&app.http);
+    for (int i = 0; i < app.nlanes; i++)
+        nf_http_destroy (&app.lanes[i]);
     return rc;
 }

@@ -539,7 +539,8 @@ s_cache_store (nf_http_t *self, const char *url, const char *etag, const char *b
         return; /* not an entry's line: never stored */
     }
     s_cache_path (self, url, path, sizeof path);
-    snprintf (tmp, sizeof tmp, "%s.%d.tmp", path, (int) getpid ());
+    snprintf (tmp, sizeof tmp, "%s.%d.%lx.tmp", path, (int) getpid (),
+              (unsigned long) (uintptr_t) self);
     FILE *f = fopen (tmp, "wb");
     if (!f) {
         nf_warn ("cache: cannot write %s: %s", tmp, strerror (errno));
@@ -845,7 +846,8 @@ nf_http_request (nf_http_t *self, const char *url, const nf_http_req_t *req, nf_
     for (int attempt = 0; attempt <= self->opts.retries; attempt++) {
         nf_buf_reset (&r->body);
         s_xfer_t x = {&r->body, self->opts.max_bytes, false, "", ""};
-        s_polite_wait (self, call.target);
+        if (!call.req->unpaced)
+            s_polite_wait (self, call.target);
         call.proxy = s_pick_proxy (self);
         struct curl_slist *headers = s_attempt_setup (self, &call, &x);
         CURLcode rc = curl_easy_perform (self->curl);

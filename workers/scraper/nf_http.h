@@ -12,7 +12,11 @@
                     without its `key=` parameter.
       politeness    a token bucket per host (NF_HTTP_RATE requests/s, burst
                     NF_HTTP_BURST) and a random delay in NF_HTTP_DELAY_MS
-                    ("MIN-MAX") between requests to one host.
+                    ("MIN-MAX") between requests to one host. A request
+                    marked unpaced skips both: the Data API's, which are
+                    made with a key and limited by its quota, not by a
+                    site's tolerance of scrapers (its rate errors are
+                    retried with the backoff below like any other).
       identity      a user agent from the rotation list (built in, or one per
                     line in NF_USER_AGENTS) and a proxy from NF_PROXIES
                     (comma list; "" goes direct).
@@ -94,6 +98,7 @@ typedef struct {
     const char *user_agent;     /* instead of the rotation's (a client profile's) */
     const char *const *headers; /* extra "Name: value" lines, NULL-terminated */
     bool no_store;              /* bypass the cache both ways */
+    bool unpaced;               /* no politeness wait: a Data API call (see above) */
 } nf_http_req_t;
 
 /* GET URL into R (reset first). Returns R->klass. */

@@ -7,6 +7,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +155,7 @@ s_list_url (nf_scraper_t *s, const char *path, const json_t *ids, size_t at, siz
     nf_buf_free (&list);
 }
 
-/* An API GET: counts usage, maps errors. Google's quota model: search.list
+/* An API GET, unpaced (nf_http.h): counts usage, maps errors. Google's quota model: search.list
    calls have a daily bucket of their own (SEARCH), every other call costs a
    unit of the 10,000-unit bucket; a cache hit costs neither. 0 with R's
    body, or -1 with OUT set (quota: *QUOTA true and OUT left ok for the
@@ -171,7 +173,7 @@ static int
 s_api_get (nf_scraper_t *s, const char *url, bool search, nf_http_resp_t *r, nf_usage_t *usage,
            nf_outcome_t *out, bool *quota)
 {
-    nf_http_class_t k = nf_http_get (s->http, url, r);
+    nf_http_class_t k = nf_http_request (s->http, url, &(nf_http_req_t){.unpaced = true}, r);
     /* A 200 whose body is not JSON (cut short on the way, or a cached copy
        that was) is asked again past the cache, twice at most, and a good
        answer replaces the cached copy: kept, the broken copy failed every
@@ -188,7 +190,7 @@ s_api_get (nf_scraper_t *s, const char *url, bool search, nf_http_resp_t *r, nf_
             break;
         nf_warn ("a YouTube API answer of %zu bytes is not JSON%s; asking again", r->body.len,
                  r->from_cache ? " (a cached copy)" : "");
-        k = nf_http_request (s->http, url, &(nf_http_req_t){.no_store = true}, r);
+        k = nf_http_request (s->http, url, &(nf_http_req_t){.no_store = true, .unpaced = true}, r);
         if (k == NF_HTTP_OK && s_json_body (r))
             nf_http_cache_replace (s->http, url, r);
     }
@@ -369,103 +371,185 @@ s_lookup_channels (s_disc_t *d, const json_t *videos, json_t *channels)
     json_decref (chan_ids);
 }
 
-/* The recent uploads of each channel of CHANNELS not in FRESH: its
-   uploads playlist (playlistItems.list, the newest baseline_uploads) and
-   their statistics (videos.list), a unit each, into the channel's
+/* One channel's recent uploads, as a lane reads them (s_lookup_uploads). */
+typedef struct {
+    const json_t *channel;
+    const char *id, *pl; /* its id and uploads playlist */
+    bool read;           /* a lane took it (a quota stop leaves the rest) */
+    json_t *recent;      /* when read without error */
+    nf_outcome_t out;    /* its failure: not the discovery's */
+    nf_usage_t usage;    /* what it cost */
+    bool quota;          /* an answer said quotaExceeded */
+} s_uploads_t;
+
+/* A lane: a client of its own, taking channels from a shared counter. */
+typedef struct {
+    nf_scraper_t s; /* the scraper, with this lane's client as http */
+    s_uploads_t *work;
+    size_t n;
+    atomic_size_t *next;
+    atomic_bool *quota;
+} s_lane_t;
+
+/* U's uploads playlist (playlistItems.list, the newest baseline_uploads)
+   and their statistics (videos.list), a unit each. A cut or garbled answer
+   is asked again (up to 3 times) before the channel goes without: its
+   baseline should not depend on luck. */
+static void
+s_channel_uploads (nf_scraper_t *s, s_uploads_t *u, nf_http_resp_t *r, nf_buf_t *url)
+{
+    nf_buf_reset (url);
+    nf_buf_printf (url, "%s/playlistItems?part=contentDetails&maxResults=%d", s->api_url,
+                   s->baseline_uploads);
+    s_param (url, "playlistId", u->pl);
+    s_param (url, "key", s->api_key);
+    json_t *ids = json_array ();
+    char err[256];
+    for (int t = 0; t < 3; t++) {
+        memset (&u->out, 0, sizeof u->out);
+        json_array_clear (ids);
+        if (s_api_get (s, url->data, false, r, &u->usage, &u->out, &u->quota) == 0
+            && nf_yt_parse_playlist (r->body.data, r->body.len, ids, err, sizeof err) != 0)
+            s_fail (&u->out, true, "playlistItems.list: ", err);
+        if (!u->out.error[0] || !u->out.retryable || u->quota)
+            break;
+    }
+    json_t *recent = json_array ();
+    if (!u->out.error[0] && !u->quota && json_array_size (ids)) {
+        s_list_url (s, "videos?part=statistics,contentDetails,snippet", ids, 0,
+                    json_array_size (ids), url);
+        json_t *got = json_array ();
+        for (int t = 0; t < 3; t++) {
+            memset (&u->out, 0, sizeof u->out);
+            json_array_clear (got);
+            if (s_api_get (s, url->data, false, r, &u->usage, &u->out, &u->quota) == 0
+                && nf_yt_parse_videos (r->body.data, r->body.len, s->web_url, got, err, sizeof err)
+                       != 0)
+                s_fail (&u->out, true, "videos.list: ", err);
+            if (!u->out.error[0] || !u->out.retryable || u->quota)
+                break;
+        }
+        size_t k;
+        const json_t *v;
+        json_array_foreach (got, k, v)
+        {
+            const json_t *m = json_object_get (v, "meta");
+            json_array_append_new (recent,
+                                   json_pack ("{s:O, s:O?, s:O?, s:O?}", "video_id",
+                                              json_object_get (v, "video_id"), "views",
+                                              json_object_get (m, "views"), "published_at",
+                                              json_object_get (m, "published_at"), "duration_s",
+                                              json_object_get (m, "duration_s")));
+        }
+        json_decref (got);
+    }
+    if (!u->out.error[0] && !u->quota)
+        u->recent = recent;
+    else
+        json_decref (recent);
+    json_decref (ids);
+}
+
+static void *
+s_lane_run (void *arg)
+{
+    s_lane_t *l = arg;
+    nf_http_resp_t r;
+    nf_buf_t url;
+    nf_http_resp_init (&r);
+    nf_buf_init (&url);
+    for (size_t i; !atomic_load (l->quota) && (i = atomic_fetch_add (l->next, 1)) < l->n;) {
+        l->work[i].read = true;
+        s_channel_uploads (&l->s, &l->work[i], &r, &url);
+        if (l->work[i].quota)
+            atomic_store (l->quota, true);
+    }
+    nf_buf_free (&url);
+    nf_http_resp_free (&r);
+    return NULL;
+}
+
+/* The recent uploads of each channel of CHANNELS not in FRESH, read on
+   the scraper's lanes at once (one lane without them), into the channel's
    "recent" ([{video_id, views, published_at, duration_s}], newest first)
    and "recent_at" (when, in epoch seconds). The analyst takes the
    channel's baseline from them. A failure leaves that channel without
    them (the analyst falls back to its lifetime mean, and says so) and
-   fails nothing: the discovery stands. A quota stop ends it. */
+   fails nothing: the discovery stands. A quota stop ends it: no lane
+   takes another channel. */
 static void
 s_lookup_uploads (s_disc_t *d, const json_t *fresh, json_t *channels)
 {
-    if (d->s->baseline_uploads <= 0)
+    if (d->s->baseline_uploads <= 0 || d->out->error[0])
         return;
     json_t *skip = json_object ();
     size_t i;
     const json_t *c;
     json_array_foreach (fresh, i, c) if (json_is_string (c))
         json_object_set (skip, json_string_value (c), json_true ());
-    bool quota = false;
-    size_t failed = 0;
+    s_uploads_t *work = calloc (json_array_size (channels) + 1, sizeof *work);
+    size_t n = 0;
     json_array_foreach (channels, i, c)
     {
         const char *id = json_string_value (json_object_get (c, "channel_id"));
         const char *pl = json_string_value (json_object_get (c, "uploads_playlist"));
-        if (!id || !pl || json_object_get (skip, id) || d->out->error[0] || quota)
-            continue;
-        nf_outcome_t mine; /* this channel's: its failure is not the discovery's */
-        memset (&mine, 0, sizeof mine);
-        nf_buf_reset (&d->url);
-        nf_buf_printf (&d->url, "%s/playlistItems?part=contentDetails&maxResults=%d", d->s->api_url,
-                       d->s->baseline_uploads);
-        s_param (&d->url, "playlistId", pl);
-        s_param (&d->url, "key", d->s->api_key);
-        int64_t units = d->usage->quota_units;
-        json_t *ids = json_array ();
-        char err[256];
-        /* A cut or garbled answer is asked again (up to 3 times) before the
-           channel goes without: its baseline should not depend on luck. */
-        for (int t = 0; t < 3; t++) {
-            memset (&mine, 0, sizeof mine);
-            json_array_clear (ids);
-            if (s_api_get (d->s, d->url.data, false, &d->r, d->usage, &mine, &quota) == 0
-                && nf_yt_parse_playlist (d->r.body.data, d->r.body.len, ids, err, sizeof err) != 0)
-                s_fail (&mine, true, "playlistItems.list: ", err);
-            if (!mine.error[0] || !mine.retryable || quota)
-                break;
-        }
-        json_t *recent = json_array ();
-        if (!mine.error[0] && !quota && json_array_size (ids)) {
-            s_list_url (d->s, "videos?part=statistics,contentDetails,snippet", ids, 0,
-                        json_array_size (ids), &d->url);
-            json_t *got = json_array ();
-            for (int t = 0; t < 3; t++) {
-                memset (&mine, 0, sizeof mine);
-                json_array_clear (got);
-                if (s_api_get (d->s, d->url.data, false, &d->r, d->usage, &mine, &quota) == 0
-                    && nf_yt_parse_videos (d->r.body.data, d->r.body.len, d->s->web_url, got, err,
-                                           sizeof err)
-                           != 0)
-                    s_fail (&mine, true, "videos.list: ", err);
-                if (!mine.error[0] || !mine.retryable || quota)
-                    break;
-            }
-            size_t k;
-            const json_t *v;
-            json_array_foreach (got, k, v)
-            {
-                const json_t *m = json_object_get (v, "meta");
-                json_array_append_new (recent,
-                                       json_pack ("{s:O, s:O?, s:O?, s:O?}", "video_id",
-                                                  json_object_get (v, "video_id"), "views",
-                                                  json_object_get (m, "views"), "published_at",
-                                                  json_object_get (m, "published_at"), "duration_s",
-                                                  json_object_get (m, "duration_s")));
-            }
-            json_decref (got);
-        }
-        d->usage->baseline_units += d->usage->quota_units - units;
-        if (mine.error[0]) {
-            failed++;
-            nf_info ("channel %s: no recent uploads (%s); its baseline is the lifetime mean", id,
-                     mine.error);
-        }
-        if (!mine.error[0] && !quota) {
-            json_object_set_new ((json_t *) c, "recent", recent);
-            json_object_set_new ((json_t *) c, "recent_at", json_real ((double) time (NULL)));
-        }
-        else
-            json_decref (recent);
-        json_decref (ids);
+        if (id && pl && !json_object_get (skip, id))
+            work[n++] = (s_uploads_t){.channel = c, .id = id, .pl = pl};
     }
-    if (quota)
+    atomic_size_t next = 0;
+    atomic_bool quota = false;
+    size_t lanes = d->s->nlanes > 1 ? (size_t) d->s->nlanes : 1;
+    if (lanes > NF_SCRAPE_LANES_MAX)
+        lanes = NF_SCRAPE_LANES_MAX;
+    if (lanes > n)
+        lanes = n ? n : 1;
+    s_lane_t lane[NF_SCRAPE_LANES_MAX];
+    pthread_t thread[NF_SCRAPE_LANES_MAX];
+    size_t started = 0;
+    for (size_t k = 0; k < lanes; k++) {
+        lane[k] = (s_lane_t){*d->s, work, n, &next, &quota};
+        if (lanes > 1)
+            lane[k].s.http = d->s->lanes[k];
+    }
+    /* The first lane runs here; a thread that cannot start leaves its
+       channels to the lanes that did. */
+    for (size_t k = 1; k < lanes; k++) {
+        if (pthread_create (&thread[started], NULL, s_lane_run, &lane[k]) != 0) {
+            nf_warn ("cannot start a lane for the channels' uploads: %s", strerror (errno));
+            break;
+        }
+        started++;
+    }
+    s_lane_run (&lane[0]);
+    for (size_t k = 0; k < started; k++)
+        pthread_join (thread[k], NULL);
+    size_t failed = 0;
+    for (size_t k = 0; k < n; k++) {
+        s_uploads_t *u = &work[k];
+        if (!u->read)
+            continue;
+        d->usage->quota_units += u->usage.quota_units;
+        d->usage->search_calls += u->usage.search_calls;
+        d->usage->http_requests += u->usage.http_requests;
+        d->usage->baseline_units += u->usage.quota_units;
+        if (u->out.error[0]) {
+            failed++;
+            nf_info ("channel %s: no recent uploads (%s); its baseline is the lifetime mean", u->id,
+                     u->out.error);
+        }
+        if (u->recent) {
+            json_object_set_new ((json_t *) u->channel, "recent", u->recent);
+            json_object_set_new ((json_t *) u->channel, "recent_at",
+                                 json_real ((double) time (NULL)));
+        }
+    }
+    if (atomic_load (&quota))
         d->channel_quota = true;
     if (failed)
         nf_warn ("%zu channels' recent uploads could not be read: their baselines are the "
                  "lifetime means",
                  failed);
+    free (work);
     json_decref (skip);
 }
 

@@ -45,7 +45,11 @@ typedef struct {
     nf_clients_t *clients;    /* borrowed: the innertube client profiles and chain */
     char consent[300];        /* "CONSENT=YES+..." once a consent form was answered */
     int baseline_uploads;     /* NF_BASELINE_UPLOADS: recent uploads read per channel */
+    nf_http_t **lanes;        /* borrowed: NF_BASELINE_LANES clients that read the channels' */
+    int nlanes;               /* uploads at once; 0 or 1: http alone, one after another */
 } nf_scraper_t;
+
+#define NF_SCRAPE_LANES_MAX 16
 
 typedef struct {
     int64_t quota_units;    /* Data API units spent: list calls (cache hits cost none) */
