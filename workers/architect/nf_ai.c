@@ -103,122 +103,158 @@ s_is_stop (const char *w)
     return bsearch (&w, s_stop_words, s_nstop, sizeof *s_stop_words, s_cmp_str) != NULL;
 }
 
+/* A distinct word of a text: where its lower-cased copy is, how often it
+   came, and whether it is left out (a stop word, under 3 or over 24
+   letters). */
 typedef struct {
-    char *text; /* phrase (owned) */
-    int count;  /* occurrences */
-} s_phrase_t;
+    const char *text;
+    int count;
+    bool stop;
+} s_word_t;
 
+/* Two distinct words, A then B, side by side, and how often. */
+typedef struct {
+    uint32_t a, b;
+    int count;
+} s_pair_t;
+
+/* The qsort comparators need the words: qsort_r passes them. */
 static int
-s_cmp_phrase (const void *a, const void *b)
+s_cmp_words (const void *x, const void *y, void *arg)
 {
-    const s_phrase_t *x = a, *y = b;
-    if (x->count != y->count)
-        return x->count > y->count ? -1 : 1;
-    return strcmp (x->text, y->text);
+    (void) arg;
+    const s_word_t *a = *(const s_word_t *const *) x, *b = *(const s_word_t *const *) y;
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    return strcmp (a->text, b->text);
 }
 
+/* By count, then as the text "A B" would sort: A first, then B (a word
+   that is a prefix of another sorts first either way, ' ' and NUL both
+   being below every letter and the apostrophe). */
 static int
-s_cmp_text (const void *a, const void *b)
+s_cmp_pairs (const void *x, const void *y, void *arg)
 {
-    return strcmp (((const s_phrase_t *) a)->text, ((const s_phrase_t *) b)->text);
+    const s_word_t *w = arg;
+    const s_pair_t *a = x, *b = y;
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    int c = strcmp (w[a->a].text, w[b->a].text);
+    return c ? c : strcmp (w[a->b].text, w[b->b].text);
 }
 
-/* Count equal texts of LIST (N entries, sorted by text) into unique entries. */
-static size_t
-s_count_unique (s_phrase_t *list, size_t n)
+static uint32_t
+s_fnv (const char *p, size_t n)
 {
-    size_t u = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (u > 0 && strcmp (list[u - 1].text, list[i].text) == 0) {
-            list[u - 1].count++;
-            free (list[i].text);
-        }
-        else
-            list[u++] = (s_phrase_t){list[i].text, 1};
-    }
-    return u;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char) p[i]) * 16777619u;
+    return h;
 }
 
 size_t
 nf_ai_key_phrases (const char *text, char **phrases, size_t max)
 {
-    /* words: ASCII letters and apostrophes, lower-cased, 3..24 letters */
-    size_t cap = 64, nw = 0;
-    char **words = malloc (cap * sizeof *words);
-    bool *stop = malloc (cap * sizeof *stop);
-    if (!words || !stop)
-        abort ();
-    for (const char *p = text ? text : ""; *p;) {
+    /* Words: ASCII letters and apostrophes, lower-cased, each distinct one
+       copied once into BUF and numbered (a hash table of its numbers),
+       the text as a sequence of numbers; then unigram and bigram counts
+       by number. No allocation per word: the old version's strndup and
+       asprintf per word and pair, and the sorts of every occurrence, were
+       the most of its cost after the stop-word lookup (perf, 2026-12-03). */
+    text = text ? text : "";
+    size_t len = strlen (text), most = len / 2 + 2; /* a word is a letter and a gap */
+    size_t slots = 16;
+    while (slots < 2 * most)
+        slots *= 2;
+    char *buf = malloc (len + 1);
+    uint32_t *seq = malloc (most * sizeof *seq), *slot = malloc (slots * sizeof *slot);
+    s_word_t *words = malloc (most * sizeof *words);
+    if (!buf || !seq || !slot || !words)
+        abort (); /* nicheflow's out-of-memory policy (nf_util.h) */
+    memset (slot, 0xff, slots * sizeof *slot);
+    size_t nw = 0, nu = 0, used = 0;
+    for (const char *p = text; *p;) {
         while (*p && !isalpha ((unsigned char) *p))
             p++;
         const char *s = p;
         while (*p && (isalpha ((unsigned char) *p) || *p == '\''))
             p++;
-        size_t len = (size_t) (p - s);
-        while (len && s[len - 1] == '\'')
-            len--;
-        if (len == 0)
+        size_t n = (size_t) (p - s);
+        while (n && s[n - 1] == '\'')
+            n--;
+        if (n == 0)
             continue;
-        if (nw == cap) {
-            cap *= 2;
-            char **w2 = realloc (words, cap * sizeof *words);
-            bool *s2 = w2 ? realloc (stop, cap * sizeof *stop) : NULL;
-            if (!w2 || !s2)
-                abort (); /* nicheflow's out-of-memory policy (nf_util.h) */
-            words = w2;
-            stop = s2;
+        char *w = buf + used;
+        for (size_t i = 0; i < n; i++)
+            w[i] = (char) tolower ((unsigned char) s[i]);
+        w[n] = 0;
+        size_t h = s_fnv (w, n) & (slots - 1);
+        while (slot[h] != UINT32_MAX && strcmp (words[slot[h]].text, w) != 0)
+            h = (h + 1) & (slots - 1);
+        if (slot[h] == UINT32_MAX) {
+            slot[h] = (uint32_t) nu;
+            words[nu++] = (s_word_t){w, 0, n < 3 || n > 24 || s_is_stop (w)};
+            used += n + 1; /* kept; a word seen before leaves BUF as it was */
         }
-        char *w = strndup (s, len);
-        for (char *q = w; *q; q++)
-            *q = (char) tolower ((unsigned char) *q);
-        words[nw] = w;
-        stop[nw] = len < 3 || len > 24 || s_is_stop (w);
-        nw++;
+        seq[nw++] = slot[h];
     }
-    s_phrase_t *bi = calloc (nw + 1, sizeof *bi), *uni = calloc (nw + 1, sizeof *uni);
-    size_t nb = 0, nu = 0;
+    /* Pairs: a table of their own over SLOT's memory (as many slots). */
+    s_pair_t *pairs = malloc (slots * sizeof *pairs);
+    if (!pairs)
+        abort ();
+    memset (slot, 0xff, slots * sizeof *slot);
+    size_t np = 0;
     for (size_t i = 0; i < nw; i++) {
-        if (stop[i])
+        if (words[seq[i]].stop)
             continue;
-        uni[nu++] = (s_phrase_t){strdup (words[i]), 0};
-        if (i + 1 < nw && !stop[i + 1] && strcmp (words[i], words[i + 1]) != 0) {
-            char *b = NULL;
-            if (asprintf (&b, "%s %s", words[i], words[i + 1]) < 0)
-                abort ();
-            bi[nb++] = (s_phrase_t){b, 0};
+        words[seq[i]].count++;
+        if (i + 1 == nw || words[seq[i + 1]].stop || seq[i] == seq[i + 1])
+            continue;
+        uint32_t a = seq[i], b = seq[i + 1];
+        size_t h = ((size_t) a * 2654435761u ^ (size_t) b * 40503u) & (slots - 1);
+        while (slot[h] != UINT32_MAX && (pairs[slot[h]].a != a || pairs[slot[h]].b != b))
+            h = (h + 1) & (slots - 1);
+        if (slot[h] == UINT32_MAX) {
+            slot[h] = (uint32_t) np;
+            pairs[np++] = (s_pair_t){a, b, 0};
         }
+        pairs[slot[h]].count++;
     }
-    qsort (bi, nb, sizeof *bi, s_cmp_text);
-    qsort (uni, nu, sizeof *uni, s_cmp_text);
-    nb = s_count_unique (bi, nb);
-    nu = s_count_unique (uni, nu);
-    qsort (bi, nb, sizeof *bi, s_cmp_phrase);
-    qsort (uni, nu, sizeof *uni, s_cmp_phrase);
-    size_t out = 0;
     /* Phrases said at least twice first, then single words not already inside one. */
+    size_t nb = 0;
+    for (size_t i = 0; i < np; i++)
+        if (pairs[i].count >= 2)
+            pairs[nb++] = pairs[i];
+    qsort_r (pairs, nb, sizeof *pairs, s_cmp_pairs, words);
+    size_t out = 0;
     for (size_t i = 0; i < nb && out < max; i++)
-        if (bi[i].count >= 2)
-            phrases[out++] = strdup (bi[i].text);
-    for (size_t i = 0; i < nu && out < max; i++) {
+        if (asprintf (&phrases[out++], "%s %s", words[pairs[i].a].text, words[pairs[i].b].text) < 0)
+            abort ();
+    const s_word_t **uni = malloc ((nu + 1) * sizeof *uni);
+    if (!uni)
+        abort ();
+    size_t nk = 0;
+    for (size_t i = 0; i < nu; i++)
+        if (!words[i].stop)
+            uni[nk++] = &words[i];
+    qsort_r (uni, nk, sizeof *uni, s_cmp_words, NULL);
+    for (size_t i = 0; i < nk && out < max; i++) {
+        const char *u = uni[i]->text;
+        size_t l = strlen (u);
         bool inside = false;
         for (size_t j = 0; j < out && !inside; j++) {
-            const char *hit = strstr (phrases[j], uni[i].text);
-            size_t l = strlen (uni[i].text);
+            const char *hit = strstr (phrases[j], u);
             inside = hit && (hit == phrases[j] || hit[-1] == ' ') && (hit[l] == 0 || hit[l] == ' ');
         }
         if (!inside)
-            phrases[out++] = strdup (uni[i].text);
+            phrases[out++] = strdup (u);
     }
-    for (size_t i = 0; i < nb; i++)
-        free (bi[i].text);
-    for (size_t i = 0; i < nu; i++)
-        free (uni[i].text);
-    for (size_t i = 0; i < nw; i++)
-        free (words[i]);
-    free (bi);
     free (uni);
+    free (pairs);
     free (words);
-    free (stop);
+    free (slot);
+    free (seq);
+    free (buf);
     return out;
 }
 
