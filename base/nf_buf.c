@@ -139,8 +139,13 @@ nf_buf_utf8_repair (nf_buf_t *buf, const char *text, size_t len)
     while (i < len) {
         size_t start = i;
         size_t n;
-        while (i < len && (n = s_utf8_seq (p + i, len - i)) > 0)
+        for (;;) {
+            while (i < len && p[i] < 0x80) /* ASCII, most of it: no sequence to check */
+                i++;
+            if (i == len || (n = s_utf8_seq (p + i, len - i)) == 0)
+                break;
             i += n;
+        }
         nf_buf_append (buf, text + start, i - start);
         if (i < len) {
             nf_buf_append (buf, s_replacement, 3);
