@@ -970,6 +970,23 @@ test_youtube_formats (void)
     CHECK_INT (nf_timedtext_parse ("<html></html>", 13, &b, err, sizeof err), -1);
     CHECK_INT (nf_timedtext_parse ("{\"events\": [", 12, &b, err, sizeof err), -1);
     CHECK_INT (nf_timedtext_parse ("\xff\xfe", 2, &b, err, sizeof err), -1);
+    /* srv3's last <body> counts, a segment's nested text is its own, an
+       hour's minutes go on counting, and a document that declares its own
+       entities is refused (YouTube's never does; they are how a hostile
+       one grows): the SAX reader of 2026-12-03 keeps the tree's answers. */
+    const char *bodies = "<timedtext><body><p t=\"1000\">one</p></body><body><p "
+                         "t=\"3725500\">two <s>and</s> <![CDATA[<three>]]></p></body></timedtext>";
+    CHECK_INT (nf_timedtext_parse (bodies, strlen (bodies), &b, err, sizeof err), 1);
+    CHECK_STR (b.data, "[62:05] two and <three>\n");
+    nf_buf_reset (&b);
+    const char *dtd = "<!DOCTYPE transcript [<!ENTITY e \"EXPANDED\">]><transcript><text "
+                      "start=\"1\">a &e; b</text></transcript>";
+    CHECK_INT (nf_timedtext_parse (dtd, strlen (dtd), &b, err, sizeof err), -1);
+    CHECK_STR (err, "timed text is not XML");
+    CHECK_INT ((int) b.len, 0);
+    const char *cut = "<transcript><text start=\"1\">kept?</text><text start=\"2\">no";
+    CHECK_INT (nf_timedtext_parse (cut, strlen (cut), &b, err, sizeof err), -1);
+    CHECK_INT ((int) b.len, 0);
     nf_html_unescape ("&#x1F600;&#0;&bogus;&#12", 24, &b);
     CHECK_STR (b.data, "\xF0\x9F\x98\x80\xEF\xBF\xBD&bogus;&#12");
     nf_buf_free (&b);

@@ -287,21 +287,42 @@ nf_yt_pick_track (const json_t *tracks, const char *lang)
 
 /* ---- timed text ------------------------------------------------------------------ */
 
+/* "[m:ss] TEXT\n" onto OUT: TEXT's entities decoded (into SCRATCH, kept
+   by the caller across lines), newlines as spaces, invalid UTF-8 repaired. */
 static void
-s_line (nf_buf_t *out, double start_s, const char *text, size_t len)
+s_line (nf_buf_t *out, double start_s, const char *text, size_t len, nf_buf_t *scratch)
 {
-    nf_buf_t t;
-    nf_buf_init (&t);
-    nf_html_unescape (text, len, &t);
+    nf_buf_reset (scratch);
+    nf_html_unescape (text, len, scratch);
     /* one line per segment: newlines inside become spaces */
-    for (size_t i = 0; i < t.len; i++)
-        if (t.data[i] == '\n' || t.data[i] == '\r')
-            t.data[i] = ' ';
+    for (size_t i = 0; i < scratch->len; i++)
+        if (scratch->data[i] == '\n' || scratch->data[i] == '\r')
+            scratch->data[i] = ' ';
+    /* "[%ld:%02ld] " by hand: snprintf was a tenth of the parse */
     long s = start_s < 0 || start_s > 1e7 ? 0 : (long) start_s;
-    nf_buf_printf (out, "[%ld:%02ld] ", s / 60, s % 60);
-    nf_buf_utf8_repair (out, t.data ? t.data : "", t.len);
+    char stamp[32], *e = stamp + sizeof stamp, *q = e;
+    *--q = ' ';
+    *--q = ']';
+    *--q = (char) ('0' + s % 10);
+    *--q = (char) ('0' + s % 60 / 10);
+    *--q = ':';
+    long m = s / 60;
+    do
+        *--q = (char) ('0' + m % 10);
+    while ((m /= 10) > 0);
+    *--q = '[';
+    nf_buf_append (out, q, (size_t) (e - q));
+    nf_buf_utf8_repair (out, scratch->data ? scratch->data : "", scratch->len);
     nf_buf_append (out, "\n", 1);
-    nf_buf_free (&t);
+}
+
+static bool
+s_blank (const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!isspace ((unsigned char) text[i]))
+            return false;
+    return true;
 }
 
 static int
@@ -318,6 +339,8 @@ s_json3 (const char *body, size_t len, nf_buf_t *out, char *err, size_t errlen)
     int n = 0;
     size_t i;
     const json_t *e;
+    nf_buf_t scratch;
+    nf_buf_init (&scratch);
     json_array_foreach (events, i, e)
     {
         const json_t *segs = json_object_get (e, "segs");
@@ -333,18 +356,109 @@ s_json3 (const char *body, size_t len, nf_buf_t *out, char *err, size_t errlen)
             if (u)
                 nf_buf_puts (&text, u);
         }
-        bool blank = true;
-        for (size_t c = 0; c < text.len && blank; c++)
-            blank = isspace ((unsigned char) text.data[c]);
-        if (!blank) {
+        if (!s_blank (text.data, text.len)) {
             s_line (out, (double) json_integer_value (json_object_get (e, "tStartMs")) / 1000.0,
-                    text.data, text.len);
+                    text.data, text.len, &scratch);
             n++;
         }
         nf_buf_free (&text);
     }
+    nf_buf_free (&scratch);
     json_decref (doc);
     return n;
+}
+
+/* Timed text read by libxml2's SAX2 callbacks, without a tree (the tree
+   was a fifth of a scraper's CPU): srv1 is <transcript><text start=S>,
+   srv3 <timedtext><body><p t=MS> (the last <body>; without one, the
+   root's own <p>). A segment's text is all the text inside it. */
+typedef struct {
+    char root[48]; /* the root's name, once seen */
+    bool srv3, bad_root;
+    int depth;            /* of the element being read */
+    bool in_body;         /* srv3: inside a <body> under the root */
+    bool body_seen;       /* srv3: a <body> was: its segments count */
+    int seg_depth, seg_k; /* the segment being read (0: none) and which list it goes to */
+    double seg_start;
+    nf_buf_t seg, scratch;
+    nf_buf_t lines[2]; /* [0]: segments under the root, [1]: under the last <body> */
+    int count[2];
+} s_tt_t;
+
+static void
+s_tt_start (void *ctx, const xmlChar *name, const xmlChar *prefix, const xmlChar *uri, int nns,
+            const xmlChar **ns, int nattr, int ndefault, const xmlChar **attr)
+{
+    (void) prefix, (void) uri, (void) nns, (void) ns, (void) ndefault;
+    s_tt_t *tt = ctx;
+    const char *n = (const char *) name;
+    if (++tt->depth == 1) {
+        snprintf (tt->root, sizeof tt->root, "%s", n);
+        tt->srv3 = strcmp (n, "timedtext") == 0;
+        tt->bad_root = !tt->srv3 && strcmp (n, "transcript") != 0;
+        return;
+    }
+    if (tt->bad_root || tt->seg_depth)
+        return;
+    if (tt->srv3 && tt->depth == 2 && strcmp (n, "body") == 0) {
+        tt->in_body = tt->body_seen = true;
+        nf_buf_reset (&tt->lines[1]); /* only the last <body> counts */
+        tt->count[1] = 0;
+        return;
+    }
+    int k = tt->depth == 2 ? 0 : tt->depth == 3 && tt->in_body ? 1 : -1;
+    if (k < 0 || strcmp (n, tt->srv3 ? "p" : "text") != 0)
+        return;
+    tt->seg_depth = tt->depth;
+    tt->seg_k = k;
+    tt->seg_start = 0;
+    nf_buf_reset (&tt->seg);
+    const char *want = tt->srv3 ? "t" : "start";
+    for (int i = 0; i < nattr; i++) {
+        const xmlChar **a = attr + 5 * i;              /* localname, prefix, URI, value, end */
+        if (strcmp ((const char *) a[0], want) == 0) { /* any prefix, as xmlGetProp was */
+            char v[64];
+            size_t vl =
+                (size_t) (a[4] - a[3]) < sizeof v - 1 ? (size_t) (a[4] - a[3]) : sizeof v - 1;
+            memcpy (v, a[3], vl);
+            v[vl] = 0;
+            tt->seg_start = strtod (v, NULL);
+            if (tt->srv3)
+                tt->seg_start /= 1000.0;
+            break;
+        }
+    }
+}
+
+static void
+s_tt_end (void *ctx, const xmlChar *name, const xmlChar *prefix, const xmlChar *uri)
+{
+    (void) name, (void) prefix, (void) uri;
+    s_tt_t *tt = ctx;
+    if (tt->seg_depth == tt->depth) {
+        if (!s_blank (tt->seg.data ? tt->seg.data : "", tt->seg.len)) {
+            s_line (&tt->lines[tt->seg_k], tt->seg_start, tt->seg.data, tt->seg.len, &tt->scratch);
+            tt->count[tt->seg_k]++;
+        }
+        tt->seg_depth = 0;
+    }
+    if (tt->depth == 2)
+        tt->in_body = false;
+    tt->depth--;
+}
+
+static void
+s_tt_text (void *ctx, const xmlChar *text, int len)
+{
+    s_tt_t *tt = ctx;
+    if (tt->seg_depth && len > 0)
+        nf_buf_append (&tt->seg, (const char *) text, (size_t) len);
+}
+
+static void
+s_tt_error (void *ctx, xmlErrorPtr e)
+{
+    (void) ctx, (void) e; /* the parse's result says it; nothing on stderr */
 }
 
 int
@@ -359,47 +473,33 @@ nf_timedtext_parse (const char *body, size_t len, nf_buf_t *out, char *err, size
         snprintf (err, errlen, "timed text too large");
         return -1;
     }
-    xmlDocPtr doc = xmlReadMemory (body ? body : "", (int) len, "timedtext.xml", NULL,
-                                   XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    xmlNodePtr root = doc ? xmlDocGetRootElement (doc) : NULL;
-    if (!root) {
+    s_tt_t tt = {.depth = 0};
+    for (int k = 0; k < 2; k++)
+        nf_buf_init (&tt.lines[k]);
+    nf_buf_init (&tt.seg);
+    nf_buf_init (&tt.scratch);
+    xmlSAXHandler sax = {.initialized = XML_SAX2_MAGIC,
+                         .startElementNs = s_tt_start,
+                         .endElementNs = s_tt_end,
+                         .characters = s_tt_text,
+                         .ignorableWhitespace = s_tt_text,
+                         .cdataBlock = s_tt_text,
+                         .serror = s_tt_error};
+    int rc = xmlSAXUserParseMemory (&sax, &tt, body ? body : "", (int) len);
+    int n = -1;
+    if (rc != 0 || !tt.root[0])
         snprintf (err, errlen, "timed text is not XML");
-        if (doc)
-            xmlFreeDoc (doc);
-        return -1;
-    }
-    bool srv3 = xmlStrcmp (root->name, BAD_CAST "timedtext") == 0;
-    if (!srv3 && xmlStrcmp (root->name, BAD_CAST "transcript") != 0) {
+    else if (tt.bad_root)
         snprintf (err, errlen, "timed text root is <%.40s>, not <transcript> or <timedtext>",
-                  (const char *) root->name);
-        xmlFreeDoc (doc);
-        return -1;
+                  tt.root);
+    else {
+        int k = tt.body_seen ? 1 : 0;
+        nf_buf_append (out, tt.lines[k].data ? tt.lines[k].data : "", tt.lines[k].len);
+        n = tt.count[k];
     }
-    xmlNodePtr parent = root;
-    if (srv3)
-        for (xmlNodePtr c = root->children; c; c = c->next)
-            if (c->type == XML_ELEMENT_NODE && xmlStrcmp (c->name, BAD_CAST "body") == 0)
-                parent = c;
-    int n = 0;
-    for (xmlNodePtr c = parent->children; c; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE || xmlStrcmp (c->name, BAD_CAST (srv3 ? "p" : "text")) != 0)
-            continue;
-        xmlChar *at = xmlGetProp (c, BAD_CAST (srv3 ? "t" : "start"));
-        double start = at ? strtod ((const char *) at, NULL) : 0;
-        if (srv3)
-            start /= 1000.0;
-        xmlFree (at);
-        xmlChar *content = xmlNodeGetContent (c);
-        size_t clen = content ? strlen ((const char *) content) : 0;
-        bool blank = true;
-        for (size_t k = 0; k < clen && blank; k++)
-            blank = isspace (content[k]);
-        if (!blank) {
-            s_line (out, start, (const char *) content, clen);
-            n++;
-        }
-        xmlFree (content);
-    }
-    xmlFreeDoc (doc);
+    for (int k = 0; k < 2; k++)
+        nf_buf_free (&tt.lines[k]);
+    nf_buf_free (&tt.seg);
+    nf_buf_free (&tt.scratch);
     return n;
 }

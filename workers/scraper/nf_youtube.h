@@ -49,8 +49,10 @@ const json_t *nf_yt_pick_track (const json_t *tracks, const char *lang);
 /* Timed text (XML srv1 <text start dur>, srv3 <p t d>, or json3 events)
    to lines "[m:ss] text". HTML entities inside the text are decoded once
    more with nf_html_unescape (nf_sanitize.h): the XML carries them escaped
-   twice. Returns the number of segments, or -1
-   with ERR when the body is none of those formats. */
+   twice. The XML is read with libxml2's SAX2 callbacks (no tree), and a
+   document that declares its own entities (a DTD) is refused. Returns the
+   number of segments, or -1 with ERR (and nothing added to OUT) when the
+   body is none of those formats. */
 int nf_timedtext_parse (const char *body, size_t len, nf_buf_t *out, char *err, size_t errlen);
 
 #endif
