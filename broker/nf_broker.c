@@ -714,6 +714,7 @@ static void
 s_services_new (nf_broker_t *self)
 {
     self->services = zhashx_new ();
+    self->service_list = zlistx_new ();
     zhashx_set_destructor (self->services, s_service_free);
     size_t count;
     const nf_stage_t *stages = nf_stages (&count);
@@ -725,6 +726,7 @@ s_services_new (nf_broker_t *self)
         svc->queue = zlistx_new ();
         svc->timeout_ms = 600000;
         zhashx_insert (self->services, svc->name, svc);
+        zlistx_add_end (self->service_list, svc);
     }
 }
 
@@ -936,6 +938,7 @@ nf_broker_destroy (nf_broker_t **self_p)
     free (self->recent_ring);
     zhashx_destroy (&self->peers);
     zhashx_destroy (&self->office_clients);
+    zlistx_destroy (&self->service_list);
     zhashx_destroy (&self->services);
     free (self->releases);
     nf_store_destroy (&self->store);

@@ -161,6 +161,7 @@ struct nf_broker_t {
     zsock_t *pub;            /* progress events */
     nf_curve_t *curve;       /* CURVE keys and ZAP handler, or NULL */
     zhashx_t *services;      /* name -> nf_service_t */
+    zlistx_t *service_list;  /* the same, borrowed: a walk with a cursor of its own */
     zhashx_t *peers;         /* hex id -> nf_peer_t */
     zhashx_t *inflight;      /* token -> nf_claimed_t (dispatched) */
     zhashx_t *recent;        /* token -> "" of the last RECENT replies received */

@@ -61,14 +61,18 @@ s_feeds (const nf_outcome_t *o, const nf_service_t *svc)
 }
 
 /* Whether this broker holds a per-video task of job JOB_ID (claimed or in
-   a worker's hands): then none of the job's barriers can be clear. */
+   a worker's hands): then none of the job's barriers can be clear. Its
+   callers walk the services table: it walks service_list, since
+   zhashx_first and zhashx_next would move the table's one cursor under
+   them (before, a caller's walk ended early, or began again). */
 static bool
 s_holds_job (nf_broker_t *self, int64_t job_id)
 {
     for (nf_claimed_t *t = zhashx_first (self->inflight); t; t = zhashx_next (self->inflight))
         if (t->claim.video_id && t->claim.job_id == job_id)
             return true;
-    for (nf_service_t *svc = zhashx_first (self->services); svc; svc = zhashx_next (self->services))
+    for (nf_service_t *svc = zlistx_first (self->service_list); svc;
+         svc = zlistx_next (self->service_list))
         if (svc->stage->scope == NF_SCOPE_VIDEO)
             for (nf_claimed_t *t = zlistx_first (svc->queue); t; t = zlistx_next (svc->queue))
                 if (t->claim.job_id == job_id)
@@ -251,10 +255,14 @@ nf_cycle_start (nf_broker_t *self, bool flush, bool claim)
         if (!s_wants (self, svc, &want))
             continue;
         bool armed = now >= svc->next_claim_ms;
-        for (nf_outcome_t *o = zlistx_first (self->outcomes); o && !armed;
+        /* A job stage is not armed by the videos that feed its input
+           state (each geo reply fed analyze: 464 empty claims a
+           5,000-video job), only when its barrier may clear. */
+        bool job = svc->stage->scope == NF_SCOPE_JOB;
+        for (nf_outcome_t *o = zlistx_first (self->outcomes); o && !armed && !job;
              o = zlistx_next (self->outcomes))
             armed = s_feeds (o, svc);
-        if (!armed && svc->stage->scope == NF_SCOPE_JOB && zlistx_size (self->outcomes)) {
+        if (!armed && job && zlistx_size (self->outcomes)) {
             if (barrier < 0)
                 barrier = s_barrier_may_clear (self);
             armed = barrier;
@@ -378,8 +386,19 @@ nf_cycle_done (nf_broker_t *self, nf_cycle_t *c)
             fed = !c->releases[i].renew; /* a release gives work back */
         for (size_t k = 0; k < c->nw && !claimed; k++)
             claimed = c->slots[k].service == svc;
-        for (size_t i = 0; i < c->n && !fed; i++)
-            fed = !c->list[i]->video_id || s_feeds (c->list[i], svc);
+        bool job = svc->stage->scope == NF_SCOPE_JOB;
+        int64_t held = -1; /* a job this broker still holds per-video work of */
+        for (size_t i = 0; i < c->n && !fed; i++) {
+            const nf_outcome_t *o = c->list[i];
+            if (!o->video_id)
+                fed = true; /* a job stage replied: its job moves on */
+            else if (s_feeds (o, svc) && job && o->job_id != held) {
+                fed = !s_holds_job (self, o->job_id); /* its barrier may clear */
+                held = fed ? -1 : o->job_id;
+            }
+            else if (!job)
+                fed = s_feeds (o, svc);
+        }
         if (fed && !claimed)
             svc->next_claim_ms = 0;
     }
