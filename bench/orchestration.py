@@ -109,10 +109,12 @@ def river(runs, videos):
         db = f"river{run}"
         subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(PORT), "-U", "postgres", "-qc",
                         f"CREATE DATABASE {db}"], check=True)
-        out = subprocess.run([exe, "-db", f"postgres://postgres@127.0.0.1:{PORT}/{db}?sslmode=disable",
-                              "-videos", str(videos), "-runs", "1"], check=True, capture_output=True,
-                             text=True, timeout=1800).stdout
-        rate = [float(m) for m in re.findall(r"^  river run \d+: .*: (\d+) transitions/s$", out, re.M)]
+        p = subprocess.run([exe, "-db", f"postgres://postgres@127.0.0.1:{PORT}/{db}?sslmode=disable",
+                            "-videos", str(videos), "-runs", "1"], capture_output=True, text=True,
+                           timeout=1800)
+        if p.returncode != 0:
+            sys.exit(f"river run {run}: peer_river exited {p.returncode}\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
+        rate = [float(m) for m in re.findall(r"^  river run \d+: .*: (\d+) transitions/s$", p.stdout, re.M)]
         print(f"  river run {run}: {rate[0]:.0f} transitions/s", flush=True)
         got += rate
     return got
