@@ -155,11 +155,7 @@ s_list_url (nf_scraper_t *s, const char *path, const json_t *ids, size_t at, siz
     nf_buf_free (&list);
 }
 
-/* An API GET, unpaced (nf_http.h): counts usage, maps errors. Google's quota model: search.list
-   calls have a daily bucket of their own (SEARCH), every other call costs a
-   unit of the 10,000-unit bucket; a cache hit costs neither. 0 with R's
-   body, or -1 with OUT set (quota: *QUOTA true and OUT left ok for the
-   caller to decide). */
+/* Whether R's body is JSON. */
 static bool
 s_json_body (const nf_http_resp_t *r)
 {
@@ -169,6 +165,11 @@ s_json_body (const nf_http_resp_t *r)
     return j != NULL;
 }
 
+/* An API GET, unpaced (nf_http.h): counts usage, maps errors. Google's
+   quota model: search.list calls have a daily bucket of their own
+   (SEARCH), every other call costs a unit of the 10,000-unit bucket; a
+   cache hit costs neither. 0 with R's body, or -1 with OUT set (quota:
+   *QUOTA true and OUT left ok for the caller to decide). */
 static int
 s_api_get (nf_scraper_t *s, const char *url, bool search, nf_http_resp_t *r, nf_usage_t *usage,
            nf_outcome_t *out, bool *quota)
@@ -375,8 +376,7 @@ s_lookup_channels (s_disc_t *d, const json_t *videos, json_t *channels)
 typedef struct {
     const json_t *channel;
     const char *id, *pl; /* its id and uploads playlist */
-    bool read;           /* a lane took it (a quota stop leaves the rest) */
-    json_t *recent;      /* when read without error */
+    json_t *recent;      /* when read without error (a quota stop leaves the rest unread) */
     nf_outcome_t out;    /* its failure: not the discovery's */
     nf_usage_t usage;    /* what it cost */
     bool quota;          /* an answer said quotaExceeded */
@@ -391,10 +391,46 @@ typedef struct {
     atomic_bool *quota;
 } s_lane_t;
 
+/* The two reads of a channel's uploads, as s_read_retrying calls them. */
+typedef int s_parse_fn (const nf_scraper_t *s, const nf_http_resp_t *r, json_t *into, char *err,
+                        size_t errlen);
+
+static int
+s_parse_playlist (const nf_scraper_t *s, const nf_http_resp_t *r, json_t *into, char *err,
+                  size_t errlen)
+{
+    (void) s;
+    return nf_yt_parse_playlist (r->body.data, r->body.len, into, err, errlen);
+}
+
+static int
+s_parse_videos (const nf_scraper_t *s, const nf_http_resp_t *r, json_t *into, char *err,
+                size_t errlen)
+{
+    return nf_yt_parse_videos (r->body.data, r->body.len, s->web_url, into, err, errlen);
+}
+
+/* URL's answer for U, parsed by PARSE into INTO (WHAT names it in an
+   error). A cut or garbled answer is asked again (up to 3 times) before
+   the channel goes without: its baseline should not depend on luck. */
+static void
+s_read_retrying (nf_scraper_t *s, const char *url, const char *what, s_parse_fn *parse,
+                 nf_http_resp_t *r, s_uploads_t *u, json_t *into)
+{
+    char err[256];
+    for (int t = 0; t < 3; t++) {
+        memset (&u->out, 0, sizeof u->out);
+        json_array_clear (into);
+        if (s_api_get (s, url, false, r, &u->usage, &u->out, &u->quota) == 0
+            && parse (s, r, into, err, sizeof err) != 0)
+            s_fail (&u->out, true, what, err);
+        if (!u->out.error[0] || !u->out.retryable || u->quota)
+            break;
+    }
+}
+
 /* U's uploads playlist (playlistItems.list, the newest baseline_uploads)
-   and their statistics (videos.list), a unit each. A cut or garbled answer
-   is asked again (up to 3 times) before the channel goes without: its
-   baseline should not depend on luck. */
+   and their statistics (videos.list), a unit each. */
 static void
 s_channel_uploads (nf_scraper_t *s, s_uploads_t *u, nf_http_resp_t *r, nf_buf_t *url)
 {
@@ -404,31 +440,13 @@ s_channel_uploads (nf_scraper_t *s, s_uploads_t *u, nf_http_resp_t *r, nf_buf_t 
     s_param (url, "playlistId", u->pl);
     s_param (url, "key", s->api_key);
     json_t *ids = json_array ();
-    char err[256];
-    for (int t = 0; t < 3; t++) {
-        memset (&u->out, 0, sizeof u->out);
-        json_array_clear (ids);
-        if (s_api_get (s, url->data, false, r, &u->usage, &u->out, &u->quota) == 0
-            && nf_yt_parse_playlist (r->body.data, r->body.len, ids, err, sizeof err) != 0)
-            s_fail (&u->out, true, "playlistItems.list: ", err);
-        if (!u->out.error[0] || !u->out.retryable || u->quota)
-            break;
-    }
+    s_read_retrying (s, url->data, "playlistItems.list: ", s_parse_playlist, r, u, ids);
     json_t *recent = json_array ();
     if (!u->out.error[0] && !u->quota && json_array_size (ids)) {
         s_list_url (s, "videos?part=statistics,contentDetails,snippet", ids, 0,
                     json_array_size (ids), url);
         json_t *got = json_array ();
-        for (int t = 0; t < 3; t++) {
-            memset (&u->out, 0, sizeof u->out);
-            json_array_clear (got);
-            if (s_api_get (s, url->data, false, r, &u->usage, &u->out, &u->quota) == 0
-                && nf_yt_parse_videos (r->body.data, r->body.len, s->web_url, got, err, sizeof err)
-                       != 0)
-                s_fail (&u->out, true, "videos.list: ", err);
-            if (!u->out.error[0] || !u->out.retryable || u->quota)
-                break;
-        }
+        s_read_retrying (s, url->data, "videos.list: ", s_parse_videos, r, u, got);
         size_t k;
         const json_t *v;
         json_array_foreach (got, k, v)
@@ -459,7 +477,6 @@ s_lane_run (void *arg)
     nf_http_resp_init (&r);
     nf_buf_init (&url);
     for (size_t i; !atomic_load (l->quota) && (i = atomic_fetch_add (l->next, 1)) < l->n;) {
-        l->work[i].read = true;
         s_channel_uploads (&l->s, &l->work[i], &r, &url);
         if (l->work[i].quota)
             atomic_store (l->quota, true);
@@ -525,9 +542,7 @@ s_lookup_uploads (s_disc_t *d, const json_t *fresh, json_t *channels)
         pthread_join (thread[k], NULL);
     size_t failed = 0;
     for (size_t k = 0; k < n; k++) {
-        s_uploads_t *u = &work[k];
-        if (!u->read)
-            continue;
+        s_uploads_t *u = &work[k]; /* one no lane took costs nothing and has no error */
         d->usage->quota_units += u->usage.quota_units;
         d->usage->search_calls += u->usage.search_calls;
         d->usage->http_requests += u->usage.http_requests;
