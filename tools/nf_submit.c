@@ -449,13 +449,19 @@ s_wait (s_ctx_t *ctx, s_job_t *jobs, size_t n)
             break;
         while (zsock_events (sub) & ZMQ_POLLIN) {
             zmsg_t *m = zmsg_recv (sub);
-            char *topic = NULL;
-            json_t *ev = nf_event_decode (m, 1 << 20, &topic);
-            const char *type = json_string_value (json_object_get (ev, "type"));
-            if (type && strcmp (type, "job") == 0)
+            /* frames: the topic, the event; only its "type" is read, from
+               the msgpack itself (a job's events come by the thousand) */
+            zframe_t *body = m && zmsg_size (m) == 2 ? zmsg_last (m) : NULL;
+            char err[128];
+            nf_msg_t *ev = body ? nf_msg_decode (zframe_data (body), zframe_size (body), 1 << 20,
+                                                 err, sizeof err)
+                                : NULL;
+            const char *type = NULL;
+            size_t tlen = 0;
+            if (ev && nf_mp_get_str (nf_msg_root (ev), "type", &type, &tlen) && tlen == 3
+                && memcmp (type, "job", 3) == 0)
                 now_please = true;
-            json_decref (ev);
-            free (topic);
+            nf_msg_destroy (&ev);
             zmsg_destroy (&m);
             pending = true;
         }
