@@ -118,18 +118,16 @@ typedef struct {
     int count;
 } s_pair_t;
 
-/* The qsort comparators need the words: qsort_r passes them. */
 static int
-s_cmp_words (const void *x, const void *y, void *arg)
+s_cmp_words (const void *x, const void *y)
 {
-    (void) arg;
     const s_word_t *a = *(const s_word_t *const *) x, *b = *(const s_word_t *const *) y;
     if (a->count != b->count)
         return a->count > b->count ? -1 : 1;
     return strcmp (a->text, b->text);
 }
 
-/* By count, then as the text "A B" would sort: A first, then B (a word
+/* By count, then as the text "A B" would sort (qsort_r passes the words): A first, then B (a word
    that is a prefix of another sorts first either way, ' ' and NUL both
    being below every letter and the apostrophe). */
 static int
@@ -237,7 +235,7 @@ nf_ai_key_phrases (const char *text, char **phrases, size_t max)
     for (size_t i = 0; i < nu; i++)
         if (!words[i].stop)
             uni[nk++] = &words[i];
-    qsort_r (uni, nk, sizeof *uni, s_cmp_words, NULL);
+    qsort (uni, nk, sizeof *uni, s_cmp_words);
     for (size_t i = 0; i < nk && out < max; i++) {
         const char *u = uni[i]->text;
         size_t l = strlen (u);
