@@ -233,6 +233,11 @@ def test_browser():
         details = d.find_element(By.CSS_SELECTOR, "#outliers details.ideas")
         details.find_element(By.TAG_NAME, "summary").click()
         check("Hook" in details.text and "Outline" in details.text, "the AI content expands", details.text[:200])
+        # The ideas' cell spans the wide table; their lines must wrap inside
+        # the window, not run on under the score columns.
+        edge = d.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                "return [r.left, r.right, document.documentElement.clientWidth];", details)
+        check(edge[0] >= 0 and edge[1] <= edge[2], "the ideas fit the window's width", edge)
         eq(len(d.find_elements(By.TAG_NAME, "script")), 1, "hostile titles stay text: only our own script")
         d.save_screenshot(os.path.join(shots, "web-outliers.png"))
         for fmt in ("xlsx", "csv", "json"):
