@@ -31,7 +31,8 @@ nf_claimed_destroy (nf_claimed_t **task_p)
 }
 
 void
-nf_broker_add_release (nf_broker_t *self, const char *token, bool undelivered)
+nf_broker_add_release (nf_broker_t *self, const char *token, int64_t job_id, const char *video_id,
+                       bool undelivered)
 {
     if (self->nreleases == self->capreleases) {
         self->capreleases = self->capreleases ? self->capreleases * 2 : 16;
@@ -41,14 +42,18 @@ nf_broker_add_release (nf_broker_t *self, const char *token, bool undelivered)
     }
     nf_release_t *r = &self->releases[self->nreleases++];
     snprintf (r->token, sizeof r->token, "%s", token);
+    r->job_id = job_id;
+    r->video_id = video_id ? strdup (video_id) : NULL;
+    if (video_id && !r->video_id)
+        abort ();
     r->undelivered = undelivered;
     r->renew = false;
 }
 
 void
-nf_broker_add_renewal (nf_broker_t *self, const char *token)
+nf_broker_add_renewal (nf_broker_t *self, const char *token, int64_t job_id, const char *video_id)
 {
-    nf_broker_add_release (self, token, false);
+    nf_broker_add_release (self, token, job_id, video_id, false);
     self->releases[self->nreleases - 1].renew = true;
 }
 
@@ -152,7 +157,8 @@ s_worker_delete (nf_broker_t *self, nf_peer_t *w, bool disconnect)
                  w->service ? w->service->name : "?", w->task->claim.token,
                  (long long) w->task->claim.job_id,
                  w->task->claim.video_id ? w->task->claim.video_id : "-");
-        nf_broker_add_release (self, w->task->claim.token, false);
+        nf_broker_add_release (self, w->task->claim.token, w->task->claim.job_id,
+                               w->task->claim.video_id, false);
         nf_claimed_t *t = w->task;
         zhashx_delete (self->inflight, t->claim.token);
         nf_claimed_destroy (&t);
@@ -587,7 +593,7 @@ s_renew_leases (nf_broker_t *self, int64_t now)
         if (!t->renewing && t->worker && t->worker->expiry >= now && t->lease_end_ms < due
             && now < t->deadline_ms && now < t->lease_end_ms) {
             t->renewing = true;
-            nf_broker_add_renewal (self, t->claim.token);
+            nf_broker_add_renewal (self, t->claim.token, t->claim.job_id, t->claim.video_id);
         }
     for (nf_service_t *svc = zhashx_first (self->services); svc; svc = zhashx_next (self->services))
         for (nf_claimed_t *t = zlistx_first (svc->queue); t; t = zlistx_next (svc->queue)) {
@@ -595,7 +601,7 @@ s_renew_leases (nf_broker_t *self, int64_t now)
             if (!t->renewing && end < due && now < end) {
                 t->lease_end_ms = end;
                 t->renewing = true;
-                nf_broker_add_renewal (self, t->claim.token);
+                nf_broker_add_renewal (self, t->claim.token, t->claim.job_id, t->claim.video_id);
             }
         }
 }
@@ -940,7 +946,7 @@ nf_broker_destroy (nf_broker_t **self_p)
     zhashx_destroy (&self->office_clients);
     zlistx_destroy (&self->service_list);
     zhashx_destroy (&self->services);
-    free (self->releases);
+    nf_releases_free (self->releases, self->nreleases);
     nf_store_destroy (&self->store);
     nf_db_destroy (&self->db);
     zsock_destroy (&self->workers);
@@ -1047,7 +1053,7 @@ s_shutdown (nf_broker_t *self)
     for (nf_service_t *svc = zhashx_first (self->services); svc;
          svc = zhashx_next (self->services)) {
         for (nf_claimed_t *t = zlistx_first (svc->queue); t; t = zlistx_next (svc->queue)) {
-            nf_broker_add_release (self, t->claim.token, true);
+            nf_broker_add_release (self, t->claim.token, t->claim.job_id, t->claim.video_id, true);
             nf_claimed_destroy (&t);
         }
         zlistx_purge (svc->queue);

@@ -210,11 +210,14 @@ struct nf_broker_t {
 
 /* nf_broker.c */
 void nf_claimed_destroy (nf_claimed_t **task_p);
-/* Queue the release of lease TOKEN for the next cycle (UNDELIVERED: the
-   attempt is given back). */
-void nf_broker_add_release (nf_broker_t *self, const char *token, bool undelivered);
-/* Queue the renewal of lease TOKEN for the next cycle. */
-void nf_broker_add_renewal (nf_broker_t *self, const char *token);
+/* Queue the release of lease TOKEN, held on JOB_ID's VIDEO_ID (NULL: the
+   job's own task), for the next cycle (UNDELIVERED: the attempt is given
+   back). The row is found by its key, the token fences it. */
+void nf_broker_add_release (nf_broker_t *self, const char *token, int64_t job_id,
+                            const char *video_id, bool undelivered);
+/* Queue the renewal of lease TOKEN on JOB_ID's VIDEO_ID for the next cycle. */
+void nf_broker_add_renewal (nf_broker_t *self, const char *token, int64_t job_id,
+                            const char *video_id);
 /* Publish a progress event (ARG is the broker). */
 void nf_broker_publish_event (const nf_event_t *ev, void *arg);
 

@@ -80,16 +80,20 @@ s_unbuildable (nf_store_t *self, const nf_claim_t *claim, const char *why)
         return nf_store_job_status (self, claim->job_id, NF_JOB_FAILED, reason) < 0 ? NF_ERR_DB
                                                                                     : NF_OK;
     }
+    char job[24];
+    snprintf (job, sizeof job, "%lld", (long long) claim->job_id);
+    const char *vparams[] = {claim->token, why, claim->stage->service, job, claim->video_id};
     PGresult *res = nf_db_exec (
         self->db, "unbuildable_video",
         "WITH u AS (UPDATE nf_videos v SET failed_from = v.state, state = 'FAILED', last_error = "
-        "$2, " NF_SQL_LEASE_CLEAR ", updated_at = now() WHERE v.lease_token = $1::uuid RETURNING "
-        "v.job_id, v.video_id, v.failed_from, v.attempts), h AS (INSERT INTO nf_video_history "
-        "(job_id, video_id, from_state, to_state, service, attempt, reason) SELECT job_id, "
-        "video_id, failed_from, 'FAILED', $3, attempts, $2 FROM u), l AS (INSERT INTO "
-        "nf_processing_log (module, job_id, video_id, level, message) SELECT $3, job_id, video_id, "
-        "'error', $2 FROM u) SELECT job_id, video_id, failed_from FROM u",
-        3, params);
+        "$2, " NF_SQL_LEASE_CLEAR ", updated_at = now() WHERE v.job_id = $4::bigint AND "
+        "v.video_id = $5 AND v.lease_token = $1::uuid RETURNING v.job_id, v.video_id, "
+        "v.failed_from, v.attempts), h AS (INSERT INTO nf_video_history (job_id, video_id, "
+        "from_state, to_state, service, attempt, reason) SELECT job_id, video_id, failed_from, "
+        "'FAILED', $3, attempts, $2 FROM u), l AS (INSERT INTO nf_processing_log (module, job_id, "
+        "video_id, level, message) SELECT $3, job_id, video_id, 'error', $2 FROM u) SELECT "
+        "job_id, video_id, failed_from FROM u",
+        5, vparams);
     if (!res)
         return NF_ERR_DB;
     if (PQntuples (res) == 1)
@@ -779,30 +783,52 @@ s_apply_job (nf_store_t *self, nf_outcome_t *o)
     return nf_stage_next_job (o->stage) ? 0 : s_job_finish (self, o, id, target);
 }
 
+void
+nf_releases_free (nf_release_t *releases, size_t r)
+{
+    for (size_t i = 0; i < r; i++)
+        free (releases[i].video_id);
+    free (releases);
+}
+
 /* The renewals among RELEASES in one statement: each unexpired lease
-   extended by the lease length from now. NF_OK or NF_ERR_DB. */
+   extended by the lease length from now. A lease's row is found by its
+   key (there is no index on the token: a claim, which sets it, stays a
+   HOT update; migration 009). NF_OK or NF_ERR_DB. */
 static nf_err_t
 s_renew_leases (nf_store_t *self, const nf_release_t *releases, size_t r)
 {
-    nf_buf_t tokens;
-    nf_buf_init (&tokens);
+    nf_buf_t batch;
+    nf_buf_init (&batch);
     size_t n = 0;
-    for (size_t i = 0; i < r; i++)
-        if (releases[i].renew)
-            nf_buf_printf (&tokens, "%s%s", n++ ? "," : "{", releases[i].token);
+    for (size_t i = 0; i < r; i++) {
+        const nf_release_t *l = &releases[i];
+        if (!l->renew)
+            continue;
+        nf_buf_printf (&batch, "%s{\"t\":\"%s\",\"j\":%lld,\"v\":", n++ ? "," : "[", l->token,
+                       (long long) l->job_id);
+        if (l->video_id)
+            nf_buf_json_str (&batch, l->video_id, strlen (l->video_id));
+        else
+            nf_buf_puts (&batch, "null");
+        nf_buf_puts (&batch, "}");
+    }
     if (!n)
         return NF_OK;
-    nf_buf_puts (&tokens, "}");
-    const char *params[] = {tokens.data, self->lease_ms};
+    nf_buf_puts (&batch, "]");
+    const char *params[] = {batch.data, self->lease_ms};
     PGresult *res = nf_db_exec (
         self->db, "lease_renew",
-        "WITH v AS (UPDATE nf_videos SET lease_expires = now() + make_interval(secs => "
-        "$2::float8 / 1000) WHERE lease_token = ANY($1::uuid[]) AND lease_expires >= now() "
-        "RETURNING 1), j AS (UPDATE nf_jobs SET lease_expires = now() + make_interval(secs => "
-        "$2::float8 / 1000) WHERE lease_token = ANY($1::uuid[]) AND lease_expires >= now() "
-        "RETURNING 1) SELECT (SELECT count(*) FROM v) + (SELECT count(*) FROM j)",
+        "WITH t AS (SELECT (x->>'t')::uuid AS token, (x->>'j')::bigint AS job_id, x->>'v' AS "
+        "video_id FROM nf_batch($1::jsonb) x), v AS (UPDATE nf_videos v SET lease_expires = now() "
+        "+ make_interval(secs => $2::float8 / 1000) FROM t WHERE v.job_id = t.job_id AND "
+        "v.video_id = t.video_id AND v.lease_token = t.token AND v.lease_expires >= now() "
+        "RETURNING 1), j AS (UPDATE nf_jobs j SET lease_expires = now() + make_interval(secs => "
+        "$2::float8 / 1000) FROM t WHERE t.video_id IS NULL AND j.id = t.job_id AND "
+        "j.lease_token = t.token AND j.lease_expires >= now() RETURNING 1) SELECT (SELECT "
+        "count(*) FROM v) + (SELECT count(*) FROM j)",
         2, params);
-    nf_buf_free (&tokens);
+    nf_buf_free (&batch);
     if (!res)
         return NF_ERR_DB;
     long renewed = atol (PQgetvalue (res, 0, 0));
@@ -824,19 +850,23 @@ s_apply_all (nf_store_t *self, nf_outcome_t **list, size_t n, const nf_release_t
     for (size_t i = 0; i < r; i++) {
         if (releases[i].renew)
             continue;
-        const char *params[] = {releases[i].token, releases[i].undelivered ? "true" : "false"};
+        char job[24];
+        snprintf (job, sizeof job, "%lld", (long long) releases[i].job_id);
+        const char *params[] = {releases[i].token, releases[i].undelivered ? "true" : "false", job,
+                                releases[i].video_id};
         PGresult *res = nf_db_exec (
             self->db, "release",
             "WITH v AS (UPDATE nf_videos SET " NF_SQL_LEASE_CLEAR
             ", attempts = CASE WHEN $2::boolean "
             "THEN greatest(attempts - 1, 0) ELSE attempts END, last_error = CASE WHEN "
             "$2::boolean THEN last_error ELSE 'worker lost while holding the task' END WHERE "
-            "lease_token = $1::uuid RETURNING 1), j AS (UPDATE nf_jobs SET " NF_SQL_LEASE_CLEAR
+            "job_id = $3::bigint AND video_id = $4::text AND lease_token = $1::uuid RETURNING 1), "
+            "j AS (UPDATE nf_jobs SET " NF_SQL_LEASE_CLEAR
             ", attempts = CASE WHEN $2::boolean THEN greatest(attempts - 1, 0) ELSE attempts END, "
             "last_error = CASE WHEN $2::boolean THEN last_error ELSE 'worker lost while holding "
-            "the task' END WHERE lease_token = $1::uuid RETURNING 1) SELECT (SELECT count(*) FROM "
-            "v) + (SELECT count(*) FROM j)",
-            2, params);
+            "the task' END WHERE $4::text IS NULL AND id = $3::bigint AND lease_token = $1::uuid "
+            "RETURNING 1) SELECT (SELECT count(*) FROM v) + (SELECT count(*) FROM j)",
+            4, params);
         if (!res)
             return nf_db_error_transient (self->db) ? NF_ERR_DB : NF_ERR_DB_DATA;
         PQclear (res);

@@ -202,7 +202,7 @@ s_cycle_destroy (nf_cycle_t **c_p)
     for (size_t i = 0; i < c->n; i++)
         nf_outcome_destroy (&c->list[i]);
     free (c->list);
-    free (c->releases);
+    nf_releases_free (c->releases, c->r);
     free (c->held);
     for (nf_claimed_t *t = zlistx_first (c->claims); t; t = zlistx_next (c->claims))
         nf_claimed_destroy (&t);
@@ -363,11 +363,13 @@ nf_cycle_done (nf_broker_t *self, nf_cycle_t *c)
         if (c->n && (zlistx_size (self->outcomes) == c->n || c->oldest_ms < self->oldest_ms))
             self->oldest_ms = c->oldest_ms;
         c->n = 0;
-        for (size_t i = 0; i < c->r; i++)
-            if (c->releases[i].renew)
-                nf_broker_add_renewal (self, c->releases[i].token);
+        for (size_t i = 0; i < c->r; i++) {
+            const nf_release_t *r = &c->releases[i];
+            if (r->renew)
+                nf_broker_add_renewal (self, r->token, r->job_id, r->video_id);
             else
-                nf_broker_add_release (self, c->releases[i].token, c->releases[i].undelivered);
+                nf_broker_add_release (self, r->token, r->job_id, r->video_id, r->undelivered);
+        }
         s_cycle_destroy (&c);
         return;
     }

@@ -113,9 +113,14 @@ typedef void (nf_claim_fn) (nf_claim_t *claim, void *arg);
    expired is not renewed (its task may be someone else's now). */
 typedef struct {
     char token[40];
+    int64_t job_id;
+    char *video_id; /* NULL for job scope; owned (nf_releases_free) */
     bool undelivered;
     bool renew;
 } nf_release_t;
+
+/* Free the video ids of R releases, then the array. */
+void nf_releases_free (nf_release_t *releases, size_t r);
 
 /* A claim of one cycle: up to WANT due tasks of STAGE. */
 typedef struct {
