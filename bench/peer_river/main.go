@@ -83,7 +83,15 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	done, cancel := client.Subscribe(river.EventKindJobCompleted)
+	// River drops an event when a subscription's buffer is full (1,000 by
+	// default; "Subscription event dropped due to full buffer"), and this
+	// loop counts every completion: with two shared cores it fell behind,
+	// lost events and waited forever for the run's last ones. The buffer
+	// holds a whole run's completions.
+	done, cancel := client.SubscribeConfig(&river.SubscribeConfig{
+		ChanSize: *videos * *stages,
+		Kinds:    []river.EventKind{river.EventKindJobCompleted},
+	})
 	defer cancel()
 	if err := client.Start(ctx); err != nil {
 		fail(err)
