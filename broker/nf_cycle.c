@@ -16,15 +16,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Encode a task body into B. JSON texts come from PostgreSQL. NF_OK, or
+/* The stage's text column beside its input (nf_stage_t.text_in): TEXT
+   of LEN bytes, or NULL for SQL NULL. */
+typedef struct {
+    const char *text;
+    size_t len;
+} nf_text_in_t;
+
+/* Encode a task body into B. JSON texts come from PostgreSQL; TEXT_IN,
+   when the stage has one, joins the input as one more member. NF_OK, or
    NF_ERR_INVALID with ERR when the body cannot be built: a JSON text that
    does not parse, or a body over MAX bytes (the workers' NF_MAX_FRAME:
    sent anyway, it would cost the worker its connection). */
 static nf_err_t
 s_encode_task (nf_buf_t *b, const nf_stage_t *stage, const char *token, int64_t job_id,
                const char *video_id, int attempt, const char *niche, const char *sub_niche,
-               const char *options_json, const char *input_json, size_t input_len, size_t max,
-               char *err, size_t errlen)
+               const char *options_json, const char *input_json, size_t input_len,
+               const nf_text_in_t *text_in, size_t max, char *err, size_t errlen)
 {
     msgpack_packer pk;
     nf_pk_init_buf (&pk, b);
@@ -45,7 +53,10 @@ s_encode_task (nf_buf_t *b, const nf_stage_t *stage, const char *token, int64_t 
         return NF_ERR_INVALID;
     }
     nf_pk_str (&pk, "input");
-    if (nf_json_to_mp (input_json, input_len, &pk) != 0) {
+    if ((text_in ? nf_json_to_mp_with (input_json, input_len, stage->text_in, text_in->text,
+                                       text_in->len, &pk)
+                 : nf_json_to_mp (input_json, input_len, &pk))
+        != 0) {
         snprintf (err, errlen, "task input cannot be built: the stage's input is not JSON");
         return NF_ERR_INVALID;
     }
@@ -135,10 +146,12 @@ s_claim_video (nf_store_t *self, nf_sql_t *q, nf_want_t *w)
         claim.attempt = atoi (PQgetvalue (res, i, 3));
         nf_buf_reset (&b);
         char why[200];
+        nf_text_in_t text = {PQgetisnull (res, i, 8) ? NULL : PQgetvalue (res, i, 8),
+                             (size_t) PQgetlength (res, i, 8)};
         if (s_encode_task (&b, q->stage, claim.token, claim.job_id, claim.video_id, claim.attempt,
                            PQgetvalue (res, i, 4), PQgetvalue (res, i, 5), PQgetvalue (res, i, 6),
                            PQgetvalue (res, i, 7), (size_t) PQgetlength (res, i, 7),
-                           self->opts.max_frame, why, sizeof why)
+                           q->stage->text_in ? &text : NULL, self->opts.max_frame, why, sizeof why)
             != NF_OK) {
             nf_err_t rc = s_unbuildable (self, &claim, why);
             free (claim.video_id);
@@ -193,7 +206,7 @@ s_claim_job (nf_store_t *self, nf_sql_t *q, nf_want_t *w)
         nf_err_t built = s_encode_task (
             &b, q->stage, claim.token, claim.job_id, NULL, claim.attempt, PQgetvalue (res, i, 5),
             PQgetvalue (res, i, 6), PQgetvalue (res, i, 7), PQgetvalue (in, 0, 0),
-            (size_t) PQgetlength (in, 0, 0), self->opts.max_frame, why, sizeof why);
+            (size_t) PQgetlength (in, 0, 0), NULL, self->opts.max_frame, why, sizeof why);
         PQclear (in);
         if (built != NF_OK) {
             if (s_unbuildable (self, &claim, why) != NF_OK)

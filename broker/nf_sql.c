@@ -146,8 +146,8 @@ s_gen_video_claim (const nf_stage_t *stage)
         "WHERE v.job_id = c.job_id AND v.video_id = c.video_id RETURNING v.lease_token::text, "
         "v.job_id, v.video_id, v.attempts, (SELECT niche FROM nf_jobs WHERE id = v.job_id), "
         "(SELECT sub_niche FROM nf_jobs WHERE id = v.job_id), (SELECT options::text FROM nf_jobs "
-        "WHERE id = v.job_id), json_build_object(%s)::text",
-        active, stage->reads);
+        "WHERE id = v.job_id), json_build_object(%s)::text%s%s",
+        active, stage->reads, stage->text_in ? ", v." : "", stage->text_in ? stage->text_in : "");
     return b.data;
 }
 

@@ -601,8 +601,8 @@ s_pack_json (const json_t *j, msgpack_packer *pk)
     }
 }
 
-nf_err_t
-nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk)
+static json_t *
+s_load (const char *json, size_t len)
 {
     json_error_t jerr;
     json_t *root = json_loadb (json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
@@ -612,9 +612,41 @@ nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk)
     if (!root && json_error_code (&jerr) == json_error_numeric_overflow)
         root = json_loadb (json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
                            &jerr);
+    return root;
+}
+
+nf_err_t
+nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk)
+{
+    json_t *root = s_load (json, len);
     if (!root)
         return NF_ERR_INVALID;
     s_pack_json (root, pk);
+    json_decref (root);
+    return NF_OK;
+}
+
+nf_err_t
+nf_json_to_mp_with (const char *json, size_t len, const char *key, const char *value, size_t vlen,
+                    msgpack_packer *pk)
+{
+    json_t *root = s_load (json, len);
+    if (!json_is_object (root)) {
+        json_decref (root);
+        return NF_ERR_INVALID;
+    }
+    msgpack_pack_map (pk, json_object_size (root) + 1);
+    for (void *it = json_object_iter (root); it; it = json_object_iter_next (root, it)) {
+        nf_pk_str (pk, json_object_iter_key (it));
+        s_pack_json (json_object_iter_value (it), pk);
+    }
+    nf_pk_str (pk, key);
+    if (value) {
+        msgpack_pack_str (pk, vlen);
+        msgpack_pack_str_body (pk, value, vlen);
+    }
+    else
+        msgpack_pack_nil (pk);
     json_decref (root);
     return NF_OK;
 }

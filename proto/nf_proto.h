@@ -69,6 +69,12 @@ bool nf_mp_is_str (const msgpack_object *o, const char *text);
 nf_err_t nf_mp_to_json (const msgpack_object *o, nf_buf_t *out, char *err, size_t errlen);
 /* Pack the JSON text JSON (LEN bytes) as msgpack. NF_OK or NF_ERR_INVALID. */
 nf_err_t nf_json_to_mp (const char *json, size_t len, msgpack_packer *pk);
+/* Pack the JSON object JSON (LEN bytes) as a msgpack map with one more
+   member: KEY, the string VALUE of VLEN bytes as it is (NULL: nil), for a
+   long text that should not go through JSON. KEY must not be a member of
+   JSON. NF_OK, or NF_ERR_INVALID when JSON is not an object. */
+nf_err_t nf_json_to_mp_with (const char *json, size_t len, const char *key, const char *value,
+                             size_t vlen, msgpack_packer *pk);
 /* The value of KEY in MAP as a new jansson value, or NULL when it is
    missing or cannot be converted. */
 json_t *nf_mp_get_json (const msgpack_object *map, const char *key);

@@ -14,8 +14,8 @@
 static const nf_stage_t s_stages[] = {
     {"discover", NF_SCOPE_JOB, NULL, "DISCOVERED", "", "meta,channel_id", false},
     {"scrape", NF_SCOPE_VIDEO, "DISCOVERED", "RAW", "'meta', v.meta", "meta,transcript", false},
-    {"sanitize", NF_SCOPE_VIDEO, "RAW", "CLEANED", "'meta', v.meta, 'transcript', v.transcript",
-     "clean_text,quality,meta", false},
+    {"sanitize", NF_SCOPE_VIDEO, "RAW", "CLEANED", "'meta', v.meta", "clean_text,quality,meta",
+     false, NULL, false, false, "transcript"},
     {"geo", NF_SCOPE_VIDEO, "CLEANED", "VALIDATED", "'meta', v.meta, 'channel', " CHANNEL_JSON,
      "tier1_validated,meta", false},
 #ifdef NF_EXTRA_STAGE
@@ -32,9 +32,9 @@ static const nf_stage_t s_stages[] = {
      "scores,composite,rank", false, "the top N become OUTLIER; the others stay " S_ANALYZE_IN,
      true},
     {"architect", NF_SCOPE_VIDEO, "OUTLIER", "READY",
-     "'meta', v.meta, 'clean_text', v.clean_text, 'quality', v.quality, 'scores', v.scores, "
-     "'composite', v.composite, 'rank', v.rank, 'channel', " CHANNEL_JSON,
-     "ai", false},
+     "'meta', v.meta, 'quality', v.quality, 'scores', v.scores, 'composite', v.composite, "
+     "'rank', v.rank, 'channel', " CHANNEL_JSON,
+     "ai", false, NULL, false, false, "clean_text"},
     {"export", NF_SCOPE_JOB, "READY", "EXPORTED",
      "'video_id', v.video_id, 'meta', v.meta, 'quality', v.quality, 'scores', v.scores, "
      "'composite', v.composite, 'rank', v.rank, 'ai', v.ai, 'channel', " CHANNEL_JSON,

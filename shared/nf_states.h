@@ -35,6 +35,11 @@ typedef struct {
     bool candidates;       /* job scope: its input's "candidates" lists every ranked video
                               of the job (id, title, views, outlier_x, rank): the workbook's
                               chart of all of them, not just the outliers */
+    const char *text_in;   /* per video, or NULL: a text column handed to the worker beside
+                              `reads`, under its own name, straight from PostgreSQL's answer
+                              into the task's msgpack (a transcript is kilobytes: inside
+                              json_build_object PostgreSQL would escape it into JSON and the
+                              broker parse it back) */
 } nf_stage_t;
 
 /* Column kinds a reply may write; the broker type-checks replies against them. */

@@ -116,6 +116,45 @@ test_json_int_range (void)
     nf_buf_free (&mp);
 }
 
+/* A stage's text column joins its JSON input as one more member, byte for
+   byte (quotes, backslashes, newlines and non-ASCII as they are), or nil;
+   an input that is not an object is refused. */
+static void
+test_json_with_text (void)
+{
+    nf_buf_t mp;
+    nf_buf_init (&mp);
+    msgpack_packer pk;
+    nf_pk_init_buf (&pk, &mp);
+    const char *input = "{\"meta\": {\"title\": \"T\"}, \"quality\": 71.5}";
+    const char text[] = "say \"hi\"\\ \n caf\xc3\xa9";
+    CHECK_INT (nf_json_to_mp_with (input, strlen (input), "transcript", text, sizeof text - 1, &pk),
+               NF_OK);
+    msgpack_unpacked u;
+    msgpack_unpacked_init (&u);
+    CHECK (msgpack_unpack_next (&u, mp.data, mp.len, NULL) == MSGPACK_UNPACK_SUCCESS);
+    CHECK (u.data.type == MSGPACK_OBJECT_MAP && u.data.via.map.size == 3);
+    const msgpack_object *t = nf_mp_get (&u.data, "transcript");
+    CHECK (t && t->type == MSGPACK_OBJECT_STR && t->via.str.size == sizeof text - 1
+           && memcmp (t->via.str.ptr, text, sizeof text - 1) == 0);
+    const msgpack_object *meta = nf_mp_get (&u.data, "meta");
+    CHECK (meta && meta->type == MSGPACK_OBJECT_MAP
+           && nf_mp_is_str (nf_mp_get (meta, "title"), "T"));
+    double q = 0;
+    CHECK (nf_mp_get_num (&u.data, "quality", &q) && q == 71.5);
+    msgpack_unpacked_destroy (&u);
+    nf_buf_reset (&mp);
+    CHECK_INT (nf_json_to_mp_with ("{}", 2, "clean_text", NULL, 0, &pk), NF_OK);
+    msgpack_unpacked_init (&u);
+    CHECK (msgpack_unpack_next (&u, mp.data, mp.len, NULL) == MSGPACK_UNPACK_SUCCESS);
+    t = nf_mp_get (&u.data, "clean_text");
+    CHECK (u.data.via.map.size == 1 && t && t->type == MSGPACK_OBJECT_NIL);
+    msgpack_unpacked_destroy (&u);
+    CHECK_INT (nf_json_to_mp_with ("[1]", 3, "transcript", "x", 1, &pk), NF_ERR_INVALID);
+    CHECK_INT (nf_json_to_mp_with ("{", 1, "transcript", "x", 1, &pk), NF_ERR_INVALID);
+    nf_buf_free (&mp);
+}
+
 static void
 test_reply_roundtrip (void)
 {
@@ -384,6 +423,7 @@ main (void)
     test_buf_empty_repair ();
     test_task_roundtrip ();
     test_json_int_range ();
+    test_json_with_text ();
     test_reply_roundtrip ();
     test_hostile_bytes ();
     test_value_cap ();
