@@ -1007,10 +1007,18 @@ test_http_helpers (void)
     CHECK_INT (nf_http_retry_after_ms ("3", 0), 3000);
     CHECK_INT (nf_http_retry_after_ms ("Thu, 01 Jan 1970 00:00:10 GMT", 4.0), 6000);
     CHECK_INT (nf_http_retry_after_ms ("soon", 0), -1);
-    CHECK (nf_http_is_block_page ("<p>unusual traffic from your network</p>", 40));
-    CHECK (nf_http_is_block_page ("<form id=\"captcha-form\">", 25));
-    CHECK (nf_http_is_block_page ("<div class=\"g-recaptcha\">", 26));
-    CHECK (!nf_http_is_block_page ("<p>no captcha needed here</p>", 29)); /* a word, not a page */
+#define BLOCKED(text) nf_http_is_block_page (text, strlen (text))
+    CHECK (BLOCKED ("<html><body><p>Unusual Traffic from your network</p></body></html>"));
+    CHECK (BLOCKED ("\xef\xbb\xbf \r\n<!DOCTYPE HTML><form id=\"captcha-form\">"));
+    CHECK (BLOCKED ("<!doctype html><div class=\"g-recaptcha\">"));
+    CHECK (!BLOCKED ("<html><p>no captcha needed here</p></html>")); /* a word, not a page */
+    /* Only an HTML document is a block page: answers whose texts say so are not. */
+    CHECK (!BLOCKED ("{\"items\": [{\"snippet\": {\"title\": \"Unusual traffic on the M25\"}}]}"));
+    CHECK (!BLOCKED ("<?xml version=\"1.0\"?><timedtext><p t=\"0\">the captcha-form and "
+                     "unusual traffic</p></timedtext>"));
+    CHECK (!BLOCKED ("<p>unusual traffic from your network</p>")); /* no document */
+    CHECK (!BLOCKED ("<html><p>unusual traf"));                    /* cut short */
+#undef BLOCKED
     CHECK (nf_http_blank (" \r\n\t", 4) && nf_http_blank ("", 0) && nf_http_blank (NULL, 0));
     CHECK (!nf_http_blank (" x ", 3));
     CHECK (!nf_http_is_block_page ("{\"error\": 403}", 14));

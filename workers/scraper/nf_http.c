@@ -143,18 +143,62 @@ nf_http_retry_after_ms (const char *value, double now)
     return ms < 0 ? 0 : (long) ms;
 }
 
+/* The ASCII lower case of C (the needles below are ASCII). */
+static inline unsigned char
+s_lower (unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char) (c + 32) : c;
+}
+
+/* True when the N bytes at P start with the lower-case ASCII NEEDLE, in
+   any case. */
+static bool
+s_starts_nocase (const char *p, size_t n, const char *needle)
+{
+    size_t k = strlen (needle);
+    if (n < k)
+        return false;
+    for (size_t i = 0; i < k; i++)
+        if (s_lower ((unsigned char) p[i]) != (unsigned char) needle[i])
+            return false;
+    return true;
+}
+
 bool
 nf_http_is_block_page (const char *body, size_t len)
 {
     if (!body)
         return false;
+    size_t i = 0;
+    if (len >= 3 && memcmp (body, "\xef\xbb\xbf", 3) == 0)
+        i = 3; /* a UTF-8 byte order mark */
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    if (!s_starts_nocase (body + i, len - i, "<!doctype html")
+        && !s_starts_nocase (body + i, len - i, "<html"))
+        return false;
+    /* One pass, no copy: a needle can only start where its first letter is
+       (every answer comes through here, a watch page is 1 MB). */
     size_t n = len < 65536 ? len : 65536;
-    char *copy = strndup (body, n);
-    bool hit = copy
-               && (strcasestr (copy, "unusual traffic") || strcasestr (copy, "g-recaptcha")
-                   || strcasestr (copy, "captcha-form"));
-    free (copy);
-    return hit;
+    for (; i < n; i++) {
+        const char *p = body + i;
+        switch (s_lower ((unsigned char) *p)) {
+        case 'u':
+            if (s_starts_nocase (p, n - i, "unusual traffic"))
+                return true;
+            break;
+        case 'g':
+            if (s_starts_nocase (p, n - i, "g-recaptcha"))
+                return true;
+            break;
+        case 'c':
+            if (s_starts_nocase (p, n - i, "captcha-form"))
+                return true;
+            break;
+        default: break;
+        }
+    }
+    return false;
 }
 
 /* URL without its key= parameter into B (the secret never reaches a file). */

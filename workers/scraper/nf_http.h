@@ -125,8 +125,11 @@ bool nf_http_blank (const char *body, size_t len);
    seconds), or -1 when VALUE is neither. */
 long nf_http_retry_after_ms (const char *value, double now);
 
-/* True when an answer looks like a block page (captcha, g-recaptcha,
-   unusual traffic). */
+/* True when an answer is a block page: an HTML document (past blanks, it
+   opens with <!DOCTYPE html or <html, any case) whose first 64 KiB say
+   "unusual traffic", "g-recaptcha" or "captcha-form" (any case). JSON and
+   timed text never are, whatever their texts say: a video described as
+   "unusual traffic on the M25" is not a captcha. */
 bool nf_http_is_block_page (const char *body, size_t len);
 
 /* SHA-256 of the URL without its key= parameter (the secret never shapes
