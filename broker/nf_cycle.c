@@ -146,8 +146,11 @@ s_claim_video (nf_store_t *self, nf_sql_t *q, nf_want_t *w)
         claim.attempt = atoi (PQgetvalue (res, i, 3));
         nf_buf_reset (&b);
         char why[200];
-        nf_text_in_t text = {PQgetisnull (res, i, 8) ? NULL : PQgetvalue (res, i, 8),
-                             (size_t) PQgetlength (res, i, 8)};
+        /* Column 8 exists only for a stage with a text column: libpq
+           answers a column out of range, but prints a notice each time. */
+        nf_text_in_t text = {NULL, 0};
+        if (q->stage->text_in && !PQgetisnull (res, i, 8))
+            text = (nf_text_in_t){PQgetvalue (res, i, 8), (size_t) PQgetlength (res, i, 8)};
         if (s_encode_task (&b, q->stage, claim.token, claim.job_id, claim.video_id, claim.attempt,
                            PQgetvalue (res, i, 4), PQgetvalue (res, i, 5), PQgetvalue (res, i, 6),
                            PQgetvalue (res, i, 7), (size_t) PQgetlength (res, i, 7),
