@@ -4,6 +4,7 @@
 #include "nf_http.h"
 #include "nf_log.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -143,25 +144,12 @@ nf_http_retry_after_ms (const char *value, double now)
     return ms < 0 ? 0 : (long) ms;
 }
 
-/* The ASCII lower case of C (the needles below are ASCII). */
-static inline unsigned char
-s_lower (unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? (unsigned char) (c + 32) : c;
-}
-
-/* True when the N bytes at P start with the lower-case ASCII NEEDLE, in
-   any case. */
+/* True when the N bytes at P start with NEEDLE, in any case. */
 static bool
 s_starts_nocase (const char *p, size_t n, const char *needle)
 {
     size_t k = strlen (needle);
-    if (n < k)
-        return false;
-    for (size_t i = 0; i < k; i++)
-        if (s_lower ((unsigned char) p[i]) != (unsigned char) needle[i])
-            return false;
-    return true;
+    return n >= k && strncasecmp (p, needle, k) == 0;
 }
 
 bool
@@ -182,7 +170,7 @@ nf_http_is_block_page (const char *body, size_t len)
     size_t n = len < 65536 ? len : 65536;
     for (; i < n; i++) {
         const char *p = body + i;
-        switch (s_lower ((unsigned char) *p)) {
+        switch (tolower ((unsigned char) *p)) {
         case 'u':
             if (s_starts_nocase (p, n - i, "unusual traffic"))
                 return true;
