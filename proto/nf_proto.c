@@ -640,13 +640,12 @@ nf_json_to_mp_with (const char *json, size_t len, const char *key, const char *v
         nf_pk_str (pk, json_object_iter_key (it));
         s_pack_json (json_object_iter_value (it), pk);
     }
-    nf_pk_str (pk, key);
     if (value) {
-        msgpack_pack_str (pk, vlen);
-        msgpack_pack_str_body (pk, value, vlen);
+        nf_pk_str (pk, key);
+        nf_pk_strn (pk, value, vlen);
     }
     else
-        msgpack_pack_nil (pk);
+        nf_pk_kv_nil (pk, key);
     json_decref (root);
     return NF_OK;
 }
