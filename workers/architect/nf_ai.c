@@ -127,9 +127,10 @@ s_cmp_words (const void *x, const void *y)
     return strcmp (a->text, b->text);
 }
 
-/* By count, then as the text "A B" would sort (qsort_r passes the words): A first, then B (a word
-   that is a prefix of another sorts first either way, ' ' and NUL both
-   being below every letter and the apostrophe). */
+/* By count, then as the text "A B" would sort (qsort_r passes the
+   words): A first, then B (a word that is a prefix of another sorts first
+   either way, ' ' and NUL both being below every letter and the
+   apostrophe). */
 static int
 s_cmp_pairs (const void *x, const void *y, void *arg)
 {
